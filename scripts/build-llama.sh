@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Fetches llama.cpp's pinned source from the npm package node-llama-cpp, checks the tarball's integrity,
+# and builds llama, ggml, common and mtmd (plus, with --tools, llama-server, llama-batched-bench and
+# llama-quantize for the benchmarks) into a cache outside the work tree. Reuses the cache when present.
+#
+# Usage: scripts/build-llama.sh [--cuda] [--tools]
+# Prints the install prefix on its last line of stdout.
+set -euo pipefail
+
+readonly NLC_VERSION="3.22.1"
+readonly NLC_INTEGRITY="sha512-bltIipuWmc123H7tMIgDGKSsSrhmhlQYeVUC48XTjVW7XGJJiJJyCdlTMzQ/LiWoPkGDpcL4FviDpgw7qfTiDw=="
+readonly LLAMA_TAG="v0.5.0"
+
+cuda=OFF
+tools=OFF
+for arg in "$@"; do
+  case "$arg" in
+    --cuda) cuda=ON ;;
+    --tools) tools=ON ;;
+    *) echo "unknown option: $arg" >&2; exit 2 ;;
+  esac
+done
+if [[ $cuda == ON ]] && ! command -v nvcc >/dev/null; then
+  if [[ -x /usr/local/cuda/bin/nvcc ]]; then export PATH=/usr/local/cuda/bin:$PATH
+  else echo "--cuda asked for but nvcc is not installed" >&2; exit 1; fi
+fi
+
+cache_root="${OPENBATCH_CACHE:-$HOME/.cache/openbatch}"
+# The key covers the source version, the options and the CPU (GGML_NATIVE tunes for this one).
+cpu_sig=$( (uname -m; grep -m1 '^flags' /proc/cpuinfo || true) | sha1sum | cut -c1-8)
+key="llama-${LLAMA_TAG}-nlc${NLC_VERSION}-cuda${cuda}-${cpu_sig}"
+src="$cache_root/src/llama.cpp-${LLAMA_TAG}"
+build="$cache_root/build/$key"
+prefix="$cache_root/install/$key"
+jobs="${OPENBATCH_JOBS:-$(nproc)}"
+log() { echo "[build-llama] $*" >&2; }
+
+fetch_source() {
+  [[ -f "$src/.openbatch-ok" ]] && return
+  local tmp; tmp=$(mktemp -d)
+  log "fetching node-llama-cpp@${NLC_VERSION} from the npm registry"
+  (cd "$tmp" && npm pack --silent "node-llama-cpp@${NLC_VERSION}" >/dev/null)
+  local tgz="$tmp/node-llama-cpp-${NLC_VERSION}.tgz"
+  local got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
+  if [[ "$got" != "$NLC_INTEGRITY" ]]; then
+    log "integrity mismatch: expected $NLC_INTEGRITY, got $got"; exit 1
+  fi
+  tar -xzf "$tgz" -C "$tmp" package/llama/gitRelease.bundle package/llama/llama.cpp.info.json
+  grep -q "\"$LLAMA_TAG\"" "$tmp/package/llama/llama.cpp.info.json" || { log "bundle is not $LLAMA_TAG"; exit 1; }
+  rm -rf "$src"; mkdir -p "$(dirname "$src")"
+  git clone -q "$tmp/package/llama/gitRelease.bundle" "$src" 2>/dev/null
+  # Small patches of ours, applied at build (see patches/llama.cpp/README.md).
+  local here; here="$(cd "$(dirname "$0")/.." && pwd)"
+  for p in "$here"/patches/llama.cpp/*.patch; do
+    [[ -e "$p" ]] || continue
+    log "applying $(basename "$p")"; git -C "$src" apply "$p"
+  done
+  rm -rf "$tmp"
+  touch "$src/.openbatch-ok"
+}
+
+build_libs() {
+  if [[ -f "$prefix/.openbatch-ok" && ( $tools == OFF || -f "$prefix/.openbatch-tools-ok" ) ]]; then return; fi
+  log "configuring $key"
+  local extra=()
+  [[ $cuda == ON ]] && extra+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=native)
+  command -v ccache >/dev/null && extra+=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
+    -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_RPATH="$prefix/lib" \
+    -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF \
+    -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+    -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE=ON -DLLAMA_TOOLS_INSTALL=ON \
+    "${extra[@]}" >"$cache_root/cmake-$key.log" 2>&1 || { cat "$cache_root/cmake-$key.log" >&2; exit 1; }
+  local targets=(llama ggml llama-common mtmd)
+  [[ $tools == ON ]] && targets+=(llama-server llama-batched-bench llama-quantize)
+  log "building ${targets[*]} with -j$jobs (a few minutes, once)"
+  cmake --build "$build" -j"$jobs" --target "${targets[@]}" >"$cache_root/build-$key.log" 2>&1 \
+    || { tail -50 "$cache_root/build-$key.log" >&2; exit 1; }
+  install_tree
+  touch "$prefix/.openbatch-ok"
+  [[ $tools == ON ]] && touch "$prefix/.openbatch-tools-ok"
+  return 0
+}
+
+# Lays out headers and shared libraries the way openbatch's CMake expects them.
+install_tree() {
+  mkdir -p "$prefix/include" "$prefix/lib" "$prefix/bin"
+  cp "$src"/include/llama.h "$src"/include/llama-cpp.h "$prefix/include/"
+  cp "$src"/ggml/include/*.h "$prefix/include/"
+  cp "$src"/tools/mtmd/mtmd.h "$src"/tools/mtmd/mtmd-helper.h "$prefix/include/"
+  mkdir -p "$prefix/include/common"
+  cp "$src"/common/*.h "$prefix/include/common/"
+  # common's headers use llama.cpp's vendored nlohmann; keep it apart from Debian's.
+  mkdir -p "$prefix/include/vendor"; cp -r "$src"/vendor/nlohmann "$prefix/include/vendor/"
+  find "$build" -name '*.so*' \( -type f -o -type l \) -exec cp -P {} "$prefix/lib/" \;
+  find "$build" -name 'libllama-common*.a' -exec cp {} "$prefix/lib/" \;
+  for b in llama-server llama-batched-bench llama-quantize; do
+    [[ -x "$build/bin/$b" ]] && cp "$build/bin/$b" "$prefix/bin/"
+  done
+  return 0
+}
+
+fetch_source
+build_libs
+echo "$prefix"

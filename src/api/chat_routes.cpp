@@ -1,0 +1,137 @@
+// POST /v1/chat/completions: answered whole, or streamed as server-sent events in OpenAI's chunk format.
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+
+#include "api/routes.h"
+#include "engine/engine.h"
+#include "openai/chat_completion.h"
+
+namespace openbatch::api {
+
+namespace {
+
+using nlohmann::json;
+
+int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Events of one stream, produced on the engine thread and written out on the HTTP thread.
+struct StreamState {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::string> events;  // "data: ...\n\n" lines ready to send
+  bool finished = false;
+  std::vector<std::shared_ptr<engine::GenerationHandle>> handles;
+
+  void push(std::string event, bool last = false) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      events.push_back(std::move(event));
+      finished = finished || last;
+    }
+    cv.notify_one();
+  }
+};
+
+std::string sse(const json& body) { return "data: " + body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n"; }
+
+void stream_completion(RouteContext& ctx, openai::ChatCompletionRequest request, httplib::Response& res) {
+  auto state = std::make_shared<StreamState>();
+  const std::string id = openai::new_id("chatcmpl-");
+  const std::string model = request.model;
+  const int64_t created = now_seconds();
+  const bool include_usage = request.include_usage;
+  const bool logprobs = request.generation.logprobs;
+  const int n = request.n;
+
+  // The first chunk of each choice carries the role, as OpenAI's do.
+  for (int i = 0; i < n; ++i) {
+    state->push(sse(openai::build_chat_chunk(
+        id, model, created,
+        json::array({openai::chunk_choice(i, {{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}},
+                                          nullptr, std::nullopt)}),
+        include_usage ? json(nullptr) : json(json::value_t::discarded))));
+  }
+  auto on_delta = [state, id, model, created, include_usage, logprobs](
+                      int choice, std::string_view delta, std::vector<engine::TokenLogprob> lp) {
+    state->push(sse(openai::build_chat_chunk(
+        id, model, created,
+        json::array({openai::chunk_choice(choice, {{"content", std::string(delta)}}, logprobs ? &lp : nullptr,
+                                          std::nullopt)}),
+        include_usage ? json(nullptr) : json(json::value_t::discarded))));
+  };
+  auto on_done = [state, id, model, created, include_usage](Result<json> result) {
+    if (!result) {
+      state->push(sse(error_body(result.status())) + "data: [DONE]\n\n", true);
+      return;
+    }
+    const json& completion = *result;
+    for (const auto& choice : completion["choices"]) {
+      state->push(sse(openai::build_chat_chunk(
+          id, model, created,
+          json::array({openai::chunk_choice(choice["index"].get<int>(), json::object(), nullptr,
+                                            choice["finish_reason"] == "length" ? engine::FinishReason::kLength
+                                                                                : engine::FinishReason::kStop)}),
+          include_usage ? json(nullptr) : json(json::value_t::discarded))));
+    }
+    if (include_usage) {
+      state->push(sse(openai::build_chat_chunk(id, model, created, json::array(), completion["usage"])));
+    }
+    state->push("data: [DONE]\n\n", true);
+  };
+  auto handles = openai::run_chat_completion(*ctx.engine, std::move(request), on_done, on_delta);
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    state->handles = std::move(handles);
+  }
+
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [state](size_t /*offset*/, httplib::DataSink& sink) {
+        std::unique_lock<std::mutex> lock(state->mu);
+        state->cv.wait_for(lock, std::chrono::seconds(1), [&] { return !state->events.empty() || state->finished; });
+        while (!state->events.empty()) {
+          std::string event = std::move(state->events.front());
+          state->events.pop_front();
+          lock.unlock();
+          if (!sink.write(event.data(), event.size())) return false;
+          lock.lock();
+        }
+        if (state->finished) sink.done();
+        return true;
+      },
+      [state](bool success) {
+        if (success) return;
+        // The client went away: stop generating for it.
+        std::lock_guard<std::mutex> lock(state->mu);
+        for (auto& h : state->handles) h->cancel();
+      });
+}
+
+}  // namespace
+
+void register_chat_routes(httplib::Server& server, RouteContext& ctx) {
+  server.Post("/v1/chat/completions", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_json_object(req);
+    if (!body) return send_error(res, body.status());
+    auto request = openai::parse_chat_completion_request(*body, ctx.engine->model_info());
+    if (!request) return send_error(res, request.status());
+    if (request->stream) return stream_completion(ctx, std::move(request).value(), res);
+
+    auto promise = std::make_shared<std::promise<Result<json>>>();
+    auto future = promise->get_future();
+    auto handles = openai::run_chat_completion(*ctx.engine, std::move(request).value(),
+                                               [promise](Result<json> r) { promise->set_value(std::move(r)); });
+    Result<json> result = future.get();
+    if (!result) return send_error(res, result.status());
+    send_json(res, *result);
+  });
+}
+
+}  // namespace openbatch::api

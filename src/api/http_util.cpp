@@ -1,0 +1,55 @@
+// The one place where a Status becomes an OpenAI error response.
+#include <httplib.h>
+
+#include <cstdio>
+#include <string_view>
+
+#include "api/routes.h"
+#include "common/error_envelope.h"
+
+namespace openbatch::api {
+
+nlohmann::json error_body(const Status& status) { return error_envelope(status); }
+
+void send_error(httplib::Response& res, const Status& status) {
+  res.status = status.http_status() == 0 ? 500 : status.http_status();
+  res.set_content(error_body(status).dump(), "application/json");
+}
+
+void send_json(httplib::Response& res, const nlohmann::json& body, int http_status) {
+  res.status = http_status;
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+}
+
+Result<nlohmann::json> parse_json_object(const httplib::Request& req) {
+  nlohmann::json body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    return Status::invalid_request(
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
+        "HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid "
+        "JSON.)");
+  }
+  if (!body.is_object()) {
+    return Status::invalid_request("The request body must be a JSON object.");
+  }
+  return body;
+}
+
+std::string bearer_token(const httplib::Request& req) {
+  const std::string auth = req.get_header_value("Authorization");
+  constexpr std::string_view kPrefix = "Bearer ";
+  if (auth.size() <= kPrefix.size() || auth.compare(0, kPrefix.size(), kPrefix) != 0) return "";
+  return auth.substr(kPrefix.size());
+}
+
+std::string request_owner(const RouteContext& ctx, const httplib::Request& req) {
+  if (ctx.options->api_keys.empty()) return "";
+  // FNV-1a: a stable name for the key that does not store the key itself.
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : bearer_token(req)) h = (h ^ c) * 1099511628211ULL;
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "key-%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace openbatch::api

@@ -1,0 +1,40 @@
+// GET /v1/models, GET /v1/models/{id} and GET /health.
+#include "api/routes.h"
+#include "engine/engine.h"
+
+namespace openbatch::api {
+
+namespace {
+
+nlohmann::json model_object(const std::string& id, int64_t created) {
+  return {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "openbatch"}};
+}
+
+}  // namespace
+
+void register_model_routes(httplib::Server& server, RouteContext& ctx) {
+  server.Get("/health", [&ctx](const httplib::Request&, httplib::Response& res) {
+    const auto& info = ctx.engine->model_info();
+    send_json(res, {{"status", "ok"}, {"model", info.id}, {"parallel", info.parallel}});
+  });
+  server.Get("/v1/models", [&ctx](const httplib::Request&, httplib::Response& res) {
+    const auto& info = ctx.engine->model_info();
+    nlohmann::json data = nlohmann::json::array({model_object(info.id, info.created)});
+    for (const auto& alias : info.aliases) data.push_back(model_object(alias, info.created));
+    send_json(res, {{"object", "list"}, {"data", data}});
+  });
+  server.Get(R"(/v1/models/(.+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    const auto& info = ctx.engine->model_info();
+    const std::string id = req.matches[1];
+    bool known = id == info.id;
+    for (const auto& alias : info.aliases) known = known || id == alias;
+    if (!known) {
+      send_error(res, Status(404, "invalid_request_error", "model_not_found", "model",
+                             "The model '" + id + "' does not exist"));
+      return;
+    }
+    send_json(res, model_object(id, info.created));
+  });
+}
+
+}  // namespace openbatch::api

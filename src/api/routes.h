@@ -1,0 +1,49 @@
+// Shared by the route files of api/: what a route needs from the server, and how each resource
+// registers its routes. Internal to api/.
+#pragma once
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "api/server.h"
+#include "common/status.h"
+
+namespace openbatch::batch {
+class BatchService;
+}
+
+namespace openbatch::api {
+
+struct RouteContext {
+  const ServerOptions* options = nullptr;
+  engine::Engine* engine = nullptr;
+  batch::BatchService* batches = nullptr;  // files and batches; null until the store is open
+};
+
+// The caller's identity: a stable digest of the API key it authenticated with ("" when the server
+// runs without keys). Files and batches belong to the key that created them. REQUIRES: the auth
+// check of the server has accepted req.
+std::string request_owner(const RouteContext& ctx, const httplib::Request& req);
+
+// Writes an OpenAI error envelope {"error": {message, type, param, code}} with status's HTTP status.
+void send_error(httplib::Response& res, const Status& status);
+// Writes a JSON body with HTTP 200.
+void send_json(httplib::Response& res, const nlohmann::json& body, int http_status = 200);
+// The OpenAI error envelope for status, as JSON (used in batch error files too).
+nlohmann::json error_body(const Status& status);
+
+// The token of an "Authorization: Bearer TOKEN" header, or "".
+std::string bearer_token(const httplib::Request& req);
+
+// Parses a JSON request body; a body that is not a JSON object is a 400 naming the problem.
+Result<nlohmann::json> parse_json_object(const httplib::Request& req);
+
+void register_model_routes(httplib::Server& server, RouteContext& ctx);
+void register_chat_routes(httplib::Server& server, RouteContext& ctx);
+void register_file_routes(httplib::Server& server, RouteContext& ctx);
+void register_batch_routes(httplib::Server& server, RouteContext& ctx);
+
+}  // namespace openbatch::api

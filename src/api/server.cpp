@@ -1,0 +1,98 @@
+#include "api/server.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "api/routes.h"
+#include "engine/engine.h"
+
+namespace openbatch::api {
+
+struct Server::Impl {
+  ServerOptions options;
+  RouteContext ctx;
+  httplib::Server http;
+};
+
+namespace {
+
+// Requests without a configured key get OpenAI's 401 answers; /health stays open for probes.
+httplib::Server::HandlerResponse check_api_key(const ServerOptions& options, const httplib::Request& req,
+                                               httplib::Response& res) {
+  if (options.api_keys.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+  const std::string token = bearer_token(req);
+  if (token.empty()) {
+    send_error(res, Status(401, "invalid_request_error", "", "",
+                           "You didn't provide an API key. You need to provide your API key in an Authorization "
+                           "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."));
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  if (std::find(options.api_keys.begin(), options.api_keys.end(), token) == options.api_keys.end()) {
+    const std::string shown = token.size() > 8 ? token.substr(0, 3) + "*****" + token.substr(token.size() - 4) : "*****";
+    send_error(res, Status::unauthorized("Incorrect API key provided: " + shown + "."));
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  return httplib::Server::HandlerResponse::Unhandled;
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->ctx.options = &impl_->options;
+  impl_->ctx.engine = &engine;
+  auto& http = impl_->http;
+  const int threads = impl_->options.http_threads;
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http.set_read_timeout(600, 0);
+  http.set_write_timeout(600, 0);
+  const ServerOptions* opts = &impl_->options;
+  http.set_pre_routing_handler(
+      [opts](const httplib::Request& req, httplib::Response& res) { return check_api_key(*opts, req, res); });
+  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) {
+      send_error(res, Status(404, "invalid_request_error", "", "", "Invalid URL (" + req.method + " " + req.path + ")"));
+    } else if (res.status == 405) {
+      send_error(res, Status(405, "invalid_request_error", "", "", "Method not allowed (" + req.method + " " + req.path + ")"));
+    }
+  });
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    std::fprintf(stderr, "openbatch: internal error: %s\n", what.c_str());
+    send_error(res, Status::internal("The server had an error while processing your request."));
+  });
+  http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    std::fprintf(stderr, "openbatch: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
+  });
+  register_model_routes(http, impl_->ctx);
+  register_chat_routes(http, impl_->ctx);
+}
+
+Server::~Server() { stop(); }
+
+Status Server::run() {
+  auto& http = impl_->http;
+  int port = impl_->options.port;
+  // Port 0 asks for any free port; the log line tells which (tests read it).
+  const bool bound = port == 0 ? (port = http.bind_to_any_port(impl_->options.host)) > 0
+                               : http.bind_to_port(impl_->options.host, port);
+  if (!bound) {
+    return Status::internal("cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port));
+  }
+  std::fprintf(stderr, "openbatch: listening on http://%s:%d\n", impl_->options.host.c_str(), port);
+  http.listen_after_bind();
+  return Status::ok();
+}
+
+void Server::stop() { impl_->http.stop(); }
+
+}  // namespace openbatch::api

@@ -1,0 +1,48 @@
+// The HTTP face of openbatch: an OpenAI-compatible server. Routes live in one file per resource
+// (chat_routes.cpp, model_routes.cpp, file_routes.cpp, batch_routes.cpp) and register themselves
+// on the httplib server through the functions declared in api/routes.h.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace openbatch::engine {
+class Engine;
+}
+
+namespace openbatch::api {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::vector<std::string> api_keys;  // empty: no authentication
+  std::string data_dir = "./openbatch-data";
+  int http_threads = 64;
+  // Batch options (see batch/).
+  int64_t max_batch_requests = 50000;
+  int64_t max_file_bytes = 200LL * 1024 * 1024;
+  int64_t completion_window_seconds = 24 * 3600;  // what "24h" means; tests shorten it
+};
+
+class Server {
+ public:
+  // REQUIRES: engine outlives the server.
+  Server(ServerOptions options, engine::Engine& engine);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and serves until stop() is called. Returns an error when the port cannot be bound.
+  Status run();
+  // Thread-safe; makes run() return.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace openbatch::api

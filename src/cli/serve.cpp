@@ -1,0 +1,90 @@
+// `openbatch serve`: loads a model and serves the OpenAI-compatible API until SIGINT or SIGTERM.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "api/server.h"
+#include "cli/commands.h"
+#include "engine/llama/llama_engine.h"
+
+namespace openbatch::cli {
+
+namespace {
+
+struct ServeOptions {
+  engine::LlamaEngineOptions engine;
+  api::ServerOptions server;
+  bool verbose = false;
+};
+
+int serve(const ServeOptions& opts) {
+  if (!opts.verbose) engine::set_llama_log_level_warn();
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::fprintf(stderr, "openbatch: loading %s\n", opts.engine.model_path.c_str());
+  auto engine = engine::LlamaEngine::load(opts.engine);
+  if (!engine) {
+    std::fprintf(stderr, "openbatch: %s\n", engine.status().message().c_str());
+    return 1;
+  }
+  const auto& info = (*engine)->model_info();
+  std::fprintf(stderr, "openbatch: model '%s' ready: %d parallel sequences of %d tokens\n", info.id.c_str(),
+               info.parallel, info.context_per_sequence);
+  api::Server server(opts.server, **engine);
+
+  std::thread waiter([&server, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "openbatch: signal %d, stopping\n", sig);
+    server.stop();
+  });
+  Status status = server.run();
+  if (!status) {
+    std::fprintf(stderr, "openbatch: %s\n", status.message().c_str());
+    pthread_kill(waiter.native_handle(), SIGTERM);
+    waiter.join();
+    return 1;
+  }
+  waiter.join();
+  (*engine)->shutdown();
+  std::fprintf(stderr, "openbatch: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app) {
+  auto opts = std::make_shared<ServeOptions>();
+  CLI::App* cmd = app.add_subcommand("serve", "Serve the OpenAI-compatible API (chat completions, files, batches)");
+  cmd->footer("Example:\n  openbatch serve --model models/qwen2.5-0.5b-instruct-q8_0.gguf --model-id gpt-4o-mini --port 8080");
+  cmd->add_option("--model,-m", opts->engine.model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--model-id", opts->engine.model_ids,
+                  "Name clients use for the model; repeat to add aliases (default: the file's stem)");
+  cmd->add_option("--host", opts->server.host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", opts->server.port, "Port to listen on")->capture_default_str();
+  cmd->add_option("--parallel,-np", opts->engine.parallel, "Sequences decoded together")->capture_default_str();
+  cmd->add_option("--ctx-size,-c", opts->engine.ctx_size,
+                  "Total KV cells shared by the sequences (default: min(trained, 4096) per sequence)");
+  cmd->add_option("--threads,-t", opts->engine.threads, "CPU threads (default: all cores)");
+  cmd->add_option("--batch-size,-b", opts->engine.batch_size, "Most tokens per decode step")->capture_default_str();
+  cmd->add_option("--gpu-layers,-ngl", opts->engine.gpu_layers, "Layers offloaded to the GPU (default: all)");
+  cmd->add_option("--api-key", opts->server.api_keys, "Accepted API key; repeat for several (default: none, open)");
+  cmd->add_option("--data-dir", opts->server.data_dir, "Where files and batches are kept")->capture_default_str();
+  cmd->add_option("--completion-window-seconds", opts->server.completion_window_seconds,
+                  "How long the \"24h\" completion window lasts (for testing expiry)")
+      ->capture_default_str();
+  cmd->add_flag("--verbose,-v", opts->verbose, "Log llama.cpp's own messages");
+  cmd->callback([opts] {
+    int rc = serve(*opts);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace openbatch::cli

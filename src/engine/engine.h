@@ -1,0 +1,121 @@
+// The engine runs chat generations on a model. It is the seam between the HTTP/batch layers and the
+// inference back-ends: the embedded llama.cpp engine (engine/llama/) and, later, upstream servers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace openbatch::engine {
+
+// One message of a conversation, already reduced to text by the OpenAI layer.
+struct Message {
+  std::string role;  // system, user, assistant (developer is mapped to system)
+  std::string content;
+};
+
+enum class ResponseFormat { kText, kJsonObject, kJsonSchema };
+
+// Which queue a generation waits in. Interactive calls go ahead of batch work.
+enum class Priority { kInteractive = 0, kBatch = 1 };
+
+struct SamplingParams {
+  float temperature = 1.0f;
+  float top_p = 1.0f;
+  std::optional<uint32_t> seed;  // unset: a random seed
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  std::vector<std::pair<int32_t, float>> logit_bias;  // token id -> bias added to its logit
+};
+
+struct GenerationRequest {
+  std::vector<Message> messages;
+  SamplingParams sampling;
+  int max_tokens = -1;  // -1: until the end of the context or an end-of-generation token
+  std::vector<std::string> stop;
+  ResponseFormat response_format = ResponseFormat::kText;
+  std::string json_schema;  // the schema, serialised, when response_format is kJsonSchema
+  bool logprobs = false;
+  int top_logprobs = 0;
+  bool ignore_eos = false;  // benchmarks: generate exactly max_tokens tokens
+  Priority priority = Priority::kInteractive;
+};
+
+struct TopLogprob {
+  std::string token;
+  float logprob = 0.0f;
+};
+
+struct TokenLogprob {
+  std::string token;
+  float logprob = 0.0f;
+  std::vector<TopLogprob> top;
+};
+
+enum class FinishReason { kStop, kLength };
+
+// A finished generation.
+struct Generation {
+  std::string text;
+  FinishReason finish_reason = FinishReason::kStop;
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  int cached_tokens = 0;  // prompt tokens whose KV was reused rather than computed
+  std::vector<TokenLogprob> logprobs;  // one per generated token, when asked for
+};
+
+// Callbacks run on the engine's thread: they must be quick and must not block.
+struct GenerationCallbacks {
+  // Newly generated text (whole UTF-8 characters, never part of a stop string) and its tokens'
+  // log-probabilities when asked for. Optional.
+  std::function<void(std::string_view delta, std::vector<TokenLogprob> logprobs)> on_delta;
+  // Called exactly once, with the finished generation or why it failed.
+  std::function<void(Result<Generation>)> on_done;
+};
+
+// A submitted generation. Thread-safe.
+class GenerationHandle {
+ public:
+  virtual ~GenerationHandle() = default;
+  // Stops the generation soon; on_done then reports a 499-style cancellation Status.
+  virtual void cancel() = 0;
+};
+
+struct ModelInfo {
+  std::string id;                 // the name clients use
+  std::vector<std::string> aliases;  // further names accepted for the same model
+  int context_per_sequence = 0;   // the most tokens (prompt + completion) one request may use
+  int parallel = 1;               // sequences decoded together
+  int64_t created = 0;            // unix time the model was loaded
+  bool has_vision = false;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  virtual const ModelInfo& model_info() const = 0;
+
+  // Queues a generation. Errors that can be found up front (a prompt longer than the context, a
+  // schema that cannot be compiled) come back through on_done before or soon after this returns.
+  // Thread-safe; never blocks on inference.
+  virtual std::shared_ptr<GenerationHandle> submit(GenerationRequest request, GenerationCallbacks callbacks) = 0;
+
+  // Counts the prompt tokens a request would use, or says why it cannot run. Thread-safe.
+  virtual Result<int> count_prompt_tokens(const GenerationRequest& request) = 0;
+
+  // Stops the engine thread; queued and running generations finish with an "unavailable" Status.
+  virtual void shutdown() = 0;
+};
+
+// Blocks until the generation finishes. For callers that do not stream.
+Result<Generation> generate(Engine& engine, GenerationRequest request);
+
+}  // namespace openbatch::engine

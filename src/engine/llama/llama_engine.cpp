@@ -1,0 +1,398 @@
+#include "engine/llama/llama_engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "engine/llama/prompt.h"
+#include "engine/llama/sampling.h"
+#include "engine/llama/text_stream.h"
+#include "llama.h"
+
+namespace openbatch::engine {
+
+namespace {
+
+// A queued or running generation.
+struct Job final : GenerationHandle {
+  GenerationRequest request;
+  GenerationCallbacks callbacks;
+  std::vector<llama_token> prompt;
+  std::string grammar;  // enforces the response_format; empty for free text
+  std::atomic<bool> cancelled{false};
+
+  void cancel() override { cancelled.store(true); }
+};
+
+enum class SlotState { kIdle, kPrefill, kGenerate };
+
+// One sequence of the context. Between jobs it remembers the tokens whose KV it still holds.
+struct Slot {
+  llama_seq_id seq = 0;
+  SlotState state = SlotState::kIdle;
+  std::shared_ptr<Job> job;
+  std::vector<llama_token> cached;  // tokens whose KV cells this sequence holds, in position order
+  size_t prompt_done = 0;           // prompt tokens already in the KV
+  SamplerPtr sampler;
+  std::unique_ptr<TextStream> text;
+  llama_token next = -1;  // sampled, not yet decoded
+  int batch_index = -1;   // where this slot's logits are in the current batch, -1: none
+  Generation result;
+};
+
+Status cancelled_status() {
+  return Status(499, "invalid_request_error", "request_cancelled", "", "The request was cancelled.");
+}
+
+void quiet_log(ggml_log_level level, const char* text, void* /*user*/) {
+  if (level >= GGML_LOG_LEVEL_WARN && level != GGML_LOG_LEVEL_CONT) std::fputs(text, stderr);
+}
+
+}  // namespace
+
+void set_llama_log_level_warn() { llama_log_set(quiet_log, nullptr); }
+
+struct LlamaEngine::Impl {
+  LlamaEngineOptions options;
+  ModelInfo info;
+  llama_model* model = nullptr;
+  llama_context* ctx = nullptr;
+  const llama_vocab* vocab = nullptr;
+  std::string chat_template;
+  std::vector<Slot> slots;
+  llama_batch batch{};
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::shared_ptr<Job>> queues[2];  // indexed by Priority
+  bool stopping = false;
+  std::thread thread;
+
+  ~Impl() {
+    if (batch.token) llama_batch_free(batch);
+    if (ctx) llama_free(ctx);
+    if (model) llama_model_free(model);
+  }
+
+  Result<std::vector<llama_token>> prompt_tokens(const GenerationRequest& request) const {
+    auto text = apply_chat_template(chat_template, request.messages);
+    if (!text) return text.status();
+    auto tokens = tokenize(vocab, *text);
+    if (static_cast<int>(tokens.size()) >= info.context_per_sequence) {
+      return Status::invalid_request(
+          "This model's maximum context length is " + std::to_string(info.context_per_sequence) +
+              " tokens. However, your messages resulted in " + std::to_string(tokens.size()) +
+              " tokens. Please reduce the length of the messages.",
+          "messages", "context_length_exceeded");
+    }
+    return tokens;
+  }
+
+  void loop();
+  bool admit_jobs();
+  void start_job(Slot& slot, std::shared_ptr<Job> job);
+  bool build_batch();
+  void after_decode();
+  void finish(Slot& slot, Result<Generation> result);
+  void fail_all(const Status& status);
+};
+
+LlamaEngine::LlamaEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+LlamaEngine::~LlamaEngine() { shutdown(); }
+
+Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions& options) {
+  static std::once_flag backend_once;
+  std::call_once(backend_once, [] { llama_backend_init(); });
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  llama_model_params mparams = llama_model_default_params();
+  mparams.n_gpu_layers = options.gpu_layers < 0 ? 999 : options.gpu_layers;
+  impl->model = llama_model_load_from_file(options.model_path.c_str(), mparams);
+  if (!impl->model) return Status::internal("cannot load model " + options.model_path);
+  impl->vocab = llama_model_get_vocab(impl->model);
+  if (const char* tmpl = llama_model_chat_template(impl->model, nullptr)) impl->chat_template = tmpl;
+
+  const int parallel = std::max(1, options.parallel);
+  const int ctx_train = llama_model_n_ctx_train(impl->model);
+  int ctx_total = options.ctx_size > 0 ? options.ctx_size : std::min(ctx_train, 4096) * parallel;
+  llama_context_params cparams = llama_context_default_params();
+  cparams.n_ctx = static_cast<uint32_t>(ctx_total);
+  cparams.n_seq_max = static_cast<uint32_t>(parallel);
+  cparams.n_batch = static_cast<uint32_t>(std::max(options.batch_size, parallel));
+  cparams.n_ubatch = cparams.n_batch;
+  // One KV stream per sequence: decode attends only over a sequence's own cells (measured faster
+  // than a unified buffer at 16+ sequences).
+  cparams.kv_unified = false;
+  const int threads = options.threads > 0 ? options.threads
+                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cparams.n_threads = threads;
+  cparams.n_threads_batch = threads;
+  cparams.no_perf = true;
+  impl->ctx = llama_init_from_model(impl->model, cparams);
+  if (!impl->ctx) return Status::internal("cannot create a llama context (out of memory?)");
+
+  impl->info.id = options.model_ids.empty() ? std::filesystem::path(options.model_path).stem().string()
+                                            : options.model_ids.front();
+  for (size_t i = 1; i < options.model_ids.size(); ++i) impl->info.aliases.push_back(options.model_ids[i]);
+  impl->info.context_per_sequence = static_cast<int>(llama_n_ctx_seq(impl->ctx));
+  impl->info.parallel = parallel;
+  impl->info.created = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+
+  impl->slots.resize(parallel);
+  for (int i = 0; i < parallel; ++i) impl->slots[i].seq = i;
+  impl->batch = llama_batch_init(static_cast<int32_t>(cparams.n_batch), 0, 1);
+
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->loop(); });
+  return std::unique_ptr<LlamaEngine>(new LlamaEngine(std::move(impl)));
+}
+
+const ModelInfo& LlamaEngine::model_info() const { return impl_->info; }
+
+Result<int> LlamaEngine::count_prompt_tokens(const GenerationRequest& request) {
+  auto tokens = impl_->prompt_tokens(request);
+  if (!tokens) return tokens.status();
+  return static_cast<int>(tokens->size());
+}
+
+std::shared_ptr<GenerationHandle> LlamaEngine::submit(GenerationRequest request, GenerationCallbacks callbacks) {
+  auto job = std::make_shared<Job>();
+  // Tokenising and compiling the grammar happen here, on the caller's thread, off the engine loop.
+  auto tokens = impl_->prompt_tokens(request);
+  if (!tokens) {
+    callbacks.on_done(tokens.status());
+    return job;
+  }
+  auto grammar = prepare_sampling(impl_->vocab, request);
+  if (!grammar) {
+    callbacks.on_done(grammar.status());
+    return job;
+  }
+  job->prompt = std::move(tokens).value();
+  job->grammar = std::move(grammar).value();
+  job->request = std::move(request);
+  job->callbacks = std::move(callbacks);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->stopping) {
+      job->callbacks.on_done(Status::unavailable("The server is shutting down."));
+      return job;
+    }
+    impl_->queues[static_cast<int>(job->request.priority)].push_back(job);
+  }
+  impl_->cv.notify_one();
+  return job;
+}
+
+void LlamaEngine::shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->stopping && !impl_->thread.joinable()) return;
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+void LlamaEngine::Impl::loop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      auto busy = [&] {
+        return std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.state != SlotState::kIdle; });
+      };
+      cv.wait(lock, [&] { return stopping || busy() || !queues[0].empty() || !queues[1].empty(); });
+      if (stopping) break;
+    }
+    admit_jobs();
+    if (!build_batch()) continue;
+    const int rc = llama_decode(ctx, batch);
+    if (rc != 0) {
+      // Free every running sequence so that the next requests start clean.
+      for (auto& slot : slots) {
+        if (slot.state != SlotState::kIdle) {
+          finish(slot, Status::internal("llama_decode failed with code " + std::to_string(rc)));
+        }
+        llama_memory_seq_rm(llama_get_memory(ctx), slot.seq, -1, -1);
+        slot.cached.clear();
+      }
+      continue;
+    }
+    after_decode();
+  }
+  fail_all(Status::unavailable("The server is shutting down."));
+}
+
+void LlamaEngine::Impl::fail_all(const Status& status) {
+  for (auto& slot : slots) {
+    if (slot.state != SlotState::kIdle) finish(slot, status);
+  }
+  std::deque<std::shared_ptr<Job>> pending;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& q : queues) {
+      for (auto& job : q) pending.push_back(std::move(job));
+      q.clear();
+    }
+  }
+  for (auto& job : pending) job->callbacks.on_done(status);
+}
+
+// Moves queued jobs into idle slots, interactive ones first. Each job takes the idle slot whose
+// cached tokens share the longest prefix with its prompt.
+bool LlamaEngine::Impl::admit_jobs() {
+  bool admitted = false;
+  while (true) {
+    std::vector<Slot*> idle;
+    for (auto& slot : slots) {
+      if (slot.state == SlotState::kIdle) idle.push_back(&slot);
+    }
+    if (idle.empty()) break;
+    std::shared_ptr<Job> job;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& q : queues) {
+        if (!q.empty()) {
+          job = std::move(q.front());
+          q.pop_front();
+          break;
+        }
+      }
+    }
+    if (!job) break;
+    if (job->cancelled.load()) {
+      job->callbacks.on_done(cancelled_status());
+      continue;
+    }
+    Slot* best = idle.front();
+    size_t best_len = 0;
+    for (Slot* slot : idle) {
+      size_t n = common_prefix_length(slot->cached, job->prompt);
+      if (n > best_len) {
+        best = slot;
+        best_len = n;
+      }
+    }
+    start_job(*best, std::move(job));
+    admitted = true;
+  }
+  return admitted;
+}
+
+void LlamaEngine::Impl::start_job(Slot& slot, std::shared_ptr<Job> job) {
+  size_t reuse = common_prefix_length(slot.cached, job->prompt);
+  // The last prompt token must be decoded again to get the logits of the first generated token.
+  if (reuse >= job->prompt.size()) reuse = job->prompt.size() - 1;
+  if (!llama_memory_seq_rm(llama_get_memory(ctx), slot.seq, static_cast<llama_pos>(reuse), -1)) {
+    llama_memory_seq_rm(llama_get_memory(ctx), slot.seq, -1, -1);
+    reuse = 0;
+  }
+  slot.cached.resize(reuse);
+  slot.prompt_done = reuse;
+  slot.result = Generation{};
+  slot.result.prompt_tokens = static_cast<int>(job->prompt.size());
+  slot.result.cached_tokens = static_cast<int>(reuse);
+  slot.sampler = make_sampler(vocab, job->request, job->grammar);
+  slot.text = std::make_unique<TextStream>(job->request.stop);
+  slot.job = std::move(job);
+  slot.state = SlotState::kPrefill;
+}
+
+// Fills the batch: one token for each generating slot, then prompt chunks up to the batch size.
+bool LlamaEngine::Impl::build_batch() {
+  batch.n_tokens = 0;
+  const int capacity = static_cast<int>(llama_n_batch(ctx));
+  auto add = [&](Slot& slot, llama_token token, bool logits) {
+    const int i = batch.n_tokens++;
+    batch.token[i] = token;
+    batch.pos[i] = static_cast<llama_pos>(slot.cached.size());
+    batch.n_seq_id[i] = 1;
+    batch.seq_id[i][0] = slot.seq;
+    batch.logits[i] = logits;
+    slot.cached.push_back(token);
+    if (logits) slot.batch_index = i;
+  };
+  for (auto& slot : slots) {
+    slot.batch_index = -1;
+    if (slot.state == SlotState::kIdle) continue;
+    if (slot.job->cancelled.load()) {
+      finish(slot, cancelled_status());
+      continue;
+    }
+    if (slot.state == SlotState::kGenerate) add(slot, slot.next, true);
+  }
+  for (auto& slot : slots) {
+    if (slot.state != SlotState::kPrefill) continue;
+    const auto& prompt = slot.job->prompt;
+    while (slot.prompt_done < prompt.size() && batch.n_tokens < capacity) {
+      const bool last = slot.prompt_done + 1 == prompt.size();
+      add(slot, prompt[slot.prompt_done++], last);
+    }
+    if (batch.n_tokens >= capacity) break;
+  }
+  return batch.n_tokens > 0;
+}
+
+void LlamaEngine::Impl::after_decode() {
+  for (auto& slot : slots) {
+    if (slot.state == SlotState::kIdle || slot.batch_index < 0) continue;
+    slot.state = SlotState::kGenerate;
+    Job& job = *slot.job;
+    const llama_token token = llama_sampler_sample(slot.sampler.get(), ctx, slot.batch_index);
+    const bool eog = llama_vocab_is_eog(vocab, token);
+    if (eog && !job.request.ignore_eos) {
+      slot.result.finish_reason = FinishReason::kStop;
+      finish(slot, std::move(slot.result));
+      continue;
+    }
+    slot.result.completion_tokens++;
+    std::vector<TokenLogprob> logprobs;
+    const std::string piece = token_piece(vocab, token);
+    if (job.request.logprobs) {
+      logprobs.push_back(token_logprob(vocab, ctx, slot.batch_index, token, job.request.top_logprobs));
+    }
+    const bool stopped = slot.text->append(piece);
+    std::string delta = slot.text->take_ready();
+    if (job.callbacks.on_delta && (!delta.empty() || !logprobs.empty())) {
+      job.callbacks.on_delta(delta, logprobs);
+    }
+    for (auto& lp : logprobs) slot.result.logprobs.push_back(std::move(lp));
+    slot.next = token;
+    const bool out_of_context = static_cast<int>(slot.cached.size()) + 1 >= info.context_per_sequence;
+    const bool at_limit = job.request.max_tokens >= 0 && slot.result.completion_tokens >= job.request.max_tokens;
+    if (stopped) {
+      slot.result.finish_reason = FinishReason::kStop;
+      finish(slot, std::move(slot.result));
+    } else if (at_limit || out_of_context) {
+      slot.result.finish_reason = FinishReason::kLength;
+      finish(slot, std::move(slot.result));
+    }
+  }
+}
+
+void LlamaEngine::Impl::finish(Slot& slot, Result<Generation> result) {
+  std::shared_ptr<Job> job = std::move(slot.job);
+  if (result.is_ok()) {
+    std::string rest = slot.text->take_rest();
+    if (job->callbacks.on_delta && !rest.empty()) job->callbacks.on_delta(rest, {});
+    result->text = slot.text->text();
+  }
+  slot.state = SlotState::kIdle;
+  slot.sampler.reset();
+  slot.text.reset();
+  slot.batch_index = -1;
+  job->callbacks.on_done(std::move(result));
+}
+
+}  // namespace openbatch::engine

@@ -1,0 +1,49 @@
+// The embedded llama.cpp engine: one model, one context with `parallel` sequences, and one thread
+// running continuous batching. Each step decodes one token for every generating sequence and
+// prefills chunks of new prompts in the same llama_batch; a request takes a sequence as soon as one is
+// free and gives it back when it ends. A freed sequence keeps its KV cells, so the next request that
+// shares a prefix with it (a common system prompt) reuses them instead of recomputing them.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/engine.h"
+
+namespace openbatch::engine {
+
+struct LlamaEngineOptions {
+  std::string model_path;
+  std::vector<std::string> model_ids;  // names clients may use; empty: the file's stem
+  int parallel = 16;                   // sequences decoded together
+  int ctx_size = 0;                    // total KV cells, split between sequences; 0: per sequence
+                                       // min(trained context, 4096) times parallel
+  int threads = 0;                     // 0: all cores
+  int batch_size = 512;                // most tokens one decode step processes (prefill chunking)
+  int gpu_layers = -1;                 // -1: all layers on the GPU when there is one
+};
+
+class LlamaEngine final : public Engine {
+ public:
+  // Loads the model and starts the engine thread.
+  static Result<std::unique_ptr<LlamaEngine>> load(const LlamaEngineOptions& options);
+  ~LlamaEngine() override;
+
+  const ModelInfo& model_info() const override;
+  std::shared_ptr<GenerationHandle> submit(GenerationRequest request, GenerationCallbacks callbacks) override;
+  Result<int> count_prompt_tokens(const GenerationRequest& request) override;
+  void shutdown() override;
+
+  struct Impl;
+
+ private:
+  explicit LlamaEngine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Quiets llama.cpp's own logging below warnings (it logs every tensor at load).
+void set_llama_log_level_warn();
+
+}  // namespace openbatch::engine

@@ -1,0 +1,25 @@
+// From messages to prompt tokens and from tokens back to text, with the model's own vocabulary.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/engine.h"
+#include "llama.h"
+
+namespace openbatch::engine {
+
+// Renders messages with the model's chat template (llama.cpp's built-in templates, detected from the
+// GGUF's tokenizer.chat_template; ChatML when the model has none), ending with the assistant's turn.
+Result<std::string> apply_chat_template(const std::string& chat_template, const std::vector<Message>& messages);
+
+// Tokenises text, parsing special tokens (the template's markers) as such.
+std::vector<llama_token> tokenize(const llama_vocab* vocab, const std::string& text);
+
+// The bytes a token stands for (special tokens render as nothing).
+std::string token_piece(const llama_vocab* vocab, llama_token token);
+
+size_t common_prefix_length(const std::vector<llama_token>& a, const std::vector<llama_token>& b);
+
+}  // namespace openbatch::engine

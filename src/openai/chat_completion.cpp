@@ -1,0 +1,166 @@
+#include "openai/chat_completion.h"
+
+#include <chrono>
+#include <mutex>
+#include <random>
+
+namespace openbatch::openai {
+
+using nlohmann::json;
+
+namespace {
+
+json bytes_of(const std::string& s) {
+  json out = json::array();
+  for (unsigned char c : s) out.push_back(static_cast<int>(c));
+  return out;
+}
+
+const char* finish_reason_name(engine::FinishReason r) {
+  return r == engine::FinishReason::kLength ? "length" : "stop";
+}
+
+}  // namespace
+
+std::string new_id(const std::string& prefix) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 rng{[] {
+    std::random_device rd;  // /dev/urandom: ids are not guessable from earlier ids
+    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+    return std::mt19937_64(seq);
+  }()};
+  std::string id = prefix;
+  for (int i = 0; i < 24; ++i) id += kAlphabet[rng() % (sizeof(kAlphabet) - 1)];
+  return id;
+}
+
+json logprobs_json(const std::vector<engine::TokenLogprob>& tokens) {
+  json content = json::array();
+  for (const auto& t : tokens) {
+    json top = json::array();
+    for (const auto& alt : t.top) {
+      top.push_back({{"token", alt.token}, {"logprob", alt.logprob}, {"bytes", bytes_of(alt.token)}});
+    }
+    content.push_back(
+        {{"token", t.token}, {"logprob", t.logprob}, {"bytes", bytes_of(t.token)}, {"top_logprobs", top}});
+  }
+  return {{"content", content}, {"refusal", nullptr}};
+}
+
+json usage_json(int prompt_tokens, int completion_tokens, int cached_tokens) {
+  return {{"prompt_tokens", prompt_tokens},
+          {"completion_tokens", completion_tokens},
+          {"total_tokens", prompt_tokens + completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", cached_tokens}, {"audio_tokens", 0}}},
+          {"completion_tokens_details",
+           {{"reasoning_tokens", 0},
+            {"audio_tokens", 0},
+            {"accepted_prediction_tokens", 0},
+            {"rejected_prediction_tokens", 0}}}};
+}
+
+json build_chat_completion(const std::string& id, const std::string& model, int64_t created,
+                           const std::vector<engine::Generation>& choices, bool with_logprobs) {
+  json out_choices = json::array();
+  int completion_tokens = 0;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const auto& g = choices[i];
+    completion_tokens += g.completion_tokens;
+    out_choices.push_back(
+        {{"index", i},
+         {"message", {{"role", "assistant"}, {"content", g.text}, {"refusal", nullptr}, {"annotations", json::array()}}},
+         {"logprobs", with_logprobs ? logprobs_json(g.logprobs) : json(nullptr)},
+         {"finish_reason", finish_reason_name(g.finish_reason)}});
+  }
+  const int prompt_tokens = choices.empty() ? 0 : choices.front().prompt_tokens;
+  const int cached_tokens = choices.empty() ? 0 : choices.front().cached_tokens;
+  return {{"id", id},
+          {"object", "chat.completion"},
+          {"created", created},
+          {"model", model},
+          {"choices", out_choices},
+          {"usage", usage_json(prompt_tokens, completion_tokens, cached_tokens)},
+          {"service_tier", "default"},
+          {"system_fingerprint", kSystemFingerprint}};
+}
+
+json build_chat_chunk(const std::string& id, const std::string& model, int64_t created, json choices,
+                      json usage) {
+  json chunk = {{"id", id},
+                {"object", "chat.completion.chunk"},
+                {"created", created},
+                {"model", model},
+                {"service_tier", "default"},
+                {"system_fingerprint", kSystemFingerprint},
+                {"choices", std::move(choices)}};
+  if (!usage.is_discarded()) chunk["usage"] = std::move(usage);
+  return chunk;
+}
+
+json chunk_choice(int index, json delta, const std::vector<engine::TokenLogprob>* logprobs,
+                  const std::optional<engine::FinishReason>& finish) {
+  return {{"index", index},
+          {"delta", std::move(delta)},
+          {"logprobs", logprobs ? logprobs_json(*logprobs) : json(nullptr)},
+          {"finish_reason", finish ? json(finish_reason_name(*finish)) : json(nullptr)}};
+}
+
+std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(engine::Engine& engine,
+                                                                           ChatCompletionRequest request,
+                                                                           ChatCompletionDone done,
+                                                                           ChoiceDeltaCallback on_delta) {
+  struct State {
+    std::mutex mu;
+    std::vector<engine::Generation> choices;
+    std::optional<Status> error;
+    int remaining = 0;
+    ChatCompletionDone done;
+    std::string model;
+    bool logprobs = false;
+    std::vector<std::shared_ptr<engine::GenerationHandle>> handles;
+  };
+  auto state = std::make_shared<State>();
+  state->choices.resize(request.n);
+  state->remaining = request.n;
+  state->done = std::move(done);
+  state->model = request.model;
+  state->logprobs = request.generation.logprobs;
+  const int64_t created = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  std::vector<std::shared_ptr<engine::GenerationHandle>> handles;
+  for (int i = 0; i < request.n; ++i) {
+    engine::GenerationRequest gen = request.generation;
+    if (gen.sampling.seed && i > 0) gen.sampling.seed = *gen.sampling.seed + static_cast<uint32_t>(i);
+    engine::GenerationCallbacks cb;
+    if (on_delta) {
+      cb.on_delta = [on_delta, i](std::string_view delta, std::vector<engine::TokenLogprob> lp) {
+        on_delta(i, delta, std::move(lp));
+      };
+    }
+    cb.on_done = [state, i, created](Result<engine::Generation> result) {
+      std::unique_lock<std::mutex> lock(state->mu);
+      if (result) {
+        state->choices[i] = std::move(result).value();
+      } else if (!state->error) {
+        state->error = result.status();
+        for (auto& h : state->handles) h->cancel();
+      }
+      if (--state->remaining > 0) return;
+      lock.unlock();
+      if (state->error) {
+        state->done(*state->error);
+      } else {
+        state->done(build_chat_completion(new_id("chatcmpl-"), state->model, created, state->choices,
+                                          state->logprobs));
+      }
+    };
+    auto handle = engine.submit(std::move(gen), std::move(cb));
+    handles.push_back(handle);
+    std::lock_guard<std::mutex> lock(state->mu);
+    state->handles.push_back(handle);
+  }
+  return handles;
+}
+
+}  // namespace openbatch::openai

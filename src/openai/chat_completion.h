@@ -1,0 +1,63 @@
+// Chat Completions: turning an OpenAI request body into engine work, and engine results into OpenAI's
+// `chat.completion` object. Shared by the synchronous endpoint and the batch runner, so that a batch's
+// output bodies are exactly what /v1/chat/completions returns.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/engine.h"
+
+namespace openbatch::openai {
+
+struct ChatCompletionRequest {
+  std::string model;  // as the client named it
+  int n = 1;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  engine::GenerationRequest generation;
+};
+
+// Validates a /v1/chat/completions body against OpenAI's rules and the served model. Errors are
+// 400 invalid_request_error with the offending `param` (404 model_not_found for an unknown model).
+Result<ChatCompletionRequest> parse_chat_completion_request(const nlohmann::json& body,
+                                                            const engine::ModelInfo& model);
+
+// Builds the `chat.completion` object for finished generations (one per choice).
+nlohmann::json build_chat_completion(const std::string& id, const std::string& model, int64_t created,
+                                     const std::vector<engine::Generation>& choices, bool with_logprobs);
+
+inline constexpr const char* kSystemFingerprint = "fp_openbatch";
+
+// The `usage` object of a chat completion.
+nlohmann::json usage_json(int prompt_tokens, int completion_tokens, int cached_tokens);
+// One `chat.completion.chunk` of a stream; usage is added when it is not discarded.
+nlohmann::json build_chat_chunk(const std::string& id, const std::string& model, int64_t created,
+                                nlohmann::json choices,
+                                nlohmann::json usage = nlohmann::json(nlohmann::json::value_t::discarded));
+// One element of a chunk's `choices`.
+nlohmann::json chunk_choice(int index, nlohmann::json delta, const std::vector<engine::TokenLogprob>* logprobs,
+                            const std::optional<engine::FinishReason>& finish);
+
+// Runs a parsed request (all its n choices) on engine and calls done once with the `chat.completion`
+// body or the Status that explains the failure; on_delta, when set, sees each choice's text as it is
+// generated. Both run on the engine's thread and must not block. Returns handles that cancel the
+// work. Thread-safe.
+using ChatCompletionDone = std::function<void(Result<nlohmann::json>)>;
+using ChoiceDeltaCallback =
+    std::function<void(int choice, std::string_view delta, std::vector<engine::TokenLogprob> logprobs)>;
+std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(engine::Engine& engine,
+                                                                           ChatCompletionRequest request,
+                                                                           ChatCompletionDone done,
+                                                                           ChoiceDeltaCallback on_delta = nullptr);
+
+// A new unguessable id with the given prefix ("chatcmpl-", "file-", "batch_", "batch_req_").
+std::string new_id(const std::string& prefix);
+
+}  // namespace openbatch::openai

@@ -1,0 +1,251 @@
+// Validation of /v1/chat/completions bodies, with OpenAI's own messages, params and codes.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "openai/chat_completion.h"
+#include "openai/field_reader.h"
+
+namespace openbatch::openai {
+
+namespace {
+
+using nlohmann::json;
+
+const char* kRoles[] = {"system", "developer", "user", "assistant", "tool", "function"};
+
+// Flattens a message's content (a string or an array of parts) into text.
+Result<std::string> message_text(const json& content, const std::string& param, bool vision) {
+  if (content.is_string()) return content.get<std::string>();
+  if (content.is_null()) return std::string();
+  if (!content.is_array()) {
+    return invalid_type(param, "a string or an array of content parts", content);
+  }
+  std::string text;
+  for (size_t j = 0; j < content.size(); ++j) {
+    const json& part = content[j];
+    const std::string part_param = param + "[" + std::to_string(j) + "]";
+    if (!part.is_object()) return invalid_type(part_param, "an object", part);
+    auto type = part.find("type");
+    if (type == part.end()) return missing_parameter(part_param + ".type");
+    if (!type->is_string()) return invalid_type(part_param + ".type", "a string", *type);
+    const std::string t = type->get<std::string>();
+    if (t == "text") {
+      auto value = part.find("text");
+      if (value == part.end()) return missing_parameter(part_param + ".text");
+      if (!value->is_string()) return invalid_type(part_param + ".text", "a string", *value);
+      text += value->get<std::string>();
+    } else if (t == "image_url") {
+      if (!vision) {
+        return Status::invalid_request(
+            "Image inputs are not supported by this model: start the server with a vision model and its "
+            "projector (--mmproj) to send image_url parts.",
+            part_param, "image_not_supported");
+      }
+    } else {
+      return Status::invalid_request("Invalid value: '" + t + "'. Supported values are: 'text' and 'image_url'.",
+                                     part_param + ".type", "invalid_value");
+    }
+  }
+  return text;
+}
+
+Status parse_messages(const json& body, const engine::ModelInfo& model, engine::GenerationRequest& out) {
+  auto it = body.find("messages");
+  if (it == body.end()) return missing_parameter("messages");
+  if (!it->is_array()) return invalid_type("messages", "an array", *it);
+  if (it->empty()) {
+    return Status::invalid_request(
+        "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array "
+        "instead.",
+        "messages", "empty_array");
+  }
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& m = (*it)[i];
+    const std::string param = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object()) return invalid_type(param, "an object", m);
+    auto role = m.find("role");
+    if (role == m.end()) return missing_parameter(param + ".role");
+    if (!role->is_string()) return invalid_type(param + ".role", "a string", *role);
+    std::string r = role->get<std::string>();
+    if (std::find(std::begin(kRoles), std::end(kRoles), r) == std::end(kRoles)) {
+      return Status::invalid_request("Invalid value: '" + r +
+                                         "'. Supported values are: 'system', 'assistant', 'user', 'function', "
+                                         "'tool', and 'developer'.",
+                                     param + ".role", "invalid_value");
+    }
+    auto content = m.find("content");
+    if (content == m.end() && r != "assistant") return missing_parameter(param + ".content");
+    auto text = message_text(content == m.end() ? json(nullptr) : *content, param + ".content", model.has_vision);
+    if (!text) return text.status();
+    if (r == "developer") r = "system";
+    out.messages.push_back({std::move(r), std::move(text).value()});
+  }
+  return Status::ok();
+}
+
+Status parse_response_format(const json& body, engine::GenerationRequest& out) {
+  auto it = body.find("response_format");
+  if (it == body.end() || it->is_null()) return Status::ok();
+  if (!it->is_object()) return invalid_type("response_format", "an object", *it);
+  auto type = it->find("type");
+  if (type == it->end()) return missing_parameter("response_format.type");
+  if (!type->is_string()) return invalid_type("response_format.type", "a string", *type);
+  const std::string t = type->get<std::string>();
+  if (t == "text") return Status::ok();
+  if (t == "json_object") {
+    // OpenAI asks that the conversation mention JSON, so that the model is told what to produce.
+    bool mentions_json = false;
+    for (const auto& m : out.messages) {
+      std::string lower = m.content;
+      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      mentions_json = mentions_json || lower.find("json") != std::string::npos;
+    }
+    if (!mentions_json) {
+      return Status::invalid_request(
+          "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
+          "'json_object'.",
+          "messages");
+    }
+    out.response_format = engine::ResponseFormat::kJsonObject;
+    return Status::ok();
+  }
+  if (t == "json_schema") {
+    auto js = it->find("json_schema");
+    if (js == it->end()) return missing_parameter("response_format.json_schema");
+    if (!js->is_object()) return invalid_type("response_format.json_schema", "an object", *js);
+    auto name = js->find("name");
+    if (name == js->end()) return missing_parameter("response_format.json_schema.name");
+    if (!name->is_string()) return invalid_type("response_format.json_schema.name", "a string", *name);
+    auto schema = js->find("schema");
+    json s = schema == js->end() ? json::object() : *schema;
+    if (!s.is_object()) return invalid_type("response_format.json_schema.schema", "an object", s);
+    out.response_format = engine::ResponseFormat::kJsonSchema;
+    out.json_schema = s.dump();
+    return Status::ok();
+  }
+  return Status::invalid_request(
+      "Invalid value: '" + t + "'. Supported values are: 'json_object', 'json_schema', and 'text'.",
+      "response_format.type", "invalid_value");
+}
+
+Status parse_stop(const json& body, engine::GenerationRequest& out) {
+  auto it = body.find("stop");
+  if (it == body.end() || it->is_null()) return Status::ok();
+  if (it->is_string()) {
+    out.stop.push_back(it->get<std::string>());
+    return Status::ok();
+  }
+  if (!it->is_array()) return invalid_type("stop", "a string or an array of strings", *it);
+  if (it->size() > 4) {
+    return Status::invalid_request("Invalid 'stop': array too long. Expected an array with maximum length 4, but "
+                                   "got an array with length " +
+                                       std::to_string(it->size()) + " instead.",
+                                   "stop", "array_above_max_length");
+  }
+  for (size_t i = 0; i < it->size(); ++i) {
+    if (!(*it)[i].is_string()) return invalid_type("stop[" + std::to_string(i) + "]", "a string", (*it)[i]);
+    out.stop.push_back((*it)[i].get<std::string>());
+  }
+  return Status::ok();
+}
+
+Status parse_logit_bias(const json& body, engine::GenerationRequest& out) {
+  auto it = body.find("logit_bias");
+  if (it == body.end() || it->is_null()) return Status::ok();
+  if (!it->is_object()) return invalid_type("logit_bias", "an object", *it);
+  for (const auto& [key, value] : it->items()) {
+    char* end = nullptr;
+    long token = std::strtol(key.c_str(), &end, 10);
+    if (key.empty() || *end != '\0') {
+      return Status::invalid_request("Invalid key in 'logit_bias': " + key + ". Keys must be token ids.",
+                                     "logit_bias", "invalid_value");
+    }
+    if (!value.is_number()) return invalid_type("logit_bias." + key, "a number", value);
+    double bias = value.get<double>();
+    if (bias < -100 || bias > 100) {
+      return Status::invalid_request("Invalid value for 'logit_bias': bias must be between -100 and 100.",
+                                     "logit_bias", "invalid_value");
+    }
+    out.sampling.logit_bias.emplace_back(static_cast<int32_t>(token), static_cast<float>(bias));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<ChatCompletionRequest> parse_chat_completion_request(const json& body, const engine::ModelInfo& model) {
+  ChatCompletionRequest req;
+  engine::GenerationRequest& gen = req.generation;
+  FieldReader f(body);
+
+  auto model_it = body.find("model");
+  if (model_it == body.end() || model_it->is_null()) {
+    return Status::invalid_request("you must provide a model parameter");
+  }
+  if (!model_it->is_string()) return invalid_type("model", "a string", *model_it);
+  req.model = model_it->get<std::string>();
+  const bool known = req.model == model.id ||
+                     std::find(model.aliases.begin(), model.aliases.end(), req.model) != model.aliases.end();
+  if (!known) {
+    return Status(404, "invalid_request_error", "model_not_found", "",
+                  "The model `" + req.model + "` does not exist or you do not have access to it.");
+  }
+
+  if (Status s = parse_messages(body, model, gen); !s) return s;
+
+  std::optional<double> temperature, top_p, presence, frequency;
+  std::optional<int64_t> max_tokens, max_completion_tokens, n, seed, top_logprobs;
+  std::optional<bool> stream, logprobs;
+  if (Status s = f.number("temperature", 0, 2, temperature); !s) return s;
+  if (Status s = f.number("top_p", 0, 1, top_p); !s) return s;
+  if (Status s = f.number("presence_penalty", -2, 2, presence); !s) return s;
+  if (Status s = f.number("frequency_penalty", -2, 2, frequency); !s) return s;
+  if (Status s = f.integer("max_tokens", 1, INT32_MAX, max_tokens); !s) return s;
+  if (Status s = f.integer("max_completion_tokens", 1, INT32_MAX, max_completion_tokens); !s) return s;
+  if (Status s = f.integer("n", 1, 128, n); !s) return s;
+  if (Status s = f.integer("seed", INT64_MIN, INT64_MAX, seed); !s) return s;
+  if (Status s = f.integer("top_logprobs", 0, 20, top_logprobs); !s) return s;
+  if (Status s = f.boolean("stream", stream); !s) return s;
+  if (Status s = f.boolean("logprobs", logprobs); !s) return s;
+  if (Status s = parse_stop(body, gen); !s) return s;
+  if (Status s = parse_logit_bias(body, gen); !s) return s;
+  if (Status s = parse_response_format(body, gen); !s) return s;
+
+  if (temperature) gen.sampling.temperature = static_cast<float>(*temperature);
+  if (top_p) gen.sampling.top_p = static_cast<float>(*top_p);
+  if (presence) gen.sampling.presence_penalty = static_cast<float>(*presence);
+  if (frequency) gen.sampling.frequency_penalty = static_cast<float>(*frequency);
+  if (seed) gen.sampling.seed = static_cast<uint32_t>(static_cast<uint64_t>(*seed));
+  if (max_completion_tokens) {
+    gen.max_tokens = static_cast<int>(*max_completion_tokens);
+  } else if (max_tokens) {
+    gen.max_tokens = static_cast<int>(*max_tokens);
+  }
+  req.n = n ? static_cast<int>(*n) : 1;
+  req.stream = stream.value_or(false);
+  gen.logprobs = logprobs.value_or(false);
+  if (top_logprobs) {
+    if (!gen.logprobs) {
+      return Status::invalid_request("Invalid value for 'top_logprobs': 'logprobs' must be set to true.",
+                                     "top_logprobs", "invalid_value");
+    }
+    gen.top_logprobs = static_cast<int>(*top_logprobs);
+  }
+
+  auto so = body.find("stream_options");
+  if (so != body.end() && !so->is_null()) {
+    if (!req.stream) {
+      return Status::invalid_request("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                                     "stream_options", "invalid_value");
+    }
+    if (!so->is_object()) return invalid_type("stream_options", "an object", *so);
+    FieldReader sf(*so, "stream_options.");
+    std::optional<bool> include_usage;
+    if (Status s = sf.boolean("include_usage", include_usage); !s) return s;
+    req.include_usage = include_usage.value_or(false);
+  }
+  return req;
+}
+
+}  // namespace openbatch::openai

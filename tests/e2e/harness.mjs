@@ -1,0 +1,40 @@
+// Starts the real openbatch server binary on a loopback port for a test, and stops it afterwards.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+
+export const BIN = process.env.OPENBATCH_BIN;
+export const MODEL = process.env.OPENBATCH_TEST_MODEL;
+if (!BIN || !MODEL) throw new Error('set OPENBATCH_BIN and OPENBATCH_TEST_MODEL (scripts/test.sh does)');
+
+// Starts `openbatch serve` with extra args; resolves once it listens. The model answers to
+// "gpt-4o-mini" so that the guide's code runs unchanged.
+export async function startServer({ args = [], dataDir, apiKey = 'sk-test' } = {}) {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'openbatch-e2e-'));
+  const proc = spawn(BIN, ['serve', '--model', MODEL, '--model-id', 'gpt-4o-mini', '--host', '127.0.0.1',
+    '--port', '0', '--data-dir', dir, '--parallel', '8', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 60000);
+    proc.stderr.on('data', (d) => {
+      log += d;
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${log}`)); });
+  });
+  const baseURL = `http://127.0.0.1:${port}/v1`;
+  const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 120000 });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    proc, port, baseURL, client, dataDir: dir, log: () => log, exited,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      const r = await exited;
+      if (!dataDir) rmSync(dir, { recursive: true, force: true });
+      return r;
+    },
+  };
+}
