@@ -60,25 +60,33 @@ fetch_source() {
 }
 
 build_libs() {
-  if [[ -f "$prefix/.openbatch-ok" && ( $tools == OFF || -f "$prefix/.openbatch-tools-ok" ) ]]; then return; fi
-  log "configuring $key"
   local extra=()
   [[ $cuda == ON ]] && extra+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=native)
   command -v ccache >/dev/null && extra+=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
+  # -Bsymbolic: llama.cpp's libraries keep their own symbols (its common library carries a cpp-httplib
+  # of its own, which must not be mixed with Debian's that openbatch uses).
+  local args=(-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DCMAKE_SHARED_LINKER_FLAGS=-Wl,-Bsymbolic \
     -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_RPATH="$prefix/lib" \
     -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
     -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE=ON -DLLAMA_TOOLS_INSTALL=ON \
-    "${extra[@]}" >"$cache_root/cmake-$key.log" 2>&1 || { cat "$cache_root/cmake-$key.log" >&2; exit 1; }
+    "${extra[@]}")
   local targets=(llama ggml llama-common mtmd)
   [[ $tools == ON ]] && targets+=(llama-server llama-batched-bench llama-quantize)
+  # The stamp records the options built with and whether the tools were; anything else builds again,
+  # incrementally in the same build folder. A build with the tools serves one without them.
+  local stamp; stamp=$(echo "${args[*]}" | sha1sum | cut -c1-12)
+  local have=""; [[ -f "$prefix/.openbatch-ok" ]] && have=$(cat "$prefix/.openbatch-ok")
+  if [[ "$have" == "$stamp tools=ON" || ( $tools == OFF && "$have" == "$stamp tools=OFF" ) ]]; then return 0; fi
+  log "configuring $key"
+  mkdir -p "$cache_root"
+  cmake -S "$src" -B "$build" "${args[@]}" >"$cache_root/cmake-$key.log" 2>&1 \
+    || { cat "$cache_root/cmake-$key.log" >&2; exit 1; }
   log "building ${targets[*]} with -j$jobs (a few minutes, once)"
   cmake --build "$build" -j"$jobs" --target "${targets[@]}" >"$cache_root/build-$key.log" 2>&1 \
     || { tail -50 "$cache_root/build-$key.log" >&2; exit 1; }
   install_tree
-  touch "$prefix/.openbatch-ok"
-  [[ $tools == ON ]] && touch "$prefix/.openbatch-tools-ok"
+  echo "$stamp tools=$tools" >"$prefix/.openbatch-ok"
   return 0
 }
 
@@ -92,7 +100,7 @@ install_tree() {
   cp "$src"/common/*.h "$prefix/include/common/"
   # common's headers use llama.cpp's vendored nlohmann; keep it apart from Debian's.
   mkdir -p "$prefix/include/vendor"; cp -r "$src"/vendor/nlohmann "$prefix/include/vendor/"
-  find "$build" -name '*.so*' \( -type f -o -type l \) -exec cp -P {} "$prefix/lib/" \;
+  find "$build" -name '*.so*' \( -type f -o -type l \) -exec cp -P {} "$prefix/lib/" \; 2>/dev/null || true
   find "$build" -name 'libllama-common*.a' -exec cp {} "$prefix/lib/" \;
   for b in llama-server llama-batched-bench llama-quantize; do
     [[ -x "$build/bin/$b" ]] && cp "$build/bin/$b" "$prefix/bin/"

@@ -69,12 +69,12 @@ void register_serve(CLI::App& app) {
                   "Name clients use for the model; repeat to add aliases (default: the file's stem)");
   cmd->add_option("--host", opts->server.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", opts->server.port, "Port to listen on")->capture_default_str();
-  cmd->add_option("--parallel,-np", opts->engine.parallel, "Sequences decoded together")->capture_default_str();
+  cmd->add_option("--parallel", opts->engine.parallel, "Sequences decoded together")->capture_default_str();
   cmd->add_option("--ctx-size,-c", opts->engine.ctx_size,
                   "Total KV cells shared by the sequences (default: min(trained, 4096) per sequence)");
   cmd->add_option("--threads,-t", opts->engine.threads, "CPU threads (default: all cores)");
   cmd->add_option("--batch-size,-b", opts->engine.batch_size, "Most tokens per decode step")->capture_default_str();
-  cmd->add_option("--gpu-layers,-ngl", opts->engine.gpu_layers, "Layers offloaded to the GPU (default: all)");
+  cmd->add_option("--gpu-layers", opts->engine.gpu_layers, "Layers offloaded to the GPU (default: all)");
   cmd->add_option("--api-key", opts->server.api_keys, "Accepted API key; repeat for several (default: none, open)");
   cmd->add_option("--data-dir", opts->server.data_dir, "Where files and batches are kept")->capture_default_str();
   cmd->add_option("--completion-window-seconds", opts->server.completion_window_seconds,

@@ -77,6 +77,7 @@ class Result {
   T* operator->() { return &std::get<T>(v_); }
   const T* operator->() const { return &std::get<T>(v_); }
   T& operator*() & { return std::get<T>(v_); }
+  const T& operator*() const& { return std::get<T>(v_); }
   // REQUIRES: !is_ok().
   const Status& status() const { return std::get<Status>(v_); }
 

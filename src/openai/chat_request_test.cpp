@@ -1,0 +1,103 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "openai/chat_completion.h"
+
+namespace openbatch::openai {
+namespace {
+
+using nlohmann::json;
+
+engine::ModelInfo test_model() {
+  engine::ModelInfo info;
+  info.id = "m";
+  info.aliases = {"gpt-4o-mini"};
+  info.context_per_sequence = 4096;
+  return info;
+}
+
+// Every line of testdata/chat_request_errors.jsonl is a body and the error OpenAI answers it with.
+TEST(ChatRequestTest, RejectsBadBodiesLikeOpenAI) {
+  std::ifstream in(std::string(OPENBATCH_SOURCE_DIR) + "/src/openai/testdata/chat_request_errors.jsonl");
+  ASSERT_TRUE(in.good());
+  std::string line;
+  int cases = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    json c = json::parse(line);
+    auto result = parse_chat_completion_request(c["body"], test_model());
+    ASSERT_FALSE(result.is_ok()) << line;
+    const Status& s = result.status();
+    EXPECT_EQ(s.http_status(), c["status"].get<int>()) << line;
+    EXPECT_EQ(s.param(), c["param"].is_null() ? "" : c["param"].get<std::string>()) << line;
+    EXPECT_EQ(s.code(), c["code"].is_null() ? "" : c["code"].get<std::string>()) << line;
+    EXPECT_FALSE(s.message().empty());
+    ++cases;
+  }
+  EXPECT_GE(cases, 30);
+}
+
+TEST(ChatRequestTest, ParsesTheGuidesRequest) {
+  json body = {{"model", "gpt-4o-mini"},
+               {"temperature", 0.1},
+               {"response_format", {{"type", "json_object"}}},
+               {"messages",
+                {{{"role", "system"}, {"content", "output a json object"}},
+                 {{"role", "developer"}, {"content", "be brief"}},
+                 {{"role", "user"}, {"content", {{{"type", "text"}, {"text", "A "}}, {{"type", "text"}, {"text", "film"}}}}}}}};
+  auto r = parse_chat_completion_request(body, test_model());
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(r->model, "gpt-4o-mini");
+  EXPECT_FLOAT_EQ(r->generation.sampling.temperature, 0.1f);
+  EXPECT_EQ(r->generation.response_format, engine::ResponseFormat::kJsonObject);
+  ASSERT_EQ(r->generation.messages.size(), 3u);
+  EXPECT_EQ(r->generation.messages[1].role, "system");
+  EXPECT_EQ(r->generation.messages[2].content, "A film");
+  EXPECT_EQ(r->n, 1);
+  EXPECT_FALSE(r->stream);
+}
+
+TEST(ChatRequestTest, MaxCompletionTokensWinsOverMaxTokens) {
+  json body = {{"model", "m"}, {"max_tokens", 10}, {"max_completion_tokens", 5},
+               {"messages", {{{"role", "user"}, {"content", "hi"}}}}};
+  auto r = parse_chat_completion_request(body, test_model());
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->generation.max_tokens, 5);
+}
+
+TEST(ChatRequestTest, JsonSchemaIsKeptSerialised) {
+  json schema = {{"type", "object"}, {"properties", {{"a", {{"type", "integer"}}}}}, {"required", {"a"}}};
+  json body = {{"model", "m"},
+               {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+               {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}, {"schema", schema}}}}}};
+  auto r = parse_chat_completion_request(body, test_model());
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->generation.response_format, engine::ResponseFormat::kJsonSchema);
+  EXPECT_EQ(json::parse(r->generation.json_schema), schema);
+}
+
+TEST(ChatCompletionTest, BuildsOpenAIsShape) {
+  engine::Generation g;
+  g.text = "{}";
+  g.prompt_tokens = 10;
+  g.completion_tokens = 2;
+  g.cached_tokens = 4;
+  json c = build_chat_completion("chatcmpl-x", "gpt-4o-mini", 123, {g}, false);
+  EXPECT_EQ(c["object"], "chat.completion");
+  EXPECT_EQ(c["choices"][0]["message"]["content"], "{}");
+  EXPECT_EQ(c["choices"][0]["finish_reason"], "stop");
+  EXPECT_TRUE(c["choices"][0]["logprobs"].is_null());
+  EXPECT_EQ(c["usage"]["total_tokens"], 12);
+  EXPECT_EQ(c["usage"]["prompt_tokens_details"]["cached_tokens"], 4);
+}
+
+TEST(IdsTest, AreUniqueAndPrefixed) {
+  std::string a = new_id("batch_"), b = new_id("batch_");
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.rfind("batch_", 0), 0u);
+  EXPECT_GE(a.size(), 6u + 24u);
+}
+
+}  // namespace
+}  // namespace openbatch::openai
