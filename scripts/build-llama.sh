@@ -4,6 +4,8 @@
 # llama-quantize for the benchmarks) into a cache outside the work tree. Reuses the cache when present.
 #
 # Usage: scripts/build-llama.sh [--cuda] [--tools]
+# Environment: OPENBATCH_CACHE (default ~/.cache/openbatch), OPENBATCH_JOBS (default: all cores),
+# OPENBATCH_NLC_TARBALL (a node-llama-cpp tarball already at hand, for machines without npm access).
 # Prints the install prefix on its last line of stdout.
 set -euo pipefail
 
@@ -38,9 +40,14 @@ log() { echo "[build-llama] $*" >&2; }
 fetch_source() {
   [[ -f "$src/.openbatch-ok" ]] && return
   local tmp; tmp=$(mktemp -d)
-  log "fetching node-llama-cpp@${NLC_VERSION} from the npm registry"
-  (cd "$tmp" && npm pack --silent "node-llama-cpp@${NLC_VERSION}" >/dev/null)
   local tgz="$tmp/node-llama-cpp-${NLC_VERSION}.tgz"
+  if [[ -n "${OPENBATCH_NLC_TARBALL:-}" ]]; then
+    # An offline machine: the tarball was brought along (its integrity is checked all the same).
+    cp "$OPENBATCH_NLC_TARBALL" "$tgz"
+  else
+    log "fetching node-llama-cpp@${NLC_VERSION} from the npm registry"
+    (cd "$tmp" && npm pack --silent "node-llama-cpp@${NLC_VERSION}" >/dev/null)
+  fi
   local got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
   if [[ "$got" != "$NLC_INTEGRITY" ]]; then
     log "integrity mismatch: expected $NLC_INTEGRITY, got $got"; exit 1

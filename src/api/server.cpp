@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "api/routes.h"
+#include "batch/batch_service.h"
 #include "engine/engine.h"
 
 namespace openbatch::api {
@@ -13,6 +14,7 @@ namespace openbatch::api {
 struct Server::Impl {
   ServerOptions options;
   RouteContext ctx;
+  std::unique_ptr<batch::BatchService> batches;
   httplib::Server http;
 };
 
@@ -43,6 +45,18 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   impl_->options = std::move(options);
   impl_->ctx.options = &impl_->options;
   impl_->ctx.engine = &engine;
+  batch::BatchServiceOptions batch_options;
+  batch_options.data_dir = impl_->options.data_dir;
+  batch_options.max_batch_requests = impl_->options.max_batch_requests;
+  batch_options.max_file_bytes = impl_->options.max_file_bytes;
+  batch_options.completion_window_seconds = impl_->options.completion_window_seconds;
+  auto service = batch::BatchService::open(batch_options, engine);
+  if (service) {
+    impl_->batches = std::move(service).value();
+    impl_->ctx.batches = impl_->batches.get();
+  } else {
+    open_status_ = service.status();
+  }
   auto& http = impl_->http;
   const int threads = impl_->options.http_threads;
   http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -75,11 +89,19 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   });
   register_model_routes(http, impl_->ctx);
   register_chat_routes(http, impl_->ctx);
+  if (impl_->batches) {
+    register_file_routes(http, impl_->ctx);
+    register_batch_routes(http, impl_->ctx);
+  }
 }
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+  if (impl_->batches) impl_->batches->stop();
+}
 
 Status Server::run() {
+  if (!open_status_) return open_status_;
   auto& http = impl_->http;
   int port = impl_->options.port;
   // Port 0 asks for any free port; the log line tells which (tests read it).
@@ -88,8 +110,12 @@ Status Server::run() {
   if (!bound) {
     return Status::internal("cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port));
   }
+  // Unfinished batches resume once the port is ours (a second server on the same data fails above).
+  impl_->batches->start();
   std::fprintf(stderr, "openbatch: listening on http://%s:%d\n", impl_->options.host.c_str(), port);
   http.listen_after_bind();
+  // The HTTP server has stopped: stop the batch runner before the engine goes (results are kept).
+  impl_->batches->stop();
   return Status::ok();
 }
 

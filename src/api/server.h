@@ -35,7 +35,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and serves until stop() is called. Returns an error when the port cannot be bound.
+  // Binds, resumes unfinished batches and serves until stop() is called. Returns an error when the
+  // data directory cannot be opened or the port cannot be bound.
   Status run();
   // Thread-safe; makes run() return.
   void stop();
@@ -43,6 +44,7 @@ class Server {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  Status open_status_;  // why the data directory could not be opened, if it could not
 };
 
 }  // namespace openbatch::api

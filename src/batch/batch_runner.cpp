@@ -1,0 +1,492 @@
+#include "batch/batch_runner.h"
+
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "batch/batch_finalizer.h"
+#include "batch/input_validator.h"
+#include "batch/result_lines.h"
+#include "openai/chat_completion.h"
+
+namespace openbatch::batch {
+
+using store::BatchStatus;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+void log_error(const std::string& batch_id, const std::string& what, const Status& s) {
+  std::fprintf(stderr, "openbatch: batch %s: %s: %s\n", batch_id.c_str(), what.c_str(), s.message().c_str());
+}
+
+// Engine results that say nothing about the request itself: it was stopped (by us, 499) or the engine
+// could not take it (503). Such a request runs again rather than landing in the error file.
+bool is_retryable(const Status& s) { return s.http_status() == 499 || s.http_status() == 503; }
+
+}  // namespace
+
+struct BatchRunner::Event {
+  enum Kind { kActivate, kCancel, kDone } kind = kActivate;
+  std::string batch_id;
+  int64_t line = 0;
+  std::optional<Result<nlohmann::json>> result;  // kDone
+};
+
+struct BatchRunner::EventQueue {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Event> events;
+  bool stop = false;
+
+  void push(Event e) {
+    {
+      std::lock_guard lock(mu);
+      events.push_back(std::move(e));
+    }
+    cv.notify_one();
+  }
+};
+
+struct BatchRunner::ActiveBatch {
+  enum class Mode { kRunning, kCancelling, kExpiring };
+  struct InFlight {
+    store::RequestRecord request;
+    std::string request_id;
+    std::vector<std::shared_ptr<engine::GenerationHandle>> handles;
+  };
+
+  std::string id;
+  int64_t expires_at = 0;
+  Mode mode = Mode::kRunning;
+  std::unique_ptr<blobs::BlobReader> input;
+  std::deque<store::RequestRecord> pending;         // not yet handed to the engine
+  std::unordered_map<int64_t, InFlight> in_flight;  // by line
+  size_t unflushed = 0;                             // results waiting in the group-commit buffer
+  SteadyClock::time_point retry_after{};            // after the engine turned requests away
+
+  void stop_requests() {
+    pending.clear();
+    for (auto& [line, f] : in_flight) {
+      for (auto& h : f.handles) h->cancel();
+    }
+  }
+};
+
+// Owns the state of the running batches; touched by the scheduler thread only.
+class BatchRunner::Scheduler {
+ public:
+  explicit Scheduler(BatchRunner& runner) : r_(runner) {}
+
+  void run() {
+    EventQueue& q = *r_.events_;
+    for (;;) {
+      std::deque<Event> events;
+      bool stop;
+      {
+        std::unique_lock lock(q.mu);
+        q.cv.wait_until(lock, next_wakeup(), [&] { return q.stop || !q.events.empty(); });
+        events.swap(q.events);
+        stop = q.stop;
+      }
+      for (Event& e : events) handle(e);
+      if (stop) {
+        shutdown();
+        return;
+      }
+      check_expiry();
+      dispatch();
+      flush(false);
+      end_finished_batches();
+    }
+  }
+
+ private:
+  using Mode = ActiveBatch::Mode;
+
+  SteadyClock::time_point next_wakeup() const {
+    auto t = SteadyClock::now() + std::chrono::milliseconds(250);  // the wall clock is looked at this often
+    if (!buffer_.empty()) t = std::min(t, first_buffered_ + r_.options_.flush_interval);
+    return t;
+  }
+
+  void handle(Event& e) {
+    switch (e.kind) {
+      case Event::kActivate:
+        activate(e.batch_id);
+        break;
+      case Event::kCancel: {
+        auto it = batches_.find(e.batch_id);
+        if (it != batches_.end() && it->second.mode == Mode::kRunning) {
+          it->second.mode = Mode::kCancelling;
+          it->second.stop_requests();
+        } else if (it == batches_.end()) {
+          activate(e.batch_id);  // resumed but not yet active, or cancelled while validating
+        }
+        break;
+      }
+      case Event::kDone:
+        on_done(e);
+        break;
+    }
+  }
+
+  void activate(const std::string& id) {
+    if (batches_.count(id)) return;
+    auto rec = r_.store_.get_batch_any_owner(id);
+    if (!rec) return log_error(id, "activate", rec.status());
+    if (rec->status == BatchStatus::kFinalizing) {
+      r_.push_job({Job::kFinalize, id, BatchStatus::kCompleted});
+      return;
+    }
+    if (rec->status != BatchStatus::kInProgress && rec->status != BatchStatus::kCancelling) return;
+
+    ActiveBatch b;
+    b.id = id;
+    b.expires_at = rec->expires_at;
+    if (rec->status == BatchStatus::kCancelling) {
+      b.mode = Mode::kCancelling;
+    } else if (r_.clock_.now_seconds() >= rec->expires_at) {
+      b.mode = Mode::kExpiring;
+    } else {
+      auto pending = r_.store_.pending_requests(id);
+      if (!pending) return log_error(id, "activate", pending.status());
+      b.pending.assign(pending->begin(), pending->end());
+      if (!b.pending.empty()) {
+        auto input = r_.blobs_.open(rec->input_file_id);
+        if (input) {
+          b.input = std::move(input).value();
+        } else {
+          log_error(id, "open input file", input.status());  // each request then fails on its own
+        }
+      }
+    }
+    batches_.emplace(id, std::move(b));
+  }
+
+  void on_done(Event& e) {
+    --in_flight_;
+    auto bit = batches_.find(e.batch_id);
+    if (bit == batches_.end()) return;
+    ActiveBatch& b = bit->second;
+    auto fit = b.in_flight.find(e.line);
+    if (fit == b.in_flight.end()) return;
+    ActiveBatch::InFlight f = std::move(fit->second);
+    b.in_flight.erase(fit);
+
+    const Result<nlohmann::json>& result = *e.result;
+    if (result.is_ok()) {
+      add_result(b, f.request, store::Outcome::kOutput,
+                 output_line(f.request.custom_id, f.request_id, *result), usage_of(*result));
+      return;
+    }
+    // A request stopped by a cancel, an expiry or a shutdown is settled by the finalizer or runs again.
+    if (b.mode != Mode::kRunning || stopping_) return;
+    if (is_retryable(result.status())) {
+      b.pending.push_back(f.request);
+      b.retry_after = SteadyClock::now() + std::chrono::seconds(1);
+      return;
+    }
+    add_result(b, f.request, store::Outcome::kError,
+               failed_line(f.request.custom_id, f.request_id, result.status()), {});
+  }
+
+  void add_result(ActiveBatch& b, const store::RequestRecord& req, store::Outcome outcome, std::string line,
+                  store::Usage usage) {
+    if (buffer_.empty()) first_buffered_ = SteadyClock::now();
+    buffer_.push_back({b.id, req.line, outcome, std::move(line), usage});
+    ++b.unflushed;
+  }
+
+  void check_expiry() {
+    const int64_t now = r_.clock_.now_seconds();
+    for (auto& [id, b] : batches_) {
+      if (b.mode == Mode::kRunning && now >= b.expires_at) {
+        b.mode = Mode::kExpiring;
+        b.stop_requests();
+      }
+    }
+  }
+
+  // The next batch after the last one served that has a request to run (round-robin), or null.
+  ActiveBatch* next_runnable(SteadyClock::time_point now) {
+    if (batches_.empty()) return nullptr;
+    auto start = batches_.upper_bound(last_served_);
+    auto it = start;
+    for (size_t i = 0; i < batches_.size(); ++i, ++it) {
+      if (it == batches_.end()) it = batches_.begin();
+      ActiveBatch& b = it->second;
+      if (b.mode == Mode::kRunning && !b.pending.empty() && b.retry_after <= now) {
+        last_served_ = it->first;
+        return &b;
+      }
+    }
+    return nullptr;
+  }
+
+  void dispatch() {
+    const auto now = SteadyClock::now();
+    while (in_flight_ < r_.options_.max_in_flight) {
+      ActiveBatch* b = next_runnable(now);
+      if (b == nullptr) return;
+      store::RequestRecord req = std::move(b->pending.front());
+      b->pending.pop_front();
+      dispatch_one(*b, std::move(req));
+    }
+  }
+
+  void dispatch_one(ActiveBatch& b, store::RequestRecord req) {
+    const std::string request_id = openai::new_id("req_");
+    auto fail = [&](const Status& s) {
+      add_result(b, req, store::Outcome::kError, failed_line(req.custom_id, request_id, s), {});
+    };
+    if (!b.input) return fail(Status::internal("The batch's input file could not be read."));
+    std::string bytes(static_cast<size_t>(req.length), '\0');
+    auto n = b.input->read_at(req.offset, bytes.data(), bytes.size());
+    if (!n || *n != bytes.size()) return fail(Status::internal("The batch's input file could not be read."));
+    nlohmann::json line = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+    if (!line.is_object() || !line.contains("body")) {
+      return fail(Status::internal("The batch's input line could not be read."));
+    }
+    auto parsed = openai::parse_chat_completion_request(line["body"], r_.engine_.model_info());
+    if (!parsed) return fail(parsed.status());
+    parsed->generation.priority = engine::Priority::kBatch;
+
+    const int64_t line_no = req.line;
+    ActiveBatch::InFlight& f = b.in_flight[line_no];
+    f.request = std::move(req);
+    f.request_id = request_id;
+    ++in_flight_;
+    // The callback only queues an event: it runs on the engine's thread, maybe before this returns.
+    f.handles =
+        openai::run_chat_completion(r_.engine_, std::move(parsed).value(),
+                                    [events = r_.events_, id = b.id, line_no](Result<nlohmann::json> result) {
+                                      events->push({Event::kDone, id, line_no, std::move(result)});
+                                    });
+  }
+
+  // Stores the buffered results when there are enough of them or the oldest has waited long enough.
+  void flush(bool force) {
+    if (buffer_.empty()) return;
+    if (!force && buffer_.size() < r_.options_.flush_max_results &&
+        SteadyClock::now() - first_buffered_ < r_.options_.flush_interval) {
+      return;
+    }
+    if (Status s = r_.store_.record_results(buffer_); !s) {
+      log_error(buffer_.front().batch_id, "store results (will retry)", s);
+      first_buffered_ = SteadyClock::now();
+      return;
+    }
+    for (const auto& r : buffer_) {
+      auto it = batches_.find(r.batch_id);
+      if (it != batches_.end()) --it->second.unflushed;
+    }
+    buffer_.clear();
+  }
+
+  void end_finished_batches() {
+    for (auto it = batches_.begin(); it != batches_.end();) {
+      ActiveBatch& b = it->second;
+      if (!b.pending.empty() || !b.in_flight.empty() || b.unflushed != 0) {
+        ++it;
+        continue;
+      }
+      BatchStatus to = BatchStatus::kCompleted;
+      if (b.mode == Mode::kCancelling) to = BatchStatus::kCancelled;
+      if (b.mode == Mode::kExpiring) to = BatchStatus::kExpired;
+      if (to == BatchStatus::kCompleted) {
+        Status s = r_.store_.transition(b.id, {BatchStatus::kInProgress}, BatchStatus::kFinalizing,
+                                        r_.clock_.now_seconds());
+        // A conflict means a cancel won the race; its event is on the way, finish the batch that way.
+        if (!s && s.http_status() == 409) to = BatchStatus::kCancelled;
+        if (!s && s.http_status() != 409) {
+          log_error(b.id, "finalizing", s);
+          ++it;
+          continue;
+        }
+      }
+      r_.push_job({Job::kFinalize, b.id, to});
+      it = batches_.erase(it);
+    }
+  }
+
+  // Stops every request, waits (bounded) for the engine to report them, and stores what finished.
+  void shutdown() {
+    stopping_ = true;
+    for (auto& [id, b] : batches_) b.stop_requests();
+    EventQueue& q = *r_.events_;
+    const auto deadline = SteadyClock::now() + std::chrono::seconds(30);
+    while (in_flight_ > 0 && SteadyClock::now() < deadline) {
+      std::deque<Event> events;
+      {
+        std::unique_lock lock(q.mu);
+        q.cv.wait_until(lock, std::min(deadline, SteadyClock::now() + std::chrono::milliseconds(100)),
+                        [&] { return !q.events.empty(); });
+        events.swap(q.events);
+      }
+      for (Event& e : events) {
+        if (e.kind == Event::kDone) on_done(e);
+      }
+    }
+    flush(true);
+    batches_.clear();
+  }
+
+  BatchRunner& r_;
+  std::map<std::string, ActiveBatch> batches_;
+  std::string last_served_;
+  int in_flight_ = 0;
+  bool stopping_ = false;
+  std::vector<store::RequestResult> buffer_;
+  SteadyClock::time_point first_buffered_{};
+};
+
+BatchRunner::BatchRunner(store::Store& store, blobs::BlobStore& blobs, engine::Engine& engine,
+                         const Clock& clock, RunnerOptions options)
+    : store_(store), blobs_(blobs), engine_(engine), clock_(clock), options_(std::move(options)) {}
+
+BatchRunner::~BatchRunner() { stop(); }
+
+void BatchRunner::start() {
+  std::lock_guard lock(run_mu_);
+  if (running_) return;
+  events_ = std::make_shared<EventQueue>();
+  {
+    std::lock_guard jobs_lock(jobs_mu_);
+    jobs_.clear();
+    jobs_stop_ = false;
+  }
+  scheduler_ = std::make_unique<Scheduler>(*this);
+
+  // Resume what a previous run left unfinished.
+  if (auto v = store_.batches_with_status({BatchStatus::kValidating}); v) {
+    for (const auto& b : *v) push_job({Job::kValidate, b.id});
+  }
+  if (auto v = store_.batches_with_status(
+          {BatchStatus::kInProgress, BatchStatus::kCancelling, BatchStatus::kFinalizing});
+      v) {
+    for (const auto& b : *v) events_->push({Event::kActivate, b.id, 0, std::nullopt});
+  }
+
+  scheduler_thread_ = std::thread([this] { scheduler_->run(); });
+  job_thread_ = std::thread([this] { job_loop(); });
+  running_ = true;
+}
+
+void BatchRunner::stop() {
+  std::lock_guard lock(run_mu_);
+  if (!running_) return;
+  running_ = false;
+  {
+    std::lock_guard events_lock(events_->mu);
+    events_->stop = true;
+  }
+  events_->cv.notify_all();
+  {
+    std::lock_guard jobs_lock(jobs_mu_);
+    jobs_stop_ = true;
+  }
+  jobs_cv_.notify_all();
+  scheduler_thread_.join();
+  job_thread_.join();
+  scheduler_.reset();
+}
+
+void BatchRunner::submit(const std::string& batch_id) {
+  std::lock_guard lock(run_mu_);
+  if (running_) push_job({Job::kValidate, batch_id});
+}
+
+void BatchRunner::cancel(const std::string& batch_id) {
+  std::lock_guard lock(run_mu_);
+  if (running_) events_->push({Event::kCancel, batch_id, 0, std::nullopt});
+}
+
+void BatchRunner::push_job(Job job) {
+  {
+    std::lock_guard lock(jobs_mu_);
+    jobs_.push_back(std::move(job));
+  }
+  jobs_cv_.notify_one();
+}
+
+void BatchRunner::job_loop() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(jobs_mu_);
+      if (!jobs_cv_.wait_for(lock, std::chrono::seconds(60), [&] { return jobs_stop_ || !jobs_.empty(); })) {
+        lock.unlock();
+        remove_expired_files();
+        continue;
+      }
+      if (jobs_stop_) return;  // what is left is picked up again by the next start()
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    if (job.kind == Job::kValidate) {
+      validate(job.batch_id);
+      continue;
+    }
+    Status s = finalize_batch(store_, blobs_, clock_, job.batch_id, job.final_status);
+    if (!s) {
+      log_error(job.batch_id, "finalize (will retry)", s);
+      std::unique_lock lock(jobs_mu_);
+      if (jobs_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return jobs_stop_; })) return;
+      jobs_.push_back(std::move(job));
+    }
+  }
+}
+
+void BatchRunner::remove_expired_files() {
+  auto files = store_.expired_files(clock_.now_seconds(), 100);
+  if (!files) return log_error("-", "expired files", files.status());
+  for (const auto& f : *files) {
+    if (store_.delete_file(f.owner, f.id)) blobs_.remove(f.id);
+  }
+}
+
+void BatchRunner::validate(const std::string& batch_id) {
+  auto rec = store_.get_batch_any_owner(batch_id);
+  if (!rec) return log_error(batch_id, "validate", rec.status());
+  auto activate = [&] { events_->push({Event::kActivate, batch_id, 0, std::nullopt}); };
+  if (rec->status == BatchStatus::kCancelling) return activate();
+  if (rec->status != BatchStatus::kValidating) return;
+
+  auto fail = [&](std::vector<store::BatchError> errors) {
+    Status s = store_.fail_batch(batch_id, errors, clock_.now_seconds());
+    if (!s && s.http_status() == 409) return activate();  // cancelled meanwhile
+    if (!s) log_error(batch_id, "fail", s);
+  };
+  auto file_error = [&](std::string message) {
+    fail({{"invalid_request", std::move(message), "file_id", std::nullopt}});
+  };
+
+  auto file = store_.get_file(rec->owner, rec->input_file_id);
+  if (!file) return file_error("The input file '" + rec->input_file_id + "' was not found.");
+  if (file->purpose != "batch") {
+    return file_error("The input file '" + file->id + "' has purpose '" + file->purpose +
+                      "'; a batch's input file must be uploaded with purpose 'batch'.");
+  }
+  auto input = blobs_.open(file->id);
+  if (!input) return file_error("The input file '" + file->id + "' could not be read.");
+
+  ValidationLimits limits;
+  limits.endpoint = rec->endpoint;
+  const engine::ModelInfo& model = engine_.model_info();
+  limits.models.push_back(model.id);
+  limits.models.insert(limits.models.end(), model.aliases.begin(), model.aliases.end());
+  limits.max_requests = options_.max_batch_requests;
+  limits.max_bytes = options_.max_file_bytes;
+  ValidatedInput v = validate_input(**input, limits);
+  if (!v.errors.empty()) return fail(std::move(v.errors));
+
+  Status s = store_.start_batch(batch_id, v.model, v.requests, clock_.now_seconds());
+  if (s || s.http_status() == 409) return activate();
+  log_error(batch_id, "start", s);
+}
+
+}  // namespace openbatch::batch

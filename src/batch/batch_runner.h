@@ -1,0 +1,96 @@
+// The lifecycle of batches after their creation: validation, running their requests on the engine,
+// storing results, expiry, cancellation and finalization. Internal to batch/; BatchService drives it.
+//
+// Two threads:
+//  - the scheduler keeps up to max_in_flight requests on the engine, taking them round-robin from the
+//    running batches (one request per batch per turn), and stores finished results in group commits;
+//  - the job thread validates new batches, writes the output files of finished ones, and deletes
+//    expired files when idle.
+// Everything the scheduler learns (a finished request, a cancel, a batch ready to run) reaches it as an
+// event, so engine callbacks only queue an event and return.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "blobs/blobs.h"
+#include "common/clock.h"
+#include "engine/engine.h"
+#include "store/store.h"
+
+namespace openbatch::batch {
+
+struct RunnerOptions {
+  int max_in_flight = 16;  // requests on the engine at once, all batches together
+  std::chrono::milliseconds flush_interval{50};
+  size_t flush_max_results = 64;
+  int64_t max_batch_requests = 50000;
+  int64_t max_file_bytes = 200LL * 1024 * 1024;
+  std::string endpoint = "/v1/chat/completions";
+};
+
+class BatchRunner {
+ public:
+  // REQUIRES: store, blobs, engine and clock outlive the runner.
+  BatchRunner(store::Store& store, blobs::BlobStore& blobs, engine::Engine& engine, const Clock& clock,
+              RunnerOptions options);
+  ~BatchRunner();  // stop()
+  BatchRunner(const BatchRunner&) = delete;
+  BatchRunner& operator=(const BatchRunner&) = delete;
+
+  // Picks up every batch the store holds that has not ended, then runs until stop().
+  void start();
+  // Cancels the requests on the engine, stores the results that finished, and returns once both threads
+  // have ended. Batches stay in their stored status for the next start(). Idempotent.
+  void stop();
+
+  // A batch was created (validating). Thread-safe; ignored when not running (start() will find it).
+  void submit(const std::string& batch_id);
+  // A batch was moved to cancelling in the store. Thread-safe; ignored when not running.
+  void cancel(const std::string& batch_id);
+
+ private:
+  struct Event;
+  struct EventQueue;
+  struct ActiveBatch;
+  struct Job {
+    enum Kind { kValidate, kFinalize } kind;
+    std::string batch_id;
+    store::BatchStatus final_status = store::BatchStatus::kCompleted;
+  };
+  class Scheduler;
+
+  void push_job(Job job);
+  void job_loop();
+  void validate(const std::string& batch_id);
+  // Deletes files whose expires_at has passed (run by the job thread when idle).
+  void remove_expired_files();
+
+  store::Store& store_;
+  blobs::BlobStore& blobs_;
+  engine::Engine& engine_;
+  const Clock& clock_;
+  const RunnerOptions options_;
+
+  // Shared with engine callbacks, which may outlive the runner.
+  std::shared_ptr<EventQueue> events_;
+  std::unique_ptr<Scheduler> scheduler_;
+
+  std::mutex jobs_mu_;
+  std::condition_variable jobs_cv_;
+  std::deque<Job> jobs_;
+  bool jobs_stop_ = false;
+
+  std::mutex run_mu_;  // start/stop
+  bool running_ = false;
+  std::thread scheduler_thread_;
+  std::thread job_thread_;
+};
+
+}  // namespace openbatch::batch

@@ -1,0 +1,126 @@
+// The Files and Batches service: what the HTTP routes of /v1/files and /v1/batches call. It owns the
+// metadata store (SQLite at DATA_DIR/openbatch.sqlite3), the file bytes (DATA_DIR/files/) and the
+// runner that validates batches, runs their requests on the engine and writes their output files.
+//
+// Wiring (api/server.cpp):
+//
+//   batch::BatchServiceOptions o;
+//   o.data_dir = options.data_dir;                                   // ServerOptions::data_dir
+//   o.max_batch_requests = options.max_batch_requests;               // ServerOptions::max_batch_requests
+//   o.max_file_bytes = options.max_file_bytes;                       // ServerOptions::max_file_bytes
+//   o.completion_window_seconds = options.completion_window_seconds; //
+//   ServerOptions::completion_window_seconds auto service = batch::BatchService::open(o, engine);  //
+//   Result<std::unique_ptr<BatchService>> if (!service) return service.status();                // cannot
+//   open the data dir or the database ctx.batches = service->get();
+//   (*service)->start();   // resumes every unfinished batch; before or after the routes are registered
+//   ... serve ...
+//   (*service)->stop();    // after the HTTP server has stopped, before engine.shutdown()
+//
+// Durability: every method that changes something is durable when it returns OK. A process killed at
+// any moment and restarted (open + start) resumes every batch that had not ended: requests whose
+// result was stored never run again, and every input line ends in exactly one of the output and error
+// files.
+//
+// Ownership: each file and batch belongs to the owner that created it (api::request_owner); methods
+// answer 404 for another owner's ids exactly as for unknown ones.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "blobs/blobs.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "engine/engine.h"
+#include "store/store.h"
+
+namespace openbatch::batch {
+
+class BatchRunner;
+
+struct BatchServiceOptions {
+  std::string data_dir = "./openbatch-data";     // created when absent
+  int64_t max_batch_requests = 50000;            // lines of one batch input
+  int64_t max_file_bytes = 200LL * 1024 * 1024;  // bytes of one batch input (validation fails above)
+  // Bytes of one upload (the upload fails above); never less than max_file_bytes.
+  int64_t max_upload_bytes = 512LL * 1024 * 1024;
+  int64_t completion_window_seconds = 24 * 3600;  // what "24h" means; tests shorten it
+  // Requests handed to the engine at once, all batches together. 0: 4 x ModelInfo::parallel.
+  int max_in_flight = 0;
+  // Group commit of results: a batch of results is stored every flush_interval or every
+  // flush_max_results results, whichever comes first.
+  std::chrono::milliseconds flush_interval{50};
+  size_t flush_max_results = 64;
+  const Clock* clock = nullptr;  // null: the system clock. REQUIRES: outlives the service.
+};
+
+// One upload in progress: its bytes go straight to a temporary blob, never all in memory.
+// Not thread-safe; destroying it without finish() discards the bytes.
+class FileUpload {
+ public:
+  virtual ~FileUpload() = default;
+  // Fails (400) once the upload passes max_upload_bytes.
+  virtual Status append(std::string_view data) = 0;
+  // Checks purpose (OpenAI's purposes; not "batch_output"), makes the bytes durable and records the
+  // file. expires_after_seconds: the file expires this long after its creation (unset: never).
+  virtual Result<store::FileRecord> finish(const std::string& purpose,
+                                           std::optional<int64_t> expires_after_seconds) = 0;
+};
+
+// Thread-safe.
+class BatchService {
+ public:
+  // Opens DATA_DIR's database and files, removing what a crash left half-written. Starts nothing.
+  // REQUIRES: engine outlives the service.
+  static Result<std::unique_ptr<BatchService>> open(const BatchServiceOptions& options,
+                                                    engine::Engine& engine);
+  ~BatchService();  // stops when running
+  BatchService(const BatchService&) = delete;
+  BatchService& operator=(const BatchService&) = delete;
+
+  // Resumes every batch that has not ended, and runs new ones from now on.
+  void start();
+  // Stops the runner: running requests are cancelled and finished results stored; unfinished batches
+  // stay as they are until the next start(). Methods other than start() keep working. Idempotent.
+  void stop();
+
+  // ---- files (/v1/files)
+  Result<std::unique_ptr<FileUpload>> begin_upload(const std::string& owner, const std::string& filename);
+  Result<store::FileRecord> get_file(const std::string& owner, const std::string& id);
+  Result<store::Page<store::FileRecord>> list_files(const std::string& owner, const store::ListQuery& query);
+  // 409 while a batch that has not ended uses the file as its input.
+  Status delete_file(const std::string& owner, const std::string& id);
+  // The file's bytes, readable even if the file is deleted meanwhile.
+  Result<std::unique_ptr<blobs::BlobReader>> open_file_content(const std::string& owner,
+                                                               const std::string& id);
+
+  // ---- batches (/v1/batches)
+  // body: the JSON of POST /v1/batches (input_file_id, endpoint, completion_window, metadata,
+  // output_expires_after). Returns the new batch, status "validating"; validation and the run follow
+  // in the background.
+  Result<store::BatchRecord> create_batch(const std::string& owner, const nlohmann::json& body);
+  Result<store::BatchRecord> get_batch(const std::string& owner, const std::string& id);
+  Result<store::Page<store::BatchRecord>> list_batches(const std::string& owner,
+                                                       const store::ListQuery& query);
+  // validating/in_progress -> cancelling; the runner then stops its requests and ends it "cancelled".
+  // 409 "Cannot cancel a batch with status 'completed'." for any other status.
+  Result<store::BatchRecord> cancel_batch(const std::string& owner, const std::string& id);
+
+ private:
+  BatchService(BatchServiceOptions options, engine::Engine& engine, std::unique_ptr<store::Store> store,
+               std::unique_ptr<blobs::BlobStore> blobs);
+
+  const BatchServiceOptions options_;
+  const Clock& clock_;
+  engine::Engine& engine_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<blobs::BlobStore> blobs_;
+  std::unique_ptr<BatchRunner> runner_;
+};
+
+}  // namespace openbatch::batch

@@ -1,0 +1,59 @@
+// File bytes: uploaded inputs and the output and error files of batches. A blob is named by a key (a
+// file id); it becomes visible under its key only once it is completely written and durable.
+//
+// Keys are checked before they reach the filesystem: only [A-Za-z0-9_-], 1 to 128 characters, so a key
+// can never name a path outside the blob directory.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace openbatch::blobs {
+
+// True when key may name a blob.
+bool is_valid_key(std::string_view key);
+
+// Reads one committed blob. Keeps reading the same bytes even if the blob is removed meanwhile.
+// Thread-safe.
+class BlobReader {
+ public:
+  virtual ~BlobReader() = default;
+  virtual int64_t size() const = 0;
+  // Reads up to n bytes at offset into buf. Returns the count read: less than n only at the end.
+  virtual Result<size_t> read_at(int64_t offset, char* buf, size_t n) const = 0;
+};
+
+// Writes one new blob. Nothing is visible under the key until commit() returns OK; a writer destroyed
+// without commit leaves nothing behind. Not thread-safe.
+class BlobWriter {
+ public:
+  virtual ~BlobWriter() = default;
+  virtual Status append(std::string_view data) = 0;
+  virtual int64_t bytes_written() const = 0;
+  // Flushes, fsyncs, renames into place and fsyncs the directory. Durable when it returns OK.
+  // A blob already stored under the key is replaced.
+  virtual Status commit() = 0;
+};
+
+// Thread-safe.
+class BlobStore {
+ public:
+  virtual ~BlobStore() = default;
+  virtual Result<std::unique_ptr<BlobWriter>> create(const std::string& key) = 0;
+  // NotFound when there is no committed blob under key.
+  virtual Result<std::unique_ptr<BlobReader>> open(const std::string& key) = 0;
+  // OK when absent too.
+  virtual Status remove(const std::string& key) = 0;
+  // Keys of every committed blob.
+  virtual Result<std::vector<std::string>> list() = 0;
+};
+
+// Blobs as files of dir (created when absent). Temporaries left by a crash are removed here.
+Result<std::unique_ptr<BlobStore>> open_local_blob_store(const std::string& dir);
+
+}  // namespace openbatch::blobs

@@ -1,0 +1,72 @@
+// `openbatch make-model`: writes a small GGUF model with random weights for tests and benchmarks.
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "cli/commands.h"
+#include "engine/llama/llama_engine.h"
+#include "engine/llama/model_writer.h"
+
+namespace openbatch::cli {
+namespace {
+
+struct MakeModelOptions {
+  std::string shape;
+  std::string output;
+  uint32_t seed = 0;
+  std::string quantize = "f32";
+};
+
+int make_model(const MakeModelOptions& options) {
+  Result<engine::ModelShape> shape = engine::model_shape_by_name(options.shape);
+  if (!shape) {
+    std::fprintf(stderr, "make-model: %s\n", shape.status().message().c_str());
+    return 2;
+  }
+  Result<engine::WeightType> type = engine::weight_type_by_name(options.quantize);
+  if (!type) {
+    std::fprintf(stderr, "make-model: %s\n", type.status().message().c_str());
+    return 2;
+  }
+  engine::set_llama_log_level_warn();
+  if (Status s = engine::write_random_model(*shape, options.seed, options.output, *type); !s) {
+    std::fprintf(stderr, "make-model: %s\n", s.message().c_str());
+    return 1;
+  }
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(options.output, ec);
+  std::fprintf(stderr, "make-model: wrote %s: shape %s, %lld params, %llu bytes, vocab %d, %s, seed %u\n",
+               options.output.c_str(), shape->name.c_str(), static_cast<long long>(engine::parameter_count(*shape)),
+               static_cast<unsigned long long>(ec ? 0 : bytes), engine::random_model_vocab_size(),
+               options.quantize.c_str(), options.seed);
+  return 0;
+}
+
+}  // namespace
+
+void register_make_model(CLI::App& app) {
+  auto options = std::make_shared<MakeModelOptions>();
+  std::vector<std::string> shapes;
+  for (const engine::ModelShape& shape : engine::model_shapes()) shapes.push_back(shape.name);
+
+  CLI::App* cmd = app.add_subcommand(
+      "make-model",
+      "Write a small GGUF model with random weights (llama architecture, byte-level BPE vocabulary, ChatML "
+      "template) for tests and benchmarks. Same shape, seed and type: same file.");
+  cmd->add_option("--shape", options->shape, "Model dimensions")->required()->check(CLI::IsMember(shapes));
+  cmd->add_option("--output,-o", options->output, "GGUF file to write (replaced when complete)")->required();
+  cmd->add_option("--seed", options->seed, "Seed of the random weights")->capture_default_str();
+  cmd->add_option("--quantize", options->quantize, "Weight type: f32, q8_0 or q4_k_m")
+      ->check(CLI::IsMember({"f32", "q8_0", "q4_k_m"}))
+      ->capture_default_str();
+  cmd->callback([options] {
+    if (const int rc = make_model(*options); rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace openbatch::cli

@@ -1,0 +1,277 @@
+#include "engine/llama/model_writer.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <system_error>
+
+#include "engine/llama/byte_bpe_vocab.h"
+#include "engine/llama/random_weights.h"
+#include "ggml-backend.h"
+#include "ggml.h"
+#include "gguf.h"
+#include "llama.h"
+
+namespace openbatch::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+// ChatML, as in Qwen2's template but without its default system message.
+constexpr const char* kChatTemplate =
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
+
+struct GgufFree {
+  void operator()(gguf_context* ctx) const { gguf_free(ctx); }
+};
+struct GgmlFree {
+  void operator()(ggml_context* ctx) const { ggml_free(ctx); }
+};
+struct ModelFree {
+  void operator()(llama_model* model) const { llama_model_free(model); }
+};
+using GgufPtr = std::unique_ptr<gguf_context, GgufFree>;
+using GgmlPtr = std::unique_ptr<ggml_context, GgmlFree>;
+using ModelPtr = std::unique_ptr<llama_model, ModelFree>;
+
+// Removes the files it names when it goes out of scope, whether or not they exist.
+class TempFiles {
+ public:
+  ~TempFiles() {
+    std::error_code ignored;
+    for (const std::string& path : paths_) fs::remove(path, ignored);
+  }
+  std::string add(std::string path) {
+    paths_.push_back(path);
+    return path;
+  }
+
+ private:
+  std::vector<std::string> paths_;
+};
+
+void init_llama_backends() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llama_backend_init();
+    if (ggml_backend_reg_count() == 0) ggml_backend_load_all();
+  });
+}
+
+std::string model_name(const ModelShape& shape) { return "openbatch-random-" + shape.name; }
+
+std::vector<const char*> c_strings(const std::vector<std::string>& strings) {
+  std::vector<const char*> out;
+  out.reserve(strings.size());
+  for (const std::string& s : strings) out.push_back(s.c_str());
+  return out;
+}
+
+// The metadata llama_model_init_from_user builds the model from.
+GgufPtr model_metadata(const ModelShape& shape) {
+  const ByteBpeVocab& vocab = byte_bpe_vocab();
+  GgufPtr ctx(gguf_init_empty());
+  gguf_context* g = ctx.get();
+  gguf_set_val_str(g, "general.architecture", "llama");
+  gguf_set_val_str(g, "general.name", model_name(shape).c_str());
+  gguf_set_val_u32(g, "llama.vocab_size", static_cast<uint32_t>(vocab.tokens.size()));
+  gguf_set_val_u32(g, "llama.context_length", shape.n_ctx_train);
+  gguf_set_val_u32(g, "llama.embedding_length", shape.n_embd);
+  gguf_set_val_u32(g, "llama.block_count", shape.n_layer);
+  gguf_set_val_u32(g, "llama.feed_forward_length", shape.n_ff);
+  gguf_set_val_u32(g, "llama.attention.head_count", shape.n_head);
+  gguf_set_val_u32(g, "llama.attention.head_count_kv", shape.n_head_kv);
+  gguf_set_val_f32(g, "llama.attention.layer_norm_rms_epsilon", shape.rms_norm_eps);
+  gguf_set_val_f32(g, "llama.rope.freq_base", shape.rope_freq_base);
+  gguf_set_val_u32(g, "llama.rope.dimension_count", shape.n_embd / shape.n_head);
+
+  gguf_set_val_str(g, "tokenizer.ggml.model", "gpt2");
+  gguf_set_val_str(g, "tokenizer.ggml.pre", "qwen2");
+  std::vector<const char*> tokens = c_strings(vocab.tokens);
+  gguf_set_arr_str(g, "tokenizer.ggml.tokens", tokens.data(), tokens.size());
+  gguf_set_arr_data(g, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, vocab.token_types.data(),
+                    vocab.token_types.size());
+  std::vector<const char*> merges = c_strings(vocab.merges);
+  gguf_set_arr_str(g, "tokenizer.ggml.merges", merges.data(), merges.size());
+  gguf_set_val_u32(g, "tokenizer.ggml.bos_token_id", static_cast<uint32_t>(vocab.endoftext_id));
+  gguf_set_val_u32(g, "tokenizer.ggml.eos_token_id", static_cast<uint32_t>(vocab.im_end_id));
+  gguf_set_val_u32(g, "tokenizer.ggml.eot_token_id", static_cast<uint32_t>(vocab.im_end_id));
+  gguf_set_val_u32(g, "tokenizer.ggml.padding_token_id", static_cast<uint32_t>(vocab.endoftext_id));
+  gguf_set_val_bool(g, "tokenizer.ggml.add_bos_token", false);
+  gguf_set_val_bool(g, "tokenizer.ggml.add_eos_token", false);
+  gguf_set_val_str(g, "tokenizer.chat_template", kChatTemplate);
+  return ctx;
+}
+
+// Builds the model in memory from metadata and random weights, and saves it with llama.cpp's saver.
+Status save_random_model(gguf_context* metadata, const ModelShape& shape, uint32_t seed, const std::string& path) {
+  const ByteBpeVocab& vocab = byte_bpe_vocab();
+  RandomWeightsParams weights{seed, shape.n_embd, shape.n_layer, token_logit_bias(vocab),
+                              context_logit_bias(vocab)};
+  llama_model_params params = llama_model_default_params();
+  params.n_gpu_layers = 0;  // the weights only pass through memory on their way to the file
+  params.progress_callback = [](float, void*) { return true; };
+  ModelPtr model(llama_model_init_from_user(metadata, fill_random_tensor, &weights, params));
+  if (!model) return Status::internal("llama.cpp could not build a model of shape " + shape.name);
+  llama_model_save_to_file(model.get(), path.c_str());
+  std::error_code ec;
+  if (fs::file_size(path, ec) == 0 || ec) return Status::internal("llama.cpp could not write " + path);
+  return Status::ok();
+}
+
+// Tensors that llama.cpp creates for a model built in memory but that the llama architecture does not
+// need: biases (zero), per-tensor scales and rope factors (one). Leaving them out keeps the file the
+// same as a converted llama model, and the graph free of no-op additions and multiplications.
+bool is_optional_identity_tensor(std::string_view name) {
+  auto ends_with = [&](std::string_view suffix) {
+    return name.size() >= suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
+  };
+  return ends_with(".bias") || ends_with(".scale") || ends_with(".input_scale") || name.starts_with("rope_");
+}
+
+// Writes out with the metadata the model was built from and the tensors of the saved file in, less the
+// optional identity tensors. The saver's own metadata is left behind: it lacks the chat template
+// (llama-model-saver.cpp does not write tokenizer.chat_template) and adds every hyperparameter of
+// every architecture llama.cpp knows, most of them zero. Streams the tensor data: memory stays small.
+Status rewrite_model_file(const gguf_context* metadata, const std::string& in, const std::string& out) {
+  ggml_context* meta_raw = nullptr;
+  GgufPtr src(gguf_init_from_file(in.c_str(), gguf_init_params{/*no_alloc=*/true, /*ctx=*/&meta_raw}));
+  GgmlPtr meta(meta_raw);
+  if (!src) return Status::internal("cannot read back " + in);
+
+  GgufPtr dst(gguf_init_empty());
+  gguf_set_kv(dst.get(), metadata);
+  std::vector<int64_t> kept;
+  for (int64_t i = 0; i < gguf_get_n_tensors(src.get()); ++i) {
+    const char* name = gguf_get_tensor_name(src.get(), i);
+    if (is_optional_identity_tensor(name)) continue;
+    gguf_add_tensor(dst.get(), ggml_get_tensor(meta.get(), name));
+    kept.push_back(i);
+  }
+  if (!gguf_write_to_file(dst.get(), out.c_str(), /*only_meta=*/true)) {
+    return Status::internal("cannot write " + out);
+  }
+
+  std::ifstream input(in, std::ios::binary);
+  std::ofstream output(out, std::ios::binary | std::ios::app);
+  const size_t alignment = gguf_get_alignment(dst.get());
+  std::vector<char> buffer(1 << 20);
+  for (const int64_t i : kept) {
+    input.seekg(static_cast<std::streamoff>(gguf_get_data_offset(src.get()) + gguf_get_tensor_offset(src.get(), i)));
+    const size_t size = gguf_get_tensor_size(src.get(), i);
+    for (size_t done = 0; done < size && input && output;) {
+      const size_t chunk = std::min(buffer.size(), size - done);
+      input.read(buffer.data(), static_cast<std::streamsize>(chunk));
+      output.write(buffer.data(), static_cast<std::streamsize>(chunk));
+      done += chunk;
+    }
+    // Each tensor's data starts aligned, as gguf_add_tensor laid the offsets out.
+    const size_t padding = GGML_PAD(size, alignment) - size;
+    output.write(std::string(padding, '\0').data(), static_cast<std::streamsize>(padding));
+  }
+  output.flush();
+  if (!input || !output) return Status::internal("cannot copy tensor data from " + in + " to " + out);
+  return Status::ok();
+}
+
+Status quantize_model_file(const std::string& in, const std::string& out, WeightType type) {
+  llama_model_quantize_params params = llama_model_quantize_default_params();
+  params.ftype = type == WeightType::kQ8_0 ? LLAMA_FTYPE_MOSTLY_Q8_0 : LLAMA_FTYPE_MOSTLY_Q4_K_M;
+  if (llama_model_quantize(in.c_str(), out.c_str(), &params) != 0) {
+    return Status::internal("llama.cpp could not quantize " + in);
+  }
+  return Status::ok();
+}
+
+// Loads the vocabulary of the finished file back: it must parse and carry the chat template.
+Status check_model_file(const std::string& path) {
+  llama_model_params params = llama_model_default_params();
+  params.vocab_only = true;
+  ModelPtr model(llama_model_load_from_file(path.c_str(), params));
+  if (!model) return Status::internal("llama.cpp cannot load the model it wrote: " + path);
+  const char* chat_template = llama_model_chat_template(model.get(), nullptr);
+  if (chat_template == nullptr || std::string_view(chat_template) != kChatTemplate) {
+    return Status::internal("the chat template did not survive writing " + path);
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+const std::vector<ModelShape>& model_shapes() {
+  static const std::vector<ModelShape> shapes = {
+      {"tiny", 64, 2, 4, 2, 128, 4096, 10000.0f, 1e-5f},
+      {"bench-512x8", 512, 8, 8, 8, 1536, 8192, 10000.0f, 1e-5f},
+      {"qwen2.5-0.5b", 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f},
+      {"llama3.2-1b", 2048, 16, 32, 8, 8192, 131072, 500000.0f, 1e-5f},
+  };
+  return shapes;
+}
+
+Result<ModelShape> model_shape_by_name(std::string_view name) {
+  std::string known;
+  for (const ModelShape& shape : model_shapes()) {
+    if (shape.name == name) return shape;
+    known += (known.empty() ? "" : ", ") + shape.name;
+  }
+  return Status::invalid_request("unknown model shape '" + std::string(name) + "' (known: " + known + ")",
+                                 "shape");
+}
+
+Result<WeightType> weight_type_by_name(std::string_view name) {
+  if (name == "f32") return WeightType::kF32;
+  if (name == "q8_0") return WeightType::kQ8_0;
+  if (name == "q4_k_m") return WeightType::kQ4_K_M;
+  return Status::invalid_request("unknown weight type '" + std::string(name) + "' (known: f32, q8_0, q4_k_m)",
+                                 "quantize");
+}
+
+int32_t random_model_vocab_size() { return static_cast<int32_t>(byte_bpe_vocab().tokens.size()); }
+
+int64_t parameter_count(const ModelShape& shape) {
+  const int64_t n_embd = shape.n_embd;
+  const int64_t n_embd_kv = n_embd / shape.n_head * shape.n_head_kv;
+  const int64_t per_layer = 2 * n_embd                         // attention and ffn norms
+                            + 2 * n_embd * n_embd              // q, output
+                            + 2 * n_embd * n_embd_kv           // k, v
+                            + 3 * n_embd * int64_t{shape.n_ff};  // gate, up, down
+  return 2 * int64_t{random_model_vocab_size()} * n_embd + n_embd + shape.n_layer * per_layer;
+}
+
+const std::string& random_model_chat_template() {
+  static const std::string chat_template = kChatTemplate;
+  return chat_template;
+}
+
+Status write_random_model(const ModelShape& shape, uint32_t seed, const std::string& path, WeightType type) {
+  if (shape.n_head == 0 || shape.n_embd % shape.n_head != 0 || shape.n_head_kv == 0 ||
+      shape.n_head % shape.n_head_kv != 0) {
+    return Status::invalid_request("model shape " + shape.name + " has inconsistent head counts", "shape");
+  }
+  init_llama_backends();
+  TempFiles temp;
+  const std::string saved = temp.add(path + ".saved.tmp");
+  const std::string f32 = temp.add(path + ".f32.tmp");
+  GgufPtr metadata = model_metadata(shape);
+  if (Status s = save_random_model(metadata.get(), shape, seed, saved); !s) return s;
+  if (Status s = rewrite_model_file(metadata.get(), saved, f32); !s) return s;
+  std::error_code ignored;
+  fs::remove(saved, ignored);  // the big models are gigabytes: keep at most two copies on disk
+  std::string finished = f32;
+  if (type != WeightType::kF32) {
+    finished = temp.add(path + ".quantized.tmp");
+    if (Status s = quantize_model_file(f32, finished, type); !s) return s;
+  }
+  if (Status s = check_model_file(finished); !s) return s;
+  std::error_code ec;
+  fs::rename(finished, path, ec);
+  if (ec) return Status::internal("cannot move " + finished + " to " + path + ": " + ec.message());
+  return Status::ok();
+}
+
+}  // namespace openbatch::engine

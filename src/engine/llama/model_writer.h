@@ -1,0 +1,57 @@
+// Writes small GGUF models with random weights (architecture llama, a byte-level BPE vocabulary of
+// ~540 tokens, a ChatML chat template) for tests and benchmarks: `openbatch make-model`. The shapes
+// of real models are available so benchmarks see realistic compute; the weights mean nothing, but
+// they are shaped so generation ends by itself (see random_weights.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace openbatch::engine {
+
+struct ModelShape {
+  std::string name;
+  uint32_t n_embd = 0;
+  uint32_t n_layer = 0;
+  uint32_t n_head = 0;
+  uint32_t n_head_kv = 0;
+  uint32_t n_ff = 0;
+  uint32_t n_ctx_train = 0;
+  float rope_freq_base = 10000.0f;
+  float rms_norm_eps = 1e-5f;
+};
+
+// Storage type of the weight matrices (norms stay F32).
+enum class WeightType { kF32, kQ8_0, kQ4_K_M };
+
+// The shapes make-model knows: tiny (64-wide, 2 layers, < 1 MB), bench-512x8, qwen2.5-0.5b and
+// llama3.2-1b (the real models' dimensions with our small vocabulary).
+const std::vector<ModelShape>& model_shapes();
+// 400 invalid_request (param "shape") for an unknown name.
+Result<ModelShape> model_shape_by_name(std::string_view name);
+
+// "f32", "q8_0" or "q4_k_m"; 400 invalid_request (param "quantize") otherwise.
+Result<WeightType> weight_type_by_name(std::string_view name);
+
+// Number of tokens in the vocabulary every random model uses.
+int32_t random_model_vocab_size();
+
+// Number of weights in a model of this shape (with the random models' vocabulary).
+int64_t parameter_count(const ModelShape& shape);
+
+// The chat template written into every random model (ChatML, as Qwen2's).
+const std::string& random_model_chat_template();
+
+// Writes a model of this shape with weights drawn from seed to path, replacing any file there once
+// the new one is complete (temporary files beside path meanwhile). Same (shape, seed, type): same
+// bytes. With kQ8_0 / kQ4_K_M the F32 model is quantized with llama.cpp's quantizer. Holds the whole
+// F32 model in memory (4 bytes a parameter) while it works. llama.cpp logs through its own callback.
+// Returns 500 internal when llama.cpp fails or the file cannot be written.
+Status write_random_model(const ModelShape& shape, uint32_t seed, const std::string& path,
+                          WeightType type = WeightType::kF32);
+
+}  // namespace openbatch::engine

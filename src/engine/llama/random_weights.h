@@ -1,0 +1,55 @@
+// Random weights for the test and benchmark models of make-model, shaped so that a model with no
+// training still behaves usefully: at temperature 1 it ends free text by itself after a few dozen
+// tokens, under a JSON grammar it closes strings, objects and arrays quickly, and greedy decoding
+// stops at once instead of repeating a token until the context is full.
+//
+// How: every token embedding has the constant kEmbdChannel0 in hidden channel 0 and small noise
+// elsewhere, and the layers add little to the residual stream, so after the final RMS norm channel 0
+// is close to the same value at every position. Column 0 of output.weight then acts as a fixed
+// per-token logit bias (token_logit_bias); the rest of output.weight adds a context-dependent noise
+// of about 0.5. A few more channels each mark one token of the embedding ("marker" tokens) and add
+// the logit changes of context_logit_bias right after it. output.weight is its own tensor (not tied
+// to token_embd).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+struct ggml_tensor;
+
+namespace openbatch::engine {
+
+struct ByteBpeVocab;
+
+// A logit change for `token` that applies only when the previous token is `after`.
+struct ContextLogitBias {
+  int32_t after = -1;
+  int32_t token = -1;
+  float logit = 0.0f;
+};
+
+struct RandomWeightsParams {
+  uint32_t seed = 0;
+  int64_t n_embd = 0;
+  int64_t n_layer = 0;
+  std::vector<float> logit_bias;                 // one per token, see token_logit_bias()
+  std::vector<ContextLogitBias> context_bias;    // see context_logit_bias()
+};
+
+// The logit each token gets from channel 0, whatever the context: strongly up for '"', moderately up
+// for '}' and ']' and <|im_end|>, far down for tokens that should never be generated (<|endoftext|>,
+// <|im_start|>, control bytes, and bytes >= 0x80 that alone are not UTF-8).
+std::vector<float> token_logit_bias(const ByteBpeVocab& vocab);
+
+// After a newline <|im_end|> is far down: chat prompts end in "assistant\n", so a completion is never
+// empty. After '"' the quote is far down and <|im_end|> up past '}' and ']'; after '}' or ']' the
+// quote is up. Greedy decoding therefore writes '"' (or '}"', ']"') and stops, instead of repeating
+// one token to the end of the context.
+std::vector<ContextLogitBias> context_logit_bias(const ByteBpeVocab& vocab);
+
+// Fills one F32 tensor of the model, chosen by its name. Deterministic in (params.seed, tensor name).
+// REQUIRES: tensor is F32 and allocated; userdata points to a RandomWeightsParams whose n_embd
+// exceeds the number of marker tokens. Matches llama_model_set_tensor_data_t.
+void fill_random_tensor(ggml_tensor* tensor, void* userdata);
+
+}  // namespace openbatch::engine

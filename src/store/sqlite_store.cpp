@@ -1,0 +1,690 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+namespace openbatch::store {
+namespace {
+
+// Each entry moves the schema from version i to i+1. Append only; never edit a shipped entry.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE files (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  owner TEXT NOT NULL,
+  filename TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER
+);
+CREATE INDEX files_by_owner ON files(owner, seq);
+CREATE TABLE batches (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  owner TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  model TEXT NOT NULL,
+  input_file_id TEXT NOT NULL,
+  completion_window TEXT NOT NULL,
+  status TEXT NOT NULL,
+  output_file_id TEXT,
+  error_file_id TEXT,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  in_progress_at INTEGER, finalizing_at INTEGER, completed_at INTEGER, failed_at INTEGER,
+  expired_at INTEGER, cancelling_at INTEGER, cancelled_at INTEGER,
+  errors TEXT,
+  metadata TEXT,
+  output_expires_after INTEGER,
+  total INTEGER NOT NULL DEFAULT 0,
+  completed INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0,
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  cached_tokens INTEGER NOT NULL DEFAULT 0,
+  reasoning_tokens INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX batches_by_owner ON batches(owner, seq);
+CREATE INDEX batches_by_status ON batches(status);
+CREATE INDEX batches_by_input ON batches(input_file_id);
+CREATE TABLE batch_requests (
+  batch_id TEXT NOT NULL,
+  line INTEGER NOT NULL,
+  custom_id TEXT NOT NULL,
+  offset INTEGER NOT NULL,
+  length INTEGER NOT NULL,
+  outcome INTEGER NOT NULL DEFAULT 0,
+  result TEXT,
+  PRIMARY KEY (batch_id, line)
+) WITHOUT ROWID;
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+// Statuses in which a batch still reads its input file.
+constexpr const char* kActiveStatuses = "('validating','in_progress','finalizing','cancelling')";
+
+constexpr const char* kFileColumns = "id, owner, filename, purpose, bytes, created_at, expires_at";
+constexpr const char* kBatchColumns =
+    "id, owner, endpoint, model, input_file_id, completion_window, status, output_file_id, error_file_id, "
+    "created_at, expires_at, in_progress_at, finalizing_at, completed_at, failed_at, expired_at, "
+    "cancelling_at, "
+    "cancelled_at, errors, metadata, output_expires_after, total, completed, failed, input_tokens, "
+    "output_tokens, cached_tokens, reasoning_tokens";
+
+const char* timestamp_column(BatchStatus s) {
+  switch (s) {
+    case BatchStatus::kValidating:
+      return nullptr;
+    case BatchStatus::kFailed:
+      return "failed_at";
+    case BatchStatus::kInProgress:
+      return "in_progress_at";
+    case BatchStatus::kFinalizing:
+      return "finalizing_at";
+    case BatchStatus::kCompleted:
+      return "completed_at";
+    case BatchStatus::kExpired:
+      return "expired_at";
+    case BatchStatus::kCancelling:
+      return "cancelling_at";
+    case BatchStatus::kCancelled:
+      return "cancelled_at";
+  }
+  return nullptr;
+}
+
+// A prepared statement in use: binds parameters in order, steps, reads columns, and resets itself on
+// destruction so the cached statement can be used again.
+class Query {
+ public:
+  explicit Query(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~Query() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+
+  Query& bind(int64_t v) {
+    sqlite3_bind_int64(stmt_, ++index_, v);
+    return *this;
+  }
+  Query& bind(const std::string& v) {
+    sqlite3_bind_text(stmt_, ++index_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Query& bind(const char* v) { return bind(std::string(v)); }
+  Query& bind(std::nullptr_t) {
+    sqlite3_bind_null(stmt_, ++index_);
+    return *this;
+  }
+  Query& bind(const std::optional<int64_t>& v) { return v ? bind(*v) : bind(nullptr); }
+  // "" binds NULL.
+  Query& bind_or_null(const std::string& v) { return v.empty() ? bind(nullptr) : bind(v); }
+
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int step() { return sqlite3_step(stmt_); }
+
+  int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::optional<int64_t> opt_i64(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return i64(col);
+  }
+  std::string text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+  }
+
+ private:
+  sqlite3_stmt* stmt_;
+  int index_ = 0;
+};
+
+FileRecord read_file(const Query& q) {
+  FileRecord f;
+  f.id = q.text(0);
+  f.owner = q.text(1);
+  f.filename = q.text(2);
+  f.purpose = q.text(3);
+  f.bytes = q.i64(4);
+  f.created_at = q.i64(5);
+  f.expires_at = q.opt_i64(6);
+  return f;
+}
+
+std::string errors_to_text(const std::vector<BatchError>& errors) {
+  if (errors.empty()) return "";
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& e : errors) {
+    arr.push_back({{"code", e.code},
+                   {"message", e.message},
+                   {"param", e.param},
+                   {"line", e.line ? nlohmann::json(*e.line) : nlohmann::json(nullptr)}});
+  }
+  return arr.dump();
+}
+
+std::vector<BatchError> errors_from_text(const std::string& text) {
+  std::vector<BatchError> out;
+  if (text.empty()) return out;
+  auto arr = nlohmann::json::parse(text, nullptr, false);
+  if (!arr.is_array()) return out;
+  for (const auto& e : arr) {
+    BatchError be;
+    be.code = e.value("code", "");
+    be.message = e.value("message", "");
+    be.param = e.value("param", "");
+    if (e.contains("line") && e["line"].is_number_integer()) be.line = e["line"].get<int64_t>();
+    out.push_back(std::move(be));
+  }
+  return out;
+}
+
+BatchRecord read_batch(const Query& q) {
+  BatchRecord b;
+  int c = 0;
+  b.id = q.text(c++);
+  b.owner = q.text(c++);
+  b.endpoint = q.text(c++);
+  b.model = q.text(c++);
+  b.input_file_id = q.text(c++);
+  b.completion_window = q.text(c++);
+  b.status = batch_status_from_string(q.text(c++)).value_or(BatchStatus::kFailed);
+  b.output_file_id = q.text(c++);
+  b.error_file_id = q.text(c++);
+  b.created_at = q.i64(c++);
+  b.expires_at = q.i64(c++);
+  b.in_progress_at = q.opt_i64(c++);
+  b.finalizing_at = q.opt_i64(c++);
+  b.completed_at = q.opt_i64(c++);
+  b.failed_at = q.opt_i64(c++);
+  b.expired_at = q.opt_i64(c++);
+  b.cancelling_at = q.opt_i64(c++);
+  b.cancelled_at = q.opt_i64(c++);
+  b.errors = errors_from_text(q.text(c++));
+  const std::string metadata = q.text(c++);
+  b.metadata = metadata.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(metadata, nullptr, false);
+  if (b.metadata.is_discarded()) b.metadata = nullptr;
+  b.output_expires_after_seconds = q.opt_i64(c++);
+  b.request_counts.total = q.i64(c++);
+  b.request_counts.completed = q.i64(c++);
+  b.request_counts.failed = q.i64(c++);
+  b.usage.input_tokens = q.i64(c++);
+  b.usage.output_tokens = q.i64(c++);
+  b.usage.cached_tokens = q.i64(c++);
+  b.usage.reasoning_tokens = q.i64(c++);
+  return b;
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  ~SqliteStore() override {
+    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+    sqlite3_close(db_);
+  }
+
+  Status init() {
+    for (const char* pragma :
+         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000"}) {
+      if (Status s = exec(pragma); !s) return s;
+    }
+    int version = 0;
+    {
+      Query q(prepare("PRAGMA user_version"));
+      if (q.step() == SQLITE_ROW) version = static_cast<int>(q.i64(0));
+    }
+    if (version > kSchemaVersion) {
+      return Status::internal("the database has schema version " + std::to_string(version) +
+                              ", newer than this openbatch knows (" + std::to_string(kSchemaVersion) + ")");
+    }
+    for (int v = version; v < kSchemaVersion; ++v) {
+      Transaction tx(*this);
+      if (Status s = exec(kMigrations[v]); !s) return s;
+      if (Status s = exec("PRAGMA user_version=" + std::to_string(v + 1)); !s) return s;
+      if (Status s = tx.commit(); !s) return s;
+    }
+    return Status::ok();
+  }
+
+  // ---- files
+
+  Status insert_file(const FileRecord& f) override {
+    std::lock_guard lock(mu_);
+    return insert_file_locked(f);
+  }
+
+  Result<FileRecord> get_file(const std::string& owner, const std::string& id) override {
+    std::lock_guard lock(mu_);
+    Query q(prepare(std::string("SELECT ") + kFileColumns + " FROM files WHERE id=? AND owner=?"));
+    q.bind(id).bind(owner);
+    int rc = q.step();
+    if (rc == SQLITE_ROW) return read_file(q);
+    if (rc == SQLITE_DONE) return file_not_found(id);
+    return error("get_file");
+  }
+
+  Result<Page<FileRecord>> list_files(const std::string& owner, const ListQuery& query) override {
+    std::lock_guard lock(mu_);
+    std::optional<int64_t> after;
+    if (!query.after.empty()) {
+      after = seq_of("files", owner, query.after);
+      if (!after) return Page<FileRecord>{};
+    }
+    const std::string sql = std::string("SELECT ") + kFileColumns +
+                            " FROM files WHERE owner=?1 AND (?2='' OR purpose=?2) AND (?3 IS NULL OR seq " +
+                            (query.ascending ? ">" : "<") + " ?3) ORDER BY seq " +
+                            (query.ascending ? "ASC" : "DESC") + " LIMIT ?4";
+    Query q(prepare(sql));
+    q.bind(owner).bind(query.purpose).bind(after).bind(query.limit + 1);
+    Page<FileRecord> page;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) page.items.push_back(read_file(q));
+    if (rc != SQLITE_DONE) return error("list_files");
+    trim_page(page, query.limit);
+    return page;
+  }
+
+  Status delete_file(const std::string& owner, const std::string& id) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(*this);
+    {
+      Query q(prepare("SELECT 1 FROM files WHERE id=? AND owner=?"));
+      q.bind(id).bind(owner);
+      int rc = q.step();
+      if (rc == SQLITE_DONE) return file_not_found(id);
+      if (rc != SQLITE_ROW) return error("delete_file");
+    }
+    {
+      Query q(prepare(std::string("SELECT id, status FROM batches WHERE input_file_id=? AND status IN ") +
+                      kActiveStatuses + " LIMIT 1"));
+      q.bind(id);
+      if (q.step() == SQLITE_ROW) {
+        return Status::conflict("File '" + id + "' is the input of batch '" + q.text(0) +
+                                "', which is still '" + q.text(1) +
+                                "'. Delete it once the batch has ended, or cancel the batch.");
+      }
+    }
+    {
+      Query q(prepare("DELETE FROM files WHERE id=?"));
+      q.bind(id);
+      if (q.step() != SQLITE_DONE) return error("delete_file");
+    }
+    return tx.commit();
+  }
+
+  Result<std::vector<FileRecord>> expired_files(int64_t now, int64_t limit) override {
+    std::lock_guard lock(mu_);
+    Query q(prepare(std::string("SELECT ") + kFileColumns +
+                    " FROM files f WHERE expires_at IS NOT NULL AND expires_at <= ? AND NOT EXISTS "
+                    "(SELECT 1 FROM batches b WHERE b.input_file_id = f.id AND b.status IN " +
+                    kActiveStatuses + ") ORDER BY seq LIMIT ?"));
+    q.bind(now).bind(limit);
+    std::vector<FileRecord> out;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_file(q));
+    if (rc != SQLITE_DONE) return error("expired_files");
+    return out;
+  }
+
+  Result<std::vector<std::string>> all_file_ids() override {
+    std::lock_guard lock(mu_);
+    Query q(prepare("SELECT id FROM files"));
+    std::vector<std::string> out;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) out.push_back(q.text(0));
+    if (rc != SQLITE_DONE) return error("all_file_ids");
+    return out;
+  }
+
+  // ---- batches
+
+  Status insert_batch(const BatchRecord& b) override {
+    std::lock_guard lock(mu_);
+    Query q(
+        prepare("INSERT INTO batches (id, owner, endpoint, model, input_file_id, completion_window, status, "
+                "created_at, expires_at, errors, metadata, output_expires_after, total) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    q.bind(b.id).bind(b.owner).bind(b.endpoint).bind(b.model).bind(b.input_file_id).bind(b.completion_window);
+    q.bind(to_string(b.status)).bind(b.created_at).bind(b.expires_at).bind_or_null(errors_to_text(b.errors));
+    q.bind_or_null(b.metadata.is_null() ? std::string() : b.metadata.dump());
+    q.bind(b.output_expires_after_seconds).bind(b.request_counts.total);
+    if (q.step() != SQLITE_DONE) return error("insert_batch");
+    return Status::ok();
+  }
+
+  Result<BatchRecord> get_batch(const std::string& owner, const std::string& id) override {
+    std::lock_guard lock(mu_);
+    Query q(prepare(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE id=? AND owner=?"));
+    q.bind(id).bind(owner);
+    int rc = q.step();
+    if (rc == SQLITE_ROW) return read_batch(q);
+    if (rc == SQLITE_DONE) return batch_not_found(id);
+    return error("get_batch");
+  }
+
+  Result<BatchRecord> get_batch_any_owner(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    return get_batch_locked(id);
+  }
+
+  Result<Page<BatchRecord>> list_batches(const std::string& owner, const ListQuery& query) override {
+    std::lock_guard lock(mu_);
+    std::optional<int64_t> after;
+    if (!query.after.empty()) {
+      after = seq_of("batches", owner, query.after);
+      if (!after) return Page<BatchRecord>{};
+    }
+    Query q(prepare(std::string("SELECT ") + kBatchColumns +
+                    " FROM batches WHERE owner=?1 AND (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?3"));
+    q.bind(owner).bind(after).bind(query.limit + 1);
+    Page<BatchRecord> page;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) page.items.push_back(read_batch(q));
+    if (rc != SQLITE_DONE) return error("list_batches");
+    trim_page(page, query.limit);
+    return page;
+  }
+
+  Result<std::vector<BatchRecord>> batches_with_status(const std::vector<BatchStatus>& statuses) override {
+    std::lock_guard lock(mu_);
+    std::vector<BatchRecord> out;
+    // One status at a time keeps the statement cacheable; the lists are short.
+    for (BatchStatus s : statuses) {
+      Query q(prepare(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE status=? ORDER BY seq"));
+      q.bind(to_string(s));
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_batch(q));
+      if (rc != SQLITE_DONE) return error("batches_with_status");
+    }
+    return out;
+  }
+
+  Status start_batch(const std::string& id, const std::string& model,
+                     const std::vector<RequestRecord>& requests, int64_t now) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(*this);
+    if (Status s = expect_status(id, {BatchStatus::kValidating}, BatchStatus::kInProgress); !s) return s;
+    sqlite3_stmt* insert =
+        prepare("INSERT INTO batch_requests (batch_id, line, custom_id, offset, length) VALUES (?,?,?,?,?)");
+    for (const auto& r : requests) {
+      Query q(insert);
+      q.bind(id).bind(r.line).bind(r.custom_id).bind(r.offset).bind(r.length);
+      if (q.step() != SQLITE_DONE) return error("start_batch");
+    }
+    Query q(
+        prepare("UPDATE batches SET status='in_progress', in_progress_at=?, model=?, total=? WHERE id=?"));
+    q.bind(now).bind(model).bind(static_cast<int64_t>(requests.size())).bind(id);
+    if (q.step() != SQLITE_DONE) return error("start_batch");
+    return tx.commit();
+  }
+
+  Status fail_batch(const std::string& id, const std::vector<BatchError>& errors, int64_t now) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(*this);
+    if (Status s = expect_status(id, {BatchStatus::kValidating}, BatchStatus::kFailed); !s) return s;
+    Query q(prepare("UPDATE batches SET status='failed', failed_at=?, errors=? WHERE id=?"));
+    q.bind(now).bind_or_null(errors_to_text(errors)).bind(id);
+    if (q.step() != SQLITE_DONE) return error("fail_batch");
+    return tx.commit();
+  }
+
+  Status transition(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to,
+                    int64_t now) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(*this);
+    if (Status s = expect_status(id, from, to); !s) return s;
+    if (Status s = set_status(id, to, now); !s) return s;
+    return tx.commit();
+  }
+
+  Result<std::vector<RequestRecord>> pending_requests(const std::string& batch_id) override {
+    std::lock_guard lock(mu_);
+    Query q(
+        prepare("SELECT line, custom_id, offset, length FROM batch_requests WHERE batch_id=? AND outcome=0 "
+                "ORDER BY line"));
+    q.bind(batch_id);
+    std::vector<RequestRecord> out;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) out.push_back({q.i64(0), q.text(1), q.i64(2), q.i64(3)});
+    if (rc != SQLITE_DONE) return error("pending_requests");
+    return out;
+  }
+
+  Status record_results(const std::vector<RequestResult>& results) override {
+    if (results.empty()) return Status::ok();
+    std::lock_guard lock(mu_);
+    Transaction tx(*this);
+    struct Delta {
+      RequestCounts counts;
+      Usage usage;
+    };
+    std::map<std::string, Delta> deltas;
+    sqlite3_stmt* update =
+        prepare("UPDATE batch_requests SET outcome=?, result=? WHERE batch_id=? AND line=? AND outcome=0");
+    for (const auto& r : results) {
+      Query q(update);
+      q.bind(static_cast<int64_t>(r.outcome)).bind(r.result_line).bind(r.batch_id).bind(r.line);
+      if (q.step() != SQLITE_DONE) return error("record_results");
+      if (sqlite3_changes(db_) != 1) continue;  // already has a result, or the batch is gone
+      Delta& d = deltas[r.batch_id];
+      (r.outcome == Outcome::kOutput ? d.counts.completed : d.counts.failed)++;
+      d.usage.input_tokens += r.usage.input_tokens;
+      d.usage.output_tokens += r.usage.output_tokens;
+      d.usage.cached_tokens += r.usage.cached_tokens;
+      d.usage.reasoning_tokens += r.usage.reasoning_tokens;
+    }
+    sqlite3_stmt* bump = prepare(
+        "UPDATE batches SET completed=completed+?, failed=failed+?, input_tokens=input_tokens+?, "
+        "output_tokens=output_tokens+?, cached_tokens=cached_tokens+?, reasoning_tokens=reasoning_tokens+? "
+        "WHERE id=?");
+    for (const auto& [batch_id, d] : deltas) {
+      Query q(bump);
+      q.bind(d.counts.completed).bind(d.counts.failed).bind(d.usage.input_tokens).bind(d.usage.output_tokens);
+      q.bind(d.usage.cached_tokens).bind(d.usage.reasoning_tokens).bind(batch_id);
+      if (q.step() != SQLITE_DONE) return error("record_results");
+    }
+    return tx.commit();
+  }
+
+  Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
+                                                   int64_t limit) override {
+    std::lock_guard lock(mu_);
+    Query q(
+        prepare("SELECT line, outcome, result FROM batch_requests WHERE batch_id=? AND line>? AND outcome<>0 "
+                "ORDER BY line LIMIT ?"));
+    q.bind(batch_id).bind(after_line).bind(limit);
+    std::vector<StoredResult> out;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW)
+      out.push_back({q.i64(0), static_cast<Outcome>(q.i64(1)), q.text(2)});
+    if (rc != SQLITE_DONE) return error("stored_results");
+    return out;
+  }
+
+  Status finish_batch(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to,
+                      const std::optional<FileRecord>& output_file,
+                      const std::optional<FileRecord>& error_file, int64_t now) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(*this);
+    if (Status s = expect_status(id, from, to); !s) return s;
+    for (const auto* f : {&output_file, &error_file}) {
+      if (!f->has_value()) continue;
+      if (Status s = insert_file_locked(**f); !s) return s;
+    }
+    {
+      Query q(prepare("UPDATE batches SET output_file_id=?, error_file_id=? WHERE id=?"));
+      q.bind_or_null(output_file ? output_file->id : "")
+          .bind_or_null(error_file ? error_file->id : "")
+          .bind(id);
+      if (q.step() != SQLITE_DONE) return error("finish_batch");
+    }
+    if (Status s = set_status(id, to, now); !s) return s;
+    {
+      Query q(prepare("DELETE FROM batch_requests WHERE batch_id=?"));
+      q.bind(id);
+      if (q.step() != SQLITE_DONE) return error("finish_batch");
+    }
+    return tx.commit();
+  }
+
+ private:
+  // BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless committed.
+  class Transaction {
+   public:
+    explicit Transaction(SqliteStore& store) : store_(store) {
+      begun_ = store_.exec("BEGIN IMMEDIATE").is_ok();
+    }
+    ~Transaction() {
+      if (begun_ && !done_) store_.exec("ROLLBACK");
+    }
+    Status commit() {
+      if (!begun_) return store_.error("BEGIN");
+      done_ = true;
+      Status s = store_.exec("COMMIT");
+      if (!s) store_.exec("ROLLBACK");
+      return s;
+    }
+
+   private:
+    SqliteStore& store_;
+    bool begun_ = false;
+    bool done_ = false;
+  };
+
+  Status exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      return Status::internal("sqlite: " + msg);
+    }
+    return Status::ok();
+  }
+
+  // The cached prepared statement for sql. REQUIRES: mu_ held.
+  sqlite3_stmt* prepare(const std::string& sql) {
+    auto it = stmts_.find(sql);
+    if (it != stmts_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+      // A statement of ours that does not compile is a programming error; fail loudly and early.
+      std::fprintf(stderr, "openbatch: sqlite cannot prepare %s: %s\n", sql.c_str(), sqlite3_errmsg(db_));
+      std::abort();
+    }
+    stmts_.emplace(sql, stmt);
+    return stmt;
+  }
+
+  Status error(const char* what) {
+    return Status::internal(std::string("sqlite ") + what + ": " + sqlite3_errmsg(db_));
+  }
+
+  static Status file_not_found(const std::string& id) {
+    return Status::not_found("No such File object: " + id, "id");
+  }
+  static Status batch_not_found(const std::string& id) {
+    return Status::not_found("No batch found with id '" + id + "'.", "id");
+  }
+
+  template <typename T>
+  static void trim_page(Page<T>& page, int64_t limit) {
+    if (static_cast<int64_t>(page.items.size()) > limit) {
+      page.items.resize(static_cast<size_t>(limit));
+      page.has_more = true;
+    }
+  }
+
+  std::optional<int64_t> seq_of(const char* table, const std::string& owner, const std::string& id) {
+    Query q(prepare(std::string("SELECT seq FROM ") + table + " WHERE id=? AND owner=?"));
+    q.bind(id).bind(owner);
+    if (q.step() == SQLITE_ROW) return q.i64(0);
+    return std::nullopt;
+  }
+
+  Status insert_file_locked(const FileRecord& f) {
+    Query q(
+        prepare("INSERT INTO files (id, owner, filename, purpose, bytes, created_at, expires_at) VALUES "
+                "(?,?,?,?,?,?,?)"));
+    q.bind(f.id)
+        .bind(f.owner)
+        .bind(f.filename)
+        .bind(f.purpose)
+        .bind(f.bytes)
+        .bind(f.created_at)
+        .bind(f.expires_at);
+    if (q.step() != SQLITE_DONE) return error("insert_file");
+    return Status::ok();
+  }
+
+  Result<BatchRecord> get_batch_locked(const std::string& id) {
+    Query q(prepare(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE id=?"));
+    q.bind(id);
+    int rc = q.step();
+    if (rc == SQLITE_ROW) return read_batch(q);
+    if (rc == SQLITE_DONE) return batch_not_found(id);
+    return error("get_batch");
+  }
+
+  // OK when batch id is in one of the statuses `from`; otherwise the conflict a move to `to` meets.
+  Status expect_status(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to) {
+    Query q(prepare("SELECT status FROM batches WHERE id=?"));
+    q.bind(id);
+    int rc = q.step();
+    if (rc == SQLITE_DONE) return batch_not_found(id);
+    if (rc != SQLITE_ROW) return error("read status");
+    const std::string current = q.text(0);
+    for (BatchStatus s : from) {
+      if (current == to_string(s)) return Status::ok();
+    }
+    if (to == BatchStatus::kCancelling || to == BatchStatus::kCancelled) {
+      return Status::conflict("Cannot cancel a batch with status '" + current + "'.");
+    }
+    return Status::conflict("Cannot move a batch with status '" + current + "' to '" + to_string(to) + "'.");
+  }
+
+  Status set_status(const std::string& id, BatchStatus to, int64_t now) {
+    const char* column = timestamp_column(to);
+    std::string sql = "UPDATE batches SET status=?";
+    if (column) sql += std::string(", ") + column + "=?";
+    sql += " WHERE id=?";
+    Query q(prepare(sql));
+    q.bind(to_string(to));
+    if (column) q.bind(now);
+    q.bind(id);
+    if (q.step() != SQLITE_DONE) return error("set status");
+    return Status::ok();
+  }
+
+  sqlite3* db_;
+  std::mutex mu_;  // one connection, used by one thread at a time
+  std::unordered_map<std::string, sqlite3_stmt*> stmts_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Status::internal("cannot open " + path + ": " + msg);
+  }
+  auto store = std::make_unique<SqliteStore>(db);
+  if (Status s = store->init(); !s) return s;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace openbatch::store

@@ -1,0 +1,319 @@
+#include "store/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "common/temp_dir.h"
+
+namespace openbatch::store {
+namespace {
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { reopen(); }
+
+  void reopen() {
+    store_.reset();
+    auto s = open_sqlite_store(path());
+    ASSERT_TRUE(s.is_ok()) << s.status().message();
+    store_ = std::move(s).value();
+  }
+  std::string path() const { return dir_.path() + "/openbatch.sqlite3"; }
+
+  FileRecord file(const std::string& id, const std::string& owner = "alice",
+                  const std::string& purpose = "batch") {
+    FileRecord f;
+    f.id = id;
+    f.owner = owner;
+    f.filename = id + ".jsonl";
+    f.purpose = purpose;
+    f.bytes = 10;
+    f.created_at = 1000;
+    return f;
+  }
+
+  BatchRecord batch(const std::string& id, const std::string& input = "file-in",
+                    const std::string& owner = "alice") {
+    BatchRecord b;
+    b.id = id;
+    b.owner = owner;
+    b.endpoint = "/v1/chat/completions";
+    b.input_file_id = input;
+    b.completion_window = "24h";
+    b.created_at = 2000;
+    b.expires_at = 2000 + 86400;
+    b.metadata = {{"k", "v"}};
+    return b;
+  }
+
+  // A batch with n requests, in progress.
+  void started_batch(const std::string& id, int n) {
+    ASSERT_TRUE(store_->insert_batch(batch(id)));
+    std::vector<RequestRecord> reqs;
+    for (int i = 1; i <= n; ++i) reqs.push_back({i, "c" + std::to_string(i), (i - 1) * 100, 99});
+    ASSERT_TRUE(store_->start_batch(id, "tiny", reqs, 2001));
+  }
+
+  RequestResult result(const std::string& batch_id, int64_t line, Outcome outcome, int input_tokens = 0) {
+    RequestResult r;
+    r.batch_id = batch_id;
+    r.line = line;
+    r.outcome = outcome;
+    r.result_line = "{\"line\":" + std::to_string(line) + "}";
+    r.usage.input_tokens = input_tokens;
+    r.usage.output_tokens = 2 * input_tokens;
+    r.usage.cached_tokens = 1;
+    return r;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(SqliteStoreTest, FilesRoundTripAndBelongToTheirOwner) {
+  FileRecord f = file("file-a");
+  f.expires_at = 5000;
+  ASSERT_TRUE(store_->insert_file(f));
+  auto got = store_->get_file("alice", "file-a");
+  ASSERT_TRUE(got.is_ok());
+  EXPECT_EQ(got->filename, "file-a.jsonl");
+  EXPECT_EQ(got->purpose, "batch");
+  EXPECT_EQ(got->bytes, 10);
+  EXPECT_EQ(got->expires_at, 5000);
+  EXPECT_EQ(store_->get_file("bob", "file-a").status().http_status(), 404);
+  EXPECT_EQ(store_->get_file("alice", "file-x").status().http_status(), 404);
+  EXPECT_EQ(store_->delete_file("bob", "file-a").http_status(), 404);
+  EXPECT_TRUE(store_->delete_file("alice", "file-a"));
+  EXPECT_EQ(store_->get_file("alice", "file-a").status().http_status(), 404);
+}
+
+TEST_F(SqliteStoreTest, ListsFilesByPageOrderAndPurpose) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->insert_file(file("file-" + std::to_string(i))));
+  ASSERT_TRUE(store_->insert_file(file("file-out", "alice", "batch_output")));
+  ASSERT_TRUE(store_->insert_file(file("file-bob", "bob")));
+
+  ListQuery q;
+  q.limit = 2;
+  auto page = store_->list_files("alice", q);
+  ASSERT_TRUE(page.is_ok());
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->items[0].id, "file-out");  // newest first
+  EXPECT_EQ(page->items[1].id, "file-4");
+  EXPECT_TRUE(page->has_more);
+
+  q.after = "file-4";
+  page = store_->list_files("alice", q);
+  EXPECT_EQ(page->items[0].id, "file-3");
+  EXPECT_EQ(page->items[1].id, "file-2");
+  EXPECT_TRUE(page->has_more);
+
+  q.after = "file-1";
+  page = store_->list_files("alice", q);
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].id, "file-0");
+  EXPECT_FALSE(page->has_more);
+
+  ListQuery asc;
+  asc.ascending = true;
+  asc.purpose = "batch";
+  asc.limit = 100;
+  page = store_->list_files("alice", asc);
+  ASSERT_EQ(page->items.size(), 5u);
+  EXPECT_EQ(page->items.front().id, "file-0");
+  EXPECT_EQ(page->items.back().id, "file-4");
+  EXPECT_FALSE(page->has_more);
+
+  ListQuery others;
+  others.after = "file-bob";  // another owner's id is no cursor
+  EXPECT_TRUE(store_->list_files("alice", others)->items.empty());
+}
+
+TEST_F(SqliteStoreTest, AFileInUseByARunningBatchCannotBeDeleted) {
+  ASSERT_TRUE(store_->insert_file(file("file-in")));
+  started_batch("batch_1", 2);
+  Status s = store_->delete_file("alice", "file-in");
+  EXPECT_EQ(s.http_status(), 409);
+  EXPECT_NE(s.message().find("batch_1"), std::string::npos);
+  ASSERT_TRUE(store_->transition("batch_1", {BatchStatus::kInProgress}, BatchStatus::kCancelling, 3000));
+  EXPECT_EQ(store_->delete_file("alice", "file-in").http_status(), 409);
+  ASSERT_TRUE(store_->finish_batch("batch_1", {BatchStatus::kCancelling}, BatchStatus::kCancelled,
+                                   std::nullopt, std::nullopt, 3001));
+  EXPECT_TRUE(store_->delete_file("alice", "file-in"));
+}
+
+TEST_F(SqliteStoreTest, BatchesRoundTripAndListNewestFirst) {
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->insert_batch(batch("batch_" + std::to_string(i))));
+  ASSERT_TRUE(store_->insert_batch(batch("batch_bob", "file-in", "bob")));
+  auto b = store_->get_batch("alice", "batch_1");
+  ASSERT_TRUE(b.is_ok());
+  EXPECT_EQ(b->status, BatchStatus::kValidating);
+  EXPECT_EQ(b->metadata, nlohmann::json({{"k", "v"}}));
+  EXPECT_EQ(b->expires_at, 2000 + 86400);
+  EXPECT_FALSE(b->in_progress_at.has_value());
+  EXPECT_EQ(store_->get_batch("bob", "batch_1").status().http_status(), 404);
+  EXPECT_TRUE(store_->get_batch_any_owner("batch_bob").is_ok());
+
+  ListQuery q;
+  q.limit = 2;
+  auto page = store_->list_batches("alice", q);
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->items[0].id, "batch_2");
+  EXPECT_TRUE(page->has_more);
+  q.after = page->items.back().id;
+  page = store_->list_batches("alice", q);
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].id, "batch_0");
+  EXPECT_FALSE(page->has_more);
+}
+
+TEST_F(SqliteStoreTest, ValidationStartsOrFailsABatchOnce) {
+  started_batch("batch_1", 3);
+  auto b = store_->get_batch("alice", "batch_1");
+  EXPECT_EQ(b->status, BatchStatus::kInProgress);
+  EXPECT_EQ(b->in_progress_at, 2001);
+  EXPECT_EQ(b->model, "tiny");
+  EXPECT_EQ(b->request_counts.total, 3);
+  EXPECT_EQ(store_->start_batch("batch_1", "tiny", {}, 1).http_status(), 409);
+
+  ASSERT_TRUE(store_->insert_batch(batch("batch_2")));
+  ASSERT_TRUE(store_->fail_batch(
+      "batch_2", {{"invalid_json_line", "bad", "", 4}, {"file_too_large", "big", "x", {}}}, 7));
+  b = store_->get_batch("alice", "batch_2");
+  EXPECT_EQ(b->status, BatchStatus::kFailed);
+  EXPECT_EQ(b->failed_at, 7);
+  ASSERT_EQ(b->errors.size(), 2u);
+  EXPECT_EQ(b->errors[0].code, "invalid_json_line");
+  EXPECT_EQ(b->errors[0].line, 4);
+  EXPECT_EQ(b->errors[0].param, "");
+  EXPECT_EQ(b->errors[1].param, "x");
+  EXPECT_FALSE(b->errors[1].line.has_value());
+}
+
+TEST_F(SqliteStoreTest, CancelConflictsUseOpenAIsMessage) {
+  started_batch("batch_1", 1);
+  ASSERT_TRUE(store_->transition("batch_1", {BatchStatus::kInProgress}, BatchStatus::kFinalizing, 5));
+  ASSERT_TRUE(store_->finish_batch("batch_1", {BatchStatus::kFinalizing}, BatchStatus::kCompleted,
+                                   std::nullopt, std::nullopt, 6));
+  Status s = store_->transition("batch_1", {BatchStatus::kValidating, BatchStatus::kInProgress},
+                                BatchStatus::kCancelling, 7);
+  EXPECT_EQ(s.http_status(), 409);
+  EXPECT_EQ(s.message(), "Cannot cancel a batch with status 'completed'.");
+  auto b = store_->get_batch("alice", "batch_1");
+  EXPECT_EQ(b->finalizing_at, 5);
+  EXPECT_EQ(b->completed_at, 6);
+  EXPECT_FALSE(b->cancelling_at.has_value());
+  EXPECT_EQ(
+      store_->transition("batch_x", {BatchStatus::kInProgress}, BatchStatus::kCancelling, 7).http_status(),
+      404);
+}
+
+TEST_F(SqliteStoreTest, AResultIsStoredAndCountedOnlyOnce) {
+  started_batch("batch_1", 4);
+  ASSERT_TRUE(store_->record_results(
+      {result("batch_1", 1, Outcome::kOutput, 10), result("batch_1", 2, Outcome::kError)}));
+  // Line 1 again (a request that ran twice): ignored, counts unchanged.
+  ASSERT_TRUE(store_->record_results(
+      {result("batch_1", 1, Outcome::kError, 99), result("batch_1", 3, Outcome::kOutput, 5)}));
+  auto b = store_->get_batch("alice", "batch_1");
+  EXPECT_EQ(b->request_counts.completed, 2);
+  EXPECT_EQ(b->request_counts.failed, 1);
+  EXPECT_EQ(b->usage.input_tokens, 15);
+  EXPECT_EQ(b->usage.output_tokens, 30);
+  EXPECT_EQ(b->usage.cached_tokens, 3);
+
+  auto pending = store_->pending_requests("batch_1");
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].line, 4);
+  EXPECT_EQ((*pending)[0].custom_id, "c4");
+  EXPECT_EQ((*pending)[0].offset, 300);
+  EXPECT_EQ((*pending)[0].length, 99);
+
+  auto rows = store_->stored_results("batch_1", 0, 2);
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].line, 1);
+  EXPECT_EQ((*rows)[0].outcome, Outcome::kOutput);
+  EXPECT_EQ((*rows)[0].result_line, "{\"line\":1}");
+  EXPECT_EQ((*rows)[1].outcome, Outcome::kError);
+  rows = store_->stored_results("batch_1", 2, 2);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].line, 3);
+}
+
+TEST_F(SqliteStoreTest, FinishingRecordsTheFilesAndTheStatusInOneStep) {
+  ASSERT_TRUE(store_->insert_file(file("file-in")));
+  started_batch("batch_1", 2);
+  ASSERT_TRUE(store_->record_results(
+      {result("batch_1", 1, Outcome::kOutput), result("batch_1", 2, Outcome::kError)}));
+  ASSERT_TRUE(store_->transition("batch_1", {BatchStatus::kInProgress}, BatchStatus::kFinalizing, 10));
+  FileRecord out = file("file-out", "alice", "batch_output");
+  FileRecord err = file("file-err", "alice", "batch_output");
+  ASSERT_TRUE(
+      store_->finish_batch("batch_1", {BatchStatus::kFinalizing}, BatchStatus::kCompleted, out, err, 11));
+  auto b = store_->get_batch("alice", "batch_1");
+  EXPECT_EQ(b->status, BatchStatus::kCompleted);
+  EXPECT_EQ(b->output_file_id, "file-out");
+  EXPECT_EQ(b->error_file_id, "file-err");
+  EXPECT_TRUE(store_->get_file("alice", "file-out").is_ok());
+  EXPECT_TRUE(store_->stored_results("batch_1", 0, 10)->empty());  // rows forgotten, counts kept
+  EXPECT_EQ(b->request_counts.completed, 1);
+
+  // A second finish (a repeated finalization) changes nothing.
+  FileRecord again = file("file-again", "alice", "batch_output");
+  EXPECT_EQ(store_
+                ->finish_batch("batch_1", {BatchStatus::kFinalizing}, BatchStatus::kCompleted, again,
+                               std::nullopt, 12)
+                .http_status(),
+            409);
+  EXPECT_EQ(store_->get_file("alice", "file-again").status().http_status(), 404);
+}
+
+TEST_F(SqliteStoreTest, FindsUnfinishedBatchesAndExpiredFiles) {
+  ASSERT_TRUE(store_->insert_file(file("file-in")));
+  FileRecord old = file("file-old");
+  old.expires_at = 100;
+  ASSERT_TRUE(store_->insert_file(old));
+  FileRecord used = file("file-used");
+  used.expires_at = 100;
+  ASSERT_TRUE(store_->insert_file(used));
+  started_batch("batch_1", 1);
+  ASSERT_TRUE(store_->insert_batch(batch("batch_2", "file-used")));
+
+  auto active = store_->batches_with_status({BatchStatus::kValidating, BatchStatus::kInProgress});
+  ASSERT_EQ(active->size(), 2u);
+  auto expired = store_->expired_files(100, 10);
+  ASSERT_EQ(expired->size(), 1u);  // file-used is the input of a validating batch
+  EXPECT_EQ((*expired)[0].id, "file-old");
+  EXPECT_TRUE(store_->expired_files(99, 10)->empty());
+  EXPECT_EQ(store_->all_file_ids()->size(), 3u);
+}
+
+TEST_F(SqliteStoreTest, SurvivesReopening) {
+  ASSERT_TRUE(store_->insert_file(file("file-in")));
+  started_batch("batch_1", 2);
+  ASSERT_TRUE(store_->record_results({result("batch_1", 2, Outcome::kOutput, 3)}));
+  reopen();
+  auto b = store_->get_batch("alice", "batch_1");
+  ASSERT_TRUE(b.is_ok());
+  EXPECT_EQ(b->status, BatchStatus::kInProgress);
+  EXPECT_EQ(b->request_counts.completed, 1);
+  EXPECT_EQ(store_->pending_requests("batch_1")->size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, UsesWalAndRefusesANewerSchema) {
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "wal");
+  sqlite3_finalize(stmt);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto s = open_sqlite_store(path());
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.status().message().find("99"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace openbatch::store

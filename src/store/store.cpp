@@ -1,0 +1,40 @@
+#include "store/store.h"
+
+#include <array>
+#include <utility>
+
+namespace openbatch::store {
+
+namespace {
+constexpr std::array<std::pair<BatchStatus, const char*>, 8> kNames = {{
+    {BatchStatus::kValidating, "validating"},
+    {BatchStatus::kFailed, "failed"},
+    {BatchStatus::kInProgress, "in_progress"},
+    {BatchStatus::kFinalizing, "finalizing"},
+    {BatchStatus::kCompleted, "completed"},
+    {BatchStatus::kExpired, "expired"},
+    {BatchStatus::kCancelling, "cancelling"},
+    {BatchStatus::kCancelled, "cancelled"},
+}};
+}  // namespace
+
+const char* to_string(BatchStatus status) {
+  for (const auto& [s, name] : kNames) {
+    if (s == status) return name;
+  }
+  return "unknown";
+}
+
+std::optional<BatchStatus> batch_status_from_string(std::string_view name) {
+  for (const auto& [s, n] : kNames) {
+    if (name == n) return s;
+  }
+  return std::nullopt;
+}
+
+bool is_terminal(BatchStatus status) {
+  return status == BatchStatus::kCompleted || status == BatchStatus::kFailed ||
+         status == BatchStatus::kExpired || status == BatchStatus::kCancelled;
+}
+
+}  // namespace openbatch::store

@@ -1,0 +1,185 @@
+// The metadata store: files, batches and the requests of each batch. One interface, implemented on
+// SQLite (store/sqlite_store.h) and later on PostgreSQL; nothing here names a particular database.
+//
+// Every method is thread-safe and atomic: it either happens wholly or not at all, and it is durable when
+// it returns OK. Records belong to an owner (a digest of an API key, "" without keys); methods that take
+// an owner treat another owner's record as absent.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace openbatch::store {
+
+struct FileRecord {
+  std::string id;  // "file-…"; also the file's blob key
+  std::string owner;
+  std::string filename;
+  std::string purpose;  // "batch" for inputs, "batch_output" for output and error files
+  int64_t bytes = 0;
+  int64_t created_at = 0;
+  std::optional<int64_t> expires_at;
+};
+
+enum class BatchStatus {
+  kValidating,
+  kFailed,
+  kInProgress,
+  kFinalizing,
+  kCompleted,
+  kExpired,
+  kCancelling,
+  kCancelled
+};
+
+// OpenAI's name of status ("in_progress"), and back (nullopt for an unknown name).
+const char* to_string(BatchStatus status);
+std::optional<BatchStatus> batch_status_from_string(std::string_view name);
+// completed, failed, expired and cancelled: nothing will happen to the batch any more.
+bool is_terminal(BatchStatus status);
+
+// One entry of a batch's `errors.data` (input validation).
+struct BatchError {
+  std::string code;
+  std::string message;
+  std::string param;            // "" = null
+  std::optional<int64_t> line;  // 1-based line of the input file
+};
+
+struct RequestCounts {
+  int64_t total = 0;
+  int64_t completed = 0;  // results in the output file
+  int64_t failed = 0;     // results in the error file
+};
+
+struct Usage {
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t cached_tokens = 0;
+  int64_t reasoning_tokens = 0;
+};
+
+struct BatchRecord {
+  std::string id;  // "batch_…"
+  std::string owner;
+  std::string endpoint;
+  std::string model;  // the model the input lines name; "" until validated
+  std::string input_file_id;
+  std::string completion_window;
+  BatchStatus status = BatchStatus::kValidating;
+  std::string output_file_id;  // "" = null
+  std::string error_file_id;   // "" = null
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+  std::optional<int64_t> in_progress_at, finalizing_at, completed_at, failed_at, expired_at, cancelling_at,
+      cancelled_at;
+  std::vector<BatchError> errors;
+  nlohmann::json metadata;                              // an object of string values, or null
+  std::optional<int64_t> output_expires_after_seconds;  // output files expire this long after creation
+  RequestCounts request_counts;
+  Usage usage;
+};
+
+// One input line of a batch: where its bytes are in the input file. The body itself stays in the file.
+struct RequestRecord {
+  int64_t line = 0;  // 1-based
+  std::string custom_id;
+  int64_t offset = 0;  // byte offset of the line in the input file
+  int64_t length = 0;  // bytes of the line, without its newline
+};
+
+enum class Outcome { kPending = 0, kOutput = 1, kError = 2 };
+
+// The finished result of one request: the JSONL line destined for the output or the error file.
+struct RequestResult {
+  std::string batch_id;
+  int64_t line = 0;
+  Outcome outcome = Outcome::kOutput;  // kOutput or kError
+  std::string result_line;             // one JSON object, no newline
+  Usage usage;                         // added to the batch's usage
+};
+
+struct StoredResult {
+  int64_t line = 0;
+  Outcome outcome = Outcome::kOutput;
+  std::string result_line;
+};
+
+// A page of a list, newest first unless asked otherwise.
+struct ListQuery {
+  std::string after;  // the id after which the page starts; "" = from the start
+  int64_t limit = 20;
+  bool ascending = false;  // files only: order=asc
+  std::string purpose;     // files only: "" = any
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  bool has_more = false;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // ---- files
+  // REQUIRES: no file with rec.id exists.
+  virtual Status insert_file(const FileRecord& rec) = 0;
+  // NotFound when absent or owned by someone else.
+  virtual Result<FileRecord> get_file(const std::string& owner, const std::string& id) = 0;
+  virtual Result<Page<FileRecord>> list_files(const std::string& owner, const ListQuery& query) = 0;
+  // Deletes the record unless a batch that is not terminal uses the file as its input (then a 409).
+  virtual Status delete_file(const std::string& owner, const std::string& id) = 0;
+  // Files whose expires_at is at or before now and that no unfinished batch uses. Any owner.
+  virtual Result<std::vector<FileRecord>> expired_files(int64_t now, int64_t limit) = 0;
+  // Every file id, any owner (used to find blobs that lost their record in a crash).
+  virtual Result<std::vector<std::string>> all_file_ids() = 0;
+
+  // ---- batches
+  virtual Status insert_batch(const BatchRecord& rec) = 0;
+  virtual Result<BatchRecord> get_batch(const std::string& owner, const std::string& id) = 0;
+  // The same, whoever owns it (the runner's view).
+  virtual Result<BatchRecord> get_batch_any_owner(const std::string& id) = 0;
+  virtual Result<Page<BatchRecord>> list_batches(const std::string& owner, const ListQuery& query) = 0;
+  // Batches in any of statuses, oldest first, any owner.
+  virtual Result<std::vector<BatchRecord>> batches_with_status(const std::vector<BatchStatus>& statuses) = 0;
+
+  // validating -> in_progress: inserts one row per request, sets model, request_counts.total and
+  // in_progress_at. Conflict (409) when the batch is no longer validating (it was cancelled).
+  virtual Status start_batch(const std::string& id, const std::string& model,
+                             const std::vector<RequestRecord>& requests, int64_t now) = 0;
+  // validating -> failed with errors. Conflict when the batch is no longer validating.
+  virtual Status fail_batch(const std::string& id, const std::vector<BatchError>& errors, int64_t now) = 0;
+  // Sets status to `to` (and the timestamp that goes with it: in_progress_at, finalizing_at,
+  // cancelling_at, cancelled_at...) when the current status is one of `from`. Conflict otherwise,
+  // with OpenAI's message for a cancel ("Cannot cancel a batch with status 'completed'.").
+  virtual Status transition(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to,
+                            int64_t now) = 0;
+
+  // Requests of a batch that have no result yet, in line order.
+  virtual Result<std::vector<RequestRecord>> pending_requests(const std::string& batch_id) = 0;
+  // Stores results in one transaction. A request that already has a result keeps it (the new one is
+  // ignored); each stored result adds one to request_counts.completed (kOutput) or .failed (kError)
+  // and its usage to the batch's usage, in the same transaction.
+  virtual Status record_results(const std::vector<RequestResult>& results) = 0;
+  // Stored results of a batch with line > after_line, in line order, at most limit of them.
+  virtual Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
+                                                           int64_t limit) = 0;
+
+  // Ends a batch in one transaction: inserts the output and error file records (either may be absent),
+  // sets output_file_id/error_file_id, status `to` with its timestamp, and forgets the request rows.
+  // Conflict when the status is not one of `from` (the batch was finalized already).
+  virtual Status finish_batch(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to,
+                              const std::optional<FileRecord>& output_file,
+                              const std::optional<FileRecord>& error_file, int64_t now) = 0;
+};
+
+}  // namespace openbatch::store
