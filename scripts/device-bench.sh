@@ -2,7 +2,7 @@
 # Runs on a GPU machine without network access (the `device` tool): unpacks the Debian packages brought
 # in .devcarry/ into a private root, builds llama.cpp with CUDA from the node-llama-cpp tarball brought
 # along, builds openbatch against both, and runs the engine benchmark on a generated model.
-# Not part of CI. Usage there: bash scripts/device-bench.sh [SHAPE]
+# Not part of CI. Usage there: bash scripts/device-bench.sh [SHAPE|llama-only]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shape="${1:-qwen2.5-0.5b}"
@@ -12,14 +12,15 @@ for f in .devcarry/*.deb; do dpkg -x "$f" "$root"; done
 export CMAKE_PREFIX_PATH="$root/usr"
 export LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 export CPATH="$root/usr/include"
-export OPENBATCH_CACHE="$PWD/.devcarry/cache" OPENBATCH_NLC_TARBALL="$PWD/.devcarry/node-llama-cpp-3.22.1.tgz"
+export OPENBATCH_CACHE="$PWD/.devbuild/cache" OPENBATCH_NLC_TARBALL="$PWD/.devcarry/node-llama-cpp-3.22.1.tgz"
 export PATH="/usr/local/cuda/bin:$PATH"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 prefix=$(scripts/build-llama.sh --cuda | tail -n 1)
-cmake -S . -B build-cuda -DLLAMA_PREFIX="$prefix" -DOPENBATCH_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
+[[ "$shape" == llama-only ]] && exit 0
+cmake -S . -B .devbuild/build-cuda -DLLAMA_PREFIX="$prefix" -DOPENBATCH_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$root/usr" >/dev/null
-cmake --build build-cuda -j"$(nproc)" --target openbatch engine_concurrency_bench 2>&1 | grep -E "error|warning" || true
-mkdir -p build-cuda/models
-model=build-cuda/models/$shape-q8_0.gguf
-[[ -f $model ]] || build-cuda/openbatch make-model --shape "$shape" --quantize q8_0 --output "$model"
-build-cuda/engine_concurrency_bench --model "$model" --requests 32 --tokens 128
+cmake --build .devbuild/build-cuda -j"$(nproc)" --target openbatch engine_concurrency_bench 2>&1 | grep -E "error|warning" || true
+mkdir -p .devbuild/models
+model=.devbuild/models/$shape-q8_0.gguf
+[[ -f $model ]] || .devbuild/build-cuda/openbatch make-model --shape "$shape" --quantize q8_0 --output "$model"
+.devbuild/build-cuda/engine_concurrency_bench --model "$model" --requests 32 --tokens 128

@@ -175,11 +175,8 @@ TEST_F(BatchApiTest, AcceptsChunkedMultipartUploads) {
   ASSERT_EQ(res->status, 200) << res->body;
   json f = json::parse(res->body);
   ASSERT_TRUE(f["id"].is_string()) << res->body;
-  std::fprintf(stderr, "A %s\n", f.dump().c_str());
   EXPECT_EQ(f["bytes"].get<size_t>(), content.size());
-  std::fprintf(stderr, "B\n");
   EXPECT_EQ(f["filename"].get<std::string>(), "big.jsonl");
-  std::fprintf(stderr, "C %s\n", f.dump().c_str());
   auto got = client().Get(("/v1/files/" + f["id"].get<std::string>() + "/content").c_str());
   ASSERT_TRUE(got);
   EXPECT_EQ(got->status, 200);

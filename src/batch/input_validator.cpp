@@ -186,20 +186,18 @@ class LineChecker {
   bool stopped_ = false;
 };
 
-// Splits buf[0, have) into lines and checks each complete one; returns the bytes consumed.
-// REQUIRES: buf has simdjson::SIMDJSON_PADDING readable bytes beyond have.
-size_t check_lines(LineChecker& checker, const char* buf, size_t have, int64_t base_offset, bool at_end) {
+// Checks the lines of buf[0, have), each one only when SIMDJSON_PADDING readable bytes follow it below
+// buf + readable. at_end: the bytes after the last newline are a line too. Returns the bytes consumed.
+size_t check_lines(LineChecker& checker, const char* buf, size_t have, size_t readable, int64_t base_offset,
+                   bool at_end) {
   size_t pos = 0;
   while (pos < have && !checker.stopped()) {
     const void* nl = std::memchr(buf + pos, '\n', have - pos);
-    if (nl == nullptr) {
-      if (!at_end) break;
-      checker.check(base_offset + static_cast<int64_t>(pos), buf + pos, have - pos);
-      return have;
-    }
-    const size_t end = static_cast<size_t>(static_cast<const char*>(nl) - buf);
+    if (nl == nullptr && !at_end) break;
+    const size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - buf) : have;
+    if (end + simdjson::SIMDJSON_PADDING > readable) break;
     checker.check(base_offset + static_cast<int64_t>(pos), buf + pos, end - pos);
-    pos = end + 1;
+    pos = nl ? end + 1 : have;
   }
   return checker.stopped() ? have : pos;
 }
@@ -234,7 +232,8 @@ ValidatedInput validate_input(const blobs::BlobReader& input, const ValidationLi
     const bool at_end = *n == 0;
     have += *n;
     read_pos += static_cast<int64_t>(*n);
-    const size_t used = check_lines(checker, buf.data(), have, base, at_end);
+    const size_t used =
+        check_lines(checker, buf.data(), have, have + simdjson::SIMDJSON_PADDING, base, at_end);
     if (at_end) break;
     std::memmove(buf.data(), buf.data() + used, have - used);
     have -= used;
@@ -246,8 +245,14 @@ ValidatedInput validate_input(const blobs::BlobReader& input, const ValidationLi
 ValidatedInput validate_input(std::string_view data, const ValidationLimits& limits) {
   LineChecker checker(limits);
   if (too_big(checker, static_cast<int64_t>(data.size()), limits)) return checker.finish();
-  simdjson::padded_string padded(data);
-  check_lines(checker, padded.data(), padded.size(), 0, /*at_end=*/true);
+  // Lines are parsed where they lie; only the last few, too close to the end for simdjson's padding,
+  // are copied.
+  const size_t used = check_lines(checker, data.data(), data.size(), data.size(), 0, /*at_end=*/true);
+  if (used < data.size()) {
+    simdjson::padded_string tail(data.substr(used));
+    check_lines(checker, tail.data(), tail.size(), tail.size() + simdjson::SIMDJSON_PADDING,
+                static_cast<int64_t>(used), /*at_end=*/true);
+  }
   return checker.finish();
 }
 

@@ -41,7 +41,8 @@ int make_model(const MakeModelOptions& options) {
   std::error_code ec;
   const auto bytes = std::filesystem::file_size(options.output, ec);
   std::fprintf(stderr, "make-model: wrote %s: shape %s, %lld params, %llu bytes, vocab %d, %s, seed %u\n",
-               options.output.c_str(), shape->name.c_str(), static_cast<long long>(engine::parameter_count(*shape)),
+               options.output.c_str(), shape->name.c_str(),
+               static_cast<long long>(engine::parameter_count(*shape)),
                static_cast<unsigned long long>(ec ? 0 : bytes), engine::random_model_vocab_size(),
                options.quantize.c_str(), options.seed);
   return 0;

@@ -74,44 +74,39 @@ size_t contraction_length(const std::string& text, size_t i) {
   return 0;
 }
 
-// Splits text the way the Qwen2 pre-tokenizer regex does for ASCII: contractions, letter runs with an
-// optional leading non-letter, single digits, punctuation runs with an optional leading space, and
-// whitespace that leaves its last space to the word after it.
+// End of the word that starts at text[i], splitting the way the Qwen2 pre-tokenizer regex does for
+// ASCII: contractions, letter runs with an optional leading non-letter, single digits, punctuation
+// runs with an optional leading space, and whitespace that leaves its last space to the next word.
+size_t word_end(const std::string& text, size_t i) {
+  const size_t n = text.size();
+  const unsigned char c = text[i];
+  if (const size_t len = contraction_length(text, i); len > 0) return i + len;
+  if (is_letter(c) || (!is_digit(c) && !is_newline(c) && i + 1 < n && is_letter(text[i + 1]))) {
+    size_t end = i + 1;
+    while (end < n && is_letter(text[end])) ++end;
+    return end;
+  }
+  if (is_digit(c)) return i + 1;
+  if (is_punct(c) || (c == ' ' && i + 1 < n && is_punct(text[i + 1]))) {
+    size_t end = c == ' ' ? i + 1 : i;
+    while (end < n && is_punct(text[end])) ++end;
+    while (end < n && is_newline(text[end])) ++end;
+    return end;
+  }
+  size_t end = i;
+  size_t last_newline = n;
+  while (end < n && is_space(text[end])) {
+    if (is_newline(text[end])) last_newline = end;
+    ++end;
+  }
+  if (last_newline != n) return last_newline + 1;
+  return end < n && end - i > 1 ? end - 1 : end;
+}
+
 std::vector<std::string> split_words(const std::string& text) {
   std::vector<std::string> words;
-  const size_t n = text.size();
-  auto letters_end = [&](size_t j) {
-    while (j < n && is_letter(text[j])) ++j;
-    return j;
-  };
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = text[i];
-    const bool next_is_letter = i + 1 < n && is_letter(text[i + 1]);
-    size_t end = i + 1;
-    if (const size_t len = contraction_length(text, i); len > 0) {
-      end = i + len;
-    } else if (is_letter(c) || (!is_digit(c) && !is_newline(c) && next_is_letter)) {
-      end = letters_end(i + 1);
-    } else if (is_digit(c)) {
-      end = i + 1;
-    } else if (is_punct(c) || (c == ' ' && i + 1 < n && is_punct(text[i + 1]))) {
-      end = c == ' ' ? i + 1 : i;
-      while (end < n && is_punct(text[end])) ++end;
-      while (end < n && is_newline(text[end])) ++end;
-    } else {
-      end = i;
-      size_t last_newline = n;
-      while (end < n && is_space(text[end])) {
-        if (is_newline(text[end])) last_newline = end;
-        ++end;
-      }
-      if (last_newline != n) {
-        end = last_newline + 1;
-      } else if (end < n && end - i > 1) {
-        --end;
-      }
-    }
+  for (size_t i = 0; i < text.size();) {
+    const size_t end = word_end(text, i);
     words.push_back(text.substr(i, end - i));
     i = end;
   }

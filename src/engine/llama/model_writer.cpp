@@ -10,8 +10,10 @@
 #include "engine/llama/byte_bpe_vocab.h"
 #include "engine/llama/random_weights.h"
 #include "ggml-backend.h"
+#include "ggml-cpp.h"
 #include "ggml.h"
 #include "gguf.h"
+#include "llama-cpp.h"
 #include "llama.h"
 
 namespace openbatch::engine {
@@ -25,19 +27,6 @@ constexpr const char* kChatTemplate =
     "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
-
-struct GgufFree {
-  void operator()(gguf_context* ctx) const { gguf_free(ctx); }
-};
-struct GgmlFree {
-  void operator()(ggml_context* ctx) const { ggml_free(ctx); }
-};
-struct ModelFree {
-  void operator()(llama_model* model) const { llama_model_free(model); }
-};
-using GgufPtr = std::unique_ptr<gguf_context, GgufFree>;
-using GgmlPtr = std::unique_ptr<ggml_context, GgmlFree>;
-using ModelPtr = std::unique_ptr<llama_model, ModelFree>;
 
 // Removes the files it names when it goes out of scope, whether or not they exist.
 class TempFiles {
@@ -73,9 +62,9 @@ std::vector<const char*> c_strings(const std::vector<std::string>& strings) {
 }
 
 // The metadata llama_model_init_from_user builds the model from.
-GgufPtr model_metadata(const ModelShape& shape) {
+gguf_context_ptr model_metadata(const ModelShape& shape) {
   const ByteBpeVocab& vocab = byte_bpe_vocab();
-  GgufPtr ctx(gguf_init_empty());
+  gguf_context_ptr ctx(gguf_init_empty());
   gguf_context* g = ctx.get();
   gguf_set_val_str(g, "general.architecture", "llama");
   gguf_set_val_str(g, "general.name", model_name(shape).c_str());
@@ -109,14 +98,15 @@ GgufPtr model_metadata(const ModelShape& shape) {
 }
 
 // Builds the model in memory from metadata and random weights, and saves it with llama.cpp's saver.
-Status save_random_model(gguf_context* metadata, const ModelShape& shape, uint32_t seed, const std::string& path) {
+Status save_random_model(gguf_context* metadata, const ModelShape& shape, uint32_t seed,
+                         const std::string& path) {
   const ByteBpeVocab& vocab = byte_bpe_vocab();
   RandomWeightsParams weights{seed, shape.n_embd, shape.n_layer, token_logit_bias(vocab),
                               context_logit_bias(vocab)};
   llama_model_params params = llama_model_default_params();
   params.n_gpu_layers = 0;  // the weights only pass through memory on their way to the file
   params.progress_callback = [](float, void*) { return true; };
-  ModelPtr model(llama_model_init_from_user(metadata, fill_random_tensor, &weights, params));
+  llama_model_ptr model(llama_model_init_from_user(metadata, fill_random_tensor, &weights, params));
   if (!model) return Status::internal("llama.cpp could not build a model of shape " + shape.name);
   llama_model_save_to_file(model.get(), path.c_str());
   std::error_code ec;
@@ -128,10 +118,8 @@ Status save_random_model(gguf_context* metadata, const ModelShape& shape, uint32
 // need: biases (zero), per-tensor scales and rope factors (one). Leaving them out keeps the file the
 // same as a converted llama model, and the graph free of no-op additions and multiplications.
 bool is_optional_identity_tensor(std::string_view name) {
-  auto ends_with = [&](std::string_view suffix) {
-    return name.size() >= suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
-  };
-  return ends_with(".bias") || ends_with(".scale") || ends_with(".input_scale") || name.starts_with("rope_");
+  return name.ends_with(".bias") || name.ends_with(".scale") || name.ends_with(".input_scale") ||
+         name.starts_with("rope_");
 }
 
 // Writes out with the metadata the model was built from and the tensors of the saved file in, less the
@@ -140,11 +128,12 @@ bool is_optional_identity_tensor(std::string_view name) {
 // every architecture llama.cpp knows, most of them zero. Streams the tensor data: memory stays small.
 Status rewrite_model_file(const gguf_context* metadata, const std::string& in, const std::string& out) {
   ggml_context* meta_raw = nullptr;
-  GgufPtr src(gguf_init_from_file(in.c_str(), gguf_init_params{/*no_alloc=*/true, /*ctx=*/&meta_raw}));
-  GgmlPtr meta(meta_raw);
+  gguf_context_ptr src(
+      gguf_init_from_file(in.c_str(), gguf_init_params{/*no_alloc=*/true, /*ctx=*/&meta_raw}));
+  ggml_context_ptr meta(meta_raw);
   if (!src) return Status::internal("cannot read back " + in);
 
-  GgufPtr dst(gguf_init_empty());
+  gguf_context_ptr dst(gguf_init_empty());
   gguf_set_kv(dst.get(), metadata);
   std::vector<int64_t> kept;
   for (int64_t i = 0; i < gguf_get_n_tensors(src.get()); ++i) {
@@ -162,7 +151,8 @@ Status rewrite_model_file(const gguf_context* metadata, const std::string& in, c
   const size_t alignment = gguf_get_alignment(dst.get());
   std::vector<char> buffer(1 << 20);
   for (const int64_t i : kept) {
-    input.seekg(static_cast<std::streamoff>(gguf_get_data_offset(src.get()) + gguf_get_tensor_offset(src.get(), i)));
+    input.seekg(
+        static_cast<std::streamoff>(gguf_get_data_offset(src.get()) + gguf_get_tensor_offset(src.get(), i)));
     const size_t size = gguf_get_tensor_size(src.get(), i);
     for (size_t done = 0; done < size && input && output;) {
       const size_t chunk = std::min(buffer.size(), size - done);
@@ -192,7 +182,7 @@ Status quantize_model_file(const std::string& in, const std::string& out, Weight
 Status check_model_file(const std::string& path) {
   llama_model_params params = llama_model_default_params();
   params.vocab_only = true;
-  ModelPtr model(llama_model_load_from_file(path.c_str(), params));
+  llama_model_ptr model(llama_model_load_from_file(path.c_str(), params));
   if (!model) return Status::internal("llama.cpp cannot load the model it wrote: " + path);
   const char* chat_template = llama_model_chat_template(model.get(), nullptr);
   if (chat_template == nullptr || std::string_view(chat_template) != kChatTemplate) {
@@ -236,9 +226,9 @@ int32_t random_model_vocab_size() { return static_cast<int32_t>(byte_bpe_vocab()
 int64_t parameter_count(const ModelShape& shape) {
   const int64_t n_embd = shape.n_embd;
   const int64_t n_embd_kv = n_embd / shape.n_head * shape.n_head_kv;
-  const int64_t per_layer = 2 * n_embd                         // attention and ffn norms
-                            + 2 * n_embd * n_embd              // q, output
-                            + 2 * n_embd * n_embd_kv           // k, v
+  const int64_t per_layer = 2 * n_embd                           // attention and ffn norms
+                            + 2 * n_embd * n_embd                // q, output
+                            + 2 * n_embd * n_embd_kv             // k, v
                             + 3 * n_embd * int64_t{shape.n_ff};  // gate, up, down
   return 2 * int64_t{random_model_vocab_size()} * n_embd + n_embd + shape.n_layer * per_layer;
 }
@@ -257,7 +247,7 @@ Status write_random_model(const ModelShape& shape, uint32_t seed, const std::str
   TempFiles temp;
   const std::string saved = temp.add(path + ".saved.tmp");
   const std::string f32 = temp.add(path + ".f32.tmp");
-  GgufPtr metadata = model_metadata(shape);
+  gguf_context_ptr metadata = model_metadata(shape);
   if (Status s = save_random_model(metadata.get(), shape, seed, saved); !s) return s;
   if (Status s = rewrite_model_file(metadata.get(), saved, f32); !s) return s;
   std::error_code ignored;

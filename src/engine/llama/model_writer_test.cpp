@@ -16,6 +16,7 @@
 #include "engine/llama/byte_bpe_vocab.h"
 #include "engine/llama/json_grammar.h"
 #include "engine/llama/llama_engine.h"
+#include "llama-cpp.h"
 #include "llama.h"
 
 namespace openbatch::engine {
@@ -23,26 +24,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct ModelFree {
-  void operator()(llama_model* m) const { llama_model_free(m); }
-};
-struct ContextFree {
-  void operator()(llama_context* c) const { llama_free(c); }
-};
-struct SamplerFree {
-  void operator()(llama_sampler* s) const { llama_sampler_free(s); }
-};
-using ModelPtr = std::unique_ptr<llama_model, ModelFree>;
-using ContextPtr = std::unique_ptr<llama_context, ContextFree>;
-using SamplerPtr = std::unique_ptr<llama_sampler, SamplerFree>;
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 std::vector<llama_token> tokenize(const llama_vocab* vocab, const std::string& text, bool special) {
-  const int n = -llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), nullptr, 0, false, special);
+  const int n =
+      -llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), nullptr, 0, false, special);
   std::vector<llama_token> tokens(n);
   llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(), n, false, special);
   return tokens;
@@ -58,7 +47,8 @@ class ModelWriterTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
     set_llama_log_level_warn();
-    dir_ = new fs::path(fs::temp_directory_path() / ("openbatch_model_writer_test_" + std::to_string(getpid())));
+    dir_ =
+        new fs::path(fs::temp_directory_path() / ("openbatch_model_writer_test_" + std::to_string(getpid())));
     fs::create_directories(*dir_);
     tiny_path_ = new std::string((*dir_ / "tiny.gguf").string());
     ASSERT_TRUE(write_random_model(model_shape_by_name("tiny").value(), 0, *tiny_path_).is_ok());
@@ -83,9 +73,10 @@ class ModelWriterTest : public testing::Test {
     llama_context_params cparams = llama_context_default_params();
     cparams.n_ctx = 1024;
     cparams.n_threads = 2;
-    ContextPtr ctx(llama_init_from_model(model_, cparams));
-    SamplerPtr chain(llama_sampler_chain_init(llama_sampler_chain_default_params()));
-    if (!grammar.empty()) llama_sampler_chain_add(chain.get(), llama_sampler_init_grammar(vocab(), grammar.c_str(), "root"));
+    llama_context_ptr ctx(llama_init_from_model(model_, cparams));
+    llama_sampler_ptr chain(llama_sampler_chain_init(llama_sampler_chain_default_params()));
+    if (!grammar.empty())
+      llama_sampler_chain_add(chain.get(), llama_sampler_init_grammar(vocab(), grammar.c_str(), "root"));
     if (temperature > 0) {
       llama_sampler_chain_add(chain.get(), llama_sampler_init_temp(temperature));
       llama_sampler_chain_add(chain.get(), llama_sampler_init_dist(seed));
@@ -94,7 +85,8 @@ class ModelWriterTest : public testing::Test {
     }
     std::vector<llama_token> prompt =
         tokenize(vocab(), "<|im_start|>user\nReview the movie.<|im_end|>\n<|im_start|>assistant\n", true);
-    if (llama_decode(ctx.get(), llama_batch_get_one(prompt.data(), static_cast<int32_t>(prompt.size()))) != 0) {
+    if (llama_decode(ctx.get(), llama_batch_get_one(prompt.data(), static_cast<int32_t>(prompt.size()))) !=
+        0) {
       return std::nullopt;
     }
     std::string text;
@@ -157,7 +149,8 @@ TEST(ByteBpeVocabTest, BytesMergesAndSpecialTokens) {
 TEST_F(ModelWriterTest, TinyModelIsSmallAndReloadsWithItsMetadata) {
   EXPECT_LT(fs::file_size(*tiny_path_), 1u << 20);
   EXPECT_EQ(llama_vocab_n_tokens(vocab()), random_model_vocab_size());
-  EXPECT_EQ(static_cast<int64_t>(llama_model_n_params(model_)), parameter_count(model_shape_by_name("tiny").value()));
+  EXPECT_EQ(static_cast<int64_t>(llama_model_n_params(model_)),
+            parameter_count(model_shape_by_name("tiny").value()));
   EXPECT_EQ(llama_model_n_embd(model_), 64);
   EXPECT_EQ(llama_model_n_layer(model_), 2);
   EXPECT_EQ(llama_model_n_ctx_train(model_), 4096);
@@ -194,7 +187,7 @@ TEST_F(ModelWriterTest, QuantizedModelLoadsAndKeepsTheTemplate) {
   EXPECT_LT(fs::file_size(path), fs::file_size(*tiny_path_) / 2);
   llama_model_params params = llama_model_default_params();
   params.n_gpu_layers = 0;
-  ModelPtr model(llama_model_load_from_file(path.c_str(), params));
+  llama_model_ptr model(llama_model_load_from_file(path.c_str(), params));
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(llama_model_chat_template(model.get(), nullptr), random_model_chat_template());
 }
@@ -228,11 +221,13 @@ TEST_F(ModelWriterTest, AnyUtf8RoundTripsThroughTheTokenizer) {
 TEST_F(ModelWriterTest, ChatTemplateIsChatML) {
   const llama_chat_message messages[] = {{"system", "Be brief."}, {"user", "Hi"}};
   std::string out(512, '\0');
-  const int n = llama_chat_apply_template(llama_model_chat_template(model_, nullptr), messages, 2, true, out.data(),
-                                          static_cast<int32_t>(out.size()));
+  const int n = llama_chat_apply_template(llama_model_chat_template(model_, nullptr), messages, 2, true,
+                                          out.data(), static_cast<int32_t>(out.size()));
   ASSERT_GT(n, 0);
   out.resize(n);
-  EXPECT_EQ(out, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(
+      out,
+      "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
 }
 
 TEST_F(ModelWriterTest, FreeTextEndsByItself) {

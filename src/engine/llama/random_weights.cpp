@@ -71,10 +71,6 @@ uint32_t fnv1a(std::string_view s) {
   return h;
 }
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // Squared norm of the residual stream's noise (all but channel 0 and the marker channels), relative
 // to channel 0.
 double normed_rest2() {
@@ -161,12 +157,12 @@ void fill_random_tensor(ggml_tensor* tensor, void* userdata) {
       const auto channel = std::find(markers.begin(), markers.end(), b.after) - markers.begin();
       data[b.token * n_in + 1 + channel] += static_cast<float>(b.logit / normed_marker(n_embd));
     }
-  } else if (name.find("_norm") != std::string_view::npos || ends_with(name, ".scale") ||
-             ends_with(name, ".input_scale") || name.starts_with("rope_")) {
+  } else if (name.find("_norm") != std::string_view::npos || name.ends_with(".scale") ||
+             name.ends_with(".input_scale") || name.starts_with("rope_")) {
     std::fill(data.begin(), data.end(), 1.0f);
-  } else if (ends_with(name, ".bias")) {
+  } else if (name.ends_with(".bias")) {
     std::fill(data.begin(), data.end(), 0.0f);
-  } else if (ends_with(name, "attn_output.weight") || ends_with(name, "ffn_down.weight")) {
+  } else if (name.ends_with("attn_output.weight") || name.ends_with("ffn_down.weight")) {
     // Each of the 2 * n_layer output projections adds a vector of norm ~kLayerGain / sqrt(2 * n_layer)
     // to the residual; their inputs have entries of about unit size.
     const double n_out = static_cast<double>(tensor->ne[1]);

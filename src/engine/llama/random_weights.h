@@ -32,8 +32,8 @@ struct RandomWeightsParams {
   uint32_t seed = 0;
   int64_t n_embd = 0;
   int64_t n_layer = 0;
-  std::vector<float> logit_bias;                 // one per token, see token_logit_bias()
-  std::vector<ContextLogitBias> context_bias;    // see context_logit_bias()
+  std::vector<float> logit_bias;               // one per token, see token_logit_bias()
+  std::vector<ContextLogitBias> context_bias;  // see context_logit_bias()
 };
 
 // The logit each token gets from channel 0, whatever the context: strongly up for '"', moderately up

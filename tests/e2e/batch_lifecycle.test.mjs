@@ -1,0 +1,191 @@
+// Batches through the official openai package against the real server: validation failures, run-time
+// errors, cancel, expiry, pagination, delete, owner isolation, and a server killed mid-batch (issue 3).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI, { toFile } from 'openai';
+import { startServer } from './harness.mjs';
+
+const task = (i, body = {}) => ({
+  custom_id: `task-${i}`, method: 'POST', url: '/v1/chat/completions',
+  body: { model: 'gpt-4o-mini', max_tokens: 48, seed: i, messages: [{ role: 'system', content: 'You describe furniture.' }, { role: 'user', content: `Item ${i}: a chair.` }], ...body },
+});
+const jsonl = (lines) => lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l)) + '\n').join('');
+
+async function upload(client, text, name = 'tasks.jsonl') {
+  return client.files.create({ file: await toFile(Buffer.from(text), name), purpose: 'batch' });
+}
+async function waitFor(client, id, statuses, timeoutMs = 120000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const b = await client.batches.retrieve(id);
+    if (statuses.includes(b.status)) return b;
+    if (Date.now() > deadline) throw new Error(`batch ${id} still ${b.status}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+async function lines(client, fileId) {
+  if (!fileId) return [];
+  const text = await (await client.files.content(fileId)).text();
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+test('a file with bad lines fails validation, each error naming its line', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const { client } = server;
+  const file = await upload(client, jsonl([
+    task(0),
+    '{not json',
+    { method: 'POST', url: '/v1/chat/completions', body: task(2).body },
+    task(0),
+    { ...task(4), url: '/v1/embeddings' },
+    { ...task(5), body: { ...task(5).body, model: 'gpt-3.5-turbo' } },
+    { ...task(6), body: { ...task(6).body, stream: true } },
+    { ...task(7), method: 'GET' },
+  ]));
+  const created = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  const b = await waitFor(client, created.id, ['failed']);
+  assert.ok(b.failed_at > 0);
+  const byLine = Object.fromEntries(b.errors.data.map((e) => [e.line, e]));
+  assert.equal(byLine[2].code, 'invalid_json_line');
+  assert.equal(byLine[3].code, 'missing_required_parameter');
+  assert.equal(byLine[3].param, 'custom_id');
+  assert.equal(byLine[4].code, 'duplicate_custom_id');
+  assert.equal(byLine[5].code, 'invalid_url');
+  assert.ok(['mismatched_model', 'model_not_found'].includes(byLine[6].code));
+  assert.equal(byLine[7].code, 'streaming_unsupported');
+  assert.ok(byLine[8], 'a GET line is rejected');
+  for (const e of b.errors.data) assert.equal(typeof e.message, 'string');
+});
+
+test('create-time errors, 404s and 409s use OpenAI\'s envelope', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const { client } = server;
+  const file = await upload(client, jsonl([task(0)]));
+  const reject = async (p, status, code) => assert.rejects(p, (e) => e.status === status && (!code || e.error?.code === code));
+  await reject(client.batches.create({ input_file_id: file.id, endpoint: '/v1/nope', completion_window: '24h' }), 400, 'invalid_value');
+  await reject(client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '1h' }), 400, 'invalid_value');
+  await reject(client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { a: 1 } }), 400, 'invalid_type');
+  await reject(client.batches.retrieve('batch_doesnotexist'), 404);
+  await reject(client.files.retrieve('file-doesnotexist'), 404);
+  const b = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { run: 'one' } });
+  assert.deepEqual(b.metadata, { run: 'one' });
+  const done = await waitFor(client, b.id, ['completed']);
+  await reject(client.batches.cancel(done.id), 409);
+});
+
+test('a request that fails at run time goes to the error file and the batch completes', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const { client } = server;
+  const file = await upload(client, jsonl([task(0), task(1, { max_tokens: -1 }), task(2, { messages: [{ role: 'user', content: 'x '.repeat(9000) }] }), task(3)]));
+  const b = await waitFor(client, (await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })).id, ['completed']);
+  assert.deepEqual(b.request_counts, { total: 4, completed: 2, failed: 2 });
+  const out = await lines(client, b.output_file_id);
+  const err = await lines(client, b.error_file_id);
+  assert.deepEqual(out.map((l) => l.custom_id).sort(), ['task-0', 'task-3']);
+  assert.deepEqual(err.map((l) => l.custom_id).sort(), ['task-1', 'task-2']);
+  for (const l of err) {
+    assert.equal(l.response.status_code, 400);
+    assert.equal(l.response.body.error.type, 'invalid_request_error');
+  }
+  assert.equal(err.find((l) => l.custom_id === 'task-1').response.body.error.param, 'max_tokens');
+});
+
+test('cancel stops a running batch and keeps what finished', async (t) => {
+  const server = await startServer({ args: ['--parallel', '2'] });
+  t.after(() => server.stop());
+  const { client } = server;
+  const file = await upload(client, jsonl(Array.from({ length: 300 }, (_, i) => task(i, { max_tokens: 64 }))));
+  const b = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  await waitFor(client, b.id, ['in_progress']);
+  await new Promise((r) => setTimeout(r, 300));
+  const cancelling = await client.batches.cancel(b.id);
+  assert.ok(['cancelling', 'cancelled'].includes(cancelling.status));
+  const done = await waitFor(client, b.id, ['cancelled'], 20000);
+  assert.ok(done.cancelled_at > 0);
+  assert.ok(done.request_counts.completed < 300, 'it stopped before the end');
+  const out = await lines(client, done.output_file_id);
+  assert.equal(out.length, done.request_counts.completed);
+});
+
+test('a batch past its completion window expires; unfinished requests get batch_expired', async (t) => {
+  const server = await startServer({ args: ['--parallel', '2', '--completion-window-seconds', '2'] });
+  t.after(() => server.stop());
+  const { client } = server;
+  const file = await upload(client, jsonl(Array.from({ length: 400 }, (_, i) => task(i, { max_tokens: 64 }))));
+  const b = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  const done = await waitFor(client, b.id, ['expired'], 60000);
+  assert.ok(done.expired_at > 0);
+  const out = await lines(client, done.output_file_id);
+  const err = await lines(client, done.error_file_id);
+  assert.equal(out.length + err.length, 400);
+  assert.ok(err.length > 0);
+  for (const l of err) assert.equal(l.error.code, 'batch_expired');
+});
+
+test('lists paginate with after/limit; delete removes a file; keys see only their own things', async (t) => {
+  const server = await startServer({ args: ['--api-key', 'sk-alice', '--api-key', 'sk-bob'], apiKey: 'sk-alice' });
+  t.after(() => server.stop());
+  const alice = server.client;
+  const bob = new OpenAI({ baseURL: server.baseURL, apiKey: 'sk-bob', maxRetries: 0 });
+  const ids = [];
+  for (let i = 0; i < 5; i++) ids.push((await upload(alice, jsonl([task(i)]), `f${i}.jsonl`)).id);
+  const page1 = await alice.files.list({ limit: 2, order: 'asc' });
+  assert.deepEqual(page1.data.map((f) => f.id), ids.slice(0, 2));
+  assert.equal(page1.has_more, true);
+  const page2 = await alice.files.list({ limit: 2, order: 'asc', after: ids[1] });
+  assert.deepEqual(page2.data.map((f) => f.id), ids.slice(2, 4));
+  const all = [];
+  for await (const f of alice.files.list({ limit: 2, order: 'asc' })) all.push(f.id);
+  assert.deepEqual(all, ids);
+
+  const batches = [];
+  for (let i = 0; i < 3; i++) batches.push((await alice.batches.create({ input_file_id: ids[i], endpoint: '/v1/chat/completions', completion_window: '24h' })).id);
+  const bp = await alice.batches.list({ limit: 2 });
+  assert.deepEqual(bp.data.map((b) => b.id), [batches[2], batches[1]]);
+  assert.equal(bp.has_more, true);
+  const bp2 = await alice.batches.list({ limit: 2, after: batches[1] });
+  assert.deepEqual(bp2.data.map((b) => b.id), [batches[0]]);
+
+  await assert.rejects(bob.files.retrieve(ids[0]), (e) => e.status === 404);
+  await assert.rejects(bob.batches.retrieve(batches[0]), (e) => e.status === 404);
+  assert.equal((await bob.files.list()).data.length, 0);
+  assert.equal((await bob.batches.list()).data.length, 0);
+  await assert.rejects(bob.files.delete(ids[4]), (e) => e.status === 404);
+
+  const del = await alice.files.delete(ids[4]);
+  assert.deepEqual([del.id, del.deleted, del.object], [ids[4], true, 'file']);
+  await assert.rejects(alice.files.retrieve(ids[4]), (e) => e.status === 404);
+});
+
+test('a server killed with SIGKILL mid-batch resumes: every custom_id ends in exactly one file, once', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'openbatch-crash-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const n = 300;
+  let server = await startServer({ dataDir, args: ['--parallel', '4'] });
+  const file = await upload(server.client, jsonl(Array.from({ length: n }, (_, i) => task(i, { max_tokens: 32 }))));
+  const { id } = await server.client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  const seen = [];
+  for (let kill = 0; kill < 4; kill++) {
+    await new Promise((r) => setTimeout(r, 200 + Math.floor(Math.random() * 1200)));
+    const b = await server.client.batches.retrieve(id);
+    seen.push(`${b.status} ${b.request_counts.completed + b.request_counts.failed}`);
+    await server.stop('SIGKILL');
+    server = await startServer({ dataDir, args: ['--parallel', '4'] });
+  }
+  t.after(() => server.stop());
+  const done = await waitFor(server.client, id, ['completed'], 180000);
+  const out = await lines(server.client, done.output_file_id);
+  const err = await lines(server.client, done.error_file_id);
+  const ids = [...out, ...err].map((l) => l.custom_id);
+  assert.equal(ids.length, n, `progress at kills: ${seen.join(', ')}`);
+  assert.equal(new Set(ids).size, n);
+  assert.deepEqual(done.request_counts, { total: n, completed: out.length, failed: err.length });
+  assert.equal(err.length, 0);
+  assert.ok(done.usage.output_tokens > 0);
+});
