@@ -13,7 +13,7 @@ namespace openbatch::api {
 namespace {
 
 constexpr size_t kMaxFieldBytes = 1024;  // text fields of the upload form (purpose, expires_after[...])
-constexpr size_t kContentChunk = 256 * 1024;
+constexpr size_t kContentChunk = size_t{256} * 1024;
 
 nlohmann::json file_object(const store::FileRecord& f) {
   return {{"id", f.id},

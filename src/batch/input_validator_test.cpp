@@ -145,6 +145,15 @@ TEST(InputValidator, ReadsLinesAcrossChunks) {
   EXPECT_EQ(v.requests.back().custom_id, "last");
   EXPECT_EQ(file.substr(v.requests.back().offset, v.requests.back().length), lines.back());
   EXPECT_EQ(v.requests[60000].custom_id, "huge");
+
+  // From memory, lines are parsed where they lie; the same records come out.
+  auto in_memory = validate_input(file, l);
+  ASSERT_TRUE(in_memory.errors.empty());
+  ASSERT_EQ(in_memory.requests.size(), v.requests.size());
+  for (size_t i = 0; i < v.requests.size(); ++i) {
+    ASSERT_EQ(in_memory.requests[i].offset, v.requests[i].offset);
+    ASSERT_EQ(in_memory.requests[i].length, v.requests[i].length);
+  }
 }
 
 }  // namespace
