@@ -97,8 +97,8 @@ int main(int argc, char** argv) {
     if (from_file.requests.size() != v.requests.size()) return 1;
     if (!v.errors.empty() || static_cast<int64_t>(v.requests.size()) != lines ||
         static_cast<int64_t>(parsed) != lines) {
-      std::fprintf(stderr, "unexpected: %zu errors, %zu requests, %zu parsed\n", v.errors.size(), v.requests.size(),
-                   parsed);
+      std::fprintf(stderr, "unexpected: %zu errors, %zu requests, %zu parsed\n", v.errors.size(),
+                   v.requests.size(), parsed);
       return 1;
     }
   }

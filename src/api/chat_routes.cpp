@@ -107,10 +107,13 @@ void stream_completion(RouteContext& ctx, openai::ChatCompletionRequest request,
         return true;
       },
       [state](bool success) {
-        if (success) return;
-        // The client went away: stop generating for it.
         std::lock_guard<std::mutex> lock(state->mu);
-        for (auto& h : state->handles) h->cancel();
+        // The client went away: stop generating for it.
+        if (!success) {
+          for (auto& h : state->handles) h->cancel();
+        }
+        // The handles hold callbacks that hold this state: let go of them to break the cycle.
+        state->handles.clear();
       });
 }
 

@@ -470,6 +470,16 @@ TEST_F(BatchRunnerTest, OwnersSeeOnlyTheirOwnFilesAndBatches) {
   EXPECT_TRUE(failed);
 }
 
+TEST_F(BatchRunnerTest, OneServicePerDataDirectory) {
+  FakeEngine engine(true);
+  open(engine);
+  auto second = BatchService::open(options_, engine);
+  ASSERT_FALSE(second.is_ok());
+  EXPECT_NE(second.status().message().find("in use"), std::string::npos);
+  service_.reset();
+  EXPECT_TRUE(BatchService::open(options_, engine).is_ok());
+}
+
 TEST_F(BatchRunnerTest, UploadsAreCheckedAndDiscardedUploadsLeaveNothing) {
   FakeEngine engine(true);
   options_.max_upload_bytes = 10;

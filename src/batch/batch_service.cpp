@@ -1,6 +1,12 @@
 #include "batch/batch_service.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <unordered_set>
 #include <utility>
@@ -180,20 +186,37 @@ Result<std::unique_ptr<BatchService>> BatchService::open(const BatchServiceOptio
                                                          engine::Engine& engine) {
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
-  if (ec)
+  if (ec) {
     return Status::internal("cannot create the data directory " + options.data_dir + ": " + ec.message());
+  }
+  // One process per data directory: two would run the same batches. The kernel drops the lock when
+  // the process dies, however it dies.
+  const std::string lock_path = options.data_dir + "/openbatch.lock";
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) return Status::internal("cannot open " + lock_path + ": " + std::strerror(errno));
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd);
+    return Status::unavailable("the data directory " + options.data_dir +
+                               " is in use by another openbatch process");
+  }
+  auto fail = [lock_fd](Status s) {
+    ::close(lock_fd);
+    return s;
+  };
   auto store = store::open_sqlite_store(options.data_dir + "/openbatch.sqlite3");
-  if (!store) return store.status();
+  if (!store) return fail(store.status());
   auto blobs = blobs::open_local_blob_store(options.data_dir + "/files");
-  if (!blobs) return blobs.status();
-  if (Status s = remove_orphan_blobs(**store, **blobs); !s) return s;
+  if (!blobs) return fail(blobs.status());
+  if (Status s = remove_orphan_blobs(**store, **blobs); !s) return fail(s);
   return std::unique_ptr<BatchService>(
-      new BatchService(options, engine, std::move(store).value(), std::move(blobs).value()));
+      new BatchService(options, engine, std::move(store).value(), std::move(blobs).value(), lock_fd));
 }
 
 BatchService::BatchService(BatchServiceOptions options, engine::Engine& engine,
-                           std::unique_ptr<store::Store> store, std::unique_ptr<blobs::BlobStore> blobs)
-    : options_(std::move(options)),
+                           std::unique_ptr<store::Store> store, std::unique_ptr<blobs::BlobStore> blobs,
+                           int lock_fd)
+    : lock_fd_(lock_fd),
+      options_(std::move(options)),
       clock_(options_.clock ? *options_.clock : SystemClock::instance()),
       engine_(engine),
       store_(std::move(store)),
@@ -209,7 +232,13 @@ BatchService::BatchService(BatchServiceOptions options, engine::Engine& engine,
   runner_ = std::make_unique<BatchRunner>(*store_, *blobs_, engine_, clock_, r);
 }
 
-BatchService::~BatchService() { stop(); }
+BatchService::~BatchService() {
+  stop();
+  runner_.reset();
+  blobs_.reset();
+  store_.reset();
+  ::close(lock_fd_);  // last: nothing of ours uses the directory any more
+}
 
 void BatchService::start() { runner_->start(); }
 void BatchService::stop() { runner_->stop(); }

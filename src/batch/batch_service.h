@@ -76,6 +76,7 @@ class FileUpload {
 class BatchService {
  public:
   // Opens DATA_DIR's database and files, removing what a crash left half-written. Starts nothing.
+  // Fails (503) while another process has the same data directory open (DATA_DIR/openbatch.lock).
   // REQUIRES: engine outlives the service.
   static Result<std::unique_ptr<BatchService>> open(const BatchServiceOptions& options,
                                                     engine::Engine& engine);
@@ -113,8 +114,9 @@ class BatchService {
 
  private:
   BatchService(BatchServiceOptions options, engine::Engine& engine, std::unique_ptr<store::Store> store,
-               std::unique_ptr<blobs::BlobStore> blobs);
+               std::unique_ptr<blobs::BlobStore> blobs, int lock_fd);
 
+  const int lock_fd_;  // holds the data directory's lock (flock) while the service lives
   const BatchServiceOptions options_;
   const Clock& clock_;
   engine::Engine& engine_;

@@ -147,6 +147,8 @@ std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(engin
         for (auto& h : state->handles) h->cancel();
       }
       if (--state->remaining > 0) return;
+      // The handles hold these callbacks, which hold the state: let go of them to break the cycle.
+      auto handles = std::move(state->handles);
       lock.unlock();
       if (state->error) {
         state->done(*state->error);
