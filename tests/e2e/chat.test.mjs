@@ -3,20 +3,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startServer } from './harness.mjs';
-
 // The guide's system prompt (Example 1, Step 2), word for word.
-const categorize_system_prompt = `
-Your goal is to extract movie categories from movie descriptions, as well as a 1-sentence summary for these movies.
-You will be provided with a movie description, and you will output a json object containing the following information:
-
-{
-    categories: string[] // Array of categories based on the movie description,
-    summary: string // 1-sentence summary of the movie based on the movie description
-}
-
-Categories refer to the genre or type of the movie, like "action", "romance", "comedy", etc. Keep category names simple and use only lower case letters.
-Movies can have several categories, but try to keep it under 3-4. Only mention the categories that are the most obvious based on the description.
-`;
+import { categorize_system_prompt } from '../../examples/guide_example1.mjs';
 
 const descriptions = [
   'Two imprisoned men bond over a number of years, finding solace and eventual redemption through acts of common decency.',

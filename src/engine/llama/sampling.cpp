@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <random>
+#include <unordered_map>
 
 #include "engine/llama/json_grammar.h"
 #include "engine/llama/prompt.h"
@@ -34,15 +36,23 @@ Result<std::string> prepare_sampling(const llama_vocab* vocab, const GenerationR
                                      "logit_bias", "invalid_value");
     }
   }
-  auto grammar = grammar_for(request);
-  if (!grammar) return grammar.status();
-  if (!grammar->empty()) {
-    SamplerPtr probe(llama_sampler_init_grammar(vocab, grammar->c_str(), "root"));
-    if (!probe) {
-      return Status::invalid_request("The response_format schema cannot be enforced by this server.",
-                                     "response_format", "invalid_json_schema");
-    }
+  if (request.response_format == ResponseFormat::kText) return std::string();
+  // A batch repeats one schema thousands of times: compile and check each schema once.
+  static std::mutex mu;
+  static std::unordered_map<std::string, Result<std::string>> cache;
+  const std::string key = request.response_format == ResponseFormat::kJsonObject ? "" : request.json_schema;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
   }
+  Result<std::string> grammar = grammar_for(request);
+  if (grammar && !SamplerPtr(llama_sampler_init_grammar(vocab, grammar->c_str(), "root"))) {
+    grammar = Status::invalid_request("The response_format schema cannot be enforced by this server.",
+                                      "response_format", "invalid_json_schema");
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  if (cache.size() >= 256) cache.clear();
+  cache.emplace(key, grammar);
   return grammar;
 }
 
