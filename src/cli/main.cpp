@@ -8,10 +8,19 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   openbatch::cli::register_serve(app);
   openbatch::cli::register_make_model(app);
+  openbatch::cli::register_prepare(app);
+  openbatch::cli::register_submit(app);
+  openbatch::cli::register_batches(app);
+  openbatch::cli::register_files(app);
+  openbatch::cli::register_results(app);
+  openbatch::cli::register_run(app);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a subcommand's own exit code (cli/exit_codes.h); it has said why
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help exits 0; every usage error exits 2, as scripts expect of a command line.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   return 0;
 }
