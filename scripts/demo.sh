@@ -34,4 +34,18 @@ for _ in $(seq 1 120); do
 done
 [[ -n "$port" ]] || { echo "server did not start" >&2; cat "$log" >&2; exit 1; }
 echo "[demo] openbatch serving $model on port $port" >&2
-OPENAI_BASE_URL="http://127.0.0.1:$port/v1" OPENAI_API_KEY=sk-demo node examples/run_example1.mjs
+export OPENAI_BASE_URL="http://127.0.0.1:$port/v1" OPENAI_API_KEY=sk-demo
+# 1. The guide's own code, in JavaScript with the official openai package, unchanged but for the URL.
+node examples/run_example1.mjs
+
+# 2. The same job with openbatch's command line: prepare, submit and watch, results joined to the rows.
+dataset="${DATASET:-examples/data/movies.csv}"
+node -e "import('./examples/guide_example1.mjs').then(m => process.stdout.write(m.categorize_system_prompt))" \
+  >"$data_dir/prompt.txt"
+echo "== the same with the openbatch command line" >&2
+"$build_dir/openbatch" prepare "$dataset" --model gpt-4o-mini --system "@$data_dir/prompt.txt" --user "{Overview}" \
+  --json-object --temperature 0.1 -o "$data_dir/tasks.jsonl"
+batch=$("$build_dir/openbatch" submit "$data_dir/tasks.jsonl" --metadata job=movies-demo --wait)
+"$build_dir/openbatch" results "$batch" --join "$dataset" --column categories --spread -o "$data_dir/movies_out.csv"
+echo "== $batch: the first rows of the joined CSV" >&2
+head -n 4 "$data_dir/movies_out.csv"
