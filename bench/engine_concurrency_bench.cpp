@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
       best[i] = std::max(best[i], r.generated / r.seconds);
     }
   }
-  std::printf("model: %s, %d requests x %d generated tokens, best of %d\n", model.c_str(), requests, tokens, repeats);
+  std::printf("model: %s, %d requests x %d generated tokens, best of %d\n", model.c_str(), requests, tokens,
+              repeats);
   std::printf("%-12s %14s %10s\n", "concurrency", "gen tok/s", "vs 1");
   for (int i = 0; i < 3; ++i) {
     std::printf("%-12d %14.1f %9.2fx\n", levels[i], best[i], best[i] / best[0]);

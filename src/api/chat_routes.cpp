@@ -38,7 +38,9 @@ struct StreamState {
   }
 };
 
-std::string sse(const json& body) { return "data: " + body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n"; }
+std::string sse(const json& body) {
+  return "data: " + body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+}
 
 void stream_completion(RouteContext& ctx, openai::ChatCompletionRequest request, httplib::Response& res) {
   auto state = std::make_shared<StreamState>();
@@ -57,13 +59,13 @@ void stream_completion(RouteContext& ctx, openai::ChatCompletionRequest request,
                                           nullptr, std::nullopt)}),
         include_usage ? json(nullptr) : json(json::value_t::discarded))));
   }
-  auto on_delta = [state, id, model, created, include_usage, logprobs](
-                      int choice, std::string_view delta, std::vector<engine::TokenLogprob> lp) {
-    state->push(sse(openai::build_chat_chunk(
-        id, model, created,
-        json::array({openai::chunk_choice(choice, {{"content", std::string(delta)}}, logprobs ? &lp : nullptr,
-                                          std::nullopt)}),
-        include_usage ? json(nullptr) : json(json::value_t::discarded))));
+  auto on_delta = [state, id, model, created, include_usage, logprobs](int choice, std::string_view delta,
+                                                                       std::vector<engine::TokenLogprob> lp) {
+    state->push(sse(
+        openai::build_chat_chunk(id, model, created,
+                                 json::array({openai::chunk_choice(choice, {{"content", std::string(delta)}},
+                                                                   logprobs ? &lp : nullptr, std::nullopt)}),
+                                 include_usage ? json(nullptr) : json(json::value_t::discarded))));
   };
   auto on_done = [state, id, model, created, include_usage](Result<json> result) {
     if (!result) {
@@ -74,9 +76,10 @@ void stream_completion(RouteContext& ctx, openai::ChatCompletionRequest request,
     for (const auto& choice : completion["choices"]) {
       state->push(sse(openai::build_chat_chunk(
           id, model, created,
-          json::array({openai::chunk_choice(choice["index"].get<int>(), json::object(), nullptr,
-                                            choice["finish_reason"] == "length" ? engine::FinishReason::kLength
-                                                                                : engine::FinishReason::kStop)}),
+          json::array(
+              {openai::chunk_choice(choice["index"].get<int>(), json::object(), nullptr,
+                                    choice["finish_reason"] == "length" ? engine::FinishReason::kLength
+                                                                        : engine::FinishReason::kStop)}),
           include_usage ? json(nullptr) : json(json::value_t::discarded))));
     }
     if (include_usage) {
@@ -95,7 +98,8 @@ void stream_completion(RouteContext& ctx, openai::ChatCompletionRequest request,
       "text/event-stream",
       [state](size_t /*offset*/, httplib::DataSink& sink) {
         std::unique_lock<std::mutex> lock(state->mu);
-        state->cv.wait_for(lock, std::chrono::seconds(1), [&] { return !state->events.empty() || state->finished; });
+        state->cv.wait_for(lock, std::chrono::seconds(1),
+                           [&] { return !state->events.empty() || state->finished; });
         while (!state->events.empty()) {
           std::string event = std::move(state->events.front());
           state->events.pop_front();
@@ -129,8 +133,9 @@ void register_chat_routes(httplib::Server& server, RouteContext& ctx) {
 
     auto promise = std::make_shared<std::promise<Result<json>>>();
     auto future = promise->get_future();
-    auto handles = openai::run_chat_completion(*ctx.engine, std::move(request).value(),
-                                               [promise](Result<json> r) { promise->set_value(std::move(r)); });
+    auto handles =
+        openai::run_chat_completion(*ctx.engine, std::move(request).value(),
+                                    [promise](Result<json> r) { promise->set_value(std::move(r)); });
     Result<json> result = future.get();
     if (!result) return send_error(res, result.status());
     send_json(res, *result);

@@ -26,13 +26,15 @@ httplib::Server::HandlerResponse check_api_key(const ServerOptions& options, con
   if (options.api_keys.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
   const std::string token = bearer_token(req);
   if (token.empty()) {
-    send_error(res, Status(401, "invalid_request_error", "", "",
-                           "You didn't provide an API key. You need to provide your API key in an Authorization "
-                           "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."));
+    send_error(res,
+               Status(401, "invalid_request_error", "", "",
+                      "You didn't provide an API key. You need to provide your API key in an Authorization "
+                      "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."));
     return httplib::Server::HandlerResponse::Handled;
   }
   if (std::find(options.api_keys.begin(), options.api_keys.end(), token) == options.api_keys.end()) {
-    const std::string shown = token.size() > 8 ? token.substr(0, 3) + "*****" + token.substr(token.size() - 4) : "*****";
+    const std::string shown =
+        token.size() > 8 ? token.substr(0, 3) + "*****" + token.substr(token.size() - 4) : "*****";
     send_error(res, Status::unauthorized("Incorrect API key provided: " + shown + "."));
     return httplib::Server::HandlerResponse::Handled;
   }
@@ -68,9 +70,11 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 404) {
-      send_error(res, Status(404, "invalid_request_error", "", "", "Invalid URL (" + req.method + " " + req.path + ")"));
+      send_error(res, Status(404, "invalid_request_error", "", "",
+                             "Invalid URL (" + req.method + " " + req.path + ")"));
     } else if (res.status == 405) {
-      send_error(res, Status(405, "invalid_request_error", "", "", "Method not allowed (" + req.method + " " + req.path + ")"));
+      send_error(res, Status(405, "invalid_request_error", "", "",
+                             "Method not allowed (" + req.method + " " + req.path + ")"));
     }
   });
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
@@ -108,7 +112,8 @@ Status Server::run() {
   const bool bound = port == 0 ? (port = http.bind_to_any_port(impl_->options.host)) > 0
                                : http.bind_to_port(impl_->options.host, port);
   if (!bound) {
-    return Status::internal("cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port));
+    return Status::internal("cannot listen on " + impl_->options.host + ":" +
+                            std::to_string(impl_->options.port));
   }
   // Unfinished batches resume once the port is ours (a second server on the same data fails above).
   impl_->batches->start();

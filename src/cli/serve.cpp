@@ -62,11 +62,16 @@ int serve(const ServeOptions& opts) {
 
 void register_serve(CLI::App& app) {
   auto opts = std::make_shared<ServeOptions>();
-  CLI::App* cmd = app.add_subcommand("serve", "Serve the OpenAI-compatible API (chat completions, files, batches)");
-  cmd->footer("Example:\n  openbatch serve --model models/qwen2.5-0.5b-instruct-q8_0.gguf --model-id gpt-4o-mini --port 8080");
+  CLI::App* cmd =
+      app.add_subcommand("serve", "Serve the OpenAI-compatible API (chat completions, files, batches)");
+  cmd->footer(
+      "Example:\n  openbatch serve --model models/qwen2.5-0.5b-instruct-q8_0.gguf --model-id gpt-4o-mini "
+      "--port 8080");
   // Later occurrences of a single-valued option win, as with most servers' flags.
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  cmd->add_option("--model,-m", opts->engine.model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--model,-m", opts->engine.model_path, "GGUF model file")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--model-id", opts->engine.model_ids,
                   "Name clients use for the model; repeat to add aliases (default: the file's stem)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -76,11 +81,14 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--ctx-size,-c", opts->engine.ctx_size,
                   "Total KV cells shared by the sequences (default: min(trained, 4096) per sequence)");
   cmd->add_option("--threads,-t", opts->engine.threads, "CPU threads (default: all cores)");
-  cmd->add_option("--batch-size,-b", opts->engine.batch_size, "Most tokens per decode step")->capture_default_str();
+  cmd->add_option("--batch-size,-b", opts->engine.batch_size, "Most tokens per decode step")
+      ->capture_default_str();
   cmd->add_option("--gpu-layers", opts->engine.gpu_layers, "Layers offloaded to the GPU (default: all)");
-  cmd->add_option("--api-key", opts->server.api_keys, "Accepted API key; repeat for several (default: none, open)")
+  cmd->add_option("--api-key", opts->server.api_keys,
+                  "Accepted API key; repeat for several (default: none, open)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--data-dir", opts->server.data_dir, "Where files and batches are kept")->capture_default_str();
+  cmd->add_option("--data-dir", opts->server.data_dir, "Where files and batches are kept")
+      ->capture_default_str();
   cmd->add_option("--completion-window-seconds", opts->server.completion_window_seconds,
                   "How long the \"24h\" completion window lasts (for testing expiry)")
       ->capture_default_str();

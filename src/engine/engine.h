@@ -67,7 +67,7 @@ struct Generation {
   FinishReason finish_reason = FinishReason::kStop;
   int prompt_tokens = 0;
   int completion_tokens = 0;
-  int cached_tokens = 0;  // prompt tokens whose KV was reused rather than computed
+  int cached_tokens = 0;               // prompt tokens whose KV was reused rather than computed
   std::vector<TokenLogprob> logprobs;  // one per generated token, when asked for
 };
 
@@ -89,11 +89,11 @@ class GenerationHandle {
 };
 
 struct ModelInfo {
-  std::string id;                 // the name clients use
+  std::string id;                    // the name clients use
   std::vector<std::string> aliases;  // further names accepted for the same model
-  int context_per_sequence = 0;   // the most tokens (prompt + completion) one request may use
-  int parallel = 1;               // sequences decoded together
-  int64_t created = 0;            // unix time the model was loaded
+  int context_per_sequence = 0;      // the most tokens (prompt + completion) one request may use
+  int parallel = 1;                  // sequences decoded together
+  int64_t created = 0;               // unix time the model was loaded
   bool has_vision = false;
 };
 
@@ -106,7 +106,8 @@ class Engine {
   // Queues a generation. Errors that can be found up front (a prompt longer than the context, a
   // schema that cannot be compiled) come back through on_done before or soon after this returns.
   // Thread-safe; never blocks on inference.
-  virtual std::shared_ptr<GenerationHandle> submit(GenerationRequest request, GenerationCallbacks callbacks) = 0;
+  virtual std::shared_ptr<GenerationHandle> submit(GenerationRequest request,
+                                                   GenerationCallbacks callbacks) = 0;
 
   // Counts the prompt tokens a request would use, or says why it cannot run. Thread-safe.
   virtual Result<int> count_prompt_tokens(const GenerationRequest& request) = 0;

@@ -68,7 +68,8 @@ json build_chat_completion(const std::string& id, const std::string& model, int6
     completion_tokens += g.completion_tokens;
     out_choices.push_back(
         {{"index", i},
-         {"message", {{"role", "assistant"}, {"content", g.text}, {"refusal", nullptr}, {"annotations", json::array()}}},
+         {"message",
+          {{"role", "assistant"}, {"content", g.text}, {"refusal", nullptr}, {"annotations", json::array()}}},
          {"logprobs", with_logprobs ? logprobs_json(g.logprobs) : json(nullptr)},
          {"finish_reason", finish_reason_name(g.finish_reason)}});
   }
@@ -125,9 +126,9 @@ std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(engin
   state->done = std::move(done);
   state->model = request.model;
   state->logprobs = request.generation.logprobs;
-  const int64_t created = std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
+  const int64_t created =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   std::vector<std::shared_ptr<engine::GenerationHandle>> handles;
   for (int i = 0; i < request.n; ++i) {
     engine::GenerationRequest gen = request.generation;

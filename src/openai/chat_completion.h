@@ -5,10 +5,10 @@
 
 #include <functional>
 #include <memory>
-#include <optional>
-#include <string_view>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -42,7 +42,8 @@ nlohmann::json build_chat_chunk(const std::string& id, const std::string& model,
                                 nlohmann::json choices,
                                 nlohmann::json usage = nlohmann::json(nlohmann::json::value_t::discarded));
 // One element of a chunk's `choices`.
-nlohmann::json chunk_choice(int index, nlohmann::json delta, const std::vector<engine::TokenLogprob>* logprobs,
+nlohmann::json chunk_choice(int index, nlohmann::json delta,
+                            const std::vector<engine::TokenLogprob>* logprobs,
                             const std::optional<engine::FinishReason>& finish);
 
 // Runs a parsed request (all its n choices) on engine and calls done once with the `chat.completion`
@@ -52,10 +53,9 @@ nlohmann::json chunk_choice(int index, nlohmann::json delta, const std::vector<e
 using ChatCompletionDone = std::function<void(Result<nlohmann::json>)>;
 using ChoiceDeltaCallback =
     std::function<void(int choice, std::string_view delta, std::vector<engine::TokenLogprob> logprobs)>;
-std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(engine::Engine& engine,
-                                                                           ChatCompletionRequest request,
-                                                                           ChatCompletionDone done,
-                                                                           ChoiceDeltaCallback on_delta = nullptr);
+std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(
+    engine::Engine& engine, ChatCompletionRequest request, ChatCompletionDone done,
+    ChoiceDeltaCallback on_delta = nullptr);
 
 // A new unguessable id with the given prefix ("chatcmpl-", "file-", "batch_", "batch_req_").
 std::string new_id(const std::string& prefix);

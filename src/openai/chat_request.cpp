@@ -43,8 +43,9 @@ Result<std::string> message_text(const json& content, const std::string& param, 
             part_param, "image_not_supported");
       }
     } else {
-      return Status::invalid_request("Invalid value: '" + t + "'. Supported values are: 'text' and 'image_url'.",
-                                     part_param + ".type", "invalid_value");
+      return Status::invalid_request(
+          "Invalid value: '" + t + "'. Supported values are: 'text' and 'image_url'.", part_param + ".type",
+          "invalid_value");
     }
   }
   return text;
@@ -69,14 +70,16 @@ Status parse_messages(const json& body, const engine::ModelInfo& model, engine::
     if (!role->is_string()) return invalid_type(param + ".role", "a string", *role);
     std::string r = role->get<std::string>();
     if (std::find(std::begin(kRoles), std::end(kRoles), r) == std::end(kRoles)) {
-      return Status::invalid_request("Invalid value: '" + r +
-                                         "'. Supported values are: 'system', 'assistant', 'user', 'function', "
-                                         "'tool', and 'developer'.",
-                                     param + ".role", "invalid_value");
+      return Status::invalid_request(
+          "Invalid value: '" + r +
+              "'. Supported values are: 'system', 'assistant', 'user', 'function', "
+              "'tool', and 'developer'.",
+          param + ".role", "invalid_value");
     }
     auto content = m.find("content");
     if (content == m.end() && r != "assistant") return missing_parameter(param + ".content");
-    auto text = message_text(content == m.end() ? json(nullptr) : *content, param + ".content", model.has_vision);
+    auto text =
+        message_text(content == m.end() ? json(nullptr) : *content, param + ".content", model.has_vision);
     if (!text) return text.status();
     if (r == "developer") r = "system";
     out.messages.push_back({std::move(r), std::move(text).value()});
@@ -98,7 +101,8 @@ Status parse_response_format(const json& body, engine::GenerationRequest& out) {
     bool mentions_json = false;
     for (const auto& m : out.messages) {
       std::string lower = m.content;
-      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       mentions_json = mentions_json || lower.find("json") != std::string::npos;
     }
     if (!mentions_json) {
@@ -138,10 +142,11 @@ Status parse_stop(const json& body, engine::GenerationRequest& out) {
   }
   if (!it->is_array()) return invalid_type("stop", "a string or an array of strings", *it);
   if (it->size() > 4) {
-    return Status::invalid_request("Invalid 'stop': array too long. Expected an array with maximum length 4, but "
-                                   "got an array with length " +
-                                       std::to_string(it->size()) + " instead.",
-                                   "stop", "array_above_max_length");
+    return Status::invalid_request(
+        "Invalid 'stop': array too long. Expected an array with maximum length 4, but "
+        "got an array with length " +
+            std::to_string(it->size()) + " instead.",
+        "stop", "array_above_max_length");
   }
   for (size_t i = 0; i < it->size(); ++i) {
     if (!(*it)[i].is_string()) return invalid_type("stop[" + std::to_string(i) + "]", "a string", (*it)[i]);
@@ -174,7 +179,8 @@ Status parse_logit_bias(const json& body, engine::GenerationRequest& out) {
 
 }  // namespace
 
-Result<ChatCompletionRequest> parse_chat_completion_request(const json& body, const engine::ModelInfo& model) {
+Result<ChatCompletionRequest> parse_chat_completion_request(const json& body,
+                                                            const engine::ModelInfo& model) {
   ChatCompletionRequest req;
   engine::GenerationRequest& gen = req.generation;
   FieldReader f(body);
@@ -236,8 +242,9 @@ Result<ChatCompletionRequest> parse_chat_completion_request(const json& body, co
   auto so = body.find("stream_options");
   if (so != body.end() && !so->is_null()) {
     if (!req.stream) {
-      return Status::invalid_request("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                                     "stream_options", "invalid_value");
+      return Status::invalid_request(
+          "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options",
+          "invalid_value");
     }
     if (!so->is_object()) return invalid_type("stream_options", "an object", *so);
     FieldReader sf(*so, "stream_options.");

@@ -45,7 +45,8 @@ TEST(ChatRequestTest, ParsesTheGuidesRequest) {
                {"messages",
                 {{{"role", "system"}, {"content", "output a json object"}},
                  {{"role", "developer"}, {"content", "be brief"}},
-                 {{"role", "user"}, {"content", {{{"type", "text"}, {"text", "A "}}, {{"type", "text"}, {"text", "film"}}}}}}}};
+                 {{"role", "user"},
+                  {"content", {{{"type", "text"}, {"text", "A "}}, {{"type", "text"}, {"text", "film"}}}}}}}};
   auto r = parse_chat_completion_request(body, test_model());
   ASSERT_TRUE(r.is_ok()) << r.status().message();
   EXPECT_EQ(r->model, "gpt-4o-mini");
@@ -59,7 +60,9 @@ TEST(ChatRequestTest, ParsesTheGuidesRequest) {
 }
 
 TEST(ChatRequestTest, MaxCompletionTokensWinsOverMaxTokens) {
-  json body = {{"model", "m"}, {"max_tokens", 10}, {"max_completion_tokens", 5},
+  json body = {{"model", "m"},
+               {"max_tokens", 10},
+               {"max_completion_tokens", 5},
                {"messages", {{{"role", "user"}, {"content", "hi"}}}}};
   auto r = parse_chat_completion_request(body, test_model());
   ASSERT_TRUE(r.is_ok());
@@ -68,9 +71,10 @@ TEST(ChatRequestTest, MaxCompletionTokensWinsOverMaxTokens) {
 
 TEST(ChatRequestTest, JsonSchemaIsKeptSerialised) {
   json schema = {{"type", "object"}, {"properties", {{"a", {{"type", "integer"}}}}}, {"required", {"a"}}};
-  json body = {{"model", "m"},
-               {"messages", {{{"role", "user"}, {"content", "hi"}}}},
-               {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}, {"schema", schema}}}}}};
+  json body = {
+      {"model", "m"},
+      {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+      {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}, {"schema", schema}}}}}};
   auto r = parse_chat_completion_request(body, test_model());
   ASSERT_TRUE(r.is_ok());
   EXPECT_EQ(r->generation.response_format, engine::ResponseFormat::kJsonSchema);

@@ -35,13 +35,14 @@ std::string json_type_phrase(const nlohmann::json& value) {
 }
 
 Status invalid_type(const std::string& param, const std::string& expected, const nlohmann::json& got) {
-  return Status::invalid_request(
-      "Invalid type for '" + param + "': expected " + expected + ", but got " + json_type_phrase(got) + " instead.",
-      param, "invalid_type");
+  return Status::invalid_request("Invalid type for '" + param + "': expected " + expected + ", but got " +
+                                     json_type_phrase(got) + " instead.",
+                                 param, "invalid_type");
 }
 
 Status missing_parameter(const std::string& param) {
-  return Status::invalid_request("Missing required parameter: '" + param + "'.", param, "missing_required_parameter");
+  return Status::invalid_request("Missing required parameter: '" + param + "'.", param,
+                                 "missing_required_parameter");
 }
 
 const nlohmann::json* FieldReader::find(const char* name) const {
@@ -57,14 +58,16 @@ Status FieldReader::number(const char* name, double min, double max, std::option
   if (!v->is_number()) return invalid_type(param, "a decimal", *v);
   double d = v->get<double>();
   if (d < min) {
-    return Status::invalid_request("Invalid '" + param + "': decimal below minimum value. Expected a value >= " +
-                                       format_number(min) + ", but got " + format_number(d) + " instead.",
-                                   param, "decimal_below_min_value");
+    return Status::invalid_request(
+        "Invalid '" + param + "': decimal below minimum value. Expected a value >= " + format_number(min) +
+            ", but got " + format_number(d) + " instead.",
+        param, "decimal_below_min_value");
   }
   if (d > max) {
-    return Status::invalid_request("Invalid '" + param + "': decimal above maximum value. Expected a value <= " +
-                                       format_number(max) + ", but got " + format_number(d) + " instead.",
-                                   param, "decimal_above_max_value");
+    return Status::invalid_request(
+        "Invalid '" + param + "': decimal above maximum value. Expected a value <= " + format_number(max) +
+            ", but got " + format_number(d) + " instead.",
+        param, "decimal_above_max_value");
   }
   out = d;
   return Status::ok();
@@ -80,14 +83,16 @@ Status FieldReader::integer(const char* name, int64_t min, int64_t max, std::opt
   }
   int64_t i = v->get<int64_t>();
   if (i < min) {
-    return Status::invalid_request("Invalid '" + param + "': integer below minimum value. Expected a value >= " +
-                                       std::to_string(min) + ", but got " + std::to_string(i) + " instead.",
-                                   param, "integer_below_min_value");
+    return Status::invalid_request(
+        "Invalid '" + param + "': integer below minimum value. Expected a value >= " + std::to_string(min) +
+            ", but got " + std::to_string(i) + " instead.",
+        param, "integer_below_min_value");
   }
   if (i > max) {
-    return Status::invalid_request("Invalid '" + param + "': integer above maximum value. Expected a value <= " +
-                                       std::to_string(max) + ", but got " + std::to_string(i) + " instead.",
-                                   param, "integer_above_max_value");
+    return Status::invalid_request(
+        "Invalid '" + param + "': integer above maximum value. Expected a value <= " + std::to_string(max) +
+            ", but got " + std::to_string(i) + " instead.",
+        param, "integer_above_max_value");
   }
   out = i;
   return Status::ok();

@@ -132,8 +132,9 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   // One KV stream per sequence: decode attends only over a sequence's own cells (measured faster
   // than a unified buffer at 16+ sequences).
   cparams.kv_unified = false;
-  const int threads = options.threads > 0 ? options.threads
-                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = options.threads > 0
+                          ? options.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cparams.n_threads = threads;
   cparams.n_threads_batch = threads;
   cparams.no_perf = true;
@@ -145,9 +146,9 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   for (size_t i = 1; i < options.model_ids.size(); ++i) impl->info.aliases.push_back(options.model_ids[i]);
   impl->info.context_per_sequence = static_cast<int>(llama_n_ctx_seq(impl->ctx));
   impl->info.parallel = parallel;
-  impl->info.created = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+  impl->info.created =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
 
   impl->slots.resize(parallel);
   for (int i = 0; i < parallel; ++i) impl->slots[i].seq = i;
@@ -166,7 +167,8 @@ Result<int> LlamaEngine::count_prompt_tokens(const GenerationRequest& request) {
   return static_cast<int>(tokens->size());
 }
 
-std::shared_ptr<GenerationHandle> LlamaEngine::submit(GenerationRequest request, GenerationCallbacks callbacks) {
+std::shared_ptr<GenerationHandle> LlamaEngine::submit(GenerationRequest request,
+                                                      GenerationCallbacks callbacks) {
   auto job = std::make_shared<Job>();
   // Tokenising and compiling the grammar happen here, on the caller's thread, off the engine loop.
   auto tokens = impl_->prompt_tokens(request);
@@ -210,7 +212,8 @@ void LlamaEngine::Impl::loop() {
     {
       std::unique_lock<std::mutex> lock(mu);
       auto busy = [&] {
-        return std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.state != SlotState::kIdle; });
+        return std::any_of(slots.begin(), slots.end(),
+                           [](const Slot& s) { return s.state != SlotState::kIdle; });
       };
       cv.wait(lock, [&] { return stopping || busy() || !queues[0].empty() || !queues[1].empty(); });
       if (stopping) break;
@@ -370,7 +373,8 @@ void LlamaEngine::Impl::after_decode() {
     for (auto& lp : logprobs) slot.result.logprobs.push_back(std::move(lp));
     slot.next = token;
     const bool out_of_context = static_cast<int>(slot.cached.size()) + 1 >= info.context_per_sequence;
-    const bool at_limit = job.request.max_tokens >= 0 && slot.result.completion_tokens >= job.request.max_tokens;
+    const bool at_limit =
+        job.request.max_tokens >= 0 && slot.result.completion_tokens >= job.request.max_tokens;
     if (stopped) {
       slot.result.finish_reason = FinishReason::kStop;
       finish(slot, std::move(slot.result));

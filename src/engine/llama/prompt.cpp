@@ -2,7 +2,8 @@
 
 namespace openbatch::engine {
 
-Result<std::string> apply_chat_template(const std::string& chat_template, const std::vector<Message>& messages) {
+Result<std::string> apply_chat_template(const std::string& chat_template,
+                                        const std::vector<Message>& messages) {
   std::vector<llama_chat_message> chat;
   chat.reserve(messages.size());
   size_t total = 0;
@@ -25,8 +26,9 @@ Result<std::string> apply_chat_template(const std::string& chat_template, const 
 
 std::vector<llama_token> tokenize(const llama_vocab* vocab, const std::string& text) {
   std::vector<llama_token> tokens(text.size() + 8);
-  int32_t n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                             static_cast<int32_t>(tokens.size()), /*add_special=*/true, /*parse_special=*/true);
+  int32_t n =
+      llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                     static_cast<int32_t>(tokens.size()), /*add_special=*/true, /*parse_special=*/true);
   if (n < 0) {
     tokens.resize(-n);
     n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),

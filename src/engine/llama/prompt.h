@@ -12,7 +12,8 @@ namespace openbatch::engine {
 
 // Renders messages with the model's chat template (llama.cpp's built-in templates, detected from the
 // GGUF's tokenizer.chat_template; ChatML when the model has none), ending with the assistant's turn.
-Result<std::string> apply_chat_template(const std::string& chat_template, const std::vector<Message>& messages);
+Result<std::string> apply_chat_template(const std::string& chat_template,
+                                        const std::vector<Message>& messages);
 
 // Tokenises text, parsing special tokens (the template's markers) as such.
 std::vector<llama_token> tokenize(const llama_vocab* vocab, const std::string& text);

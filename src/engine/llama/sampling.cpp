@@ -32,7 +32,8 @@ Result<std::string> prepare_sampling(const llama_vocab* vocab, const GenerationR
   for (const auto& [token, bias] : request.sampling.logit_bias) {
     if (token < 0 || token >= n_vocab) {
       return Status::invalid_request("Invalid key in 'logit_bias': " + std::to_string(token) +
-                                         ". Token ids must be between 0 and " + std::to_string(n_vocab - 1) + ".",
+                                         ". Token ids must be between 0 and " + std::to_string(n_vocab - 1) +
+                                         ".",
                                      "logit_bias", "invalid_value");
     }
   }
@@ -56,21 +57,24 @@ Result<std::string> prepare_sampling(const llama_vocab* vocab, const GenerationR
   return grammar;
 }
 
-SamplerPtr make_sampler(const llama_vocab* vocab, const GenerationRequest& request, const std::string& grammar) {
+SamplerPtr make_sampler(const llama_vocab* vocab, const GenerationRequest& request,
+                        const std::string& grammar) {
   const SamplingParams& p = request.sampling;
   SamplerPtr chain(llama_sampler_chain_init(llama_sampler_chain_default_params()));
   if (!p.logit_bias.empty()) {
     std::vector<llama_logit_bias> biases;
     for (const auto& [token, bias] : p.logit_bias) biases.push_back({token, bias});
-    llama_sampler_chain_add(chain.get(), llama_sampler_init_logit_bias(llama_vocab_n_tokens(vocab),
-                                                                       static_cast<int32_t>(biases.size()),
-                                                                       biases.data()));
+    llama_sampler_chain_add(
+        chain.get(), llama_sampler_init_logit_bias(llama_vocab_n_tokens(vocab),
+                                                   static_cast<int32_t>(biases.size()), biases.data()));
   }
   if (p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
-    auto* penalties = llama_sampler_init_penalties(llama_vocab_n_tokens(vocab), 4096, 1.0f, p.frequency_penalty, p.presence_penalty);
+    auto* penalties = llama_sampler_init_penalties(llama_vocab_n_tokens(vocab), 4096, 1.0f,
+                                                   p.frequency_penalty, p.presence_penalty);
     llama_sampler_chain_add(chain.get(), penalties);
   }
-  if (!grammar.empty()) llama_sampler_chain_add(chain.get(), llama_sampler_init_grammar(vocab, grammar.c_str(), "root"));
+  if (!grammar.empty())
+    llama_sampler_chain_add(chain.get(), llama_sampler_init_grammar(vocab, grammar.c_str(), "root"));
   if (p.temperature <= 0.0f) {
     llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
     return chain;
@@ -82,7 +86,8 @@ SamplerPtr make_sampler(const llama_vocab* vocab, const GenerationRequest& reque
   return chain;
 }
 
-TokenLogprob token_logprob(const llama_vocab* vocab, llama_context* ctx, int i, llama_token token, int top_n) {
+TokenLogprob token_logprob(const llama_vocab* vocab, llama_context* ctx, int i, llama_token token,
+                           int top_n) {
   const int n_vocab = llama_vocab_n_tokens(vocab);
   const float* logits = llama_get_logits_ith(ctx, i);
   float max_logit = *std::max_element(logits, logits + n_vocab);
@@ -96,7 +101,8 @@ TokenLogprob token_logprob(const llama_vocab* vocab, llama_context* ctx, int i, 
     std::vector<int> ids(n_vocab);
     for (int t = 0; t < n_vocab; ++t) ids[t] = t;
     const int k = std::min(top_n, n_vocab);
-    std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+    std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
+                      [&](int a, int b) { return logits[a] > logits[b]; });
     for (int j = 0; j < k; ++j) out.top.push_back({token_piece(vocab, ids[j]), logits[ids[j]] - log_z});
   }
   return out;

@@ -22,7 +22,8 @@ Result<std::string> prepare_sampling(const llama_vocab* vocab, const GenerationR
 
 // Builds the sampler chain of a request. Penalties count generated tokens only, as OpenAI's do.
 // REQUIRES: grammar came from prepare_sampling(vocab, request).
-SamplerPtr make_sampler(const llama_vocab* vocab, const GenerationRequest& request, const std::string& grammar);
+SamplerPtr make_sampler(const llama_vocab* vocab, const GenerationRequest& request,
+                        const std::string& grammar);
 
 // The log-probability of token under the model's distribution at batch position i, with the
 // top_n most likely alternatives.
