@@ -68,6 +68,7 @@ struct Generation {
   int prompt_tokens = 0;
   int completion_tokens = 0;
   int cached_tokens = 0;               // prompt tokens whose KV was reused rather than computed
+  int forced_tokens = 0;               // completion tokens the grammar forced (decoded without a draw)
   std::vector<TokenLogprob> logprobs;  // one per generated token, when asked for
 };
 

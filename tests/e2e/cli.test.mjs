@@ -202,7 +202,7 @@ test('submit --wait exits 3 for a batch that fails validation, 5 for a cancelled
 
 test('on a terminal the progress line is redrawn in place (script -qc)', async () => {
   const tasks = join(dir, 'tasks.jsonl');
-  const p = spawnSync('script', ['-qec', `${BIN} submit ${tasks} --wait --poll 0.1`, '/dev/null'],
+  const p = spawnSync('script', ['-qec', `exec ${BIN} submit ${tasks} --wait --poll 0.1`, '/dev/null'],
     { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120000 });
   assert.equal(p.status, 0, p.stdout + p.stderr);
   const screen = p.stdout;
@@ -272,7 +272,9 @@ test('Ctrl-C on a terminal asks whether to cancel: yes cancels (exit 5), no only
   writeFileSync(many, Array.from({ length: 3000 }, (_, i) => JSON.stringify({ custom_id: `l${i}`, method: 'POST', url: '/v1/chat/completions',
     body: { model: 'gpt-4o-mini', max_tokens: 400, messages: [{ role: 'user', content: `item ${i}` }] } })).join('\n') + '\n');
   for (const [answer, code, said] of [['y', 5, /cancelling batch/], ['n', 6, /stopped watching; batch batch_\w+ goes on/]]) {
-    const p = spawn('script', ['-qec', `${BIN} submit ${many} --wait --poll 0.2`, '/dev/null'],
+    // `exec`: without it dash (script's shell when SHELL is unset, as in CI) stays the pty's foreground
+    // process, dies of the SIGINT itself, and script reports 130 whatever openbatch answers.
+    const p = spawn('script', ['-qec', `exec ${BIN} submit ${many} --wait --poll 0.2`, '/dev/null'],
       { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let screen = '';
     p.stdout.on('data', (d) => { screen += d; });

@@ -25,7 +25,7 @@ struct Job final : GenerationHandle {
   GenerationRequest request;
   GenerationCallbacks callbacks;
   std::vector<llama_token> prompt;
-  std::string grammar;  // enforces the response_format; empty for free text
+  std::shared_ptr<const CompiledGrammar> grammar;  // enforces the response_format; null for free text
   std::atomic<bool> cancelled{false};
 
   void cancel() override { cancelled.store(true); }
@@ -40,12 +40,16 @@ struct Slot {
   std::shared_ptr<Job> job;
   std::vector<llama_token> cached;  // tokens whose KV cells this sequence holds, in position order
   size_t prompt_done = 0;           // prompt tokens already in the KV
-  SamplerPtr sampler;
+  std::unique_ptr<RequestSampler> sampler;
   std::unique_ptr<TextStream> text;
-  llama_token next = -1;  // sampled, not yet decoded
-  int batch_index = -1;   // where this slot's logits are in the current batch, -1: none
+  std::vector<llama_token> pending;  // generated (drawn or forced by the grammar), not yet decoded
+  int batch_index = -1;              // where this slot's logits are in the current batch, -1: none
   Generation result;
 };
+
+// Copying a prefix's KV from another sequence costs a copy of that sequence's whole KV stream; below
+// this many tokens computing them again is about as cheap.
+constexpr size_t kMinCopyTokens = 64;
 
 Status cancelled_status() {
   return Status(499, "invalid_request_error", "request_cancelled", "", "The request was cancelled.");
@@ -66,6 +70,7 @@ struct LlamaEngine::Impl {
   llama_context* ctx = nullptr;
   const llama_vocab* vocab = nullptr;
   std::string chat_template;
+  ByteTokens bytes;
   std::vector<Slot> slots;
   llama_batch batch{};
 
@@ -96,10 +101,13 @@ struct LlamaEngine::Impl {
   }
 
   void loop();
-  bool admit_jobs();
+  void admit_jobs();
+  bool prefix_in_flight(const Job& job) const;
+  void copy_prefix(const Slot& from, Slot& to, size_t n);
   void start_job(Slot& slot, std::shared_ptr<Job> job);
   bool build_batch();
   void after_decode();
+  std::string jump_forward(Slot& slot);
   void finish(Slot& slot, Result<Generation> result);
   void fail_all(const Status& status);
 };
@@ -119,6 +127,7 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   impl->model = llama_model_load_from_file(options.model_path.c_str(), mparams);
   if (!impl->model) return Status::internal("cannot load model " + options.model_path);
   impl->vocab = llama_model_get_vocab(impl->model);
+  impl->bytes = ByteTokens::of(impl->vocab);
   if (const char* tmpl = llama_model_chat_template(impl->model, nullptr)) impl->chat_template = tmpl;
 
   const int parallel = std::max(1, options.parallel);
@@ -252,28 +261,38 @@ void LlamaEngine::Impl::fail_all(const Status& status) {
   for (auto& job : pending) job->callbacks.on_done(status);
 }
 
-// Moves queued jobs into idle slots, interactive ones first. Each job takes the idle slot whose
-// cached tokens share the longest prefix with its prompt.
-bool LlamaEngine::Impl::admit_jobs() {
-  bool admitted = false;
+// Moves queued jobs into idle slots, interactive ones first. A job takes the idle slot that holds the
+// longest prefix of its prompt, or copies a longer one from any other sequence's KV; a job whose prefix
+// another sequence is computing right now waits for it instead of computing it a second time.
+void LlamaEngine::Impl::admit_jobs() {
   while (true) {
     std::vector<Slot*> idle;
     for (auto& slot : slots) {
       if (slot.state == SlotState::kIdle) idle.push_back(&slot);
     }
-    if (idle.empty()) break;
-    std::shared_ptr<Job> job;
+    if (idle.empty()) return;
+    // Only this thread pops, so the front seen here is still the front when it is popped.
+    std::deque<std::shared_ptr<Job>>* queue = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu);
       for (auto& q : queues) {
         if (!q.empty()) {
-          job = std::move(q.front());
-          q.pop_front();
+          queue = &q;
           break;
         }
       }
     }
-    if (!job) break;
+    if (queue == nullptr) return;
+    std::shared_ptr<Job> job;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      job = queue->front();
+    }
+    if (!job->cancelled.load() && prefix_in_flight(*job)) return;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      queue->pop_front();
+    }
     if (job->cancelled.load()) {
       job->callbacks.on_done(cancelled_status());
       continue;
@@ -287,10 +306,42 @@ bool LlamaEngine::Impl::admit_jobs() {
         best_len = n;
       }
     }
+    Slot* donor = nullptr;
+    size_t donor_len = best_len + kMinCopyTokens;
+    for (auto& slot : slots) {
+      size_t n = common_prefix_length(slot.cached, job->prompt);
+      if (&slot != best && n >= donor_len) {
+        donor = &slot;
+        donor_len = n;
+      }
+    }
+    if (donor != nullptr) copy_prefix(*donor, *best, donor_len);
     start_job(*best, std::move(job));
-    admitted = true;
   }
-  return admitted;
+}
+
+// True when a sequence still prefilling will soon hold a longer prefix of job's prompt than any
+// sequence holds now, long enough to be worth waiting one or two steps and copying.
+bool LlamaEngine::Impl::prefix_in_flight(const Job& job) const {
+  size_t available = 0;
+  size_t coming = 0;
+  for (const auto& slot : slots) {
+    available = std::max(available, common_prefix_length(slot.cached, job.prompt));
+    if (slot.state == SlotState::kPrefill) {
+      coming = std::max(coming, common_prefix_length(slot.job->prompt, job.prompt));
+    }
+  }
+  return coming >= available + kMinCopyTokens;
+}
+
+// Gives `to` the KV of the first `n` tokens of `from`. With a KV stream per sequence the copy is of the
+// whole stream buffer, done by llama.cpp at the start of the next decode: far cheaper than computing
+// the prefix again, and decode keeps attending over one sequence's cells only.
+void LlamaEngine::Impl::copy_prefix(const Slot& from, Slot& to, size_t n) {
+  llama_memory_t mem = llama_get_memory(ctx);
+  llama_memory_seq_cp(mem, from.seq, to.seq, -1, -1);
+  llama_memory_seq_rm(mem, to.seq, static_cast<llama_pos>(n), -1);
+  to.cached.assign(from.cached.begin(), from.cached.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
 void LlamaEngine::Impl::start_job(Slot& slot, std::shared_ptr<Job> job) {
@@ -306,13 +357,15 @@ void LlamaEngine::Impl::start_job(Slot& slot, std::shared_ptr<Job> job) {
   slot.result = Generation{};
   slot.result.prompt_tokens = static_cast<int>(job->prompt.size());
   slot.result.cached_tokens = static_cast<int>(reuse);
-  slot.sampler = make_sampler(vocab, job->request, job->grammar);
+  slot.sampler = std::make_unique<RequestSampler>(vocab, job->request, job->grammar, &bytes);
   slot.text = std::make_unique<TextStream>(job->request.stop);
   slot.job = std::move(job);
   slot.state = SlotState::kPrefill;
 }
 
-// Fills the batch: one token for each generating slot, then prompt chunks up to the batch size.
+// Fills the batch: the first generated token of each generating slot, then the rest of their forced
+// runs, then prompt chunks up to the batch size. A slot gets logits for its last token in the batch
+// only when that token is the last one it has to decode.
 bool LlamaEngine::Impl::build_batch() {
   batch.n_tokens = 0;
   const int capacity = static_cast<int>(llama_n_batch(ctx));
@@ -326,6 +379,12 @@ bool LlamaEngine::Impl::build_batch() {
     slot.cached.push_back(token);
     if (logits) slot.batch_index = i;
   };
+  // Adds up to `limit` of a generating slot's pending tokens.
+  auto add_pending = [&](Slot& slot, size_t limit) {
+    size_t n = std::min(limit, slot.pending.size());
+    for (size_t k = 0; k < n; ++k) add(slot, slot.pending[k], k + 1 == slot.pending.size());
+    slot.pending.erase(slot.pending.begin(), slot.pending.begin() + static_cast<std::ptrdiff_t>(n));
+  };
   for (auto& slot : slots) {
     slot.batch_index = -1;
     if (slot.state == SlotState::kIdle) continue;
@@ -333,7 +392,11 @@ bool LlamaEngine::Impl::build_batch() {
       finish(slot, cancelled_status());
       continue;
     }
-    if (slot.state == SlotState::kGenerate) add(slot, slot.next, true);
+    if (slot.state == SlotState::kGenerate && !slot.pending.empty()) add_pending(slot, 1);
+  }
+  for (auto& slot : slots) {
+    if (slot.state != SlotState::kGenerate || slot.pending.empty()) continue;
+    add_pending(slot, static_cast<size_t>(std::max(0, capacity - batch.n_tokens)));
   }
   for (auto& slot : slots) {
     if (slot.state != SlotState::kPrefill) continue;
@@ -352,7 +415,7 @@ void LlamaEngine::Impl::after_decode() {
     if (slot.state == SlotState::kIdle || slot.batch_index < 0) continue;
     slot.state = SlotState::kGenerate;
     Job& job = *slot.job;
-    const llama_token token = llama_sampler_sample(slot.sampler.get(), ctx, slot.batch_index);
+    const llama_token token = slot.sampler->sample(ctx, slot.batch_index);
     const bool eog = llama_vocab_is_eog(vocab, token);
     if (eog && !job.request.ignore_eos) {
       slot.result.finish_reason = FinishReason::kStop;
@@ -360,10 +423,13 @@ void LlamaEngine::Impl::after_decode() {
       continue;
     }
     slot.result.completion_tokens++;
+    slot.pending.assign(1, token);
     std::vector<TokenLogprob> logprobs;
-    const std::string piece = token_piece(vocab, token);
+    std::string piece = token_piece(vocab, token);
     if (job.request.logprobs) {
       logprobs.push_back(token_logprob(vocab, ctx, slot.batch_index, token, job.request.top_logprobs));
+    } else {
+      piece += jump_forward(slot);
     }
     const bool stopped = slot.text->append(piece);
     std::string delta = slot.text->take_ready();
@@ -371,8 +437,8 @@ void LlamaEngine::Impl::after_decode() {
       job.callbacks.on_delta(delta, logprobs);
     }
     for (auto& lp : logprobs) slot.result.logprobs.push_back(std::move(lp));
-    slot.next = token;
-    const bool out_of_context = static_cast<int>(slot.cached.size()) + 1 >= info.context_per_sequence;
+    const bool out_of_context =
+        static_cast<int>(slot.cached.size() + slot.pending.size()) >= info.context_per_sequence;
     const bool at_limit =
         job.request.max_tokens >= 0 && slot.result.completion_tokens >= job.request.max_tokens;
     if (stopped) {
@@ -385,6 +451,30 @@ void LlamaEngine::Impl::after_decode() {
   }
 }
 
+// Appends the text the grammar forces next to the slot's pending tokens, so that the next step decodes
+// it like prompt tokens instead of drawing it token by token. Returns that text.
+std::string LlamaEngine::Impl::jump_forward(Slot& slot) {
+  constexpr size_t kMaxForcedBytes = 64;
+  const GenerationRequest& request = slot.job->request;
+  int budget = info.context_per_sequence - static_cast<int>(slot.cached.size() + slot.pending.size()) - 1;
+  if (request.max_tokens >= 0) budget = std::min(budget, request.max_tokens - slot.result.completion_tokens);
+  if (budget <= 0) return {};
+  std::string forced = slot.sampler->take_forced_text(kMaxForcedBytes);
+  if (forced.empty()) return forced;
+  std::vector<llama_token> tokens = tokenize_text(vocab, forced);
+  if (static_cast<int>(tokens.size()) > budget) {
+    // The generation ends at its limit within the forced text: keep what fits.
+    tokens.resize(static_cast<size_t>(budget));
+    forced.clear();
+    for (llama_token t : tokens) forced += token_piece(vocab, t);
+  }
+  slot.sampler->accept_forced(tokens);
+  slot.pending.insert(slot.pending.end(), tokens.begin(), tokens.end());
+  slot.result.completion_tokens += static_cast<int>(tokens.size());
+  slot.result.forced_tokens += static_cast<int>(tokens.size());
+  return forced;
+}
+
 void LlamaEngine::Impl::finish(Slot& slot, Result<Generation> result) {
   std::shared_ptr<Job> job = std::move(slot.job);
   if (result.is_ok()) {
@@ -395,6 +485,7 @@ void LlamaEngine::Impl::finish(Slot& slot, Result<Generation> result) {
   slot.state = SlotState::kIdle;
   slot.sampler.reset();
   slot.text.reset();
+  slot.pending.clear();
   slot.batch_index = -1;
   job->callbacks.on_done(std::move(result));
 }

@@ -1,5 +1,7 @@
 #include "engine/llama/prompt.h"
 
+#include <algorithm>
+
 namespace openbatch::engine {
 
 Result<std::string> apply_chat_template(const std::string& chat_template,
@@ -24,18 +26,29 @@ Result<std::string> apply_chat_template(const std::string& chat_template,
   return buf;
 }
 
-std::vector<llama_token> tokenize(const llama_vocab* vocab, const std::string& text) {
+namespace {
+
+std::vector<llama_token> tokenize_impl(const llama_vocab* vocab, const std::string& text, bool special) {
   std::vector<llama_token> tokens(text.size() + 8);
-  int32_t n =
-      llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                     static_cast<int32_t>(tokens.size()), /*add_special=*/true, /*parse_special=*/true);
+  int32_t n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                             static_cast<int32_t>(tokens.size()), special, special);
   if (n < 0) {
     tokens.resize(-n);
     n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                       static_cast<int32_t>(tokens.size()), true, true);
+                       static_cast<int32_t>(tokens.size()), special, special);
   }
   tokens.resize(std::max<int32_t>(n, 0));
   return tokens;
+}
+
+}  // namespace
+
+std::vector<llama_token> tokenize(const llama_vocab* vocab, const std::string& text) {
+  return tokenize_impl(vocab, text, /*special=*/true);
+}
+
+std::vector<llama_token> tokenize_text(const llama_vocab* vocab, const std::string& text) {
+  return tokenize_impl(vocab, text, /*special=*/false);
 }
 
 std::string token_piece(const llama_vocab* vocab, llama_token token) {

@@ -18,6 +18,9 @@ Result<std::string> apply_chat_template(const std::string& chat_template,
 // Tokenises text, parsing special tokens (the template's markers) as such.
 std::vector<llama_token> tokenize(const llama_vocab* vocab, const std::string& text);
 
+// Tokenises generated text: no special tokens parsed, none added.
+std::vector<llama_token> tokenize_text(const llama_vocab* vocab, const std::string& text);
+
 // The bytes a token stands for (special tokens render as nothing).
 std::string token_piece(const llama_vocab* vocab, llama_token token);
 

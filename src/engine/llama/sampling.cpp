@@ -27,7 +27,8 @@ Result<std::string> grammar_for(const GenerationRequest& request) {
 
 }  // namespace
 
-Result<std::string> prepare_sampling(const llama_vocab* vocab, const GenerationRequest& request) {
+Result<std::shared_ptr<const CompiledGrammar>> prepare_sampling(const llama_vocab* vocab,
+                                                                const GenerationRequest& request) {
   const int n_vocab = llama_vocab_n_tokens(vocab);
   for (const auto& [token, bias] : request.sampling.logit_bias) {
     if (token < 0 || token >= n_vocab) {
@@ -37,53 +38,141 @@ Result<std::string> prepare_sampling(const llama_vocab* vocab, const GenerationR
                                      "logit_bias", "invalid_value");
     }
   }
-  if (request.response_format == ResponseFormat::kText) return std::string();
-  // A batch repeats one schema thousands of times: compile and check each schema once.
+  if (request.response_format == ResponseFormat::kText) return std::shared_ptr<const CompiledGrammar>();
+  // A batch repeats one schema thousands of times: compile and check each schema once per vocabulary.
+  using Entry = Result<std::shared_ptr<const CompiledGrammar>>;
   static std::mutex mu;
-  static std::unordered_map<std::string, Result<std::string>> cache;
-  const std::string key = request.response_format == ResponseFormat::kJsonObject ? "" : request.json_schema;
+  static std::unordered_map<std::string, Entry> cache;
+  std::string key = std::to_string(reinterpret_cast<uintptr_t>(vocab)) + '\n';
+  if (request.response_format == ResponseFormat::kJsonSchema) key += request.json_schema;
   {
     std::lock_guard<std::mutex> lock(mu);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
   }
-  Result<std::string> grammar = grammar_for(request);
-  if (grammar && !SamplerPtr(llama_sampler_init_grammar(vocab, grammar->c_str(), "root"))) {
-    grammar = Status::invalid_request("The response_format schema cannot be enforced by this server.",
-                                      "response_format", "invalid_json_schema");
+  Entry entry = Status::internal("unreachable");
+  if (Result<std::string> gbnf = grammar_for(request); !gbnf) {
+    entry = gbnf.status();
+  } else if (SamplerPtr prototype(llama_sampler_init_grammar(vocab, gbnf->c_str(), "root")); !prototype) {
+    entry = Status::invalid_request("The response_format schema cannot be enforced by this server.",
+                                    "response_format", "invalid_json_schema");
+  } else {
+    auto compiled = std::make_shared<CompiledGrammar>();
+    compiled->gbnf = std::move(gbnf).value();
+    compiled->prototype = std::move(prototype);
+    entry = std::shared_ptr<const CompiledGrammar>(std::move(compiled));
   }
   std::lock_guard<std::mutex> lock(mu);
   if (cache.size() >= 256) cache.clear();
-  cache.emplace(key, grammar);
-  return grammar;
+  cache.emplace(key, entry);
+  return entry;
 }
 
-SamplerPtr make_sampler(const llama_vocab* vocab, const GenerationRequest& request,
-                        const std::string& grammar) {
+ByteTokens ByteTokens::of(const llama_vocab* vocab) {
+  ByteTokens bytes;
+  bytes.of_byte.fill(-1);
+  const int n_vocab = llama_vocab_n_tokens(vocab);
+  for (llama_token t = 0; t < n_vocab; ++t) {
+    if (llama_vocab_is_eog(vocab, t)) {
+      bytes.end_of_generation.push_back(t);
+      continue;
+    }
+    const std::string piece = token_piece(vocab, t);
+    if (piece.size() == 1 && bytes.of_byte[static_cast<uint8_t>(piece[0])] < 0) {
+      bytes.of_byte[static_cast<uint8_t>(piece[0])] = t;
+    }
+  }
+  return bytes;
+}
+
+RequestSampler::RequestSampler(const llama_vocab* vocab, const GenerationRequest& request,
+                               const std::shared_ptr<const CompiledGrammar>& grammar, const ByteTokens* bytes)
+    : n_vocab_(llama_vocab_n_tokens(vocab)), bytes_(bytes) {
   const SamplingParams& p = request.sampling;
-  SamplerPtr chain(llama_sampler_chain_init(llama_sampler_chain_default_params()));
+  chain_.reset(llama_sampler_chain_init(llama_sampler_chain_default_params()));
   if (!p.logit_bias.empty()) {
     std::vector<llama_logit_bias> biases;
     for (const auto& [token, bias] : p.logit_bias) biases.push_back({token, bias});
-    llama_sampler_chain_add(
-        chain.get(), llama_sampler_init_logit_bias(llama_vocab_n_tokens(vocab),
-                                                   static_cast<int32_t>(biases.size()), biases.data()));
+    llama_sampler_chain_add(chain_.get(), llama_sampler_init_logit_bias(
+                                              n_vocab_, static_cast<int32_t>(biases.size()), biases.data()));
   }
   if (p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
-    auto* penalties = llama_sampler_init_penalties(llama_vocab_n_tokens(vocab), 4096, 1.0f,
-                                                   p.frequency_penalty, p.presence_penalty);
-    llama_sampler_chain_add(chain.get(), penalties);
+    llama_sampler_chain_add(chain_.get(), llama_sampler_init_penalties(
+                                              n_vocab_, 4096, 1.0f, p.frequency_penalty, p.presence_penalty));
   }
-  if (!grammar.empty())
-    llama_sampler_chain_add(chain.get(), llama_sampler_init_grammar(vocab, grammar.c_str(), "root"));
   if (p.temperature <= 0.0f) {
-    llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
-    return chain;
+    llama_sampler_chain_add(chain_.get(), llama_sampler_init_greedy());
+  } else {
+    if (p.top_p < 1.0f) llama_sampler_chain_add(chain_.get(), llama_sampler_init_top_p(p.top_p, 1));
+    llama_sampler_chain_add(chain_.get(), llama_sampler_init_temp(p.temperature));
+    const uint32_t seed = p.seed ? *p.seed : std::random_device{}();
+    llama_sampler_chain_add(chain_.get(), llama_sampler_init_dist(seed));
   }
-  if (p.top_p < 1.0f) llama_sampler_chain_add(chain.get(), llama_sampler_init_top_p(p.top_p, 1));
-  llama_sampler_chain_add(chain.get(), llama_sampler_init_temp(p.temperature));
-  const uint32_t seed = p.seed ? *p.seed : std::random_device{}();
-  llama_sampler_chain_add(chain.get(), llama_sampler_init_dist(seed));
-  return chain;
+  if (grammar) grammar_.reset(llama_sampler_clone(grammar->prototype.get()));
+}
+
+void RequestSampler::fill_candidates(const float* logits) {
+  candidates_.resize(n_vocab_);
+  for (int t = 0; t < n_vocab_; ++t) candidates_[t] = {t, logits[t], 0.0f};
+}
+
+llama_token RequestSampler::sample(llama_context* ctx, int i) {
+  const float* logits = llama_get_logits_ith(ctx, i);
+  fill_candidates(logits);
+  llama_token_data_array all{candidates_.data(), candidates_.size(), -1, false};
+  llama_sampler_apply(chain_.get(), &all);
+  llama_token token = all.data[all.selected].id;
+  if (grammar_) {
+    llama_token_data probe{token, 1.0f, 0.0f};
+    llama_token_data_array one{&probe, 1, -1, false};
+    llama_sampler_apply(grammar_.get(), &one);
+    if (std::isinf(probe.logit)) {
+      // Rejected: mask the whole vocabulary with the grammar and draw again.
+      fill_candidates(logits);
+      all = {candidates_.data(), candidates_.size(), -1, false};
+      llama_sampler_apply(grammar_.get(), &all);
+      llama_sampler_apply(chain_.get(), &all);
+      token = all.data[all.selected].id;
+    }
+    llama_sampler_accept(grammar_.get(), token);
+  }
+  llama_sampler_accept(chain_.get(), token);
+  return token;
+}
+
+std::string RequestSampler::take_forced_text(size_t max_bytes) {
+  std::string forced;
+  if (!grammar_) return forced;
+  std::vector<llama_token_data> probe;
+  while (forced.size() < max_bytes) {
+    // The grammar works on text: the next character is forced when exactly one single-byte token
+    // and no end-of-generation token survives it (a longer token it allows would start with an
+    // allowed byte, since every prefix of an allowed text is allowed).
+    probe.clear();
+    for (llama_token t : bytes_->of_byte) {
+      if (t >= 0) probe.push_back({t, 0.0f, 0.0f});
+    }
+    for (llama_token t : bytes_->end_of_generation) probe.push_back({t, 0.0f, 0.0f});
+    llama_token_data_array arr{probe.data(), probe.size(), -1, false};
+    llama_sampler_apply(grammar_.get(), &arr);
+    int allowed = 0;
+    llama_token only = -1;
+    for (size_t k = 0; k < arr.size && allowed < 2; ++k) {
+      if (!std::isinf(arr.data[k].logit)) {
+        ++allowed;
+        only = arr.data[k].id;
+      }
+    }
+    if (allowed != 1) break;
+    const auto byte = std::find(bytes_->of_byte.begin(), bytes_->of_byte.begin() + 128, only);
+    if (byte == bytes_->of_byte.begin() + 128) break;  // end of generation, or a non-ASCII byte
+    llama_sampler_accept(grammar_.get(), only);
+    forced.push_back(static_cast<char>(byte - bytes_->of_byte.begin()));
+  }
+  return forced;
+}
+
+void RequestSampler::accept_forced(const std::vector<llama_token>& tokens) {
+  for (llama_token t : tokens) llama_sampler_accept(chain_.get(), t);
 }
 
 TokenLogprob token_logprob(const llama_vocab* vocab, llama_context* ctx, int i, llama_token token,

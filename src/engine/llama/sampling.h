@@ -1,8 +1,11 @@
-// Per-request sampler chains (logit bias, penalties, grammar, top-p, temperature, seeded draw) and
+// Per-request token sampling: the sampler chain (logit bias, penalties, top-p, temperature, seeded
+// draw), the grammar that enforces a response_format, jump-forward over text the grammar forces, and
 // log-probabilities of generated tokens.
 #pragma once
 
+#include <array>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/status.h"
@@ -16,14 +19,53 @@ struct SamplerDeleter {
 };
 using SamplerPtr = std::unique_ptr<llama_sampler, SamplerDeleter>;
 
-// Checks a request's sampling options (token ids in logit_bias, its response_format) and returns the
-// GBNF grammar that enforces its response_format ("" for free text).
-Result<std::string> prepare_sampling(const llama_vocab* vocab, const GenerationRequest& request);
+// The grammar of a response_format, parsed once per schema and vocabulary; each request clones it.
+struct CompiledGrammar {
+  std::string gbnf;
+  SamplerPtr prototype;  // llama's grammar sampler in its start state: cloned, never used itself
+};
 
-// Builds the sampler chain of a request. Penalties count generated tokens only, as OpenAI's do.
-// REQUIRES: grammar came from prepare_sampling(vocab, request).
-SamplerPtr make_sampler(const llama_vocab* vocab, const GenerationRequest& request,
-                        const std::string& grammar);
+// Checks a request's sampling options (token ids in logit_bias, its response_format) and returns the
+// compiled grammar that enforces its response_format, or null for free text. Thread-safe.
+Result<std::shared_ptr<const CompiledGrammar>> prepare_sampling(const llama_vocab* vocab,
+                                                                const GenerationRequest& request);
+
+// Where a vocabulary keeps its single-byte tokens and end-of-generation tokens. Computed once per model.
+struct ByteTokens {
+  std::array<llama_token, 256> of_byte;  // -1 where the vocabulary has no token for that byte alone
+  std::vector<llama_token> end_of_generation;
+
+  static ByteTokens of(const llama_vocab* vocab);
+};
+
+// Samples the tokens of one generation.
+class RequestSampler {
+ public:
+  // REQUIRES: grammar came from prepare_sampling(vocab, request); bytes outlives the sampler.
+  RequestSampler(const llama_vocab* vocab, const GenerationRequest& request,
+                 const std::shared_ptr<const CompiledGrammar>& grammar, const ByteTokens* bytes);
+
+  // Draws the next token from the logits at batch position i and accepts it. The grammar is checked
+  // after the draw, as llama-server does: only when it rejects the token are the logits masked and
+  // the draw repeated, so a grammar costs one token check per step instead of a vocabulary scan.
+  llama_token sample(llama_context* ctx, int i);
+
+  // Jump-forward decoding: the text the grammar allows as the only continuation (a schema's keys,
+  // punctuation), at most max_bytes of ASCII, already accepted by the grammar. Empty without a grammar.
+  std::string take_forced_text(size_t max_bytes);
+
+  // Tells the chain (penalties) about tokens that were appended without being drawn.
+  void accept_forced(const std::vector<llama_token>& tokens);
+
+ private:
+  void fill_candidates(const float* logits);
+
+  int n_vocab_ = 0;
+  SamplerPtr chain_;
+  SamplerPtr grammar_;  // null for free text
+  const ByteTokens* bytes_ = nullptr;
+  std::vector<llama_token_data> candidates_;
+};
 
 // The log-probability of token under the model's distribution at batch position i, with the
 // top_n most likely alternatives.

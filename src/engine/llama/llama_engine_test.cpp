@@ -1,0 +1,145 @@
+#include "engine/llama/llama_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <future>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/temp_dir.h"
+#include "engine/llama/model_writer.h"
+
+namespace openbatch::engine {
+namespace {
+
+class LlamaEngineTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    set_llama_log_level_warn();
+    dir_ = new TempDir();
+    model_path_ = new std::string(dir_->path() + "/tiny.gguf");
+    ASSERT_TRUE(write_random_model(model_shape_by_name("tiny").value(), 0, *model_path_).is_ok());
+  }
+  static void TearDownTestSuite() {
+    delete model_path_;
+    delete dir_;
+  }
+
+  static std::unique_ptr<LlamaEngine> load(int parallel) {
+    LlamaEngineOptions options;
+    options.model_path = *model_path_;
+    options.parallel = parallel;
+    options.ctx_size = 1024 * parallel;
+    options.threads = 2;
+    auto engine = LlamaEngine::load(options);
+    EXPECT_TRUE(engine.is_ok()) << engine.status().message();
+    return std::move(engine).value();
+  }
+
+  static TempDir* dir_;
+  static std::string* model_path_;
+};
+
+TempDir* LlamaEngineTest::dir_ = nullptr;
+std::string* LlamaEngineTest::model_path_ = nullptr;
+
+// A system prompt of a few hundred tokens, shared by every request of a batch as in the guide.
+std::string long_system_prompt() {
+  std::string text = "Your goal is to extract movie categories from movie descriptions. ";
+  for (int i = 0; i < 12; ++i)
+    text += "Answer with a JSON object that lists the categories, rule " + std::to_string(i) + ". ";
+  return text;
+}
+
+GenerationRequest first_token_request(const std::string& user) {
+  GenerationRequest request;
+  request.messages = {{"system", long_system_prompt()}, {"user", user}};
+  request.sampling.temperature = 0.0f;
+  request.max_tokens = 1;
+  request.logprobs = true;
+  return request;
+}
+
+TEST_F(LlamaEngineTest, SequencesCopyASharedPrefixAndGetTheSameLogits) {
+  const std::vector<std::string> users = {"A heist in Rome.", "Two robots fall in love.",
+                                          "A haunted lighthouse.", "The last chess game."};
+  auto engine = load(static_cast<int>(users.size()));
+  const int prompt_tokens = engine->count_prompt_tokens(first_token_request(users[0])).value();
+  ASSERT_GT(prompt_tokens, 300);
+
+  std::vector<std::future<Result<Generation>>> futures;
+  for (const auto& user : users) {
+    auto promise = std::make_shared<std::promise<Result<Generation>>>();
+    futures.push_back(promise->get_future());
+    engine->submit(first_token_request(user),
+                   {nullptr, [promise](Result<Generation> r) { promise->set_value(std::move(r)); }});
+  }
+  int reused = 0;
+  for (size_t i = 0; i < users.size(); ++i) {
+    Result<Generation> shared = futures[i].get();
+    ASSERT_TRUE(shared.is_ok()) << shared.status().message();
+    if (shared->cached_tokens >= prompt_tokens - 40) ++reused;
+    // The same request alone on a fresh engine computes its whole prompt: the copied KV must give the
+    // same distribution for the first token.
+    auto alone = generate(*load(1), first_token_request(users[i]));
+    ASSERT_TRUE(alone.is_ok());
+    EXPECT_EQ(alone->cached_tokens, 0);
+    ASSERT_EQ(shared->logprobs.size(), 1u);
+    EXPECT_EQ(shared->logprobs[0].token, alone->logprobs[0].token);
+    EXPECT_NEAR(shared->logprobs[0].logprob, alone->logprobs[0].logprob, 1e-3);
+  }
+  // The prefix is computed once: with one sequence per request, at most one request can find it in its
+  // own sequence; the others wait for it and copy it.
+  EXPECT_EQ(reused, static_cast<int>(users.size()) - 1);
+}
+
+TEST_F(LlamaEngineTest, JumpForwardDecodesTheKeysASchemaForces) {
+  auto engine = load(2);
+  GenerationRequest request;
+  request.messages = {{"user", "Categorize: a heist in Rome."}};
+  request.sampling.temperature = 0.0f;
+  request.max_tokens = 200;
+  request.response_format = ResponseFormat::kJsonSchema;
+  request.json_schema = R"({"type": "object", "properties": {
+      "movie_category": {"type": "string", "enum": ["drama", "comedy", "thriller"]},
+      "year_of_release": {"type": "integer"}},
+    "required": ["movie_category", "year_of_release"], "additionalProperties": false})";
+  Result<Generation> g = generate(*engine, request);
+  ASSERT_TRUE(g.is_ok()) << g.status().message();
+  auto json = nlohmann::json::parse(g->text, nullptr, false);
+  ASSERT_TRUE(json.is_object()) << g->text;
+  EXPECT_TRUE(json["year_of_release"].is_number_integer()) << g->text;
+  EXPECT_TRUE(json["movie_category"].is_string()) << g->text;
+  // At least the two keys' names were appended without a draw, and counted as completion tokens.
+  EXPECT_GE(g->forced_tokens, 2 * 8) << g->text;
+  EXPECT_GT(g->completion_tokens, g->forced_tokens);
+
+  // Asking for logprobs turns jump-forward off (every token needs its own distribution).
+  request.logprobs = true;
+  Result<Generation> drawn = generate(*engine, request);
+  ASSERT_TRUE(drawn.is_ok());
+  EXPECT_EQ(drawn->forced_tokens, 0);
+  EXPECT_TRUE(nlohmann::json::parse(drawn->text, nullptr, false).is_object()) << drawn->text;
+}
+
+TEST_F(LlamaEngineTest, ForcedTextStopsAtMaxTokens) {
+  auto engine = load(1);
+  GenerationRequest request;
+  request.messages = {{"user", "x"}};
+  request.sampling.temperature = 0.0f;
+  request.max_tokens = 3;
+  request.response_format = ResponseFormat::kJsonSchema;
+  request.json_schema =
+      R"({"type": "object", "properties": {"a_rather_long_property_name": {"type": "integer"}},
+    "required": ["a_rather_long_property_name"]})";
+  Result<Generation> g = generate(*engine, request);
+  ASSERT_TRUE(g.is_ok());
+  EXPECT_EQ(g->completion_tokens, 3);
+  EXPECT_EQ(g->finish_reason, FinishReason::kLength);
+}
+
+}  // namespace
+}  // namespace openbatch::engine
