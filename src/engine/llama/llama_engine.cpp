@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "engine/llama/parallelism.h"
 #include "engine/llama/prompt.h"
 #include "engine/llama/sampling.h"
 #include "engine/llama/text_stream.h"
@@ -130,9 +131,18 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   impl->bytes = ByteTokens::of(impl->vocab);
   if (const char* tmpl = llama_model_chat_template(impl->model, nullptr)) impl->chat_template = tmpl;
 
-  const int parallel = std::max(1, options.parallel);
-  const int ctx_train = llama_model_n_ctx_train(impl->model);
-  int ctx_total = options.ctx_size > 0 ? options.ctx_size : std::min(ctx_train, 4096) * parallel;
+  const int ctx_per_sequence = std::min(llama_model_n_ctx_train(impl->model), 4096);
+  int parallel = options.parallel;
+  if (parallel <= 0) {
+    ParallelismInputs in;
+    in.gpu = options.gpu_layers != 0 && llama_supports_gpu_offload();
+    in.free_memory = free_memory_for_kv(in.gpu);
+    in.kv_bytes_per_token = kv_bytes_per_token(impl->model);
+    in.ctx_per_sequence = options.ctx_size > 0 ? options.ctx_size : ctx_per_sequence;
+    parallel = choose_parallel(in);
+    if (options.ctx_size > 0) parallel = std::clamp(options.ctx_size / ctx_per_sequence, 1, parallel);
+  }
+  const int ctx_total = options.ctx_size > 0 ? options.ctx_size : ctx_per_sequence * parallel;
   llama_context_params cparams = llama_context_default_params();
   cparams.n_ctx = static_cast<uint32_t>(ctx_total);
   cparams.n_seq_max = static_cast<uint32_t>(parallel);

@@ -17,7 +17,8 @@ namespace openbatch::engine {
 struct LlamaEngineOptions {
   std::string model_path;
   std::vector<std::string> model_ids;  // names clients may use; empty: the file's stem
-  int parallel = 16;                   // sequences decoded together
+  int parallel = 0;                    // sequences decoded together; 0: sized to the hardware and the
+                                       // KV memory (engine/llama/parallelism.h)
   int ctx_size = 0;                    // total KV cells, split between sequences; 0: per sequence
                                        // min(trained context, 4096) times parallel
   int threads = 0;                     // 0: all cores
