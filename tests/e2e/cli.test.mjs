@@ -37,6 +37,7 @@ function cli(args, { env = {}, input } = {}) {
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
     p.on('exit', (code) => resolve({ code, stdout, stderr }));
+    p.stdin.on('error', () => {});  // a command that exits without reading stdin closes the pipe (EPIPE)
     p.stdin.end(input ?? '');
   });
 }
