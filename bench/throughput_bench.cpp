@@ -93,7 +93,8 @@ std::vector<Row> bench_workload(const Options& o, const Workload& w) {
       ceiling.error = "no prompt length measured (both servers failed)";
       continue;
     }
-    const int prompt = static_cast<int>((measured->prompt_tokens + measured->requests / 2) / measured->requests);
+    const int prompt =
+        static_cast<int>((measured->prompt_tokens + measured->requests / 2) / measured->requests);
     keep_best(ceiling, run_batched_bench(o.env, n, prompt, generated, o.server_parallel));
   }
   return {ob, ls, ceiling};
@@ -105,7 +106,9 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--quantize", o.quantize, "make-model type")
       ->check(CLI::IsMember({"q8_0", "q4_k_m"}))
       ->capture_default_str();
-  app.add_option("--requests", o.requests, "requests a workload")->check(CLI::Range(1, 50000))->capture_default_str();
+  app.add_option("--requests", o.requests, "requests a workload")
+      ->check(CLI::Range(1, 50000))
+      ->capture_default_str();
   app.add_option("--workload", o.workload, "shared, distinct or both")
       ->check(CLI::IsMember({"shared", "distinct", "both"}))
       ->capture_default_str();
@@ -113,7 +116,8 @@ void add_options(CLI::App& app, Options& o) {
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
   app.add_flag("--gpu", o.gpu, "offload every layer to the GPU (a CUDA build)");
-  app.add_option("--openbatch-parallel", o.openbatch_parallel, "openbatch serve --parallel (default: its own)");
+  app.add_option("--openbatch-parallel", o.openbatch_parallel,
+                 "openbatch serve --parallel (default: its own)");
   app.add_option("--server-parallel", o.server_parallel,
                  "llama-server --parallel values tried, also the ceiling's -npl (default: 8,16,32; "
                  "16,32,64 with --gpu)")
@@ -129,7 +133,8 @@ void add_options(CLI::App& app, Options& o) {
   o.env.batched_bench_bin = std::string(OPENBATCH_LLAMA_PREFIX) + "/bin/llama-batched-bench";
   app.add_option("--openbatch", o.env.openbatch_bin, "openbatch binary")->capture_default_str();
   app.add_option("--llama-server", o.env.llama_server_bin, "llama-server binary")->capture_default_str();
-  app.add_option("--batched-bench", o.env.batched_bench_bin, "llama-batched-bench binary")->capture_default_str();
+  app.add_option("--batched-bench", o.env.batched_bench_bin, "llama-batched-bench binary")
+      ->capture_default_str();
 }
 
 void resolve_defaults(Options& o) {
@@ -137,7 +142,8 @@ void resolve_defaults(Options& o) {
   if (o.server_parallel.empty()) {
     o.server_parallel = o.gpu ? std::vector<int>{16, 32, 64} : std::vector<int>{8, 16, 32};
   }
-  o.env.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  o.env.threads =
+      o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   o.env.gpu = o.gpu;
   o.env.work_dir = o.work_dir;
 }

@@ -79,7 +79,8 @@ Result<Measurement> run_batched_bench(const BenchEnv& env, int requests, int pro
   // The parallel size with the most requests a second, scaled to the workload's request count.
   const json* best = &rows.front();
   for (const json& row : rows) {
-    if (row["pl"].get<double>() / row["t"].get<double>() > (*best)["pl"].get<double>() / (*best)["t"].get<double>()) {
+    if (row["pl"].get<double>() / row["t"].get<double>() >
+        (*best)["pl"].get<double>() / (*best)["t"].get<double>()) {
       best = &row;
     }
   }

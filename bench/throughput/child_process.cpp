@@ -73,7 +73,7 @@ std::string describe(int status) {
 }  // namespace
 
 void kill_children_on_signals() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = kill_children_and_exit;
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);
@@ -113,7 +113,7 @@ bool ChildProcess::reap(bool block, ExitInfo& info) {
     return true;
   }
   int status = 0;
-  struct rusage usage{};
+  struct rusage usage {};
   const pid_t got = ::wait4(pid_, &status, block ? 0 : WNOHANG, &usage);
   if (got != pid_) return false;
   exited_ = true;

@@ -74,8 +74,7 @@ struct ClientRun {
   std::string first_error;
 };
 
-void client_thread(int port, const Workload& workload, std::atomic<size_t>& next,
-                   ClientRun& run) {
+void client_thread(int port, const Workload& workload, std::atomic<size_t>& next, ClientRun& run) {
   httplib::Client http("127.0.0.1", port);
   http.set_keep_alive(true);
   http.set_read_timeout(3600, 0);
@@ -105,7 +104,8 @@ void client_thread(int port, const Workload& workload, std::atomic<size_t>& next
 }  // namespace
 
 Result<Measurement> run_llama_server(const BenchEnv& env, const Workload& workload, int parallel) {
-  auto server = start_server(env, parallel, env.work_dir + "/llama-server-" + std::to_string(parallel) + ".log");
+  auto server =
+      start_server(env, parallel, env.work_dir + "/llama-server-" + std::to_string(parallel) + ".log");
   if (!server) return server.status();
   ClientRun run;
   run.m.system = "llama-server";
@@ -130,7 +130,8 @@ Result<Measurement> run_llama_server(const BenchEnv& env, const Workload& worklo
 Result<std::unique_ptr<TokenCountingServer>> TokenCountingServer::start(const BenchEnv& env) {
   auto server = start_server(env, 1, env.work_dir + "/llama-server-tokenize.log");
   if (!server) return server.status();
-  return std::unique_ptr<TokenCountingServer>(new TokenCountingServer(std::move(server->process), server->port));
+  return std::unique_ptr<TokenCountingServer>(
+      new TokenCountingServer(std::move(server->process), server->port));
 }
 
 Result<int> TokenCountingServer::count(const std::string& text) {

@@ -19,11 +19,14 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 std::vector<std::string> serve_command(const BenchEnv& env, const std::string& data_dir, int parallel) {
-  std::vector<std::string> argv = {env.openbatch_bin, "serve",      "--model",    env.model_path,
-                                   "--model-id",      env.model_id, "--host",     "127.0.0.1",
-                                   "--port",          "0",          "--data-dir", data_dir,
-                                   "--threads",       std::to_string(env.threads), "--gpu-layers",
-                                   env.gpu ? "999" : "0"};
+  std::vector<std::string> argv = {env.openbatch_bin, "serve",
+                                   "--model",         env.model_path,
+                                   "--model-id",      env.model_id,
+                                   "--host",          "127.0.0.1",
+                                   "--port",          "0",
+                                   "--data-dir",      data_dir,
+                                   "--threads",       std::to_string(env.threads),
+                                   "--gpu-layers",    env.gpu ? "999" : "0"};
   if (parallel > 0) {
     argv.insert(argv.end(), {"--parallel", std::to_string(parallel)});
   }
@@ -82,7 +85,8 @@ Result<Measurement> run_openbatch(const BenchEnv& env, const Workload& workload,
   const std::string input = env.work_dir + "/" + tag + "-input.jsonl";
   if (Status s = write_batch_input(workload, input); !s) return s;
 
-  auto server = ChildProcess::start(serve_command(env, data_dir, parallel), env.work_dir + "/" + tag + ".log");
+  auto server =
+      ChildProcess::start(serve_command(env, data_dir, parallel), env.work_dir + "/" + tag + ".log");
   if (!server) return server.status();
   auto port = (*server)->wait_for_log(std::regex(R"(listening on http://127\.0\.0\.1:(\d+))"),
                                       std::chrono::seconds(300));

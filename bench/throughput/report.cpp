@@ -12,7 +12,8 @@ std::string fixed(double v, int decimals) {
   return buf;
 }
 
-const Measurement* find(const std::vector<Row>& rows, const std::string& workload, const std::string& system) {
+const Measurement* find(const std::vector<Row>& rows, const std::string& workload,
+                        const std::string& system) {
   for (const Row& r : rows) {
     if (r.workload == workload && r.system == system && r.best) return &*r.best;
   }
@@ -32,20 +33,22 @@ std::string row_line(const Row& r, const std::vector<Row>& rows) {
     vs_server = ratio(m, find(rows, r.workload, "llama-server"));
     vs_ceiling = ratio(m, find(rows, r.workload, "batched-bench"));
   }
-  const std::string cached =
-      m.prompt_tokens > 0 && m.system != "batched-bench" ? fixed(100.0 * m.cached_tokens / m.prompt_tokens, 0) + "%"
-                                                         : "-";
+  const std::string cached = m.prompt_tokens > 0 && m.system != "batched-bench"
+                                 ? fixed(100.0 * m.cached_tokens / m.prompt_tokens, 0) + "%"
+                                 : "-";
   return "| " + r.workload + " | " + m.system + " | " + m.setting + " | " + fixed(m.wall_seconds, 1) + " | " +
-         fixed(m.per_second(m.requests), 2) + " | " + fixed(m.per_second(m.prompt_tokens), 0) + " | " + cached +
-         " | " + fixed(m.per_second(m.generated_tokens), 1) + " | " + std::to_string(m.generated_tokens) + " | " +
-         fixed(m.peak_rss_kib / 1024.0, 0) + " | " + vs_server + " | " + vs_ceiling + " |\n";
+         fixed(m.per_second(m.requests), 2) + " | " + fixed(m.per_second(m.prompt_tokens), 0) + " | " +
+         cached + " | " + fixed(m.per_second(m.generated_tokens), 1) + " | " +
+         std::to_string(m.generated_tokens) + " | " + fixed(m.peak_rss_kib / 1024.0, 0) + " | " + vs_server +
+         " | " + vs_ceiling + " |\n";
 }
 
 }  // namespace
 
 std::string format_table(const std::vector<Row>& rows) {
   std::string out =
-      "| workload | system | setting | wall s | req/s | prompt tok/s | cached | gen tok/s | generated | peak MiB "
+      "| workload | system | setting | wall s | req/s | prompt tok/s | cached | gen tok/s | generated | peak "
+      "MiB "
       "| vs llama-server | vs ceiling |\n"
       "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const Row& r : rows) out += row_line(r, rows);
@@ -69,8 +72,9 @@ std::vector<std::string> validity_warnings(const std::vector<Row>& rows, long ex
     const bool ceiling = m.system == "batched-bench";
     const long diff = std::labs(m.generated_tokens - expected_generated);
     if (ceiling ? diff * 100 > expected_generated : diff != 0) {
-      warnings.push_back(who + ": generated " + std::to_string(m.generated_tokens) + " tokens, the workload asks " +
-                         std::to_string(expected_generated) + ": MISMATCH, its ratios are not valid");
+      warnings.push_back(who + ": generated " + std::to_string(m.generated_tokens) +
+                         " tokens, the workload asks " + std::to_string(expected_generated) +
+                         ": MISMATCH, its ratios are not valid");
     }
   }
   return warnings;

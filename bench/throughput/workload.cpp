@@ -31,17 +31,17 @@ constexpr int kMaxUserTokens = 120;
 
 // Words of the descriptions (from the benchmark vocabulary's training text).
 constexpr const char* kWords[] = {
-    "the",    "film",    "house",  "family", "story",  "room",   "table",  "chair",  "movie",  "old",
-    "young",  "woman",   "mother", "father", "small",  "town",   "forest", "edge",   "opens",  "moves",
-    "full",   "long",    "sofa",   "tall",   "window", "kitchen", "living", "made",  "good",   "actors",
-    "best",   "year",    "people", "ending", "wanted", "alive",  "every",  "second", "part",   "finds",
-    "hidden", "behind",  "mirror", "bed",    "red",    "music",  "quiet",  "slow",   "camera", "name",
-    "main",   "actor",   "plays",  "about",  "two",    "hours",  "last",   "scary",  "older",  "home",
-    "new",    "bowl",    "corner", "lamp",   "wood",   "desk",   "glass",  "books",  "cup",    "coffee",
-    "big",    "night",   "soft",   "floor",  "couch",  "four",   "dining", "shop",   "price",  "high",
-    "darker", "color",   "reading", "book",  "design", "scene",  "final",  "letter", "simple", "secret",
-    "summer", "star",    "sequel", "many",   "years",  "strong", "like",   "watch",  "cinema", "coming",
-    "next",   "tell",    "before", "answer", "list",   "review",
+    "the",    "film",   "house",   "family", "story",  "room",    "table",  "chair",  "movie",  "old",
+    "young",  "woman",  "mother",  "father", "small",  "town",    "forest", "edge",   "opens",  "moves",
+    "full",   "long",   "sofa",    "tall",   "window", "kitchen", "living", "made",   "good",   "actors",
+    "best",   "year",   "people",  "ending", "wanted", "alive",   "every",  "second", "part",   "finds",
+    "hidden", "behind", "mirror",  "bed",    "red",    "music",   "quiet",  "slow",   "camera", "name",
+    "main",   "actor",  "plays",   "about",  "two",    "hours",   "last",   "scary",  "older",  "home",
+    "new",    "bowl",   "corner",  "lamp",   "wood",   "desk",    "glass",  "books",  "cup",    "coffee",
+    "big",    "night",  "soft",    "floor",  "couch",  "four",    "dining", "shop",   "price",  "high",
+    "darker", "color",  "reading", "book",   "design", "scene",   "final",  "letter", "simple", "secret",
+    "summer", "star",   "sequel",  "many",   "years",  "strong",  "like",   "watch",  "cinema", "coming",
+    "next",   "tell",   "before",  "answer", "list",   "review",
 };
 
 // `words` random words in sentences of 6 to 14 words.
@@ -150,13 +150,14 @@ Result<Workload> make_workload(WorkloadKind kind, const WorkloadOptions& options
     const std::string system = kind == WorkloadKind::kSharedPrefix
                                    ? *shared
                                    : text_of_tokens(system_rng, kSystemPromptTokens, *per_word);
-    r.body = {{"model", options.model_id},
-              {"temperature", 0.1},
-              {"seed", i},
-              {"max_tokens", r.max_tokens},
-              {"ignore_eos", true},
-              {"response_format", response_format},
-              {"messages", {{{"role", "system"}, {"content", system}}, {{"role", "user"}, {"content", user}}}}};
+    r.body = {
+        {"model", options.model_id},
+        {"temperature", 0.1},
+        {"seed", i},
+        {"max_tokens", r.max_tokens},
+        {"ignore_eos", true},
+        {"response_format", response_format},
+        {"messages", {{{"role", "system"}, {"content", system}}, {{"role", "user"}, {"content", user}}}}};
     w.requests.push_back(std::move(r));
   }
   return w;
