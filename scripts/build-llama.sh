@@ -5,7 +5,9 @@
 #
 # Usage: scripts/build-llama.sh [--cuda] [--tools]
 # Environment: OPENBATCH_CACHE (default ~/.cache/openbatch), OPENBATCH_JOBS (default: all cores),
-# OPENBATCH_NLC_TARBALL (a node-llama-cpp tarball already at hand, for machines without npm access).
+# OPENBATCH_NLC_TARBALL (a node-llama-cpp tarball already at hand, for machines without npm access),
+# OPENBATCH_CUDA_ARCH (with --cuda: CMAKE_CUDA_ARCHITECTURES, default native; "90" builds only for the
+# H100 and is much faster to compile).
 # Prints the install prefix on its last line of stdout.
 set -euo pipefail
 
@@ -27,10 +29,17 @@ if [[ $cuda == ON ]] && ! command -v nvcc >/dev/null; then
   else echo "--cuda asked for but nvcc is not installed" >&2; exit 1; fi
 fi
 
+cuda_arch="${OPENBATCH_CUDA_ARCH:-native}"
+arch_pattern='^[0-9a-z;-]+$'
+[[ "$cuda_arch" =~ $arch_pattern ]] || { echo "bad OPENBATCH_CUDA_ARCH: $cuda_arch" >&2; exit 2; }
+
 cache_root="${OPENBATCH_CACHE:-$HOME/.cache/openbatch}"
-# The key covers the source version, the options and the CPU (GGML_NATIVE tunes for this one).
+# The key covers the source version, the options and the CPU (GGML_NATIVE tunes for this one); a CUDA
+# build also names the GPU architectures it holds code for.
 cpu_sig=$( (uname -m; grep -m1 '^flags' /proc/cpuinfo || true) | sha1sum | cut -c1-8)
-key="llama-${LLAMA_TAG}-nlc${NLC_VERSION}-cuda${cuda}-${cpu_sig}"
+cuda_sig="cuda${cuda}"
+[[ $cuda == ON ]] && cuda_sig="cudaON-sm${cuda_arch//;/_}"
+key="llama-${LLAMA_TAG}-nlc${NLC_VERSION}-${cuda_sig}-${cpu_sig}"
 src="$cache_root/src/llama.cpp-${LLAMA_TAG}"
 build="$cache_root/build/$key"
 prefix="$cache_root/install/$key"
@@ -68,7 +77,7 @@ fetch_source() {
 
 build_libs() {
   local extra=()
-  [[ $cuda == ON ]] && extra+=(-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=native)
+  [[ $cuda == ON ]] && extra+=(-DGGML_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=$cuda_arch")
   command -v ccache >/dev/null && extra+=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   # -Bsymbolic: llama.cpp's libraries keep their own symbols (its common library carries a cpp-httplib
   # of its own, which must not be mixed with Debian's that openbatch uses).
@@ -83,10 +92,14 @@ build_libs() {
   # The stamp records the options built with and whether the tools were; anything else builds again,
   # incrementally in the same build folder. A build with the tools serves one without them.
   local stamp; stamp=$(echo "${args[*]}" | sha1sum | cut -c1-12)
+  # Work trees share the cache: one build at a time in a build folder; a second caller waits, then
+  # finds the stamp written.
+  mkdir -p "$cache_root"
+  exec 9>"$cache_root/.lock-$key"
+  flock 9
   local have=""; [[ -f "$prefix/.openbatch-ok" ]] && have=$(cat "$prefix/.openbatch-ok")
   if [[ "$have" == "$stamp tools=ON" || ( $tools == OFF && "$have" == "$stamp tools=OFF" ) ]]; then return 0; fi
   log "configuring $key"
-  mkdir -p "$cache_root"
   cmake -S "$src" -B "$build" "${args[@]}" >"$cache_root/cmake-$key.log" 2>&1 \
     || { cat "$cache_root/cmake-$key.log" >&2; exit 1; }
   log "building ${targets[*]} with -j$jobs (a few minutes, once)"
@@ -97,7 +110,9 @@ build_libs() {
   return 0
 }
 
-# Lays out headers and shared libraries the way openbatch's CMake expects them.
+# Lays out headers and shared libraries the way openbatch's CMake expects them. Files are replaced, not
+# rewritten in place (--remove-destination): a process still running on the old libraries (a test, a
+# server started from another work tree) keeps its mapping instead of crashing on a truncated file.
 install_tree() {
   mkdir -p "$prefix/include" "$prefix/lib" "$prefix/bin"
   cp "$src"/include/llama.h "$src"/include/llama-cpp.h "$prefix/include/"
@@ -107,10 +122,11 @@ install_tree() {
   cp "$src"/common/*.h "$prefix/include/common/"
   # common's headers use llama.cpp's vendored nlohmann; keep it apart from Debian's.
   mkdir -p "$prefix/include/vendor"; cp -r "$src"/vendor/nlohmann "$prefix/include/vendor/"
-  find "$build" -name '*.so*' \( -type f -o -type l \) -exec cp -P {} "$prefix/lib/" \; 2>/dev/null || true
-  find "$build" -name 'libllama-common*.a' -exec cp {} "$prefix/lib/" \;
+  find "$build" -name '*.so*' \( -type f -o -type l \) -exec cp -P --remove-destination {} "$prefix/lib/" \; \
+    2>/dev/null || true
+  find "$build" -name 'libllama-common*.a' -exec cp --remove-destination {} "$prefix/lib/" \;
   for b in llama-server llama-batched-bench llama-quantize; do
-    [[ -x "$build/bin/$b" ]] && cp "$build/bin/$b" "$prefix/bin/"
+    if [[ -x "$build/bin/$b" ]]; then cp --remove-destination "$build/bin/$b" "$prefix/bin/"; fi
   done
   return 0
 }

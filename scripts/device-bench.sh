@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs on a GPU machine without network access (the `device` tool): unpacks the Debian packages brought
 # in .devcarry/ into a private root, builds llama.cpp with CUDA from the node-llama-cpp tarball brought
-# along, builds openbatch against both, and runs the engine benchmark on a generated model.
-# Not part of CI. Usage there: bash scripts/device-bench.sh [SHAPE|llama-only]
+# along, builds openbatch against both, and runs the engine benchmark on a generated model; or, in the
+# throughput mode, builds llama.cpp's tools too (for the H100 only, to build fast) and runs
+# throughput_bench --gpu (openbatch against llama-server and llama-batched-bench).
+# Not part of CI. Usage there: bash scripts/device-bench.sh [SHAPE|llama-only|throughput [OPTIONS]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shape="${1:-qwen2.5-0.5b}"
+[[ $# -gt 0 ]] && shift
 root=/tmp/debroot
 mkdir -p "$root"
 for f in .devcarry/*.deb; do dpkg -x "$f" "$root"; done
@@ -15,11 +18,19 @@ export CPATH="$root/usr/include"
 export OPENBATCH_CACHE="$PWD/.devbuild/cache" OPENBATCH_NLC_TARBALL="$PWD/.devcarry/node-llama-cpp-3.22.1.tgz"
 export PATH="/usr/local/cuda/bin:$PATH"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-prefix=$(scripts/build-llama.sh --cuda | tail -n 1)
+if [[ "$shape" == throughput ]]; then
+  prefix=$(OPENBATCH_CUDA_ARCH=90 scripts/build-llama.sh --cuda --tools | tail -n 1)
+else
+  prefix=$(scripts/build-llama.sh --cuda | tail -n 1)
+fi
 [[ "$shape" == llama-only ]] && exit 0
 cmake -S . -B .devbuild/build-cuda -DLLAMA_PREFIX="$prefix" -DOPENBATCH_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$root/usr" >/dev/null
-cmake --build .devbuild/build-cuda -j"$(nproc)" --target openbatch engine_concurrency_bench 2>&1 | grep -E "error|warning" || true
+cmake --build .devbuild/build-cuda -j"$(nproc)" --target openbatch engine_concurrency_bench throughput_bench 2>&1 \
+  | grep -E "error|warning" || true
+if [[ "$shape" == throughput ]]; then
+  exec .devbuild/build-cuda/throughput_bench --gpu --work-dir .devbuild/throughput "$@"
+fi
 mkdir -p .devbuild/models
 model=.devbuild/models/$shape-q8_0.gguf
 [[ -f $model ]] || .devbuild/build-cuda/openbatch make-model --shape "$shape" --quantize q8_0 --output "$model"

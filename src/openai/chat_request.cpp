@@ -202,7 +202,7 @@ Result<ChatCompletionRequest> parse_chat_completion_request(const json& body,
 
   std::optional<double> temperature, top_p, presence, frequency;
   std::optional<int64_t> max_tokens, max_completion_tokens, n, seed, top_logprobs;
-  std::optional<bool> stream, logprobs;
+  std::optional<bool> stream, logprobs, ignore_eos;
   if (Status s = f.number("temperature", 0, 2, temperature); !s) return s;
   if (Status s = f.number("top_p", 0, 1, top_p); !s) return s;
   if (Status s = f.number("presence_penalty", -2, 2, presence); !s) return s;
@@ -214,6 +214,9 @@ Result<ChatCompletionRequest> parse_chat_completion_request(const json& body,
   if (Status s = f.integer("top_logprobs", 0, 20, top_logprobs); !s) return s;
   if (Status s = f.boolean("stream", stream); !s) return s;
   if (Status s = f.boolean("logprobs", logprobs); !s) return s;
+  // Not OpenAI's: an extension llama-server and vLLM accept too, so that benchmarks can force every
+  // answer to its max_tokens.
+  if (Status s = f.boolean("ignore_eos", ignore_eos); !s) return s;
   if (Status s = parse_stop(body, gen); !s) return s;
   if (Status s = parse_logit_bias(body, gen); !s) return s;
   if (Status s = parse_response_format(body, gen); !s) return s;
@@ -231,6 +234,7 @@ Result<ChatCompletionRequest> parse_chat_completion_request(const json& body,
   req.n = n ? static_cast<int>(*n) : 1;
   req.stream = stream.value_or(false);
   gen.logprobs = logprobs.value_or(false);
+  gen.ignore_eos = ignore_eos.value_or(false);
   if (top_logprobs) {
     if (!gen.logprobs) {
       return Status::invalid_request("Invalid value for 'top_logprobs': 'logprobs' must be set to true.",

@@ -69,6 +69,17 @@ TEST(ChatRequestTest, MaxCompletionTokensWinsOverMaxTokens) {
   EXPECT_EQ(r->generation.max_tokens, 5);
 }
 
+TEST(ChatRequestTest, IgnoreEosExtensionIsRead) {
+  json body = {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}};
+  auto plain = parse_chat_completion_request(body, test_model());
+  ASSERT_TRUE(plain.is_ok());
+  EXPECT_FALSE(plain->generation.ignore_eos);
+  body["ignore_eos"] = true;
+  auto forced = parse_chat_completion_request(body, test_model());
+  ASSERT_TRUE(forced.is_ok());
+  EXPECT_TRUE(forced->generation.ignore_eos);
+}
+
 TEST(ChatRequestTest, JsonSchemaIsKeptSerialised) {
   json schema = {{"type", "object"}, {"properties", {{"a", {{"type", "integer"}}}}}, {"required", {"a"}}};
   json body = {
