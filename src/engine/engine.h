@@ -44,7 +44,8 @@ struct GenerationRequest {
   std::string json_schema;  // the schema, serialised, when response_format is kJsonSchema
   bool logprobs = false;
   int top_logprobs = 0;
-  bool ignore_eos = false;  // benchmarks: generate exactly max_tokens tokens
+  bool ignore_eos = false;  // never draw end-of-generation (benchmarks: exactly max_tokens), unless
+                            // a response_format grammar allows nothing else
   Priority priority = Priority::kInteractive;
 };
 

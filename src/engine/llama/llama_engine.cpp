@@ -427,7 +427,7 @@ void LlamaEngine::Impl::after_decode() {
     Job& job = *slot.job;
     const llama_token token = slot.sampler->sample(ctx, slot.batch_index);
     const bool eog = llama_vocab_is_eog(vocab, token);
-    if (eog && !job.request.ignore_eos) {
+    if (eog) {  // with ignore_eos only when a grammar's text is complete
       slot.result.finish_reason = FinishReason::kStop;
       finish(slot, std::move(slot.result));
       continue;

@@ -141,5 +141,27 @@ TEST_F(LlamaEngineTest, ForcedTextStopsAtMaxTokens) {
   EXPECT_EQ(g->finish_reason, FinishReason::kLength);
 }
 
+TEST_F(LlamaEngineTest, IgnoreEosGeneratesMaxTokensUnlessTheGrammarIsComplete) {
+  auto engine = load(2);
+  GenerationRequest request;
+  request.messages = {{"user", "Say something."}};
+  request.max_tokens = 40;
+  request.ignore_eos = true;
+  request.sampling.seed = 7;
+  Result<Generation> text = generate(*engine, request);
+  ASSERT_TRUE(text.is_ok());
+  EXPECT_EQ(text->completion_tokens, 40);
+  EXPECT_EQ(text->finish_reason, FinishReason::kLength);
+
+  // The test models close a JSON object within a few tokens; after that only the end may follow.
+  request.response_format = ResponseFormat::kJsonObject;
+  request.max_tokens = 400;
+  Result<Generation> json = generate(*engine, request);
+  ASSERT_TRUE(json.is_ok());
+  EXPECT_EQ(json->finish_reason, FinishReason::kStop);
+  EXPECT_LT(json->completion_tokens, 400);
+  EXPECT_TRUE(nlohmann::json::parse(json->text, nullptr, false).is_object()) << json->text;
+}
+
 }  // namespace
 }  // namespace openbatch::engine

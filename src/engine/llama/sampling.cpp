@@ -89,9 +89,13 @@ RequestSampler::RequestSampler(const llama_vocab* vocab, const GenerationRequest
     : n_vocab_(llama_vocab_n_tokens(vocab)), bytes_(bytes) {
   const SamplingParams& p = request.sampling;
   chain_.reset(llama_sampler_chain_init(llama_sampler_chain_default_params()));
-  if (!p.logit_bias.empty()) {
-    std::vector<llama_logit_bias> biases;
-    for (const auto& [token, bias] : p.logit_bias) biases.push_back({token, bias});
+  std::vector<llama_logit_bias> biases;
+  for (const auto& [token, bias] : p.logit_bias) biases.push_back({token, bias});
+  // ignore_eos forbids end-of-generation tokens, as llama-server and vLLM do.
+  if (request.ignore_eos) {
+    for (llama_token t : bytes->end_of_generation) biases.push_back({t, -INFINITY});
+  }
+  if (!biases.empty()) {
     llama_sampler_chain_add(chain_.get(), llama_sampler_init_logit_bias(
                                               n_vocab_, static_cast<int32_t>(biases.size()), biases.data()));
   }
@@ -130,13 +134,32 @@ llama_token RequestSampler::sample(llama_context* ctx, int i) {
       fill_candidates(logits);
       all = {candidates_.data(), candidates_.size(), -1, false};
       llama_sampler_apply(grammar_.get(), &all);
-      llama_sampler_apply(chain_.get(), &all);
-      token = all.data[all.selected].id;
+      token = only_end_of_generation(all);
+      if (token < 0) {
+        llama_sampler_apply(chain_.get(), &all);
+        token = all.data[all.selected].id;
+      }
     }
     llama_sampler_accept(grammar_.get(), token);
   }
   llama_sampler_accept(chain_.get(), token);
   return token;
+}
+
+// When the grammar's text is complete only end-of-generation may follow, even where the request
+// forbids it (ignore_eos): returns that token, or -1 when anything else is allowed.
+llama_token RequestSampler::only_end_of_generation(const llama_token_data_array& masked) const {
+  llama_token eog = -1;
+  for (size_t k = 0; k < masked.size; ++k) {
+    if (std::isinf(masked.data[k].logit)) continue;
+    const llama_token t = masked.data[k].id;
+    if (std::find(bytes_->end_of_generation.begin(), bytes_->end_of_generation.end(), t) ==
+        bytes_->end_of_generation.end()) {
+      return -1;
+    }
+    eog = t;
+  }
+  return eog;
 }
 
 std::string RequestSampler::take_forced_text(size_t max_bytes) {

@@ -59,6 +59,7 @@ class RequestSampler {
 
  private:
   void fill_candidates(const float* logits);
+  llama_token only_end_of_generation(const llama_token_data_array& masked) const;
 
   int n_vocab_ = 0;
   SamplerPtr chain_;
