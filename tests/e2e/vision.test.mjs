@@ -5,13 +5,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toFile } from 'openai';
 import { PNG } from 'pngjs';
 import jpeg from 'jpeg-js';
-import { startServer, VISION_MODEL, MMPROJ } from './harness.mjs';
+import { startServer, BIN, VISION_MODEL, MMPROJ } from './harness.mjs';
 import { caption_system_prompt, get_caption, run_batch } from '../../examples/guide_example2.mjs';
 
 if (!VISION_MODEL || !MMPROJ) throw new Error('set OPENBATCH_TEST_VISION_MODEL and OPENBATCH_TEST_MMPROJ');
@@ -246,4 +247,47 @@ test('a model served without a projector answers images with a 400 that says so,
   assert.equal(err[0].custom_id, 'task-1');
   assert.equal(err[0].response.status_code, 400);
   assert.equal(err[0].response.body.error.code, 'image_not_supported');
+});
+
+// Runs the binary without blocking this process's event loop (the image server lives in it).
+function cli(args) {
+  return new Promise((resolve) => {
+    const p = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => { stderr += d; });
+    p.on('exit', (status) => resolve({ status, stderr }));
+  });
+}
+
+test('the command line: prepare --image-column, then run --mmproj captions the rows with no server', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'openbatch-vision-cli-'));
+  const rows = [
+    ['chair', `${base}/img/chair.png`],
+    ['table', `${base}/img/table.jpg`],
+    ['stool', dataUrl('image/png', pngImage(30, 30, 21))],
+    ['gone', `${base}/missing.png`],
+  ];
+  const csv = join(dir, 'furniture.csv');
+  writeFileSync(csv, 'title,primary_image\n' + rows.map((r) => r.map((v) => (v.includes(',') ? `"${v}"` : v)).join(',')).join('\n') + '\n');
+  const tasks = join(dir, 'tasks.jsonl');
+  let r = await cli(['prepare', csv, '--model', 'gpt-4o-mini', '--system', caption_system_prompt, '--user', '{title}',
+    '--image-column', 'primary_image', '--temperature', '0.2', '--max-tokens', '300', '-o', tasks]);
+  assert.equal(r.status, 0, r.stderr);
+  const out = join(dir, 'out.jsonl');
+  const errors = join(dir, 'errors.jsonl');
+  r = await cli(['run', tasks, '-o', out, '--errors-output', errors, '--model', VISION_MODEL, '--mmproj', MMPROJ,
+    '--parallel', '2', '--image-timeout', '2']);
+  assert.equal(r.status, 0, r.stderr);
+  const read = (f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const done = read(out);
+  assert.deepEqual(done.map((l) => l.custom_id).sort(), ['task-0', 'task-1', 'task-2']);
+  for (const l of done) {
+    assert.equal(l.response.status_code, 200);
+    assert.ok(l.response.body.usage.prompt_tokens > 16, 'the image is in the prompt');
+  }
+  const failed = read(errors);
+  assert.equal(failed.length, 1);
+  assert.equal(failed[0].custom_id, 'task-3');
+  assert.equal(failed[0].response.status_code, 400);
+  assert.match(failed[0].response.body.error.message, /HTTP 404/);
 });
