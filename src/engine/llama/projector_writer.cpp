@@ -134,9 +134,11 @@ void add_tensors(TensorSet& t, const ProjectorShape& s, uint32_t n_embd_text) {
 }  // namespace
 
 const std::vector<ProjectorShape>& projector_shapes() {
-  // 32 x 32 images in 8 x 8 patches: 16 image tokens.
   static const std::vector<ProjectorShape> shapes = {
+      // 32 x 32 images in 8 x 8 patches: 16 image tokens, for tests.
       {"tiny-vision", "tiny", 32, 8, 32, 2, 64, 2, 64},
+      // 224 x 224 images in 14 x 14 patches: 256 image tokens through a 6-layer ViT, for benchmarks.
+      {"bench-vision", "bench-512x8", 224, 14, 384, 6, 1536, 7, 1024},
   };
   return shapes;
 }

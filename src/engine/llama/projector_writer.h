@@ -24,7 +24,8 @@ struct ProjectorShape {
   uint32_t n_mm_hidden = 0;  // width of the MLP between ViT and text model
 };
 
-// The vision shapes make-model knows.
+// The vision shapes make-model knows: tiny-vision (16 tokens an image, for tests) and bench-vision
+// (256 tokens an image through a 6-layer ViT, paired with bench-512x8, for benchmarks).
 const std::vector<ProjectorShape>& projector_shapes();
 // null when name is not a vision shape.
 const ProjectorShape* projector_shape_by_name(std::string_view name);
