@@ -19,14 +19,17 @@ namespace {
 // of their KV cells.
 class ImageIds {
  public:
+  // REQUIRES: image_hash is empty (an image of unknown content: it gets an id of its own) or identifies
+  // the image's content.
   llama_token placeholder(const std::string& image_hash) {
     std::lock_guard lock(mu_);
+    if (image_hash.empty()) return token_for(next_++);
     auto it = ids_.find(image_hash);
     if (it != ids_.end()) {
       order_.splice(order_.begin(), order_, it->second.second);
       return it->second.first;
     }
-    const llama_token token = -1 - static_cast<llama_token>(next_++ % (1u << 30));
+    const llama_token token = token_for(next_++);
     order_.push_front(image_hash);
     ids_[image_hash] = {token, order_.begin()};
     if (ids_.size() > kRemembered) {
@@ -37,6 +40,8 @@ class ImageIds {
   }
 
  private:
+  static llama_token token_for(uint64_t id) { return -1 - static_cast<llama_token>(id % (1u << 30)); }
+
   static constexpr size_t kRemembered = 4096;
   std::mutex mu_;
   uint64_t next_ = 0;
@@ -198,11 +203,22 @@ Status VisionEncoder::encode(VisionPrompt& prompt) {
   if (!prompt.hold) return Status::unavailable("The server is shutting down.");
   std::lock_guard lock(encode_mu_);
   for (PromptImage& image : prompt.images) {
+    const char* id = mtmd_input_chunk_get_id(image.chunk.get());
+    const std::string key = id != nullptr ? id : "";
+    auto cached = std::find_if(recent_.begin(), recent_.end(), [&](const auto& r) { return r.first == key; });
+    if (!key.empty() && cached != recent_.end()) {
+      image.embeddings = cached->second;
+      continue;
+    }
     if (mtmd_encode_chunk(mtmd_, image.chunk.get()) != 0) {
       return Status::internal("the projector failed to encode the image at " + describe_image_url(image.url));
     }
+    ++images_encoded_;
     const float* embd = mtmd_get_output_embd(mtmd_);
     image.embeddings.assign(embd, embd + image.n_tokens * static_cast<size_t>(n_embd_));
+    if (key.empty()) continue;
+    recent_.emplace_front(key, image.embeddings);
+    if (recent_.size() > kRecentEmbeddings) recent_.pop_back();
   }
   return Status::ok();
 }
@@ -216,6 +232,11 @@ Status VisionEncoder::decode(llama_context* ctx, PromptImage& image, llama_pos p
   if (rc != 0)
     return Status::internal("decoding the image's embeddings failed with code " + std::to_string(rc));
   return Status::ok();
+}
+
+int64_t VisionEncoder::images_encoded() {
+  std::lock_guard lock(encode_mu_);
+  return images_encoded_;
 }
 
 void VisionEncoder::post(Priority priority, std::function<void(bool)> task) {

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -96,7 +97,8 @@ class VisionEncoder {
   // Thread-safe.
   Result<VisionPrompt> tokenize(const std::string& prompt_text, const std::vector<const ImagePart*>& images);
 
-  // Computes the embeddings of every image of prompt and takes a hold on the budget for them (waiting
+  // Computes the embeddings of every image of prompt (or reuses those of the same image encoded a
+  // moment ago) and takes a hold on the budget for them (waiting
   // while max_encoded_waiting prompts hold one). Call it from the worker (see post). 500 when the
   // projector fails, 503 once shutdown() has begun.
   Status encode(VisionPrompt& prompt);
@@ -112,6 +114,9 @@ class VisionEncoder {
   // Ends the worker (tasks not yet started run as task(false)). Idempotent.
   void shutdown();
 
+  // Images run through the projector so far (reused embeddings not counted). Thread-safe.
+  int64_t images_encoded();
+
  private:
   VisionEncoder() = default;
   void worker();
@@ -124,7 +129,12 @@ class VisionEncoder {
   int n_embd_ = 0;
   std::shared_ptr<Budget> budget_;  // shared with the holds, which may outlive the encoder
 
-  std::mutex encode_mu_;  // mtmd's encoder is not re-entrant
+  std::mutex encode_mu_;  // mtmd's encoder is not re-entrant; guards recent_ too
+  // The embeddings of the last images encoded, by content hash: an image that many requests send (the
+  // n choices of one request, a batch naming one URL on many lines) is encoded once.
+  static constexpr size_t kRecentEmbeddings = 8;
+  std::deque<std::pair<std::string, std::vector<float>>> recent_;
+  int64_t images_encoded_ = 0;  // guarded by encode_mu_
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -123,6 +123,7 @@ TEST_F(VisionTest, MtmdTokenizesEncodesAndDecodesTheTinyProjectorsImages) {
   EXPECT_GT(t.back(), 0);
 
   ASSERT_TRUE(v.encode(*prompt).is_ok());
+  EXPECT_EQ(v.images_encoded(), 2) << "the repeated image is encoded once";
   for (const PromptImage& i : im) ASSERT_EQ(i.embeddings.size(), 16u * 64u);
   EXPECT_EQ(im[0].embeddings, im[2].embeddings);
   EXPECT_NE(im[0].embeddings, im[1].embeddings);
