@@ -59,22 +59,23 @@ let server;
 before(async () => {
   imageServer = createServer(async (req, res) => {
     hits.set(req.url, (hits.get(req.url) ?? 0) + 1);
-    const image = images[req.url];
+    const path = new URL(req.url, 'http://x').pathname;  // a query only makes a URL new to the fetcher
+    const image = images[path];
     if (image) {
       res.writeHead(200, { 'content-type': image[0] });
       return res.end(image[1]);
     }
-    if (req.url === '/page.html') {
+    if (path === '/page.html') {
       res.writeHead(200, { 'content-type': 'text/html' });
       return res.end('<!doctype html><html><body>Our chairs</body></html>');
     }
-    if (req.url === '/corrupt.png') {
+    if (path === '/corrupt.png') {
       const png = Buffer.from(pngImage(40, 40, 7));
       for (let i = 40; i < png.length; i++) png[i] = (i * 31) & 0xff;
       res.writeHead(200, { 'content-type': 'image/png' });
       return res.end(png);
     }
-    if (req.url === '/slow.png') {
+    if (path === '/slow.png') {
       await Promise.race([slowReleased, new Promise((r) => setTimeout(r, 5000))]);
       res.writeHead(200, { 'content-type': 'image/png' });
       return res.end(pngImage(8, 8, 8));
@@ -155,22 +156,42 @@ test('steps 3-5: the batch of captions completes and every result matches its ro
   assert.equal(hits.get('/img/shared.png'), 1, 'an image named by many lines is fetched once');
 });
 
-// Each way an image can fail, the error code it gets, and what its message says.
-function badImages() {
+test('a slow image server holds up only the request waiting for it', async () => {
+  const started = Date.now();
+  let slowSettled = 0;
+  const slow = get_caption(server.client, `${base}/slow.png?fresh`, 'A slow chair')
+    .catch((err) => err).finally(() => { slowSettled = Date.now(); });
+  await new Promise((r) => setTimeout(r, 100));
+  const others = await Promise.all([
+    get_caption(server.client, dataUrl('image/png', pngImage(20, 20, 31)), 'A quick stool'),
+    server.client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
+  ]);
+  const othersDone = Date.now();
+  assert.equal(typeof others[0], 'string');
+  assert.equal(slowSettled, 0, 'the others finished while the slow image was still downloading');
+  const err = await slow;
+  assert.equal(err.status, 400);
+  assert.match(err.error.message, /timed out/);
+  assert.ok(othersDone - started < slowSettled - started);
+});
+
+// Each way an image can fail, the error code it gets, and what its message says. The query makes the
+// URLs new to the server's cache of recent fetches, so each test fetches them afresh.
+function badImages(query) {
   return [
-    { url: `${base}/missing.png`, code: 'invalid_image_url', says: 'HTTP 404' },
-    { url: `http://127.0.0.1:1/chair.png`, code: 'invalid_image_url', says: 'unreachable' },
-    { url: `${base}/slow.png`, code: 'invalid_image_url', says: 'timed out' },
-    { url: `${base}/page.html`, code: 'invalid_image_format', says: 'not a decodable image' },
-    { url: `${base}/corrupt.png`, code: 'invalid_image', says: 'could not be decoded' },
-    { url: `${base}/img/huge.png`, code: 'image_too_large', says: 'larger than' },
+    { url: `${base}/missing.png?${query}`, code: 'invalid_image_url', says: 'HTTP 404' },
+    { url: `http://127.0.0.1:1/chair.png?${query}`, code: 'invalid_image_url', says: 'unreachable' },
+    { url: `${base}/slow.png?${query}`, code: 'invalid_image_url', says: 'timed out' },
+    { url: `${base}/page.html?${query}`, code: 'invalid_image_format', says: 'not a decodable image' },
+    { url: `${base}/corrupt.png?${query}`, code: 'invalid_image', says: 'could not be decoded' },
+    { url: `${base}/img/huge.png?${query}`, code: 'image_too_large', says: 'larger than' },
     { url: 'ftp://127.0.0.1/chair.png', code: 'invalid_image_url', says: 'only http://, https:// and data: URLs' },
     { url: 'data:text/plain;base64,aGVsbG8=', code: 'invalid_image_url', says: "media type 'text/plain'", named: 'data:text/plain' },
   ];
 }
 
 test('each image failure is a 400 naming the URL and its problem', async () => {
-  for (const bad of badImages()) {
+  for (const bad of badImages('sync')) {
     await assert.rejects(get_caption(server.client, bad.url, 'A chair'), (err) => {
       assert.equal(err.status, 400, bad.url);
       assert.equal(err.error.type, 'invalid_request_error');
@@ -183,7 +204,7 @@ test('each image failure is a 400 naming the URL and its problem', async () => {
 });
 
 test('a batch goes on past images that fail: their lines land in the error file with their 400', async () => {
-  const bad = badImages();
+  const bad = badImages('batch');
   const df = [...furniture().slice(0, 3), ...bad.map((b, i) => ({ title: `Broken ${i}`, primary_image: b.url }))];
   const { client } = server;
   const lines = df.map((row, i) => ({
