@@ -35,7 +35,7 @@ cmake -S . -B "$build_dir" -DLLAMA_PREFIX="$prefix" -DCMAKE_BUILD_TYPE="${OPENBA
 cmake --build "$build_dir" -j"$jobs" 2>&1 | grep -E "error|warning: unused|Error" || true
 test -x "$build_dir/openbatch" || { echo "[setup] build failed" >&2; cmake --build "$build_dir" -j1 2>&1 | tail -40; exit 1; }
 
-if [[ ! -d tests/e2e/node_modules/openai ]]; then
+if [[ ! -d tests/e2e/node_modules/openai || ! -d tests/e2e/node_modules/pngjs || ! -d tests/e2e/node_modules/jpeg-js ]]; then
   echo "[setup] installing the end-to-end tests' npm packages" >&2
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "engine/llama/llama_engine.h"
 #include "engine/llama/model_writer.h"
+#include "engine/llama/projector_writer.h"
 
 namespace openbatch::cli {
 namespace {
@@ -18,12 +19,25 @@ namespace {
 struct MakeModelOptions {
   std::string shape;
   std::string output;
+  std::string mmproj_output;
   uint32_t seed = 0;
   std::string quantize = "f32";
 };
 
 int make_model(const MakeModelOptions& options) {
-  Result<engine::ModelShape> shape = engine::model_shape_by_name(options.shape);
+  // A vision shape is a text shape plus a projector.
+  const engine::ProjectorShape* projector = engine::projector_shape_by_name(options.shape);
+  if (projector != nullptr && options.mmproj_output.empty()) {
+    std::fprintf(stderr, "make-model: shape %s writes a projector too: give --mmproj-output FILE\n",
+                 options.shape.c_str());
+    return 2;
+  }
+  if (projector == nullptr && !options.mmproj_output.empty()) {
+    std::fprintf(stderr, "make-model: --mmproj-output needs a vision shape (such as tiny-vision)\n");
+    return 2;
+  }
+  Result<engine::ModelShape> shape =
+      engine::model_shape_by_name(projector != nullptr ? projector->text_shape : options.shape);
   if (!shape) {
     std::fprintf(stderr, "make-model: %s\n", shape.status().message().c_str());
     return 2;
@@ -45,6 +59,19 @@ int make_model(const MakeModelOptions& options) {
                static_cast<long long>(engine::parameter_count(*shape)),
                static_cast<unsigned long long>(ec ? 0 : bytes), engine::random_model_vocab_size(),
                options.quantize.c_str(), options.seed);
+  if (projector != nullptr) {
+    if (Status s =
+            engine::write_random_projector(*projector, shape->n_embd, options.seed, options.mmproj_output);
+        !s) {
+      std::fprintf(stderr, "make-model: %s\n", s.message().c_str());
+      return 1;
+    }
+    const auto proj_bytes = std::filesystem::file_size(options.mmproj_output, ec);
+    const uint32_t side = projector->image_size / projector->patch_size;
+    std::fprintf(stderr, "make-model: wrote %s: projector %s, %ux%u images, %u tokens an image, %llu bytes\n",
+                 options.mmproj_output.c_str(), projector->name.c_str(), projector->image_size,
+                 projector->image_size, side * side, static_cast<unsigned long long>(ec ? 0 : proj_bytes));
+  }
   return 0;
 }
 
@@ -54,13 +81,17 @@ void register_make_model(CLI::App& app) {
   auto options = std::make_shared<MakeModelOptions>();
   std::vector<std::string> shapes;
   for (const engine::ModelShape& shape : engine::model_shapes()) shapes.push_back(shape.name);
+  for (const engine::ProjectorShape& shape : engine::projector_shapes()) shapes.push_back(shape.name);
 
   CLI::App* cmd = app.add_subcommand(
       "make-model",
       "Write a small GGUF model with random weights (llama architecture, byte-level BPE vocabulary, ChatML "
-      "template) for tests and benchmarks. Same shape, seed and type: same file.");
+      "template) for tests and benchmarks; vision shapes add a LLaVA-style projector (--mmproj-output). Same "
+      "shape, seed and type: same file.");
   cmd->add_option("--shape", options->shape, "Model dimensions")->required()->check(CLI::IsMember(shapes));
   cmd->add_option("--output,-o", options->output, "GGUF file to write (replaced when complete)")->required();
+  cmd->add_option("--mmproj-output", options->mmproj_output,
+                  "Projector GGUF to write, for vision shapes (serve it with --mmproj)");
   cmd->add_option("--seed", options->seed, "Seed of the random weights")->capture_default_str();
   cmd->add_option("--quantize", options->quantize, "Weight type: f32, q8_0 or q4_k_m")
       ->check(CLI::IsMember({"f32", "q8_0", "q4_k_m"}))

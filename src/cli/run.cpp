@@ -22,10 +22,10 @@
 #include "batch/input_validator.h"
 #include "batch/result_lines.h"
 #include "cli/commands.h"
+#include "cli/engine_options.h"
 #include "cli/exit_codes.h"
 #include "cli/input_table.h"
 #include "cli/progress_line.h"
-#include "engine/llama/llama_engine.h"
 #include "openai/chat_completion.h"
 
 namespace openbatch::cli {
@@ -35,7 +35,7 @@ struct RunOptions {
   std::string input;
   std::string output;
   std::string errors_output;  // empty: failures go to output too
-  engine::LlamaEngineOptions engine;
+  EngineOptions engine;
   int in_flight = 0;  // 0: twice --parallel
   bool verbose = false;
 };
@@ -132,12 +132,12 @@ int run(RunOptions o) {
 
   Result<std::string> data = read_file(o.input);
   if (!data) return report_failure("run", data.status());
-  if (o.engine.model_ids.empty()) {
+  if (o.engine.llama.model_ids.empty()) {
     const std::string model = first_model(*data);
-    if (!model.empty()) o.engine.model_ids.push_back(model);
+    if (!model.empty()) o.engine.llama.model_ids.push_back(model);
   }
   batch::ValidationLimits limits;
-  limits.models = o.engine.model_ids;
+  limits.models = o.engine.llama.model_ids;
   limits.max_requests = 1'000'000'000;
   limits.max_bytes = int64_t{1} << 40;
   batch::ValidatedInput input = batch::validate_input(*data, limits);
@@ -170,9 +170,9 @@ int run(RunOptions o) {
   if (todo.empty()) return kExitOk;
 
   if (!o.verbose) engine::set_llama_log_level_warn();
-  auto loaded = engine::LlamaEngine::load(o.engine);
+  auto loaded = load_engine(o.engine);
   if (!loaded) return report_failure("run", loaded.status());
-  engine::LlamaEngine& engine = **loaded;
+  engine::Engine& engine = **loaded;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -180,7 +180,7 @@ int run(RunOptions o) {
   // The handles of requests in flight (to cancel them on a stop), by custom_id. in_flight and handles
   // belong to this thread; only finished is shared with the engine's thread.
   std::unordered_map<std::string, std::vector<std::shared_ptr<engine::GenerationHandle>>> handles;
-  const int limit = o.in_flight > 0 ? o.in_flight : 2 * std::max(1, o.engine.parallel);
+  const int limit = o.in_flight > 0 ? o.in_flight : 2 * std::max(1, o.engine.llama.parallel);
   int in_flight = 0;
   Progress progress{o.input, "running", 0, 0, total, 0};
   progress.done = skipped;  // earlier runs' lines count as done
@@ -271,7 +271,7 @@ int run(RunOptions o) {
 
 void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
-  o->engine.parallel = 8;
+  o->engine.llama.parallel = 8;
   CLI::App* cmd = app.add_subcommand(
       "run",
       "Run a batch input file on a local GGUF model with no server, writing the server's output lines");
@@ -287,16 +287,8 @@ void register_run(CLI::App& app) {
   cmd->add_option("--output,-o", o->output, "Output file (JSONL); appended to, so a re-run continues")
       ->required();
   cmd->add_option("--errors-output", o->errors_output, "Write failed requests here instead of to --output");
-  cmd->add_option("--model,-m", o->engine.model_path, "GGUF model file")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--model-id", o->engine.model_ids,
-                  "Model name the requests must use (default: the one the first request names)")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--parallel", o->engine.parallel, "Sequences decoded together")->capture_default_str();
-  cmd->add_option("--ctx-size,-c", o->engine.ctx_size, "Total KV cells shared by the sequences");
-  cmd->add_option("--threads,-t", o->engine.threads, "CPU threads (default: all cores)");
-  cmd->add_option("--gpu-layers", o->engine.gpu_layers, "Layers offloaded to the GPU (default: all)");
+  add_engine_options(cmd, o->engine,
+                     "Model name the requests must use (default: the one the first request names)");
   cmd->add_flag("--verbose,-v", o->verbose, "Log llama.cpp's own messages");
   cmd->callback([o] {
     if (const int rc = run(*o); rc != 0) throw CLI::RuntimeError(rc);

@@ -7,14 +7,14 @@
 
 #include "api/server.h"
 #include "cli/commands.h"
-#include "engine/llama/llama_engine.h"
+#include "cli/engine_options.h"
 
 namespace openbatch::cli {
 
 namespace {
 
 struct ServeOptions {
-  engine::LlamaEngineOptions engine;
+  EngineOptions engine;
   api::ServerOptions server;
   bool verbose = false;
 };
@@ -28,15 +28,15 @@ int serve(const ServeOptions& opts) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  std::fprintf(stderr, "openbatch: loading %s\n", opts.engine.model_path.c_str());
-  auto engine = engine::LlamaEngine::load(opts.engine);
+  std::fprintf(stderr, "openbatch: loading %s\n", opts.engine.llama.model_path.c_str());
+  auto engine = load_engine(opts.engine);
   if (!engine) {
     std::fprintf(stderr, "openbatch: %s\n", engine.status().message().c_str());
     return 1;
   }
   const auto& info = (*engine)->model_info();
-  std::fprintf(stderr, "openbatch: model '%s' ready: %d parallel sequences of %d tokens\n", info.id.c_str(),
-               info.parallel, info.context_per_sequence);
+  std::fprintf(stderr, "openbatch: model '%s' ready: %d parallel sequences of %d tokens%s\n", info.id.c_str(),
+               info.parallel, info.context_per_sequence, info.has_vision ? ", images" : "");
   api::Server server(opts.server, **engine);
 
   std::thread waiter([&server, signals] {
@@ -66,24 +66,15 @@ void register_serve(CLI::App& app) {
       app.add_subcommand("serve", "Serve the OpenAI-compatible API (chat completions, files, batches)");
   cmd->footer(
       "Example:\n  openbatch serve --model models/qwen2.5-0.5b-instruct-q8_0.gguf --model-id gpt-4o-mini "
-      "--port 8080");
+      "--port 8080\n"
+      "  openbatch serve --model llava-v1.5-7b-q4_k.gguf --mmproj mmproj-llava-v1.5-7b-f16.gguf --model-id "
+      "gpt-4o-mini");
   // Later occurrences of a single-valued option win, as with most servers' flags.
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  cmd->add_option("--model,-m", opts->engine.model_path, "GGUF model file")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--model-id", opts->engine.model_ids,
-                  "Name clients use for the model; repeat to add aliases (default: the file's stem)")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  add_engine_options(cmd, opts->engine,
+                     "Name clients use for the model; repeat to add aliases (default: the file's stem)");
   cmd->add_option("--host", opts->server.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", opts->server.port, "Port to listen on")->capture_default_str();
-  cmd->add_option("--parallel", opts->engine.parallel, "Sequences decoded together")->capture_default_str();
-  cmd->add_option("--ctx-size,-c", opts->engine.ctx_size,
-                  "Total KV cells shared by the sequences (default: min(trained, 4096) per sequence)");
-  cmd->add_option("--threads,-t", opts->engine.threads, "CPU threads (default: all cores)");
-  cmd->add_option("--batch-size,-b", opts->engine.batch_size, "Most tokens per decode step")
-      ->capture_default_str();
-  cmd->add_option("--gpu-layers", opts->engine.gpu_layers, "Layers offloaded to the GPU (default: all)");
   cmd->add_option("--api-key", opts->server.api_keys,
                   "Accepted API key; repeat for several (default: none, open)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);

@@ -4,6 +4,26 @@
 
 namespace openbatch::engine {
 
+bool has_images(const std::vector<Message>& messages) {
+  for (const Message& m : messages) {
+    if (!m.images.empty()) return true;
+  }
+  return false;
+}
+
+Status images_not_supported(const ModelInfo& model) {
+  return Status::invalid_request("The model `" + model.id +
+                                     "` does not accept images: image_url content parts need a vision model "
+                                     "served with its projector (openbatch serve --mmproj).",
+                                 "", "image_not_supported");
+}
+
+std::string describe_image_url(const std::string& url) {
+  constexpr size_t kShown = 48;
+  if (url.rfind("data:", 0) == 0 && url.size() > kShown) return url.substr(0, kShown) + "...";
+  return url;
+}
+
 Result<Generation> generate(Engine& engine, GenerationRequest request) {
   auto promise = std::make_shared<std::promise<Result<Generation>>>();
   auto future = promise->get_future();

@@ -15,11 +15,32 @@
 
 namespace openbatch::engine {
 
-// One message of a conversation, already reduced to text by the OpenAI layer.
+// An image inside a message: it stands at byte `offset` of the message's text, so a message's text
+// and images keep the order of the parts they came from.
+struct ImagePart {
+  size_t offset = 0;  // 0 .. content.size(); images at the same offset keep their order
+  std::string url;    // where it comes from (http, https or data:), as the client sent it
+  // The encoded file (PNG, JPEG, GIF, BMP). Filled in by whoever fetches `url` before the request
+  // reaches an engine that runs images; null until then.
+  std::shared_ptr<const std::string> data;
+};
+
+// One message of a conversation, reduced by the OpenAI layer to its text and its images.
 struct Message {
   std::string role;  // system, user, assistant (developer is mapped to system)
   std::string content;
+  std::vector<ImagePart> images;  // in order of offset
 };
+
+// Whether any message of the request holds an image.
+bool has_images(const std::vector<Message>& messages);
+
+struct ModelInfo;
+// 400 invalid_request_error image_not_supported: the model takes no image inputs.
+Status images_not_supported(const ModelInfo& model);
+
+// How an image URL is named in an error message: data: URLs are cut short (they can be megabytes).
+std::string describe_image_url(const std::string& url);
 
 enum class ResponseFormat { kText, kJsonObject, kJsonSchema };
 

@@ -14,14 +14,45 @@ using nlohmann::json;
 
 const char* kRoles[] = {"system", "developer", "user", "assistant", "tool", "function"};
 
-// Flattens a message's content (a string or an array of parts) into text.
-Result<std::string> message_text(const json& content, const std::string& param, bool vision) {
-  if (content.is_string()) return content.get<std::string>();
-  if (content.is_null()) return std::string();
+// An image_url part: its URL (http, https or data:) and detail, checked for shape only; the image
+// itself is loaded later, off the request's thread.
+Result<std::string> image_url_of(const json& part, const std::string& param) {
+  auto it = part.find("image_url");
+  if (it == part.end()) return missing_parameter(param + ".image_url");
+  if (!it->is_object()) return invalid_type(param + ".image_url", "an object", *it);
+  auto url = it->find("url");
+  if (url == it->end()) return missing_parameter(param + ".image_url.url");
+  if (!url->is_string()) return invalid_type(param + ".image_url.url", "a string", *url);
+  auto detail = it->find("detail");
+  if (detail != it->end() && !detail->is_null()) {
+    if (!detail->is_string()) return invalid_type(param + ".image_url.detail", "a string", *detail);
+    const std::string d = detail->get<std::string>();
+    if (d != "auto" && d != "low" && d != "high") {
+      return Status::invalid_request(
+          "Invalid value: '" + d + "'. Supported values are: 'auto', 'low', and 'high'.",
+          param + ".image_url.detail", "invalid_value");
+    }
+  }
+  std::string u = url->get<std::string>();
+  if (u.empty()) {
+    return Status::invalid_request("Invalid 'image_url.url': empty string. Expected an http(s) or data: URL.",
+                                   param + ".image_url.url", "empty_string");
+  }
+  return u;
+}
+
+// A message's content (a string or an array of parts) as text, with its images at their places.
+Status message_content(const json& content, const std::string& param, const engine::ModelInfo& model,
+                       engine::Message& out) {
+  if (content.is_string()) {
+    out.content = content.get<std::string>();
+    return Status::ok();
+  }
+  if (content.is_null()) return Status::ok();
   if (!content.is_array()) {
     return invalid_type(param, "a string or an array of content parts", content);
   }
-  std::string text;
+  std::string& text = out.content;
   for (size_t j = 0; j < content.size(); ++j) {
     const json& part = content[j];
     const std::string part_param = param + "[" + std::to_string(j) + "]";
@@ -36,19 +67,20 @@ Result<std::string> message_text(const json& content, const std::string& param, 
       if (!value->is_string()) return invalid_type(part_param + ".text", "a string", *value);
       text += value->get<std::string>();
     } else if (t == "image_url") {
-      if (!vision) {
-        return Status::invalid_request(
-            "Image inputs are not supported by this model: start the server with a vision model and its "
-            "projector (--mmproj) to send image_url parts.",
-            part_param, "image_not_supported");
+      auto url = image_url_of(part, part_param);
+      if (!url) return url.status();
+      if (!model.has_vision) {
+        Status s = engine::images_not_supported(model);
+        return Status(s.http_status(), s.type(), s.code(), part_param, s.message());
       }
+      out.images.push_back({text.size(), std::move(url).value(), nullptr});
     } else {
       return Status::invalid_request(
           "Invalid value: '" + t + "'. Supported values are: 'text' and 'image_url'.", part_param + ".type",
           "invalid_value");
     }
   }
-  return text;
+  return Status::ok();
 }
 
 Status parse_messages(const json& body, const engine::ModelInfo& model, engine::GenerationRequest& out) {
@@ -78,11 +110,15 @@ Status parse_messages(const json& body, const engine::ModelInfo& model, engine::
     }
     auto content = m.find("content");
     if (content == m.end() && r != "assistant") return missing_parameter(param + ".content");
-    auto text =
-        message_text(content == m.end() ? json(nullptr) : *content, param + ".content", model.has_vision);
-    if (!text) return text.status();
+    engine::Message message;
+    if (Status s = message_content(content == m.end() ? json(nullptr) : *content, param + ".content", model,
+                                   message);
+        !s) {
+      return s;
+    }
     if (r == "developer") r = "system";
-    out.messages.push_back({std::move(r), std::move(text).value()});
+    message.role = std::move(r);
+    out.messages.push_back(std::move(message));
   }
   return Status::ok();
 }

@@ -38,6 +38,40 @@ TEST(ChatRequestTest, RejectsBadBodiesLikeOpenAI) {
   EXPECT_GE(cases, 30);
 }
 
+// The guide's Example 2 user message: the title, then the image; images keep their place in the text.
+TEST(ChatRequestTest, ImagePartsKeepTheirPlaceInTheMessage) {
+  engine::ModelInfo vision = test_model();
+  vision.has_vision = true;
+  json body = {
+      {"model", "gpt-4o-mini"},
+      {"messages",
+       {{{"role", "system"}, {"content", "caption it"}},
+        {{"role", "user"},
+         {"content",
+          {{{"type", "image_url"}, {"image_url", {{"url", "https://x/a.png"}}}},
+           {{"type", "text"}, {"text", "Oak chair"}},
+           {{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64,AAAA"}, {"detail", "low"}}}},
+           {{"type", "text"}, {"text", "!"}}}}}}}};
+  auto r = parse_chat_completion_request(body, vision);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  const auto& m = r->generation.messages;
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_TRUE(m[0].images.empty());
+  EXPECT_EQ(m[1].content, "Oak chair!");
+  ASSERT_EQ(m[1].images.size(), 2u);
+  EXPECT_EQ(m[1].images[0].offset, 0u);
+  EXPECT_EQ(m[1].images[0].url, "https://x/a.png");
+  EXPECT_EQ(m[1].images[1].offset, 9u);
+  EXPECT_EQ(m[1].images[1].url, "data:image/png;base64,AAAA");
+  EXPECT_EQ(m[1].images[1].data, nullptr);
+  EXPECT_TRUE(engine::has_images(m));
+
+  auto text_model = parse_chat_completion_request(body, test_model());
+  ASSERT_FALSE(text_model.is_ok());
+  EXPECT_EQ(text_model.status().code(), "image_not_supported");
+  EXPECT_NE(text_model.status().message().find("does not accept images"), std::string::npos);
+}
+
 TEST(ChatRequestTest, ParsesTheGuidesRequest) {
   json body = {{"model", "gpt-4o-mini"},
                {"temperature", 0.1},

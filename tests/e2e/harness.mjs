@@ -8,12 +8,16 @@ import OpenAI from 'openai';
 export const BIN = process.env.OPENBATCH_BIN;
 export const MODEL = process.env.OPENBATCH_TEST_MODEL;
 if (!BIN || !MODEL) throw new Error('set OPENBATCH_BIN and OPENBATCH_TEST_MODEL (scripts/test.sh does)');
+// The tiny-vision pair (make-model --shape tiny-vision): a text model and its projector.
+export const VISION_MODEL = process.env.OPENBATCH_TEST_VISION_MODEL;
+export const MMPROJ = process.env.OPENBATCH_TEST_MMPROJ;
 
 // Starts `openbatch serve` with extra args; resolves once it listens. The model answers to
-// "gpt-4o-mini" so that the guide's code runs unchanged.
-export async function startServer({ args = [], dataDir, apiKey = 'sk-test' } = {}) {
+// "gpt-4o-mini" so that the guide's code runs unchanged. With mmproj, the model takes images.
+export async function startServer({ args = [], dataDir, apiKey = 'sk-test', model = MODEL, mmproj } = {}) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'openbatch-e2e-'));
-  const proc = spawn(BIN, ['serve', '--model', MODEL, '--model-id', 'gpt-4o-mini', '--host', '127.0.0.1',
+  const vision = mmproj ? ['--mmproj', mmproj] : [];
+  const proc = spawn(BIN, ['serve', '--model', model, ...vision, '--model-id', 'gpt-4o-mini', '--host', '127.0.0.1',
     '--port', '0', '--data-dir', dir, '--parallel', '8', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const port = await new Promise((resolve, reject) => {

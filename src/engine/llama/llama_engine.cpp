@@ -15,6 +15,7 @@
 #include "engine/llama/prompt.h"
 #include "engine/llama/sampling.h"
 #include "engine/llama/text_stream.h"
+#include "engine/llama/vision_encoder.h"
 #include "llama.h"
 
 namespace openbatch::engine {
@@ -26,6 +27,7 @@ struct Job final : GenerationHandle {
   GenerationRequest request;
   GenerationCallbacks callbacks;
   std::vector<llama_token> prompt;
+  VisionPrompt vision;                             // the images of the prompt, when it has any
   std::shared_ptr<const CompiledGrammar> grammar;  // enforces the response_format; null for free text
   std::atomic<bool> cancelled{false};
 
@@ -62,7 +64,10 @@ void quiet_log(ggml_log_level level, const char* text, void* /*user*/) {
 
 }  // namespace
 
-void set_llama_log_level_warn() { llama_log_set(quiet_log, nullptr); }
+void set_llama_log_level_warn() {
+  llama_log_set(quiet_log, nullptr);
+  set_mtmd_log_level_warn();
+}
 
 struct LlamaEngine::Impl {
   LlamaEngineOptions options;
@@ -72,6 +77,7 @@ struct LlamaEngine::Impl {
   const llama_vocab* vocab = nullptr;
   std::string chat_template;
   ByteTokens bytes;
+  std::unique_ptr<VisionEncoder> vision;  // null without a projector
   std::vector<Slot> slots;
   llama_batch batch{};
 
@@ -82,24 +88,47 @@ struct LlamaEngine::Impl {
   std::thread thread;
 
   ~Impl() {
+    vision.reset();
     if (batch.token) llama_batch_free(batch);
     if (ctx) llama_free(ctx);
     if (model) llama_model_free(model);
+  }
+
+  Status check_prompt_length(size_t n_tokens) const {
+    if (static_cast<int>(n_tokens) < info.context_per_sequence) return Status::ok();
+    return Status::invalid_request(
+        "This model's maximum context length is " + std::to_string(info.context_per_sequence) +
+            " tokens. However, your messages resulted in " + std::to_string(n_tokens) +
+            " tokens. Please reduce the length of the messages.",
+        "messages", "context_length_exceeded");
   }
 
   Result<std::vector<llama_token>> prompt_tokens(const GenerationRequest& request) const {
     auto text = apply_chat_template(chat_template, request.messages);
     if (!text) return text.status();
     auto tokens = tokenize(vocab, *text);
-    if (static_cast<int>(tokens.size()) >= info.context_per_sequence) {
-      return Status::invalid_request(
-          "This model's maximum context length is " + std::to_string(info.context_per_sequence) +
-              " tokens. However, your messages resulted in " + std::to_string(tokens.size()) +
-              " tokens. Please reduce the length of the messages.",
-          "messages", "context_length_exceeded");
-    }
+    if (Status s = check_prompt_length(tokens.size()); !s) return s;
     return tokens;
   }
+
+  // Tokens and images of a prompt with images (images count as the positions they take).
+  Result<VisionPrompt> vision_prompt(const GenerationRequest& request) const {
+    if (!vision) return images_not_supported(info);
+    auto marked = apply_chat_template_with_images(chat_template, request.messages, vision->marker());
+    if (!marked) return marked.status();
+    auto prompt = vision->tokenize(marked->text, marked->images);
+    if (!prompt) return prompt.status();
+    if (Status s = check_prompt_length(prompt->tokens.size()); !s) return s;
+    // The last prompt token is decoded for the first generated token's logits: it must be text.
+    if (prompt->tokens.empty() || prompt->tokens.back() < 0) {
+      return Status::internal("the chat template ends the prompt with an image");
+    }
+    return prompt;
+  }
+
+  void enqueue(std::shared_ptr<Job> job);
+  void submit_with_images(std::shared_ptr<Job> job);
+  void decode_images();
 
   void loop();
   void admit_jobs();
@@ -164,6 +193,17 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
                                             : options.model_ids.front();
   for (size_t i = 1; i < options.model_ids.size(); ++i) impl->info.aliases.push_back(options.model_ids[i]);
   impl->info.context_per_sequence = static_cast<int>(llama_n_ctx_seq(impl->ctx));
+  if (!options.mmproj_path.empty()) {
+    VisionOptions vopts;
+    vopts.mmproj_path = options.mmproj_path;
+    vopts.threads = threads;
+    vopts.use_gpu = options.gpu_layers != 0;
+    vopts.max_encoded_waiting = std::max(8, 2 * parallel);
+    auto vision = VisionEncoder::load(vopts, impl->model);
+    if (!vision) return vision.status();
+    impl->vision = std::move(vision).value();
+    impl->info.has_vision = true;
+  }
   impl->info.parallel = parallel;
   impl->info.created =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -181,6 +221,11 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
 const ModelInfo& LlamaEngine::model_info() const { return impl_->info; }
 
 Result<int> LlamaEngine::count_prompt_tokens(const GenerationRequest& request) {
+  if (has_images(request.messages)) {
+    auto prompt = impl_->vision_prompt(request);
+    if (!prompt) return prompt.status();
+    return static_cast<int>(prompt->tokens.size());
+  }
   auto tokens = impl_->prompt_tokens(request);
   if (!tokens) return tokens.status();
   return static_cast<int>(tokens->size());
@@ -189,31 +234,71 @@ Result<int> LlamaEngine::count_prompt_tokens(const GenerationRequest& request) {
 std::shared_ptr<GenerationHandle> LlamaEngine::submit(GenerationRequest request,
                                                       GenerationCallbacks callbacks) {
   auto job = std::make_shared<Job>();
-  // Tokenising and compiling the grammar happen here, on the caller's thread, off the engine loop.
-  auto tokens = impl_->prompt_tokens(request);
-  if (!tokens) {
-    callbacks.on_done(tokens.status());
-    return job;
+  const bool images = has_images(request.messages);
+  // Tokenising and compiling the grammar happen here, on the caller's thread, off the engine loop
+  // (for prompts with images, on the vision worker).
+  if (!images) {
+    auto tokens = impl_->prompt_tokens(request);
+    if (!tokens) {
+      callbacks.on_done(tokens.status());
+      return job;
+    }
+    job->prompt = std::move(tokens).value();
   }
   auto grammar = prepare_sampling(impl_->vocab, request);
   if (!grammar) {
     callbacks.on_done(grammar.status());
     return job;
   }
-  job->prompt = std::move(tokens).value();
   job->grammar = std::move(grammar).value();
   job->request = std::move(request);
   job->callbacks = std::move(callbacks);
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->stopping) {
-      job->callbacks.on_done(Status::unavailable("The server is shutting down."));
-      return job;
-    }
-    impl_->queues[static_cast<int>(job->request.priority)].push_back(job);
+  if (images) {
+    impl_->submit_with_images(job);
+  } else {
+    impl_->enqueue(job);
   }
-  impl_->cv.notify_one();
   return job;
+}
+
+void LlamaEngine::Impl::enqueue(std::shared_ptr<Job> job) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!stopping) {
+      queues[static_cast<int>(job->request.priority)].push_back(job);
+      job.reset();
+    }
+  }
+  if (job) {
+    job->callbacks.on_done(Status::unavailable("The server is shutting down."));
+    return;
+  }
+  cv.notify_one();
+}
+
+// Tokenises the prompt and encodes its images on the vision worker, then queues the job. The job's
+// hold on the encoder's budget ends with the job (on_done) or once its images are decoded.
+void LlamaEngine::Impl::submit_with_images(std::shared_ptr<Job> job) {
+  if (!vision) return job->callbacks.on_done(images_not_supported(info));
+  vision->post(job->request.priority, [this, job](bool run) {
+    auto fail = [&](const Status& s) {
+      auto callbacks = std::move(job->callbacks);
+      callbacks.on_done(s);
+    };
+    if (!run) return fail(Status::unavailable("The server is shutting down."));
+    if (job->cancelled.load()) return fail(cancelled_status());
+    auto prompt = vision_prompt(job->request);
+    if (!prompt) return fail(prompt.status());
+    if (Status s = vision->encode(*prompt); !s) return fail(s);
+    job->prompt = std::move(prompt->tokens);
+    job->vision = std::move(prompt).value();
+    auto on_done = std::move(job->callbacks.on_done);
+    job->callbacks.on_done = [hold = job->vision.hold, on_done = std::move(on_done)](Result<Generation> r) {
+      hold->release();
+      on_done(std::move(r));
+    };
+    enqueue(job);
+  });
 }
 
 void LlamaEngine::shutdown() {
@@ -224,6 +309,7 @@ void LlamaEngine::shutdown() {
   }
   impl_->cv.notify_all();
   if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->vision) impl_->vision->shutdown();
 }
 
 void LlamaEngine::Impl::loop() {
@@ -238,6 +324,7 @@ void LlamaEngine::Impl::loop() {
       if (stopping) break;
     }
     admit_jobs();
+    if (vision) decode_images();
     if (!build_batch()) continue;
     const int rc = llama_decode(ctx, batch);
     if (rc != 0) {
@@ -358,6 +445,8 @@ void LlamaEngine::Impl::start_job(Slot& slot, std::shared_ptr<Job> job) {
   size_t reuse = common_prefix_length(slot.cached, job->prompt);
   // The last prompt token must be decoded again to get the logits of the first generated token.
   if (reuse >= job->prompt.size()) reuse = job->prompt.size() - 1;
+  // An image's embeddings go in whole.
+  reuse = job->vision.align_to_image_start(reuse);
   if (!llama_memory_seq_rm(llama_get_memory(ctx), slot.seq, static_cast<llama_pos>(reuse), -1)) {
     llama_memory_seq_rm(llama_get_memory(ctx), slot.seq, -1, -1);
     reuse = 0;
@@ -411,13 +500,37 @@ bool LlamaEngine::Impl::build_batch() {
   for (auto& slot : slots) {
     if (slot.state != SlotState::kPrefill) continue;
     const auto& prompt = slot.job->prompt;
-    while (slot.prompt_done < prompt.size() && batch.n_tokens < capacity) {
+    // Prefill stops before an image: decode_images() puts its embeddings in on the next step.
+    while (slot.prompt_done < prompt.size() && batch.n_tokens < capacity &&
+           !slot.job->vision.image_starting_at(slot.prompt_done)) {
       const bool last = slot.prompt_done + 1 == prompt.size();
       add(slot, prompt[slot.prompt_done++], last);
     }
     if (batch.n_tokens >= capacity) break;
   }
   return batch.n_tokens > 0;
+}
+
+// Decodes the embeddings of the image each prefilling sequence has reached, one llama_decode per image
+// (a batch holds tokens or embeddings, not both).
+void LlamaEngine::Impl::decode_images() {
+  for (auto& slot : slots) {
+    if (slot.state != SlotState::kPrefill || slot.job->cancelled.load()) continue;
+    VisionPrompt& vp = slot.job->vision;
+    PromptImage* image = vp.image_starting_at(slot.prompt_done);
+    if (image == nullptr) continue;
+    Status s = vision->decode(ctx, *image, static_cast<llama_pos>(slot.cached.size()), slot.seq);
+    if (!s) {
+      finish(slot, s);
+      llama_memory_seq_rm(llama_get_memory(ctx), slot.seq, -1, -1);
+      slot.cached.clear();
+      continue;
+    }
+    const auto first = slot.job->prompt.begin() + static_cast<std::ptrdiff_t>(image->start);
+    slot.cached.insert(slot.cached.end(), first, first + static_cast<std::ptrdiff_t>(image->n_tokens));
+    slot.prompt_done += image->n_tokens;
+    if (&vp.images.back() == image) vp.hold->release();
+  }
 }
 
 void LlamaEngine::Impl::after_decode() {

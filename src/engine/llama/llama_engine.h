@@ -3,6 +3,10 @@
 // prefills chunks of new prompts in the same llama_batch; a request takes a sequence as soon as one is
 // free and gives it back when it ends. A freed sequence keeps its KV cells, so the next request that
 // shares a prefix with it (a common system prompt) reuses them instead of recomputing them.
+//
+// With a projector (mmproj_path), messages may hold images: a request with images is tokenised and its
+// images encoded on the vision encoder's worker (vision_encoder.h), then queued like any other; the
+// engine thread decodes an image's embeddings into the sequence when its prefill reaches the image.
 #pragma once
 
 #include <memory>
@@ -24,6 +28,7 @@ struct LlamaEngineOptions {
   int threads = 0;                     // 0: all cores
   int batch_size = 512;                // most tokens one decode step processes (prefill chunking)
   int gpu_layers = -1;                 // -1: all layers on the GPU when there is one
+  std::string mmproj_path;             // the vision projector (mmproj GGUF); empty: text only
 };
 
 class LlamaEngine final : public Engine {

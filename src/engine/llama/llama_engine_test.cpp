@@ -56,7 +56,7 @@ std::string long_system_prompt() {
 
 GenerationRequest first_token_request(const std::string& user) {
   GenerationRequest request;
-  request.messages = {{"system", long_system_prompt()}, {"user", user}};
+  request.messages = {{"system", long_system_prompt(), {}}, {"user", user, {}}};
   request.sampling.temperature = 0.0f;
   request.max_tokens = 1;
   request.logprobs = true;
@@ -99,7 +99,7 @@ TEST_F(LlamaEngineTest, SequencesCopyASharedPrefixAndGetTheSameLogits) {
 TEST_F(LlamaEngineTest, JumpForwardDecodesTheKeysASchemaForces) {
   auto engine = load(2);
   GenerationRequest request;
-  request.messages = {{"user", "Categorize: a heist in Rome."}};
+  request.messages = {{"user", "Categorize: a heist in Rome.", {}}};
   request.sampling.temperature = 0.0f;
   request.max_tokens = 200;
   request.response_format = ResponseFormat::kJsonSchema;
@@ -128,7 +128,7 @@ TEST_F(LlamaEngineTest, JumpForwardDecodesTheKeysASchemaForces) {
 TEST_F(LlamaEngineTest, ForcedTextStopsAtMaxTokens) {
   auto engine = load(1);
   GenerationRequest request;
-  request.messages = {{"user", "x"}};
+  request.messages = {{"user", "x", {}}};
   request.sampling.temperature = 0.0f;
   request.max_tokens = 3;
   request.response_format = ResponseFormat::kJsonSchema;
@@ -144,7 +144,7 @@ TEST_F(LlamaEngineTest, ForcedTextStopsAtMaxTokens) {
 TEST_F(LlamaEngineTest, IgnoreEosGeneratesMaxTokensUnlessTheGrammarIsComplete) {
   auto engine = load(2);
   GenerationRequest request;
-  request.messages = {{"user", "Say something."}};
+  request.messages = {{"user", "Say something.", {}}};
   request.max_tokens = 40;
   request.ignore_eos = true;
   request.sampling.seed = 7;

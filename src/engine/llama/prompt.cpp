@@ -26,6 +26,31 @@ Result<std::string> apply_chat_template(const std::string& chat_template,
   return buf;
 }
 
+Result<MarkedPrompt> apply_chat_template_with_images(const std::string& chat_template,
+                                                     const std::vector<Message>& messages,
+                                                     const std::string& marker) {
+  MarkedPrompt out;
+  std::vector<Message> marked;
+  marked.reserve(messages.size());
+  for (const Message& m : messages) {
+    Message copy{m.role, "", {}};
+    size_t from = 0;
+    for (const ImagePart& image : m.images) {
+      const size_t at = std::min(image.offset, m.content.size());
+      copy.content.append(m.content, from, at - from);
+      copy.content += marker;
+      from = std::max(from, at);
+      out.images.push_back(&image);
+    }
+    copy.content.append(m.content, from, std::string::npos);
+    marked.push_back(std::move(copy));
+  }
+  auto text = apply_chat_template(chat_template, marked);
+  if (!text) return text.status();
+  out.text = std::move(text).value();
+  return out;
+}
+
 namespace {
 
 std::vector<llama_token> tokenize_impl(const llama_vocab* vocab, const std::string& text, bool special) {

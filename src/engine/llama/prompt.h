@@ -15,6 +15,16 @@ namespace openbatch::engine {
 Result<std::string> apply_chat_template(const std::string& chat_template,
                                         const std::vector<Message>& messages);
 
+// As apply_chat_template, with `marker` written in place of each image of a message (at its offset),
+// and the images in the order their markers appear in the text.
+struct MarkedPrompt {
+  std::string text;
+  std::vector<const ImagePart*> images;  // into the messages passed in
+};
+Result<MarkedPrompt> apply_chat_template_with_images(const std::string& chat_template,
+                                                     const std::vector<Message>& messages,
+                                                     const std::string& marker);
+
 // Tokenises text, parsing special tokens (the template's markers) as such.
 std::vector<llama_token> tokenize(const llama_vocab* vocab, const std::string& text);
 

@@ -124,6 +124,13 @@ std::vector<ContextLogitBias> context_logit_bias(const ByteBpeVocab& vocab) {
   };
 }
 
+std::vector<float> normal_values(uint32_t seed, std::string_view name, size_t n, double stdev) {
+  NormalSource normal(seed ^ fnv1a(name));
+  std::vector<float> values(n);
+  for (float& v : values) v = static_cast<float>(stdev * normal.next());
+  return values;
+}
+
 void fill_random_tensor(ggml_tensor* tensor, void* userdata) {
   const auto& params = *static_cast<const RandomWeightsParams*>(userdata);
   const std::string_view name = ggml_get_name(tensor);

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 struct ggml_tensor;
@@ -46,6 +47,9 @@ std::vector<float> token_logit_bias(const ByteBpeVocab& vocab);
 // quote is up. Greedy decoding therefore writes '"' (or '}"', ']"') and stops, instead of repeating
 // one token to the end of the context.
 std::vector<ContextLogitBias> context_logit_bias(const ByteBpeVocab& vocab);
+
+// n normal deviates of standard deviation stdev, deterministic in (seed, name) on every platform.
+std::vector<float> normal_values(uint32_t seed, std::string_view name, size_t n, double stdev);
 
 // Fills one F32 tensor of the model, chosen by its name. Deterministic in (params.seed, tensor name).
 // REQUIRES: tensor is F32 and allocated; userdata points to a RandomWeightsParams whose n_embd

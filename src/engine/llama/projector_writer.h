@@ -1,0 +1,40 @@
+// Writes small vision projectors (mmproj GGUF files, LLaVA-style: a ViT with a 2-layer MLP into the
+// text model's embedding space) with random weights, for tests and benchmarks: `openbatch make-model
+// --shape tiny-vision --mmproj-output FILE`. llama.cpp's mtmd loads them as it loads LLaVA 1.5's.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace openbatch::engine {
+
+struct ProjectorShape {
+  std::string name;         // the make-model shape, e.g. "tiny-vision"
+  std::string text_shape;   // the text model it pairs with (model_shapes()), e.g. "tiny"
+  uint32_t image_size = 0;  // images are resized to image_size x image_size
+  uint32_t patch_size = 0;  // one image token per patch: (image_size / patch_size)^2 tokens
+  uint32_t n_embd = 0;      // ViT width
+  uint32_t n_head = 0;
+  uint32_t n_ff = 0;
+  uint32_t n_layer = 0;      // the last layer is not run (LLaVA takes the one before)
+  uint32_t n_mm_hidden = 0;  // width of the MLP between ViT and text model
+};
+
+// The vision shapes make-model knows: tiny-vision (16 tokens an image, for tests) and bench-vision
+// (256 tokens an image through a 6-layer ViT, paired with bench-512x8, for benchmarks).
+const std::vector<ProjectorShape>& projector_shapes();
+// null when name is not a vision shape.
+const ProjectorShape* projector_shape_by_name(std::string_view name);
+
+// Writes a projector of this shape for a text model of width n_embd_text, weights drawn from seed, to
+// path (replaced once complete). The MLP's output looks like the random text models' token
+// embeddings (see random_weights.h), so image tokens leave generation as well-behaved as text.
+// 500 internal when the file cannot be written.
+Status write_random_projector(const ProjectorShape& shape, uint32_t n_embd_text, uint32_t seed,
+                              const std::string& path);
+
+}  // namespace openbatch::engine

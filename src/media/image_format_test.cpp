@@ -1,0 +1,63 @@
+#include "media/image_format.h"
+
+#include <gtest/gtest.h>
+
+#include "media/test_images_for_test.h"
+
+namespace openbatch::media {
+namespace {
+
+TEST(ImageFormatTest, ReadsFormatAndSizeOfPngBmpGifJpeg) {
+  auto png = read_image_format(testing::png_image(40, 30));
+  ASSERT_TRUE(png.is_ok());
+  EXPECT_EQ(png->name, "png");
+  EXPECT_EQ(png->width, 40u);
+  EXPECT_EQ(png->height, 30u);
+
+  auto bmp = read_image_format(testing::bmp_image(7, 9));
+  ASSERT_TRUE(bmp.is_ok());
+  EXPECT_EQ(bmp->name, "bmp");
+  EXPECT_EQ(bmp->width, 7u);
+  EXPECT_EQ(bmp->height, 9u);
+
+  auto gif = read_image_format(std::string("GIF89a\x10\x00\x20\x00\xf7\x00\x00", 13));
+  ASSERT_TRUE(gif.is_ok());
+  EXPECT_EQ(gif->width, 16u);
+  EXPECT_EQ(gif->height, 32u);
+
+  // SOI, an APP0 segment, then a baseline frame header: 600 high, 800 wide.
+  const std::string jpeg =
+      std::string("\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00", 20) +
+      std::string("\xFF\xC0\x00\x11\x08\x02\x58\x03\x20\x03", 10);
+  auto j = read_image_format(jpeg);
+  ASSERT_TRUE(j.is_ok()) << j.status().message();
+  EXPECT_EQ(j->name, "jpeg");
+  EXPECT_EQ(j->width, 800u);
+  EXPECT_EQ(j->height, 600u);
+}
+
+TEST(ImageFormatTest, TurnsAwayWhatIsNotAnImageSayingWhatItLooksLike) {
+  struct Case {
+    std::string bytes;
+    std::string code;
+    std::string says;
+  } cases[] = {
+      {"  <!doctype html><html>Not found</html>", "invalid_image_format", "HTML"},
+      {"{\"error\": 1}", "invalid_image_format", "JSON"},
+      {"%PDF-1.7", "invalid_image_format", "PDF"},
+      {std::string("RIFF\x10\x00\x00\x00WEBPVP8 ", 16), "invalid_image_format", "webp"},
+      {"", "invalid_image_format", "empty"},
+      {std::string("\x89PNG\r\n\x1a\n\x00\x00", 10), "invalid_image", "png image is truncated"},
+      {std::string("\xFF\xD8\xFF\xD9", 4), "invalid_image", "jpeg image is truncated"},
+  };
+  for (const Case& c : cases) {
+    auto r = read_image_format(c.bytes);
+    ASSERT_FALSE(r.is_ok()) << c.says;
+    EXPECT_EQ(r.status().http_status(), 400);
+    EXPECT_EQ(r.status().code(), c.code);
+    EXPECT_NE(r.status().message().find(c.says), std::string::npos) << r.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace openbatch::media
