@@ -117,7 +117,7 @@ test('a batch past its completion window expires; unfinished requests get batch_
   const server = await startServer({ args: ['--parallel', '2', '--completion-window-seconds', '2'] });
   t.after(() => server.stop());
   const { client } = server;
-  const file = await upload(client, jsonl(Array.from({ length: 400 }, (_, i) => task(i, { max_tokens: 64 }))));
+  const file = await upload(client, jsonl(Array.from({ length: 400 }, (_, i) => task(i, { max_tokens: 64, ignore_eos: true }))));
   const b = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
   const done = await waitFor(client, b.id, ['expired'], 60000);
   assert.ok(done.expired_at > 0);
