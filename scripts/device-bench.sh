@@ -4,7 +4,8 @@
 # along, builds openbatch against both, and runs the engine benchmark on a generated model; or, in the
 # throughput mode, builds llama.cpp's tools too (for the H100 only, to build fast) and runs
 # throughput_bench --gpu (openbatch against llama-server and llama-batched-bench).
-# Not part of CI. Usage there: bash scripts/device-bench.sh [SHAPE|llama-only|throughput [OPTIONS]]
+# Not part of CI. Usage there: bash scripts/device-bench.sh [SHAPE|llama-only|throughput-build|throughput [OPTIONS]]
+# (throughput-build only builds, so that a short first call leaves a warm machine for the run.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shape="${1:-qwen2.5-0.5b}"
@@ -18,7 +19,7 @@ export CPATH="$root/usr/include"
 export OPENBATCH_CACHE="$PWD/.devbuild/cache" OPENBATCH_NLC_TARBALL="$PWD/.devcarry/node-llama-cpp-3.22.1.tgz"
 export PATH="/usr/local/cuda/bin:$PATH"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-if [[ "$shape" == throughput ]]; then
+if [[ "$shape" == throughput* ]]; then
   prefix=$(OPENBATCH_CUDA_ARCH=90 scripts/build-llama.sh --cuda --tools | tail -n 1)
 else
   prefix=$(scripts/build-llama.sh --cuda | tail -n 1)
@@ -28,6 +29,7 @@ cmake -S . -B .devbuild/build-cuda -DLLAMA_PREFIX="$prefix" -DOPENBATCH_BUILD_TE
   -DCMAKE_PREFIX_PATH="$root/usr" >/dev/null
 cmake --build .devbuild/build-cuda -j"$(nproc)" --target openbatch engine_concurrency_bench throughput_bench 2>&1 \
   | grep -E "error|warning" || true
+[[ "$shape" == throughput-build ]] && exit 0
 if [[ "$shape" == throughput ]]; then
   exec .devbuild/build-cuda/throughput_bench --gpu --work-dir .devbuild/throughput "$@"
 fi
