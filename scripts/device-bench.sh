@@ -13,10 +13,15 @@ shape="${1:-qwen2.5-0.5b}"
 root=/tmp/debroot
 mkdir -p "$root"
 for f in .devcarry/*.deb; do dpkg -x "$f" "$root"; done
+# Debian's libcurl.so.4 needs libssh2, LDAP and more that the machine lacks: link the machine's own.
+lib="$root/usr/lib/x86_64-linux-gnu"
+if [[ -e /usr/lib/x86_64-linux-gnu/libcurl.so.4 ]]; then
+  rm -f "$lib"/libcurl.so.4* && ln -sf /usr/lib/x86_64-linux-gnu/libcurl.so.4 "$lib/libcurl.so"
+fi
 export CMAKE_PREFIX_PATH="$root/usr"
 export LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 export CPATH="$root/usr/include"
-export OPENBATCH_CACHE="$PWD/.devbuild/cache" OPENBATCH_NLC_TARBALL="$PWD/.devcarry/node-llama-cpp-3.22.1.tgz"
+export OPENBATCH_CACHE=/tmp/openbatch-cache OPENBATCH_NLC_TARBALL="$PWD/.devcarry/node-llama-cpp-3.22.1.tgz"
 export PATH="/usr/local/cuda/bin:$PATH"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 if [[ "$shape" == throughput* ]]; then
@@ -25,15 +30,15 @@ else
   prefix=$(scripts/build-llama.sh --cuda | tail -n 1)
 fi
 [[ "$shape" == llama-only ]] && exit 0
-cmake -S . -B .devbuild/build-cuda -DLLAMA_PREFIX="$prefix" -DOPENBATCH_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
+cmake -S . -B /tmp/openbatch-build-cuda -DLLAMA_PREFIX="$prefix" -DOPENBATCH_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$root/usr" >/dev/null
-cmake --build .devbuild/build-cuda -j"$(nproc)" --target openbatch engine_concurrency_bench throughput_bench 2>&1 \
+cmake --build /tmp/openbatch-build-cuda -j"$(nproc)" --target openbatch engine_concurrency_bench throughput_bench 2>&1 \
   | grep -E "error|warning" || true
 [[ "$shape" == throughput-build ]] && exit 0
 if [[ "$shape" == throughput ]]; then
-  exec .devbuild/build-cuda/throughput_bench --gpu --work-dir .devbuild/throughput "$@"
+  exec /tmp/openbatch-build-cuda/throughput_bench --gpu --work-dir /tmp/openbatch-throughput "$@"
 fi
-mkdir -p .devbuild/models
-model=.devbuild/models/$shape-q8_0.gguf
-[[ -f $model ]] || .devbuild/build-cuda/openbatch make-model --shape "$shape" --quantize q8_0 --output "$model"
-.devbuild/build-cuda/engine_concurrency_bench --model "$model" --requests 32 --tokens 128
+mkdir -p /tmp/openbatch-models
+model=/tmp/openbatch-models/$shape-q8_0.gguf
+[[ -f $model ]] || /tmp/openbatch-build-cuda/openbatch make-model --shape "$shape" --quantize q8_0 --output "$model"
+/tmp/openbatch-build-cuda/engine_concurrency_bench --model "$model" --requests 32 --tokens 128
