@@ -32,8 +32,8 @@ fi
 [[ "$shape" == llama-only ]] && exit 0
 cmake -S . -B /tmp/openbatch-build-cuda -DLLAMA_PREFIX="$prefix" -DOPENBATCH_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$root/usr" >/dev/null
-cmake --build /tmp/openbatch-build-cuda -j"$(nproc)" --target openbatch engine_concurrency_bench throughput_bench 2>&1 \
-  | grep -E "error|warning" || true
+cmake --build /tmp/openbatch-build-cuda -j"$(nproc)" --target openbatch engine_concurrency_bench throughput_bench \
+  >/tmp/openbatch-build-cuda.log 2>&1 || { tail -40 /tmp/openbatch-build-cuda.log; exit 1; }
 [[ "$shape" == throughput-build ]] && exit 0
 if [[ "$shape" == throughput ]]; then
   exec /tmp/openbatch-build-cuda/throughput_bench --gpu --work-dir /tmp/openbatch-throughput "$@"
