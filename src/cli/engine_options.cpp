@@ -13,7 +13,9 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
   cmd->add_option("--mmproj", o.llama.mmproj_path,
                   "Vision projector (mmproj GGUF) of the model: enables image_url content parts")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--parallel", o.llama.parallel, "Sequences decoded together")->capture_default_str();
+  cmd->add_option("--parallel", o.llama.parallel,
+                  "Sequences decoded together; 0: sized to the hardware and the KV memory")
+      ->capture_default_str();
   cmd->add_option("--ctx-size,-c", o.llama.ctx_size,
                   "Total KV cells shared by the sequences (default: min(trained, 4096) per sequence)");
   cmd->add_option("--threads,-t", o.llama.threads, "CPU threads (default: all cores)");

@@ -180,7 +180,7 @@ int run(RunOptions o) {
   // The handles of requests in flight (to cancel them on a stop), by custom_id. in_flight and handles
   // belong to this thread; only finished is shared with the engine's thread.
   std::unordered_map<std::string, std::vector<std::shared_ptr<engine::GenerationHandle>>> handles;
-  const int limit = o.in_flight > 0 ? o.in_flight : 2 * std::max(1, o.engine.llama.parallel);
+  const int limit = o.in_flight > 0 ? o.in_flight : 2 * engine.model_info().parallel;
   int in_flight = 0;
   Progress progress{o.input, "running", 0, 0, total, 0};
   progress.done = skipped;  // earlier runs' lines count as done
