@@ -28,7 +28,11 @@ struct LlamaEngineOptions {
   int threads = 0;                     // 0: all cores
   int batch_size = 512;                // most tokens one decode step processes (prefill chunking)
   int gpu_layers = -1;                 // -1: all layers on the GPU when there is one
-  std::string mmproj_path;             // the vision projector (mmproj GGUF); empty: text only
+  int sampling_threads = 0;            // threads that share a step's draws on large vocabularies;
+                                       // 0: the cores, at most 8
+  size_t sampling_work_per_thread = 256 * 1024;  // vocabulary entries a step scans per extra sampling
+                                                 // thread (below, draws stay on the engine thread)
+  std::string mmproj_path;                       // the vision projector (mmproj GGUF); empty: text only
 };
 
 class LlamaEngine final : public Engine {

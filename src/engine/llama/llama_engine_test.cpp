@@ -163,5 +163,39 @@ TEST_F(LlamaEngineTest, IgnoreEosGeneratesMaxTokensUnlessTheGrammarIsComplete) {
   EXPECT_TRUE(nlohmann::json::parse(json->text, nullptr, false).is_object()) << json->text;
 }
 
+TEST_F(LlamaEngineTest, DrawsSharedAmongThreadsGiveTheSameTexts) {
+  auto run = [](int threads) {
+    LlamaEngineOptions options;
+    options.model_path = *model_path_;
+    options.parallel = 6;
+    options.ctx_size = 512 * 6;
+    options.threads = 2;
+    options.sampling_threads = threads;
+    options.sampling_work_per_thread = 1;  // share the draws even on the tiny vocabulary
+    auto engine = LlamaEngine::load(options).value();
+    std::vector<std::future<Result<Generation>>> futures;
+    for (uint32_t i = 0; i < 6; ++i) {
+      GenerationRequest request;
+      request.messages = {{"user", "Item " + std::to_string(i), {}}};
+      request.max_tokens = 24;
+      request.ignore_eos = true;
+      request.sampling.seed = i;
+      if (i % 2 == 1) request.response_format = ResponseFormat::kJsonObject;
+      auto promise = std::make_shared<std::promise<Result<Generation>>>();
+      futures.push_back(promise->get_future());
+      engine->submit(request,
+                     {nullptr, [promise](Result<Generation> r) { promise->set_value(std::move(r)); }});
+    }
+    std::vector<std::string> texts;
+    for (auto& f : futures) texts.push_back(f.get().value().text);
+    return texts;
+  };
+  const std::vector<std::string> alone = run(1);
+  EXPECT_EQ(run(4), alone);
+  for (size_t i = 1; i < alone.size(); i += 2) {
+    EXPECT_TRUE(nlohmann::json::parse(alone[i], nullptr, false).is_object()) << alone[i];
+  }
+}
+
 }  // namespace
 }  // namespace openbatch::engine

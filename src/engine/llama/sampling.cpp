@@ -119,8 +119,7 @@ void RequestSampler::fill_candidates(const float* logits) {
   for (int t = 0; t < n_vocab_; ++t) candidates_[t] = {t, logits[t], 0.0f};
 }
 
-llama_token RequestSampler::sample(llama_context* ctx, int i) {
-  const float* logits = llama_get_logits_ith(ctx, i);
+llama_token RequestSampler::sample(const float* logits) {
   fill_candidates(logits);
   llama_token_data_array all{candidates_.data(), candidates_.size(), -1, false};
   llama_sampler_apply(chain_.get(), &all);

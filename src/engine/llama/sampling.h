@@ -45,10 +45,11 @@ class RequestSampler {
   RequestSampler(const llama_vocab* vocab, const GenerationRequest& request,
                  const std::shared_ptr<const CompiledGrammar>& grammar, const ByteTokens* bytes);
 
-  // Draws the next token from the logits at batch position i and accepts it. The grammar is checked
+  // Draws the next token from a row of logits (llama_get_logits_ith) and accepts it. Samplers of
+  // different generations may run on different threads at once. The grammar is checked
   // after the draw, as llama-server does: only when it rejects the token are the logits masked and
   // the draw repeated, so a grammar costs one token check per step instead of a vocabulary scan.
-  llama_token sample(llama_context* ctx, int i);
+  llama_token sample(const float* logits);
 
   // Jump-forward decoding: the text the grammar allows as the only continuation (a schema's keys,
   // punctuation), at most max_bytes of ASCII, already accepted by the grammar. Empty without a grammar.
