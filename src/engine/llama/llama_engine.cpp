@@ -620,6 +620,13 @@ std::string LlamaEngine::Impl::jump_forward(Slot& slot) {
   std::string forced = slot.sampler->take_forced_text(kMaxForcedBytes);
   if (forced.empty()) return forced;
   std::vector<llama_token> tokens = tokenize_text(vocab, forced);
+  std::string spelled;
+  for (llama_token t : tokens) spelled += token_piece(vocab, t);
+  if (spelled != forced) {
+    // Some tokenizers change text on the way in (SentencePiece's leading space): spell it byte by byte.
+    tokens.clear();
+    for (char c : forced) tokens.push_back(bytes.of_byte[static_cast<uint8_t>(c)]);
+  }
   if (static_cast<int>(tokens.size()) > budget) {
     // The generation ends at its limit within the forced text: keep what fits.
     tokens.resize(static_cast<size_t>(budget));
