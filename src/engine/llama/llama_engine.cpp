@@ -48,7 +48,6 @@ struct Slot {
   std::unique_ptr<TextStream> text;
   std::vector<llama_token> pending;  // generated (drawn or forced by the grammar), not yet decoded
   int batch_index = -1;              // where this slot's logits are in the current batch, -1: none
-  const float* logits = nullptr;     // this step's row of logits, when batch_index >= 0
   llama_token drawn = -1;            // this step's drawn token
   Generation result;
 };
@@ -136,7 +135,6 @@ struct LlamaEngine::Impl {
 
   void loop();
   void admit_jobs();
-  bool prefix_in_flight(const Job& job) const;
   void copy_prefix(const Slot& from, Slot& to, size_t n);
   void start_job(Slot& slot, std::shared_ptr<Job> job);
   bool build_batch();
@@ -368,32 +366,38 @@ void LlamaEngine::Impl::fail_all(const Status& status) {
 
 // Moves queued jobs into idle slots, interactive ones first. A job takes the idle slot that holds the
 // longest prefix of its prompt, or copies a longer one from any other sequence's KV; a job whose prefix
-// another sequence is computing right now waits for it instead of computing it a second time.
+// another sequence is computing right now waits a step or two for it instead of computing it again.
 void LlamaEngine::Impl::admit_jobs() {
   while (true) {
-    std::vector<Slot*> idle;
-    for (auto& slot : slots) {
-      if (slot.state == SlotState::kIdle) idle.push_back(&slot);
+    if (std::none_of(slots.begin(), slots.end(), [](const Slot& s) { return s.state == SlotState::kIdle; })) {
+      return;
     }
-    if (idle.empty()) return;
     // Only this thread pops, so the front seen here is still the front when it is popped.
     std::deque<std::shared_ptr<Job>>* queue = nullptr;
+    std::shared_ptr<Job> job;
     {
       std::lock_guard<std::mutex> lock(mu);
       for (auto& q : queues) {
         if (!q.empty()) {
           queue = &q;
+          job = q.front();
           break;
         }
       }
     }
-    if (queue == nullptr) return;
-    std::shared_ptr<Job> job;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      job = queue->front();
+    if (!job) return;
+    // How much of the prompt each sequence holds now, and how much a prefilling one will soon hold.
+    std::vector<size_t> held(slots.size());
+    size_t available = 0;
+    size_t coming = 0;
+    for (size_t i = 0; i < slots.size(); ++i) {
+      held[i] = common_prefix_length(slots[i].cached, job->prompt);
+      available = std::max(available, held[i]);
+      if (slots[i].state == SlotState::kPrefill) {
+        coming = std::max(coming, common_prefix_length(slots[i].job->prompt, job->prompt));
+      }
     }
-    if (!job->cancelled.load() && prefix_in_flight(*job)) return;
+    if (!job->cancelled.load() && coming >= available + kMinCopyTokens) return;
     {
       std::lock_guard<std::mutex> lock(mu);
       queue->pop_front();
@@ -402,41 +406,20 @@ void LlamaEngine::Impl::admit_jobs() {
       job->callbacks.on_done(cancelled_status());
       continue;
     }
-    Slot* best = idle.front();
-    size_t best_len = 0;
-    for (Slot* slot : idle) {
-      size_t n = common_prefix_length(slot->cached, job->prompt);
-      if (n > best_len) {
-        best = slot;
-        best_len = n;
+    size_t best = slots.size();
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i].state == SlotState::kIdle && (best == slots.size() || held[i] > held[best])) best = i;
+    }
+    size_t donor = slots.size();
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (i != best && held[i] >= held[best] + kMinCopyTokens &&
+          (donor == slots.size() || held[i] > held[donor])) {
+        donor = i;
       }
     }
-    Slot* donor = nullptr;
-    size_t donor_len = best_len + kMinCopyTokens;
-    for (auto& slot : slots) {
-      size_t n = common_prefix_length(slot.cached, job->prompt);
-      if (&slot != best && n >= donor_len) {
-        donor = &slot;
-        donor_len = n;
-      }
-    }
-    if (donor != nullptr) copy_prefix(*donor, *best, donor_len);
-    start_job(*best, std::move(job));
+    if (donor != slots.size()) copy_prefix(slots[donor], slots[best], held[donor]);
+    start_job(slots[best], std::move(job));
   }
-}
-
-// True when a sequence still prefilling will soon hold a longer prefix of job's prompt than any
-// sequence holds now, long enough to be worth waiting one or two steps and copying.
-bool LlamaEngine::Impl::prefix_in_flight(const Job& job) const {
-  size_t available = 0;
-  size_t coming = 0;
-  for (const auto& slot : slots) {
-    available = std::max(available, common_prefix_length(slot.cached, job.prompt));
-    if (slot.state == SlotState::kPrefill) {
-      coming = std::max(coming, common_prefix_length(slot.job->prompt, job.prompt));
-    }
-  }
-  return coming >= available + kMinCopyTokens;
 }
 
 // Gives `to` the KV of the first `n` tokens of `from`. With a KV stream per sequence the copy is of the
@@ -547,16 +530,17 @@ void LlamaEngine::Impl::decode_images() {
 // options.sampling_work_per_thread entries scanned, a 150k vocabulary and 4 sequences is well above
 // it; the 537-token test models stay below), each slot's sampler used by one thread only.
 void LlamaEngine::Impl::draw_tokens() {
-  std::vector<Slot*> drawing;
+  std::vector<std::pair<Slot*, const float*>> drawing;
   for (auto& slot : slots) {
     if (slot.state == SlotState::kIdle || slot.batch_index < 0) continue;
     // Read on this thread: llama_get_logits_ith synchronises the context.
-    slot.logits = llama_get_logits_ith(ctx, slot.batch_index);
-    drawing.push_back(&slot);
+    drawing.emplace_back(&slot, llama_get_logits_ith(ctx, slot.batch_index));
   }
   auto draw = [&drawing](size_t from, size_t step) {
-    for (size_t k = from; k < drawing.size(); k += step)
-      drawing[k]->drawn = drawing[k]->sampler->sample(drawing[k]->logits);
+    for (size_t k = from; k < drawing.size(); k += step) {
+      auto [slot, logits] = drawing[k];
+      slot->drawn = slot->sampler->sample(logits);
+    }
   };
   const size_t work = drawing.size() * static_cast<size_t>(llama_vocab_n_tokens(vocab));
   const size_t threads = std::min<size_t>(
