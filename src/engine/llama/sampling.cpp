@@ -25,6 +25,19 @@ Result<std::string> grammar_for(const GenerationRequest& request) {
   return std::string();
 }
 
+Result<std::shared_ptr<const CompiledGrammar>> compile_grammar(const llama_vocab* vocab,
+                                                               const GenerationRequest& request) {
+  Result<std::string> gbnf = grammar_for(request);
+  if (!gbnf) return gbnf.status();
+  auto compiled = std::make_shared<CompiledGrammar>();
+  compiled->prototype.reset(llama_sampler_init_grammar(vocab, gbnf->c_str(), "root"));
+  if (!compiled->prototype) {
+    return Status::invalid_request("The response_format schema cannot be enforced by this server.",
+                                   "response_format", "invalid_json_schema");
+  }
+  return std::shared_ptr<const CompiledGrammar>(std::move(compiled));
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const CompiledGrammar>> prepare_sampling(const llama_vocab* vocab,
@@ -49,18 +62,7 @@ Result<std::shared_ptr<const CompiledGrammar>> prepare_sampling(const llama_voca
     std::lock_guard<std::mutex> lock(mu);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
   }
-  Entry entry = Status::internal("unreachable");
-  if (Result<std::string> gbnf = grammar_for(request); !gbnf) {
-    entry = gbnf.status();
-  } else if (SamplerPtr prototype(llama_sampler_init_grammar(vocab, gbnf->c_str(), "root")); !prototype) {
-    entry = Status::invalid_request("The response_format schema cannot be enforced by this server.",
-                                    "response_format", "invalid_json_schema");
-  } else {
-    auto compiled = std::make_shared<CompiledGrammar>();
-    compiled->gbnf = std::move(gbnf).value();
-    compiled->prototype = std::move(prototype);
-    entry = std::shared_ptr<const CompiledGrammar>(std::move(compiled));
-  }
+  Entry entry = compile_grammar(vocab, request);
   std::lock_guard<std::mutex> lock(mu);
   if (cache.size() >= 256) cache.clear();
   cache.emplace(key, entry);

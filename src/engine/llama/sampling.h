@@ -21,7 +21,6 @@ using SamplerPtr = std::unique_ptr<llama_sampler, SamplerDeleter>;
 
 // The grammar of a response_format, parsed once per schema and vocabulary; each request clones it.
 struct CompiledGrammar {
-  std::string gbnf;
   SamplerPtr prototype;  // llama's grammar sampler in its start state: cloned, never used itself
 };
 
