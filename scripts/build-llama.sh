@@ -39,8 +39,11 @@ cache_root="${OPENBATCH_CACHE:-$HOME/.cache/openbatch}"
 cpu_sig=$( (uname -m; grep -m1 '^flags' /proc/cpuinfo || true) | sha1sum | cut -c1-8)
 cuda_sig="cuda${cuda}"
 [[ $cuda == ON ]] && cuda_sig="cudaON-sm${cuda_arch//;/_}"
-key="llama-${LLAMA_TAG}-nlc${NLC_VERSION}-${cuda_sig}-${cpu_sig}"
-src="$cache_root/src/llama.cpp-${LLAMA_TAG}"
+# Our patches (patches/llama.cpp/) are part of the source: a change to them is a new source and build.
+here="$(cd "$(dirname "$0")/.." && pwd)"
+patch_sig=$(cat /dev/null "$here"/patches/llama.cpp/*.patch 2>/dev/null | sha1sum | cut -c1-8)
+key="llama-${LLAMA_TAG}-nlc${NLC_VERSION}-p${patch_sig}-${cuda_sig}-${cpu_sig}"
+src="$cache_root/src/llama.cpp-${LLAMA_TAG}-p${patch_sig}"
 build="$cache_root/build/$key"
 prefix="$cache_root/install/$key"
 jobs="${OPENBATCH_JOBS:-$(nproc)}"
@@ -66,7 +69,6 @@ fetch_source() {
   rm -rf "$src"; mkdir -p "$(dirname "$src")"
   git clone -q "$tmp/package/llama/gitRelease.bundle" "$src" 2>/dev/null
   # Small patches of ours, applied at build (see patches/llama.cpp/README.md).
-  local here; here="$(cd "$(dirname "$0")/.." && pwd)"
   for p in "$here"/patches/llama.cpp/*.patch; do
     [[ -e "$p" ]] || continue
     log "applying $(basename "$p")"; git -C "$src" apply "$p"
@@ -78,7 +80,11 @@ fetch_source() {
 build_libs() {
   local extra=()
   [[ $cuda == ON ]] && extra+=(-DGGML_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=$cuda_arch")
-  command -v ccache >/dev/null && extra+=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  if command -v ccache >/dev/null; then
+    extra+=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+    # Paths relative to the cache: a source with other patches still hits for the files they leave alone.
+    export CCACHE_BASEDIR="$cache_root"
+  fi
   # -Bsymbolic: llama.cpp's libraries keep their own symbols (its common library carries a cpp-httplib
   # of its own, which must not be mixed with Debian's that openbatch uses).
   local args=(-DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DCMAKE_SHARED_LINKER_FLAGS=-Wl,-Bsymbolic \

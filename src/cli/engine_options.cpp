@@ -1,6 +1,7 @@
 #include "cli/engine_options.h"
 
 #include <chrono>
+#include <map>
 
 #include "media/image_loading_engine.h"
 
@@ -22,6 +23,15 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
   cmd->add_option("--batch-size,-b", o.llama.batch_size, "Most tokens per decode step")
       ->capture_default_str();
   cmd->add_option("--gpu-layers", o.llama.gpu_layers, "Layers offloaded to the GPU (default: all)");
+  const std::map<std::string, engine::CascadeAttention> cascade_modes = {
+      {"auto", engine::CascadeAttention::kAuto},
+      {"on", engine::CascadeAttention::kOn},
+      {"off", engine::CascadeAttention::kOff}};
+  cmd->add_option("--cascade", o.llama.cascade,
+                  "Cascade attention: requests sharing a prefix read its KV in place, all together "
+                  "(auto: on when the model runs on the CPU)")
+      ->transform(CLI::CheckedTransformer(cascade_modes, CLI::ignore_case))
+      ->default_str("auto");
   cmd->add_option("--image-timeout", o.image_timeout_seconds,
                   "Seconds an image URL may take to download, redirects included")
       ->check(CLI::PositiveNumber)

@@ -20,7 +20,7 @@ struct EngineOptions {
   double image_max_mb = 20;
 };
 
-// Adds --model, --model-id (with model_id_help), --mmproj, --parallel, --ctx-size, --threads,
+// Adds --model, --model-id (with model_id_help), --mmproj, --parallel, --ctx-size, --threads, --cascade,
 // --batch-size, --gpu-layers, --image-timeout and --image-max-mb to cmd.
 void add_engine_options(CLI::App* cmd, EngineOptions& options, const std::string& model_id_help);
 

@@ -43,6 +43,8 @@ struct Slot {
   SlotState state = SlotState::kIdle;
   std::shared_ptr<Job> job;
   std::vector<llama_token> cached;  // tokens whose KV cells this sequence holds, in position order
+  size_t linked = 0;                // cached[0, linked) are read in place from the shared prefix sequence
+                                    // (cascade attention), not held in this sequence's own KV stream
   size_t prompt_done = 0;           // prompt tokens already in the KV
   std::unique_ptr<RequestSampler> sampler;
   std::unique_ptr<TextStream> text;
@@ -83,6 +85,11 @@ struct LlamaEngine::Impl {
   std::unique_ptr<VisionEncoder> vision;  // null without a projector
   std::vector<Slot> slots;
   llama_batch batch{};
+  // Cascade attention: one more sequence holds a prefix many requests share (the batch's system
+  // prompt); linked sequences attend to it where it is, all in one matrix product per step.
+  bool cascade = false;
+  llama_seq_id prefix_seq = -1;
+  std::vector<llama_token> prefix_tokens;  // what prefix_seq holds
 
   std::mutex mu;
   std::condition_variable cv;
@@ -136,6 +143,8 @@ struct LlamaEngine::Impl {
   void loop();
   void admit_jobs();
   void copy_prefix(const Slot& from, Slot& to, size_t n);
+  bool start_linked(std::shared_ptr<Job>& job, const std::vector<size_t>& held);
+  void forget(Slot& slot);
   void start_job(Slot& slot, std::shared_ptr<Job> job);
   bool build_batch();
   void draw_tokens();
@@ -178,9 +187,17 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
     if (options.ctx_size > 0) parallel = std::clamp(options.ctx_size / ctx_per_sequence, 1, parallel);
   }
   const int ctx_total = options.ctx_size > 0 ? options.ctx_size : ctx_per_sequence * parallel;
+  const bool gpu = options.gpu_layers != 0 && llama_supports_gpu_offload();
+  impl->cascade =
+      options.cascade == CascadeAttention::kOn || (options.cascade == CascadeAttention::kAuto && !gpu);
+  // With cascade attention the shared prefix gets a sequence (and its share of the cells) of its own.
+  const int n_seq = parallel + (impl->cascade ? 1 : 0);
   llama_context_params cparams = llama_context_default_params();
-  cparams.n_ctx = static_cast<uint32_t>(ctx_total);
-  cparams.n_seq_max = static_cast<uint32_t>(parallel);
+  cparams.n_ctx = static_cast<uint32_t>(ctx_total / parallel * n_seq);
+  cparams.n_seq_max = static_cast<uint32_t>(n_seq);
+  // Cascade attention is built on the transposed V cache of the non-flash path; on a CPU the two
+  // measure the same at these context lengths.
+  if (impl->cascade) cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
   cparams.n_batch = static_cast<uint32_t>(std::max(options.batch_size, parallel));
   cparams.n_ubatch = cparams.n_batch;
   // One KV stream per sequence: decode attends only over a sequence's own cells (measured faster
@@ -217,6 +234,8 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
 
   impl->slots.resize(parallel);
   for (int i = 0; i < parallel; ++i) impl->slots[i].seq = i;
+  // The last id: requests keep ids 0..parallel-1, consecutive as llama.cpp wants them in one ubatch.
+  if (impl->cascade) impl->prefix_seq = parallel;
   impl->batch = llama_batch_init(static_cast<int32_t>(cparams.n_batch), 0, 1);
 
   Impl* raw = impl.get();
@@ -339,8 +358,11 @@ void LlamaEngine::Impl::loop() {
         if (slot.state != SlotState::kIdle) {
           finish(slot, Status::internal("llama_decode failed with code " + std::to_string(rc)));
         }
-        llama_memory_seq_rm(llama_get_memory(ctx), slot.seq, -1, -1);
-        slot.cached.clear();
+        forget(slot);
+      }
+      if (cascade) {
+        llama_memory_seq_rm(llama_get_memory(ctx), prefix_seq, -1, -1);
+        prefix_tokens.clear();
       }
       continue;
     }
@@ -406,13 +428,14 @@ void LlamaEngine::Impl::admit_jobs() {
       job->callbacks.on_done(cancelled_status());
       continue;
     }
+    if (cascade && start_linked(job, held)) continue;
     size_t best = slots.size();
     for (size_t i = 0; i < slots.size(); ++i) {
       if (slots[i].state == SlotState::kIdle && (best == slots.size() || held[i] > held[best])) best = i;
     }
     size_t donor = slots.size();
     for (size_t i = 0; i < slots.size(); ++i) {
-      if (i != best && held[i] >= held[best] + kMinCopyTokens &&
+      if (i != best && slots[i].linked == 0 && held[i] >= held[best] + kMinCopyTokens &&
           (donor == slots.size() || held[i] > held[donor])) {
         donor = i;
       }
@@ -430,6 +453,52 @@ void LlamaEngine::Impl::copy_prefix(const Slot& from, Slot& to, size_t n) {
   llama_memory_seq_cp(mem, from.seq, to.seq, -1, -1);
   llama_memory_seq_rm(mem, to.seq, static_cast<llama_pos>(n), -1);
   to.cached.assign(from.cached.begin(), from.cached.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
+// Starts the job on the lowest idle sequence linked to the shared prefix sequence, when the job shares
+// at least kMinCopyTokens with it. While no sequence is linked, the prefix sequence first takes the
+// longest prefix of the job that a sequence holds in its own stream. Returns false (the job untouched)
+// where the job shares too little.
+bool LlamaEngine::Impl::start_linked(std::shared_ptr<Job>& job, const std::vector<size_t>& held) {
+  const auto& prompt = job->prompt;
+  // The last prompt token is decoded for the first draw's logits; an image's embeddings go in whole.
+  auto usable = [&](size_t n) { return job->vision.align_to_image_start(std::min(n, prompt.size() - 1)); };
+  size_t shared = usable(common_prefix_length(prefix_tokens, prompt));
+  llama_memory_t mem = llama_get_memory(ctx);
+  const bool any_linked = std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.linked > 0; });
+  if (shared < kMinCopyTokens && !any_linked) {
+    size_t donor = slots.size();
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i].linked == 0 && usable(held[i]) >= kMinCopyTokens &&
+          (donor == slots.size() || held[i] > held[donor])) {
+        donor = i;
+      }
+    }
+    if (donor == slots.size()) return false;
+    shared = usable(held[donor]);
+    llama_memory_seq_rm(mem, prefix_seq, -1, -1);
+    llama_memory_seq_cp(mem, slots[donor].seq, prefix_seq, -1, -1);
+    llama_memory_seq_rm(mem, prefix_seq, static_cast<llama_pos>(shared), -1);
+    prefix_tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(shared));
+  }
+  if (shared < kMinCopyTokens) return false;
+  auto idle =
+      std::find_if(slots.begin(), slots.end(), [](const Slot& s) { return s.state == SlotState::kIdle; });
+  Slot& slot = *idle;
+  forget(slot);
+  if (!llama_memory_seq_attach_prefix(mem, slot.seq, prefix_seq, static_cast<llama_pos>(shared)))
+    return false;
+  slot.linked = shared;
+  slot.cached.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(shared));
+  start_job(slot, std::move(job));
+  return true;
+}
+
+// Empties the sequence: its own KV stream and its link to the shared prefix.
+void LlamaEngine::Impl::forget(Slot& slot) {
+  llama_memory_seq_rm(llama_get_memory(ctx), slot.seq, -1, -1);
+  slot.cached.clear();
+  slot.linked = 0;
 }
 
 void LlamaEngine::Impl::start_job(Slot& slot, std::shared_ptr<Job> job) {
@@ -513,8 +582,7 @@ void LlamaEngine::Impl::decode_images() {
     Status s = vision->decode(ctx, *image, static_cast<llama_pos>(slot.cached.size()), slot.seq);
     if (!s) {
       finish(slot, s);
-      llama_memory_seq_rm(llama_get_memory(ctx), slot.seq, -1, -1);
-      slot.cached.clear();
+      forget(slot);
       continue;
     }
     const auto first = slot.job->prompt.begin() + static_cast<std::ptrdiff_t>(image->start);
@@ -632,6 +700,9 @@ void LlamaEngine::Impl::finish(Slot& slot, Result<Generation> result) {
     result->text = slot.text->text();
   }
   slot.state = SlotState::kIdle;
+  // A linked sequence's own stream holds no prefix, so nothing in it is worth keeping for the next job,
+  // and the link would pin the shared prefix.
+  if (slot.linked > 0) forget(slot);
   slot.sampler.reset();
   slot.text.reset();
   slot.pending.clear();

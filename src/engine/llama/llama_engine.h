@@ -18,6 +18,10 @@
 
 namespace openbatch::engine {
 
+// Cascade attention (llama.cpp patch, patches/llama.cpp/): requests sharing a long prefix read its KV
+// from one sequence instead of each holding a copy. kAuto: on when the model runs on the CPU.
+enum class CascadeAttention { kAuto, kOn, kOff };
+
 struct LlamaEngineOptions {
   std::string model_path;
   std::vector<std::string> model_ids;  // names clients may use; empty: the file's stem
@@ -33,6 +37,7 @@ struct LlamaEngineOptions {
   size_t sampling_work_per_thread = 256 * 1024;  // vocabulary entries a step scans per extra sampling
                                                  // thread (below, draws stay on the engine thread)
   std::string mmproj_path;                       // the vision projector (mmproj GGUF); empty: text only
+  CascadeAttention cascade = CascadeAttention::kAuto;
 };
 
 class LlamaEngine final : public Engine {
