@@ -48,10 +48,12 @@ class ModelDownloader {
   // Errors as for download(): 404 not_found, 400 for another status, 503 for network errors.
   Result<std::string> get(const std::string& url, int64_t max_bytes = 16 << 20) const;
 
+  // Writes line to options().log, or to stderr as "openbatch: LINE".
+  void log(const std::string& line) const;
+
   const DownloadOptions& options() const { return options_; }
 
  private:
-  void log(const std::string& line) const;
   Status download_locked(const std::string& url, const std::string& path, int part_fd) const;
 
   DownloadOptions options_;

@@ -71,14 +71,6 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-void note(const HubOptions& o, const std::string& line) {
-  if (o.download.log) {
-    o.download.log(line);
-  } else {
-    std::fprintf(stderr, "openbatch: %s\n", line.c_str());
-  }
-}
-
 // Status with the same kind as s and a message that starts with prefix.
 Status prefixed(const std::string& prefix, const Status& s) {
   return Status(s.http_status(), s.type(), s.code(), s.param(), prefix + s.message());
@@ -300,8 +292,8 @@ Result<ModelFiles> fetch_model_files(const ModelSource& source, const HubOptions
       // No network: the files of this repository fetched earlier are the choice.
       std::vector<std::string> cached = cached_files(repo_dir);
       if (!choose_model_file(cached, repo->quant)) return prefixed(what, files.status());
-      note(options, what + "cannot list the repository (" + files.status().message() + "); choosing among " +
-                        repo_dir);
+      hub.log(what + "cannot list the repository (" + files.status().message() + "); choosing among " +
+              repo_dir);
       files = std::move(cached);
     }
     if (!files) return prefixed(what, with_token_hint(files.status(), options));
@@ -311,9 +303,9 @@ Result<ModelFiles> fetch_model_files(const ModelSource& source, const HubOptions
     const bool projector_named =
         !source.mmproj_path.empty() || !source.mmproj_url.empty() || !projector_file.empty();
     if (!projector_named && !source.no_mmproj) projector_file = choose_projector_file(*files);
-    note(options,
-         what + "taking " + model_file +
-             (projector_file.empty() ? "" : " and the projector " + projector_file + " (--no-mmproj: not)"));
+    hub.log(
+        what + "taking " + model_file +
+        (projector_file.empty() ? "" : " and the projector " + projector_file + " (--no-mmproj: text only)"));
   }
 
   auto fetch = [&](const std::string& file) -> Result<std::string> {
