@@ -10,8 +10,10 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -22,6 +24,14 @@ inline std::string gguf_bytes(size_t n, int seed = 1) {
   std::string s = "GGUF";
   for (size_t i = 4; i < n; ++i) s += static_cast<char>((i * 131 + static_cast<size_t>(seed) * 7) % 251);
   return s;
+}
+
+// The bytes of the file at path ("" when it cannot be read).
+inline std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 class HubServer {

@@ -4,7 +4,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "common/temp_dir.h"
@@ -15,14 +14,8 @@ namespace openbatch::models {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::file_bytes;
 using testing::gguf_bytes;
-
-std::string read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 void write(const std::string& path, const std::string& bytes) {
   fs::create_directories(fs::path(path).parent_path());
@@ -59,7 +52,7 @@ class ModelDownloaderTest : public ::testing::Test {
 
 TEST_F(ModelDownloaderTest, DownloadsThroughARedirectAndRenamesTheCompleteFile) {
   ASSERT_TRUE(downloader_.download(resolve_url("model.gguf"), path_)) << log_.back();
-  EXPECT_EQ(read(path_), model_);
+  EXPECT_EQ(file_bytes(path_), model_);
   EXPECT_FALSE(fs::exists(path_ + ".part"));
   EXPECT_EQ(server_.hits("/owner/name/resolve/main/model.gguf"), 1);
   EXPECT_EQ(server_.hits("/cdn/owner/name/model.gguf"), 1);
@@ -81,7 +74,7 @@ TEST_F(ModelDownloaderTest, ResumesAPartialFileWithARangeRequest) {
   write(path_ + ".part", model_.substr(0, 70000));
   ASSERT_TRUE(downloader_.download(resolve_url("model.gguf"), path_));
   EXPECT_EQ(server_.range("/cdn/owner/name/model.gguf"), "bytes=70000-");
-  EXPECT_EQ(read(path_), model_);
+  EXPECT_EQ(file_bytes(path_), model_);
   EXPECT_FALSE(fs::exists(path_ + ".part"));
   EXPECT_TRUE(logged("resuming model.gguf at 0.1 MB"));
   EXPECT_FALSE(logged("does not resume")) << "answered 206";
@@ -91,7 +84,7 @@ TEST_F(ModelDownloaderTest, StartsOverWhenTheServerIgnoresTheRange) {
   write(path_ + ".part", model_.substr(0, 70000));
   ASSERT_TRUE(downloader_.download(server_.url("/no-range/owner/name/model.gguf"), path_));
   EXPECT_EQ(server_.range("/no-range/owner/name/model.gguf"), "bytes=70000-");
-  EXPECT_EQ(read(path_), model_);
+  EXPECT_EQ(file_bytes(path_), model_);
   EXPECT_TRUE(logged("does not resume"));
 }
 
@@ -99,7 +92,7 @@ TEST_F(ModelDownloaderTest, APartialFileThatIsNotGgufIsNotResumed) {
   write(path_ + ".part", "<html>");
   ASSERT_TRUE(downloader_.download(resolve_url("model.gguf"), path_));
   EXPECT_EQ(server_.range("/cdn/owner/name/model.gguf"), "");
-  EXPECT_EQ(read(path_), model_);
+  EXPECT_EQ(file_bytes(path_), model_);
 }
 
 TEST_F(ModelDownloaderTest, A404IsNotFoundAndLeavesNoFile) {

@@ -5,7 +5,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "common/temp_dir.h"
 #include "media/image_server_for_test.h"
@@ -15,14 +14,8 @@ namespace openbatch::models {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::file_bytes;
 using testing::gguf_bytes;
-
-std::string read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 TEST(ModelSourceChoiceTest, PicksTheQuantAsAWholeWordCaseInsensitively) {
   const std::vector<std::string> files = {"README.md",       "model-Q4_K.gguf",       "model-Q4_K_M.gguf",
@@ -125,7 +118,7 @@ TEST_F(ModelSourceTest, AHubFileIsDownloadedIntoTheCacheOnceAndThenUsedOffline) 
   ASSERT_TRUE(files) << files.status().message();
   EXPECT_EQ(files->model_path, cached("model-Q8_0.gguf"));
   EXPECT_EQ(files->mmproj_path, "") << "with --hf-file, a projector only when named";
-  EXPECT_EQ(read(files->model_path), q8_);
+  EXPECT_EQ(file_bytes(files->model_path), q8_);
   EXPECT_EQ(server_.hits("/owner/name/resolve/main/model-Q8_0.gguf"), 1);
   EXPECT_EQ(server_.hits("/api/models/owner/name"), 0) << "--hf-file needs no listing";
 
@@ -151,7 +144,7 @@ TEST_F(ModelSourceTest, TheListingPicksTheQuantAndTheProjector) {
   ASSERT_TRUE(files) << files.status().message();
   EXPECT_EQ(files->model_path, cached("model-Q4_K_M.gguf"));
   EXPECT_EQ(files->mmproj_path, cached("mmproj-model-f16.gguf"));
-  EXPECT_EQ(read(files->mmproj_path), projector_);
+  EXPECT_EQ(file_bytes(files->mmproj_path), projector_);
   EXPECT_NE(log_.find("taking model-Q4_K_M.gguf and the projector mmproj-model-f16.gguf"), std::string::npos)
       << log_;
 
@@ -179,7 +172,7 @@ TEST_F(ModelSourceTest, ANamedProjectorAndSplitFilesAreFetched) {
   auto files = fetch_model_files(s, options());
   ASSERT_TRUE(files) << files.status().message();
   EXPECT_EQ(files->model_path, dir_.path() + "/owner/split/big-00001-of-00002.gguf");
-  EXPECT_EQ(read(dir_.path() + "/owner/split/big-00002-of-00002.gguf"), gguf_bytes(500, 5));
+  EXPECT_EQ(file_bytes(dir_.path() + "/owner/split/big-00002-of-00002.gguf"), gguf_bytes(500, 5));
   EXPECT_EQ(files->mmproj_path, dir_.path() + "/owner/split/proj.gguf");
 }
 
@@ -223,7 +216,7 @@ TEST_F(ModelSourceTest, AModelUrlIsCachedUnderItsHostAndPath) {
   const std::string host = "127.0.0.1_" + std::to_string(server_.port());
   EXPECT_EQ(files->model_path, dir_.path() + "/_urls/" + host + "/cdn/owner/name/model-Q8_0.gguf");
   EXPECT_EQ(files->mmproj_path, dir_.path() + "/_urls/" + host + "/cdn/owner/name/mmproj-model-f16.gguf");
-  EXPECT_EQ(read(files->model_path), q8_);
+  EXPECT_EQ(file_bytes(files->model_path), q8_);
   EXPECT_EQ(server_.authorization("/cdn/owner/name/model-Q8_0.gguf"), "")
       << "the hub's token stays with the hub";
 
