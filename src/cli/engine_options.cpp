@@ -1,6 +1,7 @@
 #include "cli/engine_options.h"
 
 #include <chrono>
+#include <cstring>
 #include <map>
 
 #include "media/image_loading_engine.h"
@@ -8,12 +9,41 @@
 namespace openbatch::cli {
 
 void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& model_id_help) {
-  cmd->add_option("--model,-m", o.llama.model_path, "GGUF model file")->required()->check(CLI::ExistingFile);
+  models::ModelSource& src = o.source;
+  CLI::Option* model =
+      cmd->add_option("--model,-m", src.model_path, "GGUF model file (or --hf-repo, --model-url)")
+          ->check(CLI::ExistingFile);
+  CLI::Option* repo = cmd->add_option(
+      "--hf-repo", src.hf_repo,
+      "Hub repository to download the model from, OWNER/NAME[:QUANT] (also -hf); without "
+      "--hf-file the .gguf of QUANT, else Q4_K_M, else Q8_0, else the first. Hub: $HF_ENDPOINT "
+      "(default https://huggingface.co), token: $HF_TOKEN");
+  cmd->add_option("--hf-file", src.hf_file, "The model's file in --hf-repo (default: chosen by the quant)")
+      ->needs(repo);
+  CLI::Option* url = cmd->add_option("--model-url", src.model_url, "URL of a GGUF model file to download");
+  model->excludes(repo)->excludes(url);
+  repo->excludes(url);
+  cmd->add_option("--models-dir", o.models_dir,
+                  "Cache of downloaded models, reused offline (default: $OPENBATCH_MODELS_DIR, else "
+                  "$XDG_CACHE_HOME/openbatch/models, else ~/.cache/openbatch/models)");
   cmd->add_option("--model-id", o.llama.model_ids, model_id_help)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--mmproj", o.llama.mmproj_path,
-                  "Vision projector (mmproj GGUF) of the model: enables image_url content parts")
-      ->check(CLI::ExistingFile);
+  CLI::Option* mmproj =
+      cmd->add_option("--mmproj", src.mmproj_path,
+                      "Vision projector (mmproj GGUF) of the model: enables image_url content parts")
+          ->check(CLI::ExistingFile);
+  CLI::Option* hf_mmproj =
+      cmd->add_option("--hf-mmproj-file", src.hf_mmproj_file,
+                      "The projector's file in --hf-repo (without --hf-file, the repository's mmproj "
+                      "file is taken anyway)")
+          ->needs(repo);
+  CLI::Option* mmproj_url =
+      cmd->add_option("--mmproj-url", src.mmproj_url, "URL of a projector file to download");
+  CLI::Option* no_mmproj =
+      cmd->add_flag("--no-mmproj", src.no_mmproj, "Do not take --hf-repo's projector (text only)");
+  mmproj->excludes(hf_mmproj)->excludes(mmproj_url)->excludes(no_mmproj);
+  hf_mmproj->excludes(mmproj_url)->excludes(no_mmproj);
+  mmproj_url->excludes(no_mmproj);
   cmd->add_option("--parallel", o.llama.parallel,
                   "Sequences decoded together; 0: sized to the hardware and the KV memory")
       ->capture_default_str();
@@ -39,6 +69,44 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
   cmd->add_option("--image-max-mb", o.image_max_mb, "Largest image file accepted, in MB")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+}
+
+void require_model_source(const EngineOptions& o) {
+  if (o.source.model_path.empty() && o.source.hf_repo.empty() && o.source.model_url.empty()) {
+    throw CLI::ValidationError(
+        "a model is required: --model PATH, --hf-repo OWNER/NAME[:QUANT] or --model-url URL");
+  }
+  if (!o.source.hf_repo.empty()) {
+    if (auto repo = models::parse_hub_repo(o.source.hf_repo); !repo)
+      throw CLI::ValidationError(repo.status().message());
+  }
+  for (const auto& [option, file] :
+       {std::pair{"--hf-file", &o.source.hf_file}, std::pair{"--hf-mmproj-file", &o.source.hf_mmproj_file}}) {
+    if (file->empty()) continue;
+    if (auto path = models::safe_relative_path(*file); !path) {
+      throw CLI::ValidationError(std::string(option) + ": " + path.status().message());
+    }
+  }
+}
+
+void expand_hf_short_option(int argc, char** argv) {
+  if (argc < 2 || (std::strcmp(argv[1], "serve") != 0 && std::strcmp(argv[1], "run") != 0)) return;
+  static char long_name[] = "--hf-repo";
+  for (int i = 2; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--") == 0) break;
+    if (std::strcmp(argv[i], "-hf") == 0) argv[i] = long_name;
+  }
+}
+
+Status fetch_engine_files(EngineOptions& o, std::function<bool()> stop) {
+  models::HubOptions hub = models::hub_options_from_env();
+  if (!o.models_dir.empty()) hub.models_dir = o.models_dir;
+  hub.download.stop = std::move(stop);
+  auto files = models::fetch_model_files(o.source, hub);
+  if (!files) return files.status();
+  o.llama.model_path = files->model_path;
+  o.llama.mmproj_path = files->mmproj_path;
+  return Status::ok();
 }
 
 Result<std::unique_ptr<engine::Engine>> load_engine(EngineOptions o) {

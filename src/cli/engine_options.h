@@ -1,8 +1,10 @@
-// The options that load the embedded engine, shared by `serve` and `run`: the model, its projector
-// for images, the engine's sizes, and the limits on fetching image URLs.
+// The options that load the embedded engine, shared by `serve` and `run`: where the model comes from
+// (a file, a hub repository or a URL), its projector for images, the engine's sizes, and the limits on
+// fetching image URLs.
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -10,21 +12,39 @@
 #include "engine/engine.h"
 #include "engine/llama/llama_engine.h"
 #include "media/image_loader.h"
+#include "models/model_source.h"
 
 namespace openbatch::cli {
 
 struct EngineOptions {
-  engine::LlamaEngineOptions llama;
+  models::ModelSource source;
+  std::string models_dir;            // empty: models::hub_options_from_env()'s
+  engine::LlamaEngineOptions llama;  // model_path and mmproj_path: set by fetch_engine_files
   media::ImageLoaderOptions images;
   double image_timeout_seconds = 30;
   double image_max_mb = 20;
 };
 
-// Adds --model, --model-id (with model_id_help), --mmproj, --parallel, --ctx-size, --threads, --cascade,
+// Adds --model, --hf-repo, --hf-file, --model-url, --models-dir, --model-id (with model_id_help),
+// --mmproj, --hf-mmproj-file, --mmproj-url, --no-mmproj, --parallel, --ctx-size, --threads, --cascade,
 // --batch-size, --gpu-layers, --image-timeout and --image-max-mb to cmd.
 void add_engine_options(CLI::App* cmd, EngineOptions& options, const std::string& model_id_help);
 
+// Throws CLI::ValidationError (a usage error) unless a model source was given (the options exclude
+// each other, so there is one at most) or when a repository or file name is not a safe name.
+void require_model_source(const EngineOptions& options);
+
+// CLI11 takes one-character short options only; llama.cpp's tools spell --hf-repo `-hf`. Rewrites
+// `-hf` to `--hf-repo` in the arguments of `serve` and `run`.
+void expand_hf_short_option(int argc, char** argv);
+
+// Sets options.llama's model_path and mmproj_path to local files: the given paths, or the cached
+// copies of hub and URL files, downloaded first when missing (progress on stderr). stop is polled
+// during downloads (true: stop, keeping the partial file for the next run).
+Status fetch_engine_files(EngineOptions& options, std::function<bool()> stop = {});
+
 // Loads the model (and projector), wrapped so that requests with image URLs get their images loaded.
+// REQUIRES: fetch_engine_files(options) succeeded.
 Result<std::unique_ptr<engine::Engine>> load_engine(EngineOptions options);
 
 }  // namespace openbatch::cli

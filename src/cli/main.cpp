@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/engine_options.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"openbatch: a self-hosted, OpenAI-compatible Batch API on llama.cpp"};
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   openbatch::cli::register_files(app);
   openbatch::cli::register_results(app);
   openbatch::cli::register_run(app);
+  openbatch::cli::expand_hf_short_option(argc, argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

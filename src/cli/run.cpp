@@ -170,6 +170,10 @@ int run(RunOptions o) {
   if (todo.empty()) return kExitOk;
 
   if (!o.verbose) engine::set_llama_log_level_warn();
+  if (Status s = fetch_engine_files(o.engine, [] { return g_stop != 0; }); !s) {
+    report_failure("run", s);
+    return g_stop != 0 ? kExitInterrupted : kExitError;
+  }
   auto loaded = load_engine(o.engine);
   if (!loaded) return report_failure("run", loaded.status());
   engine::Engine& engine = **loaded;
@@ -279,6 +283,7 @@ void register_run(CLI::App& app) {
       "Example:\n"
       "  openbatch run tasks.jsonl -o results.jsonl --model models/qwen2.5-0.5b-instruct-q8_0.gguf "
       "--parallel 16\n"
+      "  openbatch run tasks.jsonl -o results.jsonl --hf-repo Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0\n"
       "Run it again after an interruption: requests whose custom_id is already in the output are skipped.\n"
       "Exit codes: 0 every request ran (failed requests are lines with their status code), 1 model or file\n"
       "error, 2 bad arguments or an invalid input file, 130 interrupted (SIGINT/SIGTERM).");
@@ -291,6 +296,7 @@ void register_run(CLI::App& app) {
                      "Model name the requests must use (default: the one the first request names)");
   cmd->add_flag("--verbose,-v", o->verbose, "Log llama.cpp's own messages");
   cmd->callback([o] {
+    require_model_source(o->engine);
     if (const int rc = run(*o); rc != 0) throw CLI::RuntimeError(rc);
   });
 }

@@ -8,6 +8,7 @@
 #include "api/server.h"
 #include "cli/commands.h"
 #include "cli/engine_options.h"
+#include "cli/exit_codes.h"
 
 namespace openbatch::cli {
 
@@ -19,8 +20,14 @@ struct ServeOptions {
   bool verbose = false;
 };
 
-int serve(const ServeOptions& opts) {
+int serve(ServeOptions opts) {
   if (!opts.verbose) engine::set_llama_log_level_warn();
+  // Downloads come first, while SIGINT and SIGTERM still end the process (a partial download is kept
+  // and resumed by the next start).
+  if (Status s = fetch_engine_files(opts.engine); !s) {
+    std::fprintf(stderr, "openbatch: %s\n", s.message().c_str());
+    return kExitError;
+  }
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -32,7 +39,7 @@ int serve(const ServeOptions& opts) {
   auto engine = load_engine(opts.engine);
   if (!engine) {
     std::fprintf(stderr, "openbatch: %s\n", engine.status().message().c_str());
-    return 1;
+    return kExitError;
   }
   const auto& info = (*engine)->model_info();
   std::fprintf(stderr, "openbatch: model '%s' ready: %d parallel sequences of %d tokens%s\n", info.id.c_str(),
@@ -68,7 +75,8 @@ void register_serve(CLI::App& app) {
       "Example:\n  openbatch serve --model models/qwen2.5-0.5b-instruct-q8_0.gguf --model-id gpt-4o-mini "
       "--port 8080\n"
       "  openbatch serve --model llava-v1.5-7b-q4_k.gguf --mmproj mmproj-llava-v1.5-7b-f16.gguf --model-id "
-      "gpt-4o-mini");
+      "gpt-4o-mini\n"
+      "  openbatch serve --hf-repo Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0 --model-id gpt-4o-mini");
   // Later occurrences of a single-valued option win, as with most servers' flags.
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   add_engine_options(cmd, opts->engine,
@@ -85,6 +93,7 @@ void register_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--verbose,-v", opts->verbose, "Log llama.cpp's own messages");
   cmd->callback([opts] {
+    require_model_source(opts->engine);
     int rc = serve(*opts);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });

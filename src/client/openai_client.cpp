@@ -4,7 +4,8 @@
 
 #include <cstdlib>
 #include <memory>
-#include <mutex>
+
+#include "common/curl_global.h"
 
 namespace openbatch::client {
 namespace {
@@ -48,10 +49,7 @@ ClientOptions options_from_environment() {
   return o;
 }
 
-OpenAiClient::OpenAiClient(ClientOptions options) : options_(std::move(options)) {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
+OpenAiClient::OpenAiClient(ClientOptions options) : options_(std::move(options)) { init_curl_once(); }
 
 Result<OpenAiClient::Response> OpenAiClient::send(const std::string& method, const std::string& path,
                                                   const nlohmann::json* json_body,

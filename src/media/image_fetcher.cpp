@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <mutex>
 
+#include "common/curl_global.h"
 #include "engine/engine.h"
 #include "media/data_url.h"
 #include "media/image_format.h"
@@ -54,11 +54,6 @@ size_t write_body(char* ptr, size_t size, size_t nmemb, void* userdata) {
 
 int stop_when_aborted(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return static_cast<const std::atomic<bool>*>(userdata)->load() ? 1 : 0;
-}
-
-void init_curl_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
 }  // namespace
