@@ -60,7 +60,8 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
   cmd->add_option("--cascade", o.llama.cascade,
                   "Cascade attention: requests sharing a prefix read its KV in place, all together "
                   "(auto: on when the model runs on the CPU)")
-      ->transform(CLI::CheckedTransformer(cascade_modes, CLI::ignore_case))
+      ->transform(CLI::CheckedTransformer(cascade_modes, CLI::ignore_case).description(""))
+      ->type_name("auto|on|off")
       ->default_str("auto");
   cmd->add_option("--image-timeout", o.image_timeout_seconds,
                   "Seconds an image URL may take to download, redirects included")
