@@ -144,6 +144,7 @@ struct LlamaEngine::Impl {
   void admit_jobs();
   void copy_prefix(const Slot& from, Slot& to, size_t n);
   bool start_linked(std::shared_ptr<Job>& job, const std::vector<size_t>& held);
+  size_t best_donor(const std::vector<size_t>& held, size_t except, size_t at_least) const;
   void forget(Slot& slot);
   void start_job(Slot& slot, std::shared_ptr<Job> job);
   bool build_batch();
@@ -433,13 +434,7 @@ void LlamaEngine::Impl::admit_jobs() {
     for (size_t i = 0; i < slots.size(); ++i) {
       if (slots[i].state == SlotState::kIdle && (best == slots.size() || held[i] > held[best])) best = i;
     }
-    size_t donor = slots.size();
-    for (size_t i = 0; i < slots.size(); ++i) {
-      if (i != best && slots[i].linked == 0 && held[i] >= held[best] + kMinCopyTokens &&
-          (donor == slots.size() || held[i] > held[donor])) {
-        donor = i;
-      }
-    }
+    const size_t donor = best_donor(held, best, held[best] + kMinCopyTokens);
     if (donor != slots.size()) copy_prefix(slots[donor], slots[best], held[donor]);
     start_job(slots[best], std::move(job));
   }
@@ -467,14 +462,8 @@ bool LlamaEngine::Impl::start_linked(std::shared_ptr<Job>& job, const std::vecto
   llama_memory_t mem = llama_get_memory(ctx);
   const bool any_linked = std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.linked > 0; });
   if (shared < kMinCopyTokens && !any_linked) {
-    size_t donor = slots.size();
-    for (size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i].linked == 0 && usable(held[i]) >= kMinCopyTokens &&
-          (donor == slots.size() || held[i] > held[donor])) {
-        donor = i;
-      }
-    }
-    if (donor == slots.size()) return false;
+    const size_t donor = best_donor(held, slots.size(), kMinCopyTokens);
+    if (donor == slots.size() || usable(held[donor]) < kMinCopyTokens) return false;
     shared = usable(held[donor]);
     llama_memory_seq_rm(mem, prefix_seq, -1, -1);
     llama_memory_seq_cp(mem, slots[donor].seq, prefix_seq, -1, -1);
@@ -492,6 +481,19 @@ bool LlamaEngine::Impl::start_linked(std::shared_ptr<Job>& job, const std::vecto
   slot.cached.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(shared));
   start_job(slot, std::move(job));
   return true;
+}
+
+// The sequence other than `except` whose own KV stream holds the longest prefix of the job (held[i]
+// tokens), at least `at_least`; slots.size() if none does. Linked sequences hold no prefix themselves.
+size_t LlamaEngine::Impl::best_donor(const std::vector<size_t>& held, size_t except, size_t at_least) const {
+  size_t donor = slots.size();
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (i != except && slots[i].linked == 0 && held[i] >= at_least &&
+        (donor == slots.size() || held[i] > held[donor])) {
+      donor = i;
+    }
+  }
+  return donor;
 }
 
 // Empties the sequence: its own KV stream and its link to the shared prefix.
