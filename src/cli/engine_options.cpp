@@ -45,7 +45,8 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
   hf_mmproj->excludes(mmproj_url)->excludes(no_mmproj);
   mmproj_url->excludes(no_mmproj);
   cmd->add_option("--parallel", o.llama.parallel,
-                  "Sequences decoded together; 0: sized to the hardware and the KV memory")
+                  "Sequences decoded together; 0: sized to the hardware and the KV memory. With "
+                  "--upstream: requests in flight on each upstream (0: 16)")
       ->capture_default_str();
   cmd->add_option("--ctx-size,-c", o.llama.ctx_size,
                   "Total KV cells shared by the sequences (default: min(trained, 4096) per sequence)");
@@ -63,6 +64,25 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
       ->transform(CLI::CheckedTransformer(cascade_modes, CLI::ignore_case).description(""))
       ->type_name("auto|on|off")
       ->default_str("auto");
+  CLI::Option* upstream =
+      cmd->add_option("--upstream", o.upstream.base_urls,
+                      "Run requests on this OpenAI-compatible server instead of a local model, given as "
+                      "its API root (http://host:8080/v1); repeat to spread the work over several")
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  upstream->excludes(model)->excludes(repo)->excludes(url)->excludes(mmproj)->excludes(hf_mmproj)->excludes(
+      mmproj_url);
+  cmd->add_option("--upstream-model", o.upstream.model,
+                  "The model's name on the upstream (default: the first --model-id, else the first "
+                  "model the upstream lists)")
+      ->needs(upstream);
+  cmd->add_option("--upstream-api-key", o.upstream.api_key,
+                  "Bearer key for the upstream (default: $OPENBATCH_UPSTREAM_API_KEY)")
+      ->envname("OPENBATCH_UPSTREAM_API_KEY");
+  cmd->add_option("--upstream-retries", o.upstream.max_attempts,
+                  "Tries of a request that meets a busy or unreachable upstream (429, 5xx, no "
+                  "connection) before it fails with 503 (a batch then runs it again later)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--image-timeout", o.image_timeout_seconds,
                   "Seconds an image URL may take to download, redirects included")
       ->check(CLI::PositiveNumber)
@@ -73,9 +93,10 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
 }
 
 void require_model_source(const EngineOptions& o) {
-  if (o.source.model_path.empty() && o.source.hf_repo.empty() && o.source.model_url.empty()) {
+  if (o.source.model_path.empty() && o.source.hf_repo.empty() && o.source.model_url.empty() &&
+      o.upstream.base_urls.empty()) {
     throw CLI::ValidationError(
-        "a model is required: --model PATH, --hf-repo OWNER/NAME[:QUANT] or --model-url URL");
+        "a model is required: --model PATH, --hf-repo OWNER/NAME[:QUANT], --model-url URL or --upstream URL");
   }
   if (!o.source.hf_repo.empty()) {
     if (auto repo = models::parse_hub_repo(o.source.hf_repo); !repo)
@@ -100,6 +121,7 @@ void expand_hf_short_option(int argc, char** argv) {
 }
 
 Status fetch_engine_files(EngineOptions& o, std::function<bool()> stop) {
+  if (!o.upstream.base_urls.empty()) return Status::ok();
   models::HubOptions hub = models::hub_options_from_env();
   if (!o.models_dir.empty()) hub.models_dir = o.models_dir;
   hub.download.stop = std::move(stop);
@@ -111,6 +133,13 @@ Status fetch_engine_files(EngineOptions& o, std::function<bool()> stop) {
 }
 
 Result<std::unique_ptr<engine::Engine>> load_engine(EngineOptions o) {
+  if (!o.upstream.base_urls.empty()) {
+    constexpr int kDefaultUpstreamParallel = 16;
+    o.upstream.parallel = o.llama.parallel > 0 ? o.llama.parallel : kDefaultUpstreamParallel;
+    o.upstream.model_ids = o.llama.model_ids;
+    if (o.upstream.model.empty() && !o.upstream.model_ids.empty()) o.upstream.model = o.upstream.model_ids[0];
+    return engine::upstream::start_upstream_engine(std::move(o.upstream));
+  }
   auto llama = engine::LlamaEngine::load(o.llama);
   if (!llama) return llama.status();
   o.images.fetch.total_timeout =
@@ -119,6 +148,13 @@ Result<std::unique_ptr<engine::Engine>> load_engine(EngineOptions o) {
   o.images.fetch.max_bytes = static_cast<int64_t>(o.image_max_mb * 1024 * 1024);
   std::unique_ptr<engine::Engine> inner = std::move(llama).value();
   return std::unique_ptr<engine::Engine>(new media::ImageLoadingEngine(std::move(inner), o.images));
+}
+
+std::string describe_engine_source(const EngineOptions& o) {
+  if (o.upstream.base_urls.empty()) return o.llama.model_path;
+  std::string out = "upstream";
+  for (const std::string& url : o.upstream.base_urls) out += " " + url;
+  return out;
 }
 
 }  // namespace openbatch::cli

@@ -35,15 +35,20 @@ int serve(ServeOptions opts) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  std::fprintf(stderr, "openbatch: loading %s\n", opts.engine.llama.model_path.c_str());
+  std::fprintf(stderr, "openbatch: loading %s\n", describe_engine_source(opts.engine).c_str());
   auto engine = load_engine(opts.engine);
   if (!engine) {
     std::fprintf(stderr, "openbatch: %s\n", engine.status().message().c_str());
     return kExitError;
   }
   const auto& info = (*engine)->model_info();
-  std::fprintf(stderr, "openbatch: model '%s' ready: %d parallel sequences of %d tokens%s\n", info.id.c_str(),
-               info.parallel, info.context_per_sequence, info.has_vision ? ", images" : "");
+  if (opts.engine.upstream.base_urls.empty()) {
+    std::fprintf(stderr, "openbatch: model '%s' ready: %d parallel sequences of %d tokens%s\n", info.id.c_str(),
+                 info.parallel, info.context_per_sequence, info.has_vision ? ", images" : "");
+  } else {
+    std::fprintf(stderr, "openbatch: model '%s' ready on %s: %d requests in flight\n", info.id.c_str(),
+                 describe_engine_source(opts.engine).c_str(), info.parallel);
+  }
   api::Server server(opts.server, **engine);
 
   std::thread waiter([&server, signals] {

@@ -18,6 +18,10 @@ Status images_not_supported(const ModelInfo& model) {
                                  "", "image_not_supported");
 }
 
+Status request_cancelled() {
+  return Status(499, "invalid_request_error", "request_cancelled", "", "The request was cancelled.");
+}
+
 std::string describe_image_url(const std::string& url) {
   constexpr size_t kShown = 48;
   if (url.rfind("data:", 0) == 0 && url.size() > kShown) return url.substr(0, kShown) + "...";

@@ -1,5 +1,6 @@
 // The engine runs chat generations on a model. It is the seam between the HTTP/batch layers and the
-// inference back-ends: the embedded llama.cpp engine (engine/llama/) and, later, upstream servers.
+// inference back-ends: the embedded llama.cpp engine (engine/llama/) and upstream OpenAI-compatible
+// servers (engine/upstream/).
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,9 @@ struct ModelInfo;
 // 400 invalid_request_error image_not_supported: the model takes no image inputs.
 Status images_not_supported(const ModelInfo& model);
 
+// 499 request_cancelled: what on_done reports for a generation stopped by GenerationHandle::cancel.
+Status request_cancelled();
+
 // How an image URL is named in an error message: data: URLs are cut short (they can be megabytes).
 std::string describe_image_url(const std::string& url);
 
@@ -63,6 +67,8 @@ struct GenerationRequest {
   std::vector<std::string> stop;
   ResponseFormat response_format = ResponseFormat::kText;
   std::string json_schema;  // the schema, serialised, when response_format is kJsonSchema
+  std::string json_schema_name;             // its name, as the client gave it (forwarded upstream)
+  std::optional<bool> json_schema_strict;  // its `strict`, when the client gave one
   bool logprobs = false;
   int top_logprobs = 0;
   bool ignore_eos = false;  // never draw end-of-generation (benchmarks: exactly max_tokens), unless

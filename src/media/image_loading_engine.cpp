@@ -70,7 +70,7 @@ std::shared_ptr<engine::GenerationHandle> ImageLoadingEngine::submit(engine::Gen
         }
       }
       if (!error && pending->cancelled) {
-        error = Status(499, "invalid_request_error", "request_cancelled", "", "The request was cancelled.");
+        error = engine::request_cancelled();
       }
       engine::GenerationCallbacks callbacks = std::move(pending->callbacks);
       if (error) {

@@ -58,10 +58,6 @@ struct Slot {
 // this many tokens computing them again is about as cheap.
 constexpr size_t kMinCopyTokens = 64;
 
-Status cancelled_status() {
-  return Status(499, "invalid_request_error", "request_cancelled", "", "The request was cancelled.");
-}
-
 void quiet_log(ggml_log_level level, const char* text, void* /*user*/) {
   if (level >= GGML_LOG_LEVEL_WARN && level != GGML_LOG_LEVEL_CONT) std::fputs(text, stderr);
 }
@@ -312,7 +308,7 @@ void LlamaEngine::Impl::submit_with_images(std::shared_ptr<Job> job) {
       callbacks.on_done(s);
     };
     if (!run) return fail(Status::unavailable("The server is shutting down."));
-    if (job->cancelled.load()) return fail(cancelled_status());
+    if (job->cancelled.load()) return fail(request_cancelled());
     auto prompt = vision_prompt(job->request);
     if (!prompt) return fail(prompt.status());
     if (Status s = vision->encode(*prompt); !s) return fail(s);
@@ -426,7 +422,7 @@ void LlamaEngine::Impl::admit_jobs() {
       queue->pop_front();
     }
     if (job->cancelled.load()) {
-      job->callbacks.on_done(cancelled_status());
+      job->callbacks.on_done(request_cancelled());
       continue;
     }
     if (cascade && start_linked(job, held)) continue;
@@ -550,7 +546,7 @@ bool LlamaEngine::Impl::build_batch() {
     slot.batch_index = -1;
     if (slot.state == SlotState::kIdle) continue;
     if (slot.job->cancelled.load()) {
-      finish(slot, cancelled_status());
+      finish(slot, request_cancelled());
       continue;
     }
     if (slot.state == SlotState::kGenerate && !slot.pending.empty()) add_pending(slot, 1);

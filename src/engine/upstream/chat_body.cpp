@@ -1,0 +1,141 @@
+#include "engine/upstream/chat_body.h"
+
+namespace openbatch::engine::upstream {
+
+namespace {
+
+using nlohmann::json;
+
+// A message's content: plain text, or text and image parts in their order when it holds images.
+json message_content(const Message& m) {
+  if (m.images.empty()) return m.content;
+  json parts = json::array();
+  size_t at = 0;
+  auto add_text = [&](size_t end) {
+    if (end > at) parts.push_back({{"type", "text"}, {"text", m.content.substr(at, end - at)}});
+    at = std::max(at, end);
+  };
+  for (const ImagePart& image : m.images) {
+    add_text(std::min(image.offset, m.content.size()));
+    parts.push_back({{"type", "image_url"}, {"image_url", {{"url", image.url}}}});
+  }
+  add_text(m.content.size());
+  return parts;
+}
+
+json response_format(const GenerationRequest& r) {
+  switch (r.response_format) {
+    case ResponseFormat::kText:
+      return nullptr;
+    case ResponseFormat::kJsonObject:
+      return {{"type", "json_object"}};
+    case ResponseFormat::kJsonSchema: {
+      json schema = {{"name", r.json_schema_name.empty() ? "response" : r.json_schema_name},
+                     {"schema", json::parse(r.json_schema.empty() ? "{}" : r.json_schema)}};
+      if (r.json_schema_strict) schema["strict"] = *r.json_schema_strict;
+      return {{"type", "json_schema"}, {"json_schema", std::move(schema)}};
+    }
+  }
+  return nullptr;
+}
+
+TokenLogprob token_logprob(const json& entry) {
+  TokenLogprob t;
+  t.token = entry.value("token", "");
+  t.logprob = entry.value("logprob", 0.0f);
+  if (auto top = entry.find("top_logprobs"); top != entry.end() && top->is_array()) {
+    for (const json& alt : *top) t.top.push_back({alt.value("token", ""), alt.value("logprob", 0.0f)});
+  }
+  return t;
+}
+
+int int_field(const json& object, const char* name) {
+  auto it = object.find(name);
+  return it != object.end() && it->is_number_integer() ? it->get<int>() : 0;
+}
+
+}  // namespace
+
+json chat_body(const GenerationRequest& r, const std::string& model) {
+  json messages = json::array();
+  for (const Message& m : r.messages) messages.push_back({{"role", m.role}, {"content", message_content(m)}});
+  json body = {{"model", model}, {"messages", std::move(messages)}};
+  const SamplingParams& s = r.sampling;
+  body["temperature"] = s.temperature;
+  body["top_p"] = s.top_p;
+  if (s.seed) body["seed"] = *s.seed;
+  if (s.presence_penalty != 0.0f) body["presence_penalty"] = s.presence_penalty;
+  if (s.frequency_penalty != 0.0f) body["frequency_penalty"] = s.frequency_penalty;
+  if (!s.logit_bias.empty()) {
+    json bias = json::object();
+    for (const auto& [token, value] : s.logit_bias) bias[std::to_string(token)] = value;
+    body["logit_bias"] = std::move(bias);
+  }
+  // max_tokens rather than max_completion_tokens: every OpenAI-compatible server reads it.
+  if (r.max_tokens >= 0) body["max_tokens"] = r.max_tokens;
+  if (!r.stop.empty()) body["stop"] = r.stop;
+  if (json format = response_format(r); !format.is_null()) body["response_format"] = std::move(format);
+  if (r.logprobs) {
+    body["logprobs"] = true;
+    if (r.top_logprobs > 0) body["top_logprobs"] = r.top_logprobs;
+  }
+  if (r.ignore_eos) body["ignore_eos"] = true;
+  return body;
+}
+
+Result<Generation> parse_chat_completion(const json& completion) {
+  auto bad = [](const std::string& why) {
+    return Status(502, "server_error", "bad_upstream_response", "", "The upstream server's answer " + why + ".");
+  };
+  if (!completion.is_object()) return bad("is not a JSON object");
+  auto choices = completion.find("choices");
+  if (choices == completion.end() || !choices->is_array() || choices->empty() || !(*choices)[0].is_object()) {
+    return bad("has no choices");
+  }
+  const json& choice = (*choices)[0];
+  auto message = choice.find("message");
+  if (message == choice.end() || !message->is_object()) return bad("has no message");
+  Generation g;
+  if (auto content = message->find("content"); content != message->end() && content->is_string()) {
+    g.text = content->get<std::string>();
+  }
+  // OpenAI's other reasons (content_filter, tool_calls) end the text as a stop does.
+  g.finish_reason = choice.value("finish_reason", json("stop")) == "length" ? FinishReason::kLength
+                                                                           : FinishReason::kStop;
+  if (auto usage = completion.find("usage"); usage != completion.end() && usage->is_object()) {
+    g.prompt_tokens = int_field(*usage, "prompt_tokens");
+    g.completion_tokens = int_field(*usage, "completion_tokens");
+    if (auto details = usage->find("prompt_tokens_details"); details != usage->end() && details->is_object()) {
+      g.cached_tokens = int_field(*details, "cached_tokens");
+    }
+  }
+  if (auto lp = choice.find("logprobs"); lp != choice.end() && lp->is_object()) {
+    if (auto content = lp->find("content"); content != lp->end() && content->is_array()) {
+      for (const json& entry : *content) {
+        if (entry.is_object()) g.logprobs.push_back(token_logprob(entry));
+      }
+    }
+  }
+  return g;
+}
+
+Status upstream_error(long http_status, const std::string& body, const std::string& upstream) {
+  const int status = static_cast<int>(http_status);
+  const std::string type = status >= 500 ? "server_error" : "invalid_request_error";
+  json parsed = json::parse(body, nullptr, false);
+  if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_object()) {
+    const json& e = parsed["error"];
+    auto text = [&](const char* name, const std::string& fallback) {
+      auto it = e.find(name);
+      return it != e.end() && it->is_string() ? it->get<std::string>() : fallback;
+    };
+    return Status(status, text("type", type), text("code", ""), text("param", ""),
+                  upstream + ": " + text("message", "HTTP " + std::to_string(status)));
+  }
+  constexpr size_t kShown = 200;
+  std::string start = body.substr(0, kShown);
+  return Status(status, type, "", "",
+                upstream + " answered HTTP " + std::to_string(status) + (start.empty() ? "" : ": " + start));
+}
+
+}  // namespace openbatch::engine::upstream

@@ -1,0 +1,27 @@
+// The OpenAI Chat Completions wire format as an upstream server reads and answers it: a generation
+// request turned back into a request body, and the server's answer (or error) turned into a
+// Generation (or Status).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/status.h"
+#include "engine/engine.h"
+
+namespace openbatch::engine::upstream {
+
+// The /chat/completions body that asks `model` for request's generation (one choice, not streamed).
+// Messages with images become content-part arrays with the images at their offsets; sampling fields
+// are sent as set; ignore_eos (not OpenAI's) only when true.
+nlohmann::json chat_body(const GenerationRequest& request, const std::string& model);
+
+// The first choice of a `chat.completion` answer as a Generation, with its usage (cached tokens from
+// usage.prompt_tokens_details) and logprobs. A body that is not a chat completion is a 502.
+Result<Generation> parse_chat_completion(const nlohmann::json& completion);
+
+// The Status for an upstream's non-2xx answer: its own error envelope when it sent one (type, code,
+// param, message kept, message prefixed with the upstream's name), else the body's start.
+Status upstream_error(long http_status, const std::string& body, const std::string& upstream);
+
+}  // namespace openbatch::engine::upstream

@@ -1,0 +1,35 @@
+// An Engine whose generations run on upstream OpenAI-compatible servers (llama-server, vLLM, SGLang,
+// OpenAI itself): each is sent as a Chat Completions request, spread over the servers, retried when a
+// server is busy or away.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/engine.h"
+
+namespace openbatch::engine::upstream {
+
+struct UpstreamOptions {
+  std::vector<std::string> base_urls;  // each the server's API root, as OPENAI_BASE_URL: http://host:8080/v1
+  std::string api_key;                 // sent as a bearer token to every upstream; empty: none
+  std::string model;                   // the model's name upstream; empty: the first of GET /models
+  std::vector<std::string> model_ids;  // the names clients use; empty: model
+  int parallel = 16;                   // requests in flight on each upstream
+  // A call that meets a busy or unreachable server (429, 5xx, no connection) is tried this many times
+  // in all, waiting as Retry-After says or twice as long as the time before; then a 503 (a batch
+  // runs it again later) or the server's own 500.
+  int max_attempts = 5;
+  std::chrono::milliseconds first_backoff{500};
+  std::chrono::milliseconds max_backoff{30'000};
+  std::chrono::seconds timeout{600};  // for one call, generation included
+};
+
+// Starts an engine forwarding to options.base_urls. When options.model is empty the first upstream
+// is asked for its models, so an unreachable server or a refused key is an error here.
+Result<std::unique_ptr<Engine>> start_upstream_engine(UpstreamOptions options);
+
+}  // namespace openbatch::engine::upstream

@@ -1,0 +1,91 @@
+#include "engine/upstream/upstream_http.h"
+
+#include <strings.h>
+
+#include <cctype>
+#include <cstring>
+
+#include "common/curl_global.h"
+
+namespace openbatch::engine::upstream {
+
+namespace {
+
+size_t append_body(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+// Keeps Retry-After when it is a number of seconds (its HTTP-date form is rare from API servers).
+size_t read_header(char* data, size_t size, size_t n, void* out) {
+  const size_t len = size * n;
+  constexpr const char kName[] = "retry-after:";
+  constexpr size_t kNameLen = sizeof(kName) - 1;
+  if (len > kNameLen && strncasecmp(data, kName, kNameLen) == 0) {
+    std::string value(data + kNameLen, len - kNameLen);
+    char* end = nullptr;
+    const double seconds = std::strtod(value.c_str(), &end);
+    if (end != value.c_str() && seconds >= 0) {
+      *static_cast<std::optional<std::chrono::milliseconds>*>(out) =
+          std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    }
+  }
+  return len;
+}
+
+int check_abort(void* abort, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return (*static_cast<const std::function<bool()>*>(abort))() ? 1 : 0;
+}
+
+}  // namespace
+
+UpstreamConnection::UpstreamConnection() {
+  init_curl_once();
+  curl_.reset(curl_easy_init());
+}
+
+UpstreamConnection::~UpstreamConnection() = default;
+
+HttpReply UpstreamConnection::call(const std::string& url, const std::string& json_body,
+                                   const std::string& api_key, std::chrono::seconds timeout,
+                                   const std::function<bool()>& abort) {
+  HttpReply reply;
+  CURL* c = curl_.get();
+  if (!c) {
+    reply.transport_error = "curl_easy_init failed";
+    return reply;
+  }
+  curl_easy_reset(c);  // keeps the connection cache
+  curl_slist* headers = nullptr;
+  if (!api_key.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + api_key).c_str());
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, append_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, read_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &reply.retry_after);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(timeout.count()));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "openbatch");
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, check_abort);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &abort);
+  if (!json_body.empty()) {
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json_body.c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(json_body.size()));
+  }
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  const CURLcode rc = curl_easy_perform(c);
+  curl_slist_free_all(headers);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) {
+    reply.aborted = true;
+  } else if (rc != CURLE_OK) {
+    reply.transport_error = curl_easy_strerror(rc);
+  } else {
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply.status);
+  }
+  return reply;
+}
+
+}  // namespace openbatch::engine::upstream

@@ -1,0 +1,42 @@
+// One keep-alive HTTP connection to an upstream server, for JSON calls that can be aborted midway.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace openbatch::engine::upstream {
+
+struct HttpReply {
+  long status = 0;         // 0 when no answer came (transport_error says why)
+  std::string transport_error;
+  std::string body;
+  std::optional<std::chrono::milliseconds> retry_after;  // the Retry-After header, when sent in seconds
+  bool aborted = false;                                   // abort() said stop
+};
+
+// Not thread-safe: one per worker thread. Reuses its connection between calls.
+class UpstreamConnection {
+ public:
+  UpstreamConnection();
+  ~UpstreamConnection();
+  UpstreamConnection(const UpstreamConnection&) = delete;
+  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
+
+  // POSTs json_body (GET when it is empty) to url with `Authorization: Bearer api_key` when a key is
+  // given. abort is polled while the call runs (true: stop, the reply says aborted).
+  HttpReply call(const std::string& url, const std::string& json_body, const std::string& api_key,
+                 std::chrono::seconds timeout, const std::function<bool()>& abort);
+
+ private:
+  struct Deleter {
+    void operator()(CURL* c) const { curl_easy_cleanup(c); }
+  };
+  std::unique_ptr<CURL, Deleter> curl_;
+};
+
+}  // namespace openbatch::engine::upstream
