@@ -26,7 +26,9 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
   cmd->add_option("--models-dir", o.models_dir,
                   "Cache of downloaded models, reused offline (default: $OPENBATCH_MODELS_DIR, else "
                   "$XDG_CACHE_HOME/openbatch/models, else ~/.cache/openbatch/models)");
+  // One value an occurrence, so that `run --model-id NAME input.jsonl` leaves the input alone.
   cmd->add_option("--model-id", o.llama.model_ids, model_id_help)
+      ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   CLI::Option* mmproj =
       cmd->add_option("--mmproj", src.mmproj_path,
@@ -68,6 +70,7 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
       cmd->add_option("--upstream", o.upstream.base_urls,
                       "Run requests on this OpenAI-compatible server instead of a local model, given as "
                       "its API root (http://host:8080/v1); repeat to spread the work over several")
+          ->allow_extra_args(false)
           ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   upstream->excludes(model)->excludes(repo)->excludes(url)->excludes(mmproj)->excludes(hf_mmproj)->excludes(
       mmproj_url);

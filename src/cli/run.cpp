@@ -276,9 +276,9 @@ int run(RunOptions o) {
 void register_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   o->engine.llama.parallel = 8;
-  CLI::App* cmd = app.add_subcommand(
-      "run",
-      "Run a batch input file on a local GGUF model with no server, writing the server's output lines");
+  CLI::App* cmd = app.add_subcommand("run",
+                                     "Run a batch input file on a local GGUF model (or an upstream server) "
+                                     "with no server of its own, writing the server's output lines");
   cmd->footer(
       "Example:\n"
       "  openbatch run tasks.jsonl -o results.jsonl --model models/qwen2.5-0.5b-instruct-q8_0.gguf "

@@ -66,8 +66,8 @@ struct GenerationRequest {
   int max_tokens = -1;  // -1: until the end of the context or an end-of-generation token
   std::vector<std::string> stop;
   ResponseFormat response_format = ResponseFormat::kText;
-  std::string json_schema;  // the schema, serialised, when response_format is kJsonSchema
-  std::string json_schema_name;             // its name, as the client gave it (forwarded upstream)
+  std::string json_schema;                 // the schema, serialised, when response_format is kJsonSchema
+  std::string json_schema_name;            // its name, as the client gave it (forwarded upstream)
   std::optional<bool> json_schema_strict;  // its `strict`, when the client gave one
   bool logprobs = false;
   int top_logprobs = 0;

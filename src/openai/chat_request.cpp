@@ -161,7 +161,8 @@ Status parse_response_format(const json& body, engine::GenerationRequest& out) {
     json s = schema == js->end() ? json::object() : *schema;
     if (!s.is_object()) return invalid_type("response_format.json_schema.schema", "an object", s);
     std::optional<bool> strict;
-    if (Status st = FieldReader(*js, "response_format.json_schema.").boolean("strict", strict); !st) return st;
+    if (Status st = FieldReader(*js, "response_format.json_schema.").boolean("strict", strict); !st)
+      return st;
     out.response_format = engine::ResponseFormat::kJsonSchema;
     out.json_schema = s.dump();
     out.json_schema_name = name->get<std::string>();

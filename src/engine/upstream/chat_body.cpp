@@ -85,7 +85,8 @@ json chat_body(const GenerationRequest& r, const std::string& model) {
 
 Result<Generation> parse_chat_completion(const json& completion) {
   auto bad = [](const std::string& why) {
-    return Status(502, "server_error", "bad_upstream_response", "", "The upstream server's answer " + why + ".");
+    return Status(502, "server_error", "bad_upstream_response", "",
+                  "The upstream server's answer " + why + ".");
   };
   if (!completion.is_object()) return bad("is not a JSON object");
   auto choices = completion.find("choices");
@@ -100,12 +101,13 @@ Result<Generation> parse_chat_completion(const json& completion) {
     g.text = content->get<std::string>();
   }
   // OpenAI's other reasons (content_filter, tool_calls) end the text as a stop does.
-  g.finish_reason = choice.value("finish_reason", json("stop")) == "length" ? FinishReason::kLength
-                                                                           : FinishReason::kStop;
+  g.finish_reason =
+      choice.value("finish_reason", json("stop")) == "length" ? FinishReason::kLength : FinishReason::kStop;
   if (auto usage = completion.find("usage"); usage != completion.end() && usage->is_object()) {
     g.prompt_tokens = int_field(*usage, "prompt_tokens");
     g.completion_tokens = int_field(*usage, "completion_tokens");
-    if (auto details = usage->find("prompt_tokens_details"); details != usage->end() && details->is_object()) {
+    if (auto details = usage->find("prompt_tokens_details");
+        details != usage->end() && details->is_object()) {
       g.cached_tokens = int_field(*details, "cached_tokens");
     }
   }
@@ -129,8 +131,10 @@ Status upstream_error(long http_status, const std::string& body, const std::stri
       auto it = e.find(name);
       return it != e.end() && it->is_string() ? it->get<std::string>() : fallback;
     };
+    // The request's own fault reads as the upstream wrote it; a server failure says which server.
+    const std::string message = text("message", "HTTP " + std::to_string(status));
     return Status(status, text("type", type), text("code", ""), text("param", ""),
-                  upstream + ": " + text("message", "HTTP " + std::to_string(status)));
+                  status >= 500 ? upstream + ": " + message : message);
   }
   constexpr size_t kShown = 200;
   std::string start = body.substr(0, kShown);

@@ -21,7 +21,7 @@ nlohmann::json chat_body(const GenerationRequest& request, const std::string& mo
 Result<Generation> parse_chat_completion(const nlohmann::json& completion);
 
 // The Status for an upstream's non-2xx answer: its own error envelope when it sent one (type, code,
-// param, message kept, message prefixed with the upstream's name), else the body's start.
+// param and message kept; a 5xx message prefixed with the upstream's URL), else the body's start.
 Status upstream_error(long http_status, const std::string& body, const std::string& upstream);
 
 }  // namespace openbatch::engine::upstream

@@ -106,7 +106,8 @@ std::string trim_slashes(std::string url) {
 
 class UpstreamEngine final : public Engine {
  public:
-  UpstreamEngine(UpstreamOptions options, ModelInfo info) : options_(std::move(options)), info_(std::move(info)) {
+  UpstreamEngine(UpstreamOptions options, ModelInfo info)
+      : options_(std::move(options)), info_(std::move(info)) {
     core_->health.resize(options_.base_urls.size());
     for (size_t u = 0; u < options_.base_urls.size(); ++u) {
       for (int i = 0; i < options_.parallel; ++i) workers_.emplace_back([this, u] { work(u); });
@@ -116,7 +117,8 @@ class UpstreamEngine final : public Engine {
 
   const ModelInfo& model_info() const override { return info_; }
 
-  std::shared_ptr<GenerationHandle> submit(GenerationRequest request, GenerationCallbacks callbacks) override {
+  std::shared_ptr<GenerationHandle> submit(GenerationRequest request,
+                                           GenerationCallbacks callbacks) override {
     auto job = std::make_shared<Job>();
     job->priority = request.priority;
     job->body = chat_body(request, options_.model).dump(-1, ' ', false, json::error_handler_t::replace);
@@ -189,7 +191,9 @@ class UpstreamEngine final : public Engine {
            size_t upstream) {
     Job& job = *shared_job;
     ++job.attempts;
-    const std::function<bool()> abort = [this, &job] { return job.cancelled.load() || core_->stopping.load(); };
+    const std::function<bool()> abort = [this, &job] {
+      return job.cancelled.load() || core_->stopping.load();
+    };
     HttpReply reply = connection.call(url, job.body, options_.api_key, options_.timeout, abort);
     Result<Generation> outcome = Status::ok();
     bool transient = false;
@@ -206,7 +210,8 @@ class UpstreamEngine final : public Engine {
       outcome = parse_chat_completion(completion);
     }
     note_health(upstream, transient && reply.status != 500, reply.retry_after);
-    if (transient && job.attempts < options_.max_attempts && retry_later(shared_job, reply.retry_after)) return;
+    if (transient && job.attempts < options_.max_attempts && retry_later(shared_job, reply.retry_after))
+      return;
     if (job.cancelled && !outcome) outcome = request_cancelled();
     if (transient && outcome.status().http_status() != 500) {
       // Busy or away after every attempt: 503, which a batch runs again later.
@@ -271,8 +276,8 @@ Result<std::unique_ptr<Engine>> start_upstream_engine(UpstreamOptions options) {
   if (options.model.empty()) {
     // The model the server holds, as its /models lists it (llama-server and vLLM list one).
     const std::string url = options.base_urls[0] + "/models";
-    HttpReply reply = UpstreamConnection().call(url, "", options.api_key, std::chrono::seconds(30),
-                                                [] { return false; });
+    HttpReply reply =
+        UpstreamConnection().call(url, "", options.api_key, std::chrono::seconds(30), [] { return false; });
     if (reply.status == 0) return Status::unavailable("GET " + url + ": " + reply.transport_error);
     if (reply.status < 200 || reply.status >= 300) return upstream_error(reply.status, reply.body, url);
     json models = json::parse(reply.body, nullptr, false);
@@ -286,9 +291,9 @@ Result<std::unique_ptr<Engine>> start_upstream_engine(UpstreamOptions options) {
   info.id = options.model_ids.empty() ? options.model : options.model_ids[0];
   for (size_t i = 1; i < options.model_ids.size(); ++i) info.aliases.push_back(options.model_ids[i]);
   info.parallel = options.parallel * static_cast<int>(options.base_urls.size());
-  info.created = std::chrono::duration_cast<std::chrono::seconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
+  info.created =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   info.has_vision = true;  // the upstream model decides, and answers a 400 if it takes no images
   return std::unique_ptr<Engine>(new UpstreamEngine(std::move(options), std::move(info)));
 }

@@ -53,7 +53,8 @@ std::future<Result<Generation>> submit(Engine& engine, GenerationRequest request
 TEST(ChatBodyTest, CarriesEveryFieldOfTheRequest) {
   GenerationRequest r;
   r.messages = {{"system", "Answer in JSON.", {}}, {"user", "Look: and this", {}}};
-  r.messages[1].images = {{6, "https://example.com/a.png", nullptr}, {14, "data:image/png;base64,AAAA", nullptr}};
+  r.messages[1].images = {{6, "https://example.com/a.png", nullptr},
+                          {14, "data:image/png;base64,AAAA", nullptr}};
   r.sampling.temperature = 0.2f;
   r.sampling.seed = 42;
   r.sampling.logit_bias = {{17, -100.0f}};
@@ -68,8 +69,7 @@ TEST(ChatBodyTest, CarriesEveryFieldOfTheRequest) {
   const json body = chat_body(r, "qwen");
   EXPECT_EQ(body["model"], "qwen");
   EXPECT_EQ(body["messages"][0], json({{"role", "system"}, {"content", "Answer in JSON."}}));
-  EXPECT_EQ(body["messages"][1]["content"],
-            json::parse(R"([{"type":"text","text":"Look: "},
+  EXPECT_EQ(body["messages"][1]["content"], json::parse(R"([{"type":"text","text":"Look: "},
                             {"type":"image_url","image_url":{"url":"https://example.com/a.png"}},
                             {"type":"text","text":"and this"},
                             {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}])"));
@@ -87,13 +87,16 @@ TEST(ChatBodyTest, CarriesEveryFieldOfTheRequest) {
 }
 
 TEST(ChatBodyTest, UpstreamErrorsKeepTheirEnvelope) {
-  Status s = upstream_error(400, R"({"error":{"message":"bad","type":"invalid_request_error","param":"messages",
+  Status s =
+      upstream_error(400, R"({"error":{"message":"bad","type":"invalid_request_error","param":"messages",
                                       "code":"invalid_value"}})",
-                            "http://up/v1");
+                     "http://up/v1");
   EXPECT_EQ(s.http_status(), 400);
   EXPECT_EQ(s.code(), "invalid_value");
   EXPECT_EQ(s.param(), "messages");
-  EXPECT_EQ(s.message(), "http://up/v1: bad");
+  EXPECT_EQ(s.message(), "bad");
+  EXPECT_EQ(upstream_error(500, R"({"error":{"message":"boom"}})", "http://up/v1").message(),
+            "http://up/v1: boom");
   Status plain = upstream_error(502, "<html>Bad Gateway</html>", "http://up/v1");
   EXPECT_EQ(plain.type(), "server_error");
   EXPECT_EQ(plain.message(), "http://up/v1 answered HTTP 502: <html>Bad Gateway</html>");
@@ -195,7 +198,8 @@ TEST(UpstreamEngineTest, AnUnreachableUpstreamLeavesTheWorkToTheOthers) {
   o.max_attempts = 10;
   auto engine = start(o);
   std::vector<std::future<Result<Generation>>> outcomes;
-  for (int i = 0; i < 16; ++i) outcomes.push_back(submit(*engine, ask("n" + std::to_string(i), Priority::kBatch)));
+  for (int i = 0; i < 16; ++i)
+    outcomes.push_back(submit(*engine, ask("n" + std::to_string(i), Priority::kBatch)));
   for (int i = 0; i < 16; ++i) {
     Result<Generation> g = outcomes[i].get();
     ASSERT_TRUE(g) << g.status().message();

@@ -12,11 +12,11 @@
 namespace openbatch::engine::upstream {
 
 struct HttpReply {
-  long status = 0;         // 0 when no answer came (transport_error says why)
+  long status = 0;  // 0 when no answer came (transport_error says why)
   std::string transport_error;
   std::string body;
   std::optional<std::chrono::milliseconds> retry_after;  // the Retry-After header, when sent in seconds
-  bool aborted = false;                                   // abort() said stop
+  bool aborted = false;                                  // abort() said stop
 };
 
 // Not thread-safe: one per worker thread. Reuses its connection between calls.

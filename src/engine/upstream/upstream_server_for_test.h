@@ -27,9 +27,8 @@ class UpstreamServer {
       res.set_content(R"({"object":"list","data":[{"id":"upstream-model","object":"model"}]})",
                       "application/json");
     });
-    server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-      answer(req, res);
-    });
+    server_.Post("/v1/chat/completions",
+                 [this](const httplib::Request& req, httplib::Response& res) { answer(req, res); });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -109,15 +108,14 @@ class UpstreamServer {
       }
       choice["logprobs"] = {{"content", content}};
     }
-    nlohmann::json completion = {
-        {"id", "chatcmpl-up"},
-        {"object", "chat.completion"},
-        {"choices", {choice}},
-        {"usage",
-         {{"prompt_tokens", 7},
-          {"completion_tokens", static_cast<int>(text.size())},
-          {"total_tokens", 7 + static_cast<int>(text.size())},
-          {"prompt_tokens_details", {{"cached_tokens", 2}}}}}};
+    nlohmann::json completion = {{"id", "chatcmpl-up"},
+                                 {"object", "chat.completion"},
+                                 {"choices", {choice}},
+                                 {"usage",
+                                  {{"prompt_tokens", 7},
+                                   {"completion_tokens", static_cast<int>(text.size())},
+                                   {"total_tokens", 7 + static_cast<int>(text.size())},
+                                   {"prompt_tokens_details", {{"cached_tokens", 2}}}}}};
     res.set_content(completion.dump(), "application/json");
   }
 
