@@ -31,15 +31,16 @@ class BatchApiTest : public ::testing::Test {
     batch::BatchServiceOptions o;
     o.data_dir = dir_.path();
     o.flush_interval = std::chrono::milliseconds(5);
-    auto s = batch::BatchService::open(o, engine_);
+    auto s = batch::BatchService::open(o, metered_);
     ASSERT_TRUE(s.is_ok()) << s.status().message();
     service_ = std::move(s).value();
     service_->start();
     ctx_.options = &options_;
-    ctx_.engine = &engine_;
+    ctx_.engine = &metered_;
     ctx_.batches = service_.get();
     register_file_routes(http_, ctx_);
     register_batch_routes(http_, ctx_);
+    register_model_routes(http_, ctx_);
     port_ = http_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { http_.listen_after_bind(); });
@@ -101,6 +102,7 @@ class BatchApiTest : public ::testing::Test {
 
   TempDir dir_;
   testing::FakeEngine engine_{/*auto_complete=*/true};
+  engine::MeteredEngine metered_{engine_};
   ServerOptions options_;
   std::unique_ptr<batch::BatchService> service_;
   RouteContext ctx_;
@@ -343,4 +345,28 @@ TEST_F(BatchApiTest, IdsNeverReachOutsideTheDataDir) {
 }
 
 }  // namespace
+TEST_F(BatchApiTest, MetricsCountTheBatchsGenerationsAndTokens) {
+  std::string content;
+  for (int i = 0; i < 3; ++i) content += request_line("m" + std::to_string(i)) + "\n";
+  content += request_line("TOO_LONG") + "\n";  // the fake engine fails it with a 400
+  json b = create_batch(upload(content)["id"]);
+  wait_batch(b["id"], "completed");
+  auto res = client().Get("/metrics");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type").rfind("text/plain; version=0.0.4", 0), 0u);
+  const std::string& text = res->body;
+  for (const char* line :
+       {"openbatch_model_info{model=\"tiny\"} 1\n", "openbatch_parallel 2\n",
+        "openbatch_generations_total{priority=\"batch\",outcome=\"ok\"} 3\n",
+        "openbatch_generations_total{priority=\"batch\",outcome=\"error\"} 1\n",
+        "openbatch_generations_total{priority=\"interactive\",outcome=\"ok\"} 0\n",
+        "openbatch_generations_in_flight{priority=\"batch\"} 0\n", "openbatch_prompt_tokens_total 30\n",
+        "openbatch_prompt_tokens_cached_total 9\n", "openbatch_completion_tokens_total 15\n",
+        "openbatch_batches{status=\"in_progress\"} 0\n",
+        "# TYPE openbatch_completion_tokens_total counter\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << " not in:\n" << text;
+  }
+}
+
 }  // namespace openbatch::api

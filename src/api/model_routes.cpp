@@ -1,6 +1,8 @@
-// GET /v1/models, GET /v1/models/{id} and GET /health.
+// GET /v1/models, GET /v1/models/{id}, GET /health and GET /metrics.
+#include "api/metrics_text.h"
 #include "api/routes.h"
-#include "engine/engine.h"
+#include "batch/batch_service.h"
+#include "engine/metered_engine.h"
 
 namespace openbatch::api {
 
@@ -16,6 +18,16 @@ void register_model_routes(httplib::Server& server, RouteContext& ctx) {
   server.Get("/health", [&ctx](const httplib::Request&, httplib::Response& res) {
     const auto& info = ctx.engine->model_info();
     send_json(res, {{"status", "ok"}, {"model", info.id}, {"parallel", info.parallel}});
+  });
+  server.Get("/metrics", [&ctx](const httplib::Request&, httplib::Response& res) {
+    std::vector<store::BatchRecord> unfinished;
+    if (ctx.batches) {
+      auto batches = ctx.batches->unfinished_batches();
+      if (!batches) return send_error(res, batches.status());
+      unfinished = std::move(batches).value();
+    }
+    res.set_content(metrics_text(ctx.engine->model_info(), ctx.engine->metrics(), unfinished, ctx.started_at),
+                    "text/plain; version=0.0.4; charset=utf-8");
   });
   server.Get("/v1/models", [&ctx](const httplib::Request&, httplib::Response& res) {
     const auto& info = ctx.engine->model_info();

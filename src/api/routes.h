@@ -10,6 +10,7 @@
 
 #include "api/server.h"
 #include "common/status.h"
+#include "engine/metered_engine.h"
 
 namespace openbatch::batch {
 class BatchService;
@@ -19,8 +20,9 @@ namespace openbatch::api {
 
 struct RouteContext {
   const ServerOptions* options = nullptr;
-  engine::Engine* engine = nullptr;
-  batch::BatchService* batches = nullptr;  // files and batches; null until the store is open
+  engine::MeteredEngine* engine = nullptr;  // the server's engine, counted for /metrics
+  int64_t started_at = 0;                   // unix time the server was made
+  batch::BatchService* batches = nullptr;   // files and batches; null until the store is open
 };
 
 // The caller's identity: a stable digest of the API key it authenticated with ("" when the server

@@ -3,17 +3,19 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "api/routes.h"
 #include "batch/batch_service.h"
-#include "engine/engine.h"
+#include "engine/metered_engine.h"
 
 namespace openbatch::api {
 
 struct Server::Impl {
   ServerOptions options;
   RouteContext ctx;
+  std::unique_ptr<engine::MeteredEngine> engine;  // before batches: it outlives their requests
   std::unique_ptr<batch::BatchService> batches;
   httplib::Server http;
 };
@@ -46,13 +48,17 @@ httplib::Server::HandlerResponse check_api_key(const ServerOptions& options, con
 Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->ctx.options = &impl_->options;
-  impl_->ctx.engine = &engine;
+  impl_->engine = std::make_unique<engine::MeteredEngine>(engine);
+  impl_->ctx.engine = impl_->engine.get();
+  impl_->ctx.started_at =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   batch::BatchServiceOptions batch_options;
   batch_options.data_dir = impl_->options.data_dir;
   batch_options.max_batch_requests = impl_->options.max_batch_requests;
   batch_options.max_file_bytes = impl_->options.max_file_bytes;
   batch_options.completion_window_seconds = impl_->options.completion_window_seconds;
-  auto service = batch::BatchService::open(batch_options, engine);
+  auto service = batch::BatchService::open(batch_options, *impl_->engine);
   if (service) {
     impl_->batches = std::move(service).value();
     impl_->ctx.batches = impl_->batches.get();

@@ -325,6 +325,12 @@ Result<store::BatchRecord> BatchService::get_batch(const std::string& owner, con
   return store_->get_batch(owner, id);
 }
 
+Result<std::vector<store::BatchRecord>> BatchService::unfinished_batches() {
+  using store::BatchStatus;
+  return store_->batches_with_status({BatchStatus::kValidating, BatchStatus::kInProgress,
+                                      BatchStatus::kFinalizing, BatchStatus::kCancelling});
+}
+
 Result<store::Page<store::BatchRecord>> BatchService::list_batches(const std::string& owner,
                                                                    const store::ListQuery& query) {
   return store_->list_batches(owner, query);

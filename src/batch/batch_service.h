@@ -108,6 +108,9 @@ class BatchService {
   Result<store::BatchRecord> get_batch(const std::string& owner, const std::string& id);
   Result<store::Page<store::BatchRecord>> list_batches(const std::string& owner,
                                                        const store::ListQuery& query);
+  // Every batch that has not ended (validating, in_progress, finalizing, cancelling), any owner, oldest
+  // first: what GET /metrics counts.
+  Result<std::vector<store::BatchRecord>> unfinished_batches();
   // validating/in_progress -> cancelling; the runner then stops its requests and ends it "cancelled".
   // 409 "Cannot cancel a batch with status 'completed'." for any other status.
   Result<store::BatchRecord> cancel_batch(const std::string& owner, const std::string& id);

@@ -228,3 +228,28 @@ test('models list and retrieve', async () => {
   assert.equal(m.object, 'model');
   await expectError(client.models.retrieve('nope'), 404, { code: 'model_not_found' });
 });
+
+test('GET /metrics counts the tokens the answers report, behind the API key', async () => {
+  const scrape = async () => {
+    const res = await fetch(`${server.baseURL.replace(/\/v1$/, '')}/metrics`, { headers: { Authorization: 'Bearer sk-test' } });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    const value = (name) => Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)[1]);
+    return {
+      completion: value('openbatch_completion_tokens_total'),
+      prompt: value('openbatch_prompt_tokens_total'),
+      ok: value('openbatch_generations_total{priority="interactive",outcome="ok"}'),
+    };
+  };
+  const before = await scrape();
+  const answers = await Promise.all([1, 2, 3].map((seed) => client.chat.completions.create({
+    model: 'gpt-4o-mini', seed, max_tokens: 12, messages: [{ role: 'user', content: `Count ${seed}` }],
+  })));
+  const after = await scrape();
+  assert.equal(after.ok - before.ok, 3);
+  assert.equal(after.completion - before.completion, answers.reduce((n, a) => n + a.usage.completion_tokens, 0));
+  assert.equal(after.prompt - before.prompt, answers.reduce((n, a) => n + a.usage.prompt_tokens, 0));
+  const open = await fetch(`${server.baseURL.replace(/\/v1$/, '')}/metrics`);
+  assert.equal(open.status, 401);
+});
