@@ -85,6 +85,11 @@ std::string metrics_text(const engine::ModelInfo& model, const engine::EngineMet
            "Generated tokens a grammar forced, appended without sampling (jump-forward).");
   w.sample("openbatch_completion_tokens_forced_total", "", static_cast<double>(m.forced_tokens));
 
+  w.family("openbatch_embedding_inputs_total", "counter", "Inputs embedded (/v1/embeddings).");
+  w.sample("openbatch_embedding_inputs_total", "", static_cast<double>(m.embedding_inputs));
+  w.family("openbatch_embedding_tokens_total", "counter", "Tokens of the inputs embedded.");
+  w.sample("openbatch_embedding_tokens_total", "", static_cast<double>(m.embedding_tokens));
+
   std::map<std::string, int64_t> batches = {
       {"validating", 0}, {"in_progress", 0}, {"finalizing", 0}, {"cancelling", 0}};
   int64_t pending = 0;

@@ -11,6 +11,7 @@
 #include "batch/input_validator.h"
 #include "batch/result_lines.h"
 #include "openai/chat_completion.h"
+#include "openai/endpoints.h"
 
 namespace openbatch::batch {
 
@@ -60,6 +61,7 @@ struct BatchRunner::ActiveBatch {
   };
 
   std::string id;
+  std::string endpoint;  // what every request of the batch calls
   int64_t expires_at = 0;
   Mode mode = Mode::kRunning;
   std::unique_ptr<blobs::BlobReader> input;
@@ -146,6 +148,7 @@ class BatchRunner::Scheduler {
 
     ActiveBatch b;
     b.id = id;
+    b.endpoint = rec->endpoint;
     b.expires_at = rec->expires_at;
     if (rec->status == BatchStatus::kCancelling) {
       b.mode = Mode::kCancelling;
@@ -251,21 +254,23 @@ class BatchRunner::Scheduler {
     if (!line.is_object() || !line.contains("body")) {
       return fail(Status::internal("The batch's input line could not be read."));
     }
-    auto parsed = openai::parse_chat_completion_request(line["body"], r_.engine_.model_info());
-    if (!parsed) return fail(parsed.status());
-    parsed->generation.priority = engine::Priority::kBatch;
-
     const int64_t line_no = req.line;
     ActiveBatch::InFlight& f = b.in_flight[line_no];
-    f.request = std::move(req);
+    f.request = req;
     f.request_id = request_id;
     ++in_flight_;
     // The callback only queues an event: it runs on the engine's thread, maybe before this returns.
-    f.handles =
-        openai::run_chat_completion(r_.engine_, std::move(parsed).value(),
-                                    [events = r_.events_, id = b.id, line_no](Result<nlohmann::json> result) {
-                                      events->push({Event::kDone, id, line_no, std::move(result)});
-                                    });
+    auto handles = openai::run_endpoint_request(
+        r_.engine_, b.endpoint, line["body"], engine::Priority::kBatch,
+        [events = r_.events_, id = b.id, line_no](Result<nlohmann::json> result) {
+          events->push({Event::kDone, id, line_no, std::move(result)});
+        });
+    if (!handles) {
+      b.in_flight.erase(line_no);
+      --in_flight_;
+      return fail(handles.status());
+    }
+    f.handles = std::move(handles).value();
   }
 
   // Stores the buffered results when there are enough of them or the oldest has waited long enough.

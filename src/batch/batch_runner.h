@@ -32,7 +32,6 @@ struct RunnerOptions {
   size_t flush_max_results = 64;
   int64_t max_batch_requests = 50000;
   int64_t max_file_bytes = 200LL * 1024 * 1024;
-  std::string endpoint = "/v1/chat/completions";
 };
 
 class BatchRunner {

@@ -13,12 +13,12 @@
 
 #include "batch/batch_runner.h"
 #include "openai/chat_completion.h"
+#include "openai/endpoints.h"
 #include "store/sqlite_store.h"
 
 namespace openbatch::batch {
 namespace {
 
-constexpr const char* kChatCompletions = "/v1/chat/completions";
 constexpr size_t kMaxMetadataPairs = 16;
 constexpr size_t kMaxMetadataKey = 64;
 constexpr size_t kMaxMetadataValue = 512;
@@ -228,7 +228,6 @@ BatchService::BatchService(BatchServiceOptions options, engine::Engine& engine,
   r.flush_max_results = std::max<size_t>(1, options_.flush_max_results);
   r.max_batch_requests = options_.max_batch_requests;
   r.max_file_bytes = options_.max_file_bytes;
-  r.endpoint = kChatCompletions;
   runner_ = std::make_unique<BatchRunner>(*store_, *blobs_, engine_, clock_, r);
 }
 
@@ -290,9 +289,9 @@ Result<store::BatchRecord> BatchService::create_batch(const std::string& owner, 
   if (!input_file_id) return input_file_id.status();
   auto endpoint = required_string(body, "endpoint");
   if (!endpoint) return endpoint.status();
-  if (*endpoint != kChatCompletions) {
-    return invalid_value(
-        "endpoint", "Invalid value: '" + *endpoint + "'. Supported values are: '" + kChatCompletions + "'.");
+  if (!openai::is_batch_endpoint(*endpoint)) {
+    return invalid_value("endpoint", "Invalid value: '" + *endpoint + "'. Supported values are: " +
+                                         openai::batch_endpoints_phrase() + ".");
   }
   auto window = required_string(body, "completion_window");
   if (!window) return window.status();

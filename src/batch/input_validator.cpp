@@ -7,6 +7,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include "openai/endpoints.h"
+
 namespace openbatch::batch {
 namespace {
 
@@ -131,9 +133,16 @@ class LineChecker {
         model.get_string().get(model_name) != simdjson::SUCCESS) {
       return invalid("body.model", "The request body must name a 'model' (a string).");
     }
-    element messages;
-    if (body_obj["messages"].get(messages) != simdjson::SUCCESS || messages.type() != element_type::ARRAY) {
-      return invalid("body.messages", "The request body must have 'messages' (an array).");
+    if (limits_.endpoint == openai::kEmbeddingsEndpoint) {
+      element input;
+      if (body_obj["input"].get(input) != simdjson::SUCCESS || input.is_null()) {
+        return invalid("body.input", "The request body must have 'input' (a string or an array).");
+      }
+    } else {
+      element messages;
+      if (body_obj["messages"].get(messages) != simdjson::SUCCESS || messages.type() != element_type::ARRAY) {
+        return invalid("body.messages", "The request body must have 'messages' (an array).");
+      }
     }
 
     if (!is_served(model_name)) {

@@ -27,6 +27,7 @@
 #include "cli/input_table.h"
 #include "cli/progress_line.h"
 #include "openai/chat_completion.h"
+#include "openai/endpoints.h"
 
 namespace openbatch::cli {
 namespace {
@@ -108,18 +109,16 @@ struct Done {
   Result<nlohmann::json> result;
 };
 
-// The model the first request names, so that the engine answers to it.
-std::string first_model(const std::string& data) {
+// The first request line that parses: its model is the one the engine answers to, its url the
+// endpoint every line must call.
+nlohmann::json first_request(const std::string& data) {
   std::istringstream lines(data);
   std::string line;
   while (std::getline(lines, line)) {
     auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_object() && j.contains("body") && j["body"].is_object() && j["body"].contains("model") &&
-        j["body"]["model"].is_string()) {
-      return j["body"]["model"].get<std::string>();
-    }
+    if (j.is_object() && j.contains("body") && j["body"].is_object()) return j;
   }
-  return "";
+  return nlohmann::json::object();
 }
 
 int run(RunOptions o) {
@@ -132,11 +131,15 @@ int run(RunOptions o) {
 
   Result<std::string> data = read_file(o.input);
   if (!data) return report_failure("run", data.status());
-  if (o.engine.llama.model_ids.empty()) {
-    const std::string model = first_model(*data);
-    if (!model.empty()) o.engine.llama.model_ids.push_back(model);
-  }
+  const nlohmann::json first = first_request(*data);
+  const nlohmann::json model =
+      first.contains("body") ? first["body"].value("model", nlohmann::json()) : nlohmann::json();
+  if (o.engine.llama.model_ids.empty() && model.is_string())
+    o.engine.llama.model_ids.push_back(model.get<std::string>());
   batch::ValidationLimits limits;
+  const nlohmann::json url = first.value("url", nlohmann::json());
+  if (url.is_string() && openai::is_batch_endpoint(url.get<std::string>()))
+    limits.endpoint = url.get<std::string>();
   limits.models = o.engine.llama.model_ids;
   limits.max_requests = 1'000'000'000;
   limits.max_bytes = int64_t{1} << 40;
@@ -196,23 +199,21 @@ int run(RunOptions o) {
     const std::string request_id = openai::new_id("req_");
     const std::string bytes = data->substr(static_cast<size_t>(req.offset), static_cast<size_t>(req.length));
     nlohmann::json line_json = nlohmann::json::parse(bytes, nullptr, false);
-    auto parsed = openai::parse_chat_completion_request(line_json["body"], engine.model_info());
     ++in_flight;
-    if (!parsed) {
-      std::lock_guard lock(mu);
-      finished.push_back({req.custom_id, request_id, parsed.status()});
-      return;
-    }
-    // No lock held here: on_done may run before run_chat_completion returns, on this thread.
-    parsed->generation.priority = engine::Priority::kBatch;
-    auto hs = openai::run_chat_completion(
-        engine, std::move(parsed).value(),
+    // No lock held here: on_done may run before run_endpoint_request returns, on this thread.
+    auto hs = openai::run_endpoint_request(
+        engine, limits.endpoint, line_json["body"], engine::Priority::kBatch,
         [&mu, &cv, &finished, id = req.custom_id, request_id](Result<nlohmann::json> r) {
           std::lock_guard lock(mu);
           finished.push_back({id, request_id, std::move(r)});
           cv.notify_one();
         });
-    handles[req.custom_id] = std::move(hs);
+    if (!hs) {
+      std::lock_guard lock(mu);
+      finished.push_back({req.custom_id, request_id, hs.status()});
+      return;
+    }
+    handles[req.custom_id] = std::move(hs).value();
   };
 
   while (!g_stop && (!todo.empty() || in_flight > 0)) {

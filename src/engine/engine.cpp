@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include <cmath>
 #include <future>
 
 namespace openbatch::engine {
@@ -18,6 +19,14 @@ Status images_not_supported(const ModelInfo& model) {
                                  "", "image_not_supported");
 }
 
+void scale_to_unit_length(std::vector<float>& v) {
+  double sum = 0;
+  for (float x : v) sum += static_cast<double>(x) * x;
+  if (sum <= 0) return;
+  const double norm = std::sqrt(sum);
+  for (float& x : v) x = static_cast<float>(x / norm);
+}
+
 Status request_cancelled() {
   return Status(499, "invalid_request_error", "request_cancelled", "", "The request was cancelled.");
 }
@@ -26,6 +35,11 @@ std::string describe_image_url(const std::string& url) {
   constexpr size_t kShown = 48;
   if (url.rfind("data:", 0) == 0 && url.size() > kShown) return url.substr(0, kShown) + "...";
   return url;
+}
+
+void Engine::embed(EmbeddingRequest, EmbeddingsDone done) {
+  done(Status::invalid_request("The model `" + model_info().id + "` does not support embeddings.", "model",
+                               "model_not_supported"));
 }
 
 Result<Generation> generate(Engine& engine, GenerationRequest request) {

@@ -117,6 +117,27 @@ class GenerationHandle {
   virtual void cancel() = 0;
 };
 
+// Inputs to embed (POST /v1/embeddings). Each input is text or token ids, one of the two.
+struct EmbeddingInput {
+  std::string text;
+  std::vector<int32_t> tokens;  // used when not empty
+};
+
+struct EmbeddingRequest {
+  std::vector<EmbeddingInput> inputs;
+  Priority priority = Priority::kInteractive;
+};
+
+struct Embeddings {
+  std::vector<std::vector<float>> vectors;  // one per input, in order, of unit length
+  int prompt_tokens = 0;                    // all inputs together
+};
+
+using EmbeddingsDone = std::function<void(Result<Embeddings>)>;
+
+// Scales v to length 1 (a zero vector stays zero), as OpenAI's embeddings are.
+void scale_to_unit_length(std::vector<float>& v);
+
 struct ModelInfo {
   std::string id;                    // the name clients use
   std::vector<std::string> aliases;  // further names accepted for the same model
@@ -140,6 +161,11 @@ class Engine {
 
   // Counts the prompt tokens a request would use, or says why it cannot run. Thread-safe.
   virtual Result<int> count_prompt_tokens(const GenerationRequest& request) = 0;
+
+  // Computes the embeddings of request's inputs and calls done once with them or the Status that
+  // explains why not (400 for an input longer than the context). done runs on an engine thread and
+  // must not block. Thread-safe. This default answers that the model has no embeddings.
+  virtual void embed(EmbeddingRequest request, EmbeddingsDone done);
 
   // Stops the engine thread; queued and running generations finish with an "unavailable" Status.
   virtual void shutdown() = 0;

@@ -33,6 +33,16 @@ std::shared_ptr<GenerationHandle> MeteredEngine::submit(GenerationRequest reques
   return inner_.submit(std::move(request), std::move(callbacks));
 }
 
+void MeteredEngine::embed(EmbeddingRequest request, EmbeddingsDone done) {
+  inner_.embed(std::move(request), [counters = counters_, done = std::move(done)](Result<Embeddings> result) {
+    if (result) {
+      counters->embedding_inputs.fetch_add(static_cast<int64_t>(result->vectors.size()));
+      counters->embedding_tokens.fetch_add(result->prompt_tokens);
+    }
+    done(std::move(result));
+  });
+}
+
 EngineMetrics MeteredEngine::metrics() const {
   EngineMetrics m;
   for (size_t p = 0; p < m.by_priority.size(); ++p) {
@@ -44,6 +54,8 @@ EngineMetrics MeteredEngine::metrics() const {
   m.cached_tokens = counters_->cached_tokens.load();
   m.completion_tokens = counters_->completion_tokens.load();
   m.forced_tokens = counters_->forced_tokens.load();
+  m.embedding_inputs = counters_->embedding_inputs.load();
+  m.embedding_tokens = counters_->embedding_tokens.load();
   return m;
 }
 

@@ -25,6 +25,8 @@ struct EngineMetrics {
   int64_t cached_tokens = 0;  // of prompt_tokens, reused rather than computed
   int64_t completion_tokens = 0;
   int64_t forced_tokens = 0;  // of completion_tokens, forced by a grammar (no sampling)
+  int64_t embedding_inputs = 0;  // inputs embedded
+  int64_t embedding_tokens = 0;  // their tokens
 };
 
 // Thread-safe. REQUIRES: inner outlives the wrapper.
@@ -37,6 +39,7 @@ class MeteredEngine final : public Engine {
   Result<int> count_prompt_tokens(const GenerationRequest& request) override {
     return inner_.count_prompt_tokens(request);
   }
+  void embed(EmbeddingRequest request, EmbeddingsDone done) override;
   void shutdown() override { inner_.shutdown(); }
 
   EngineMetrics metrics() const;
@@ -49,6 +52,7 @@ class MeteredEngine final : public Engine {
     };
     std::array<PerPriority, 2> by_priority;
     std::atomic<int64_t> prompt_tokens{0}, cached_tokens{0}, completion_tokens{0}, forced_tokens{0};
+    std::atomic<int64_t> embedding_inputs{0}, embedding_tokens{0};
   };
   Engine& inner_;
   // Shared with the callbacks: a generation may end after the wrapper is gone.

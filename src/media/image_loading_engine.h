@@ -26,6 +26,9 @@ class ImageLoadingEngine final : public engine::Engine {
                                                    engine::GenerationCallbacks callbacks) override;
   // Loads the images (blocking), then counts on the wrapped engine.
   Result<int> count_prompt_tokens(const engine::GenerationRequest& request) override;
+  void embed(engine::EmbeddingRequest request, engine::EmbeddingsDone done) override {
+    engine_->embed(std::move(request), std::move(done));
+  }
   // Stops loading (waiting requests end with a 503), then shuts the wrapped engine down.
   void shutdown() override;
 

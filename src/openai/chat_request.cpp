@@ -226,18 +226,9 @@ Result<ChatCompletionRequest> parse_chat_completion_request(const json& body,
   engine::GenerationRequest& gen = req.generation;
   FieldReader f(body);
 
-  auto model_it = body.find("model");
-  if (model_it == body.end() || model_it->is_null()) {
-    return Status::invalid_request("you must provide a model parameter");
-  }
-  if (!model_it->is_string()) return invalid_type("model", "a string", *model_it);
-  req.model = model_it->get<std::string>();
-  const bool known = req.model == model.id ||
-                     std::find(model.aliases.begin(), model.aliases.end(), req.model) != model.aliases.end();
-  if (!known) {
-    return Status(404, "invalid_request_error", "model_not_found", "",
-                  "The model `" + req.model + "` does not exist or you do not have access to it.");
-  }
+  auto named = served_model(body, model);
+  if (!named) return named.status();
+  req.model = std::move(named).value();
 
   if (Status s = parse_messages(body, model, gen); !s) return s;
 

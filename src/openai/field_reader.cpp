@@ -1,5 +1,6 @@
 #include "openai/field_reader.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace openbatch::openai {
@@ -38,6 +39,19 @@ Status invalid_type(const std::string& param, const std::string& expected, const
   return Status::invalid_request("Invalid type for '" + param + "': expected " + expected + ", but got " +
                                      json_type_phrase(got) + " instead.",
                                  param, "invalid_type");
+}
+
+Result<std::string> served_model(const nlohmann::json& body, const engine::ModelInfo& model) {
+  auto it = body.find("model");
+  if (it == body.end() || it->is_null()) return Status::invalid_request("you must provide a model parameter");
+  if (!it->is_string()) return invalid_type("model", "a string", *it);
+  std::string name = it->get<std::string>();
+  if (name != model.id &&
+      std::find(model.aliases.begin(), model.aliases.end(), name) == model.aliases.end()) {
+    return Status(404, "invalid_request_error", "model_not_found", "",
+                  "The model `" + name + "` does not exist or you do not have access to it.");
+  }
+  return name;
 }
 
 Status missing_parameter(const std::string& param) {

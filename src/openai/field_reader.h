@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "engine/engine.h"
 
 namespace openbatch::openai {
 
@@ -15,6 +16,9 @@ namespace openbatch::openai {
 Status invalid_type(const std::string& param, const std::string& expected, const nlohmann::json& got);
 // "Missing required parameter: 'param'." (400 missing_required_parameter)
 Status missing_parameter(const std::string& param);
+// The body's `model`, when it names the served model or one of its aliases; else OpenAI's 400 (no
+// model) or 404 model_not_found.
+Result<std::string> served_model(const nlohmann::json& body, const engine::ModelInfo& model);
 // "a string", "an integer", "an array", ... as OpenAI names JSON types in its messages.
 std::string json_type_phrase(const nlohmann::json& value);
 

@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "engine/llama/embedder.h"
 #include "engine/llama/parallelism.h"
 #include "engine/llama/prompt.h"
 #include "engine/llama/sampling.h"
@@ -78,7 +79,10 @@ struct LlamaEngine::Impl {
   std::string chat_template;
   ByteTokens bytes;
   size_t sampling_threads = 1;
+  int threads = 1;  // CPU threads of a decode
   std::unique_ptr<VisionEncoder> vision;  // null without a projector
+  std::mutex embedder_mu;
+  std::unique_ptr<Embedder> embedder;  // made by the first embedding request
   std::vector<Slot> slots;
   llama_batch batch{};
   // Cascade attention: one more sequence holds a prefix many requests share (the batch's system
@@ -94,6 +98,7 @@ struct LlamaEngine::Impl {
   std::thread thread;
 
   ~Impl() {
+    embedder.reset();
     vision.reset();
     if (batch.token) llama_batch_free(batch);
     if (ctx) llama_free(ctx);
@@ -206,6 +211,7 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   cparams.n_threads = threads;
   cparams.n_threads_batch = threads;
   cparams.no_perf = true;
+  impl->threads = threads;
   impl->ctx = llama_init_from_model(impl->model, cparams);
   if (!impl->ctx) return Status::internal("cannot create a llama context (out of memory?)");
 
@@ -323,7 +329,27 @@ void LlamaEngine::Impl::submit_with_images(std::shared_ptr<Job> job) {
   });
 }
 
+void LlamaEngine::embed(EmbeddingRequest request, EmbeddingsDone done) {
+  Embedder* embedder = nullptr;
+  {
+    std::lock_guard lock(impl_->embedder_mu);
+    if (!impl_->embedder) {
+      EmbedderOptions o;
+      o.threads = impl_->threads;
+      auto made = Embedder::create(impl_->model, o);
+      if (!made) return done(made.status());
+      impl_->embedder = std::move(made).value();
+    }
+    embedder = impl_->embedder.get();
+  }
+  embedder->submit(std::move(request), std::move(done));
+}
+
 void LlamaEngine::shutdown() {
+  {
+    std::lock_guard lock(impl_->embedder_mu);
+    if (impl_->embedder) impl_->embedder->shutdown();
+  }
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (impl_->stopping && !impl_->thread.joinable()) return;

@@ -49,6 +49,8 @@ class LlamaEngine final : public Engine {
   const ModelInfo& model_info() const override;
   std::shared_ptr<GenerationHandle> submit(GenerationRequest request, GenerationCallbacks callbacks) override;
   Result<int> count_prompt_tokens(const GenerationRequest& request) override;
+  // Embeddings come from a second context on the same weights (engine/llama/embedder.h).
+  void embed(EmbeddingRequest request, EmbeddingsDone done) override;
   void shutdown() override;
 
   struct Impl;

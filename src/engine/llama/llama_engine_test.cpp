@@ -219,5 +219,53 @@ TEST_F(LlamaEngineTest, DrawsSharedAmongThreadsGiveTheSameTexts) {
   }
 }
 
+Result<Embeddings> embed_now(Engine& engine, std::vector<EmbeddingInput> inputs) {
+  std::promise<Result<Embeddings>> promise;
+  EmbeddingRequest request;
+  request.inputs = std::move(inputs);
+  engine.embed(std::move(request), [&promise](Result<Embeddings> r) { promise.set_value(std::move(r)); });
+  return promise.get_future().get();
+}
+
+TEST_F(LlamaEngineTest, EmbeddingsAreUnitVectorsThatDoNotDependOnTheirNeighbours) {
+  auto engine = load(2);
+  const std::vector<std::string> texts = {"a red chair", "a walnut dining table with six legs", "a red chair",
+                                          "lamp"};
+  std::vector<EmbeddingInput> inputs;
+  for (const auto& t : texts) inputs.push_back({t, {}});
+  Result<Embeddings> together = embed_now(*engine, inputs);
+  ASSERT_TRUE(together) << together.status().message();
+  ASSERT_EQ(together->vectors.size(), texts.size());
+  int alone_tokens = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::vector<float>& v = together->vectors[i];
+    double norm = 0;
+    for (float x : v) norm += static_cast<double>(x) * x;
+    EXPECT_NEAR(norm, 1.0, 1e-4);
+    Result<Embeddings> alone = embed_now(*engine, {{texts[i], {}}});
+    ASSERT_TRUE(alone);
+    alone_tokens += alone->prompt_tokens;
+    ASSERT_EQ(alone->vectors[0].size(), v.size());
+    for (size_t k = 0; k < v.size(); ++k)
+      ASSERT_NEAR(alone->vectors[0][k], v[k], 1e-4) << texts[i] << " " << k;
+  }
+  EXPECT_EQ(together->prompt_tokens, alone_tokens);
+  EXPECT_EQ(together->vectors[0], together->vectors[2]);
+  float differs = 0;
+  for (size_t k = 0; k < together->vectors[0].size(); ++k) {
+    differs = std::max(differs, std::abs(together->vectors[0][k] - together->vectors[1][k]));
+  }
+  EXPECT_GT(differs, 1e-3f);
+
+  Result<Embeddings> bad = embed_now(*engine, {{"", {5, 999999}}});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.status().http_status(), 400);
+  // Generation goes on beside the embedding context.
+  GenerationRequest chat;
+  chat.messages = {{"user", "hello", {}}};
+  chat.max_tokens = 4;
+  EXPECT_TRUE(generate(*engine, chat));
+}
+
 }  // namespace
 }  // namespace openbatch::engine

@@ -53,14 +53,15 @@ Result<MarkedPrompt> apply_chat_template_with_images(const std::string& chat_tem
 
 namespace {
 
-std::vector<llama_token> tokenize_impl(const llama_vocab* vocab, const std::string& text, bool special) {
+std::vector<llama_token> tokenize_impl(const llama_vocab* vocab, const std::string& text, bool add_special,
+                                       bool parse_special) {
   std::vector<llama_token> tokens(text.size() + 8);
   int32_t n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                             static_cast<int32_t>(tokens.size()), special, special);
+                             static_cast<int32_t>(tokens.size()), add_special, parse_special);
   if (n < 0) {
     tokens.resize(-n);
     n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                       static_cast<int32_t>(tokens.size()), special, special);
+                       static_cast<int32_t>(tokens.size()), add_special, parse_special);
   }
   tokens.resize(std::max<int32_t>(n, 0));
   return tokens;
@@ -69,11 +70,15 @@ std::vector<llama_token> tokenize_impl(const llama_vocab* vocab, const std::stri
 }  // namespace
 
 std::vector<llama_token> tokenize(const llama_vocab* vocab, const std::string& text) {
-  return tokenize_impl(vocab, text, /*special=*/true);
+  return tokenize_impl(vocab, text, /*add_special=*/true, /*parse_special=*/true);
+}
+
+std::vector<llama_token> tokenize_input(const llama_vocab* vocab, const std::string& text) {
+  return tokenize_impl(vocab, text, /*add_special=*/true, /*parse_special=*/false);
 }
 
 std::vector<llama_token> tokenize_text(const llama_vocab* vocab, const std::string& text) {
-  return tokenize_impl(vocab, text, /*special=*/false);
+  return tokenize_impl(vocab, text, /*add_special=*/false, /*parse_special=*/false);
 }
 
 std::string token_piece(const llama_vocab* vocab, llama_token token) {

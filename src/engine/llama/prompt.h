@@ -28,6 +28,9 @@ Result<MarkedPrompt> apply_chat_template_with_images(const std::string& chat_tem
 // Tokenises text, parsing special tokens (the template's markers) as such.
 std::vector<llama_token> tokenize(const llama_vocab* vocab, const std::string& text);
 
+// Tokenises a user's text to embed: the model's own begin/end tokens added, none parsed from the text.
+std::vector<llama_token> tokenize_input(const llama_vocab* vocab, const std::string& text);
+
 // Tokenises generated text: no special tokens parsed, none added.
 std::vector<llama_token> tokenize_text(const llama_vocab* vocab, const std::string& text);
 

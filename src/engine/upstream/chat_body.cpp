@@ -121,6 +121,50 @@ Result<Generation> parse_chat_completion(const json& completion) {
   return g;
 }
 
+json embeddings_body(const EmbeddingRequest& r, const std::string& model) {
+  json input = json::array();
+  for (const EmbeddingInput& in : r.inputs) {
+    if (in.tokens.empty()) {
+      input.push_back(in.text);
+    } else {
+      input.push_back(in.tokens);
+    }
+  }
+  return {{"model", model}, {"input", std::move(input)}, {"encoding_format", "float"}};
+}
+
+Result<Embeddings> parse_embeddings(const json& answer, size_t inputs) {
+  auto bad = [](const std::string& why) {
+    return Status(502, "server_error", "bad_upstream_response", "",
+                  "The upstream server's embeddings " + why + ".");
+  };
+  if (!answer.is_object() || !answer.contains("data") || !answer["data"].is_array())
+    return bad("are missing");
+  const json& data = answer["data"];
+  if (data.size() != inputs) return bad("do not match the inputs in number");
+  Embeddings e;
+  e.vectors.resize(inputs);
+  for (size_t i = 0; i < data.size(); ++i) {
+    const json& item = data[i];
+    const size_t index = item.is_object() && item.value("index", json()).is_number_unsigned()
+                             ? item["index"].get<size_t>()
+                             : i;
+    if (index >= inputs || !item.is_object() || !item.value("embedding", json()).is_array()) {
+      return bad("are not float arrays");
+    }
+    std::vector<float>& v = e.vectors[index];
+    for (const json& x : item["embedding"]) {
+      if (!x.is_number()) return bad("are not float arrays");
+      v.push_back(x.get<float>());
+    }
+    scale_to_unit_length(v);
+  }
+  if (auto usage = answer.find("usage"); usage != answer.end() && usage->is_object()) {
+    e.prompt_tokens = int_field(*usage, "prompt_tokens");
+  }
+  return e;
+}
+
 Status upstream_error(long http_status, const std::string& body, const std::string& upstream) {
   const int status = static_cast<int>(http_status);
   const std::string type = status >= 500 ? "server_error" : "invalid_request_error";

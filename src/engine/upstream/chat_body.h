@@ -20,6 +20,13 @@ nlohmann::json chat_body(const GenerationRequest& request, const std::string& mo
 // usage.prompt_tokens_details) and logprobs. A body that is not a chat completion is a 502.
 Result<Generation> parse_chat_completion(const nlohmann::json& completion);
 
+// The /embeddings body for request's inputs (texts, or token-id arrays), floats asked for.
+nlohmann::json embeddings_body(const EmbeddingRequest& request, const std::string& model);
+
+// The vectors of an embeddings answer, by `index`, scaled to unit length; a 502 unless there is one
+// for each of the `inputs` asked for.
+Result<Embeddings> parse_embeddings(const nlohmann::json& answer, size_t inputs);
+
 // The Status for an upstream's non-2xx answer: its own error envelope when it sent one (type, code,
 // param and message kept; a 5xx message prefixed with the upstream's URL), else the body's start.
 Status upstream_error(long http_status, const std::string& body, const std::string& upstream);

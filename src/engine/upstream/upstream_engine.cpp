@@ -20,8 +20,10 @@ using nlohmann::json;
 struct Job {
   uint64_t order = 0;  // submission order: queues and retries keep it
   Priority priority = Priority::kInteractive;
-  std::string body;  // the serialised chat body
-  GenerationCallbacks callbacks;
+  const char* path = "/chat/completions";  // under the upstream's base URL
+  std::string body;                        // serialised
+  // Called once with the 2xx answer's JSON (not yet checked) or the Status that ended the job.
+  std::function<void(Result<json>)> finish;
   int attempts = 0;
   std::atomic<bool> cancelled{false};
   enum class State { kQueued, kDelayed, kRunning, kDone } state = State::kQueued;  // guarded by Core::mu
@@ -83,7 +85,7 @@ struct Core {
       }
       job->state = Job::State::kDone;
     }
-    job->callbacks.on_done(request_cancelled());
+    job->finish(request_cancelled());
   }
 };
 
@@ -122,18 +124,25 @@ class UpstreamEngine final : public Engine {
     auto job = std::make_shared<Job>();
     job->priority = request.priority;
     job->body = chat_body(request, options_.model).dump(-1, ' ', false, json::error_handler_t::replace);
-    job->callbacks = std::move(callbacks);
-    {
-      std::lock_guard lock(core_->mu);
-      if (!core_->stopping) {
-        job->order = core_->next_order++;
-        core_->queued[static_cast<int>(job->priority)].emplace(job->order, job);
-        core_->cv.notify_one();
-        return std::make_shared<Handle>(core_, job);
-      }
-    }
-    job->callbacks.on_done(Status::unavailable("The server is shutting down."));
+    job->finish = [callbacks = std::move(callbacks)](Result<json> answer) {
+      Result<Generation> g = answer ? parse_chat_completion(*answer) : Result<Generation>(answer.status());
+      if (g && callbacks.on_delta && !g->text.empty()) callbacks.on_delta(g->text, g->logprobs);
+      callbacks.on_done(std::move(g));
+    };
+    enqueue(job);
     return std::make_shared<Handle>(core_, job);
+  }
+
+  void embed(EmbeddingRequest request, EmbeddingsDone done) override {
+    auto job = std::make_shared<Job>();
+    job->priority = request.priority;
+    job->path = "/embeddings";
+    job->body = embeddings_body(request, options_.model).dump(-1, ' ', false, json::error_handler_t::replace);
+    const size_t inputs = request.inputs.size();
+    job->finish = [done = std::move(done), inputs](Result<json> answer) {
+      done(answer ? parse_embeddings(*answer, inputs) : Result<Embeddings>(answer.status()));
+    };
+    enqueue(job);
   }
 
   Result<int> count_prompt_tokens(const GenerationRequest&) override {
@@ -155,14 +164,27 @@ class UpstreamEngine final : public Engine {
       for (auto& job : waiting) job->state = Job::State::kDone;
     }
     core_->cv.notify_all();
-    for (auto& job : waiting) job->callbacks.on_done(Status::unavailable("The server is shutting down."));
+    for (auto& job : waiting) job->finish(Status::unavailable("The server is shutting down."));
     for (auto& worker : workers_) worker.join();
     workers_.clear();
   }
 
  private:
+  // Queues job, or answers it at once when the engine has stopped.
+  void enqueue(const std::shared_ptr<Job>& job) {
+    {
+      std::lock_guard lock(core_->mu);
+      if (!core_->stopping) {
+        job->order = core_->next_order++;
+        core_->queued[static_cast<int>(job->priority)].emplace(job->order, job);
+        core_->cv.notify_one();
+        return;
+      }
+    }
+    job->finish(Status::unavailable("The server is shutting down."));
+  }
+
   void work(size_t upstream) {
-    const std::string url = options_.base_urls[upstream] + "/chat/completions";
     UpstreamConnection connection;
     std::unique_lock lock(core_->mu);
     while (!core_->stopping) {
@@ -181,21 +203,21 @@ class UpstreamEngine final : public Engine {
         continue;
       }
       lock.unlock();
-      run(job, connection, url, upstream);
+      run(job, connection, upstream);
       lock.lock();
     }
   }
 
   // Sends one attempt of job; answers it, or puts it back to wait for its next attempt.
-  void run(const std::shared_ptr<Job>& shared_job, UpstreamConnection& connection, const std::string& url,
-           size_t upstream) {
+  void run(const std::shared_ptr<Job>& shared_job, UpstreamConnection& connection, size_t upstream) {
     Job& job = *shared_job;
+    const std::string url = options_.base_urls[upstream] + job.path;
     ++job.attempts;
     const std::function<bool()> abort = [this, &job] {
       return job.cancelled.load() || core_->stopping.load();
     };
     HttpReply reply = connection.call(url, job.body, options_.api_key, options_.timeout, abort);
-    Result<Generation> outcome = Status::ok();
+    Result<json> outcome = Status::ok();
     bool transient = false;
     if (reply.aborted) {
       outcome = job.cancelled ? request_cancelled() : Status::unavailable("The server is shutting down.");
@@ -206,8 +228,7 @@ class UpstreamEngine final : public Engine {
       transient = is_transient(reply.status);
       outcome = upstream_error(reply.status, reply.body, options_.base_urls[upstream]);
     } else {
-      json completion = json::parse(reply.body, nullptr, false);
-      outcome = parse_chat_completion(completion);
+      outcome = json::parse(reply.body, nullptr, false);
     }
     note_health(upstream, transient && reply.status != 500, reply.retry_after);
     if (transient && job.attempts < options_.max_attempts && retry_later(shared_job, reply.retry_after))
@@ -222,10 +243,7 @@ class UpstreamEngine final : public Engine {
       std::lock_guard lock(core_->mu);
       job.state = Job::State::kDone;
     }
-    if (outcome && job.callbacks.on_delta && !outcome->text.empty()) {
-      job.callbacks.on_delta(outcome->text, outcome->logprobs);
-    }
-    job.callbacks.on_done(std::move(outcome));
+    job.finish(std::move(outcome));
   }
 
   // A failed call pauses the upstream (Retry-After, else twice its last pause); a good one resumes it.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <future>
 
 #include "engine/upstream/chat_body.h"
@@ -130,6 +131,25 @@ TEST(UpstreamEngineTest, AnswersWithTheUpstreamsCompletion) {
   EXPECT_FLOAT_EQ(g->logprobs[0].logprob, -0.5f);
   ASSERT_EQ(g->logprobs[0].top.size(), 1u);
   EXPECT_EQ(server.bodies().at(0)["model"], "upstream-model");
+}
+
+TEST(UpstreamEngineTest, EmbeddingsComeBackInInputOrderAtUnitLength) {
+  UpstreamServer server;
+  auto engine = start(options_for({server.base_url()}));
+  std::promise<Result<Embeddings>> promise;
+  EmbeddingRequest request;
+  request.inputs = {{"abc", {}}, {"", {1, 2, 3, 4}}};
+  engine->embed(request, [&promise](Result<Embeddings> r) { promise.set_value(std::move(r)); });
+  Result<Embeddings> e = promise.get_future().get();
+  ASSERT_TRUE(e) << e.status().message();
+  ASSERT_EQ(e->vectors.size(), 2u);
+  EXPECT_NEAR(e->vectors[0][0], 3 / std::sqrt(10.0), 1e-6);
+  EXPECT_NEAR(e->vectors[1][0], 4 / std::sqrt(17.0), 1e-6);
+  EXPECT_EQ(e->prompt_tokens, 11);
+  const json body = server.bodies().at(0);
+  EXPECT_EQ(body["model"], "upstream-model");
+  EXPECT_EQ(body["input"], json::parse(R"(["abc", [1, 2, 3, 4]])"));
+  EXPECT_EQ(body["encoding_format"], "float");
 }
 
 TEST(UpstreamEngineTest, AsksTheUpstreamForItsModelWhenNoneIsNamed) {

@@ -1,5 +1,6 @@
 // A loopback OpenAI-compatible server for the upstream engine's tests. It answers
 //   GET  /v1/models             {"data": [{"id": "upstream-model"}]}
+//   POST /v1/embeddings         a vector {input length, 1, 0} per input, listed in reverse
 //   POST /v1/chat/completions   a chat.completion whose text is the last message's content, reversed,
 //                               with usage (cached tokens 2) and one logprob a character when asked
 // and can be told to answer the next calls with an error status (and Retry-After), or to hold calls
@@ -29,6 +30,26 @@ class UpstreamServer {
     });
     server_.Post("/v1/chat/completions",
                  [this](const httplib::Request& req, httplib::Response& res) { answer(req, res); });
+    // Each input's vector is {its length (characters or token ids), 1, 0}; listed last input first.
+    server_.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
+      nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+      {
+        std::lock_guard lock(mu_);
+        bodies_.push_back(body);
+      }
+      nlohmann::json data = nlohmann::json::array();
+      const nlohmann::json& input = body["input"];
+      for (size_t i = input.size(); i-- > 0;) {
+        const double n = input[i].is_string() ? static_cast<double>(input[i].get<std::string>().size())
+                                              : static_cast<double>(input[i].size());
+        data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", {n, 1.0, 0.0}}});
+      }
+      res.set_content(
+          nlohmann::json(
+              {{"object", "list"}, {"data", data}, {"usage", {{"prompt_tokens", 11}, {"total_tokens", 11}}}})
+              .dump(),
+          "application/json");
+    });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -1,0 +1,33 @@
+// The endpoints a batch line may target, and running one line's body on an engine. Used by the batch
+// runner and by `openbatch run`, so both answer exactly as the synchronous endpoints do.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/engine.h"
+#include "openai/chat_completion.h"
+
+namespace openbatch::openai {
+
+inline constexpr const char* kChatCompletionsEndpoint = "/v1/chat/completions";
+inline constexpr const char* kEmbeddingsEndpoint = "/v1/embeddings";
+
+// Whether a batch may target endpoint.
+bool is_batch_endpoint(std::string_view endpoint);
+// "'/v1/chat/completions' and '/v1/embeddings'", for error messages.
+std::string batch_endpoints_phrase();
+
+// Parses body as endpoint's request and runs it on engine at priority; done gets the response body or
+// the Status explaining the failure (on an engine thread, maybe before this returns). A body that
+// does not parse is returned as a Status and done is not called. The handles cancel the work (none
+// for embeddings, which are short). REQUIRES: is_batch_endpoint(endpoint).
+Result<std::vector<std::shared_ptr<engine::GenerationHandle>>> run_endpoint_request(
+    engine::Engine& engine, std::string_view endpoint, const nlohmann::json& body, engine::Priority priority,
+    ChatCompletionDone done);
+
+}  // namespace openbatch::openai
