@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
-import { startServer } from './harness.mjs';
+import { fileLines as lines, startServer, waitForBatch as waitFor } from './harness.mjs';
 
 const task = (i, body = {}) => ({
   custom_id: `task-${i}`, method: 'POST', url: '/v1/chat/completions',
@@ -17,21 +17,6 @@ const jsonl = (lines) => lines.map((l) => (typeof l === 'string' ? l : JSON.stri
 async function upload(client, text, name = 'tasks.jsonl') {
   return client.files.create({ file: await toFile(Buffer.from(text), name), purpose: 'batch' });
 }
-async function waitFor(client, id, statuses, timeoutMs = 120000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const b = await client.batches.retrieve(id);
-    if (statuses.includes(b.status)) return b;
-    if (Date.now() > deadline) throw new Error(`batch ${id} still ${b.status}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-async function lines(client, fileId) {
-  if (!fileId) return [];
-  const text = await (await client.files.content(fileId)).text();
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
-}
-
 test('a file with bad lines fails validation, each error naming its line', async (t) => {
   const server = await startServer();
   t.after(() => server.stop());

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { toFile } from 'openai';
-import { startServer } from './harness.mjs';
+import { fileLines, startServer, waitForBatch } from './harness.mjs';
 
 let server;
 before(async () => { server = await startServer(); });
@@ -18,14 +18,10 @@ async function embeddingBatch(client, n) {
     body: { model: 'gpt-4o-mini', input: items[i % items.length] },
   }) + '\n').join('');
   const file = await client.files.create({ file: await toFile(Buffer.from(lines), 'embed.jsonl'), purpose: 'batch' });
-  let b = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' });
-  const deadline = Date.now() + 60000;
-  while (!['completed', 'failed', 'expired', 'cancelled'].includes(b.status) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    b = await client.batches.retrieve(b.id);
-  }
-  const text = b.output_file_id ? await (await client.files.content(b.output_file_id)).text() : '';
-  return { batch: b, out: text.split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+  const created = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' });
+  const b = await waitForBatch(client, created.id, undefined, 60000);
+  const out = await fileLines(client, b.output_file_id);
+  return { batch: b, out };
 }
 
 test('embeddings: unit vectors, the same text the same vector, floats and base64 agree', async () => {

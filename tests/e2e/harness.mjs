@@ -45,3 +45,21 @@ export async function startServer({ args = [], dataDir, apiKey = 'sk-test', mode
     },
   };
 }
+
+// Polls a batch until its status is one of statuses (default: any final one); throws after timeoutMs.
+export async function waitForBatch(client, id, statuses = ['completed', 'failed', 'expired', 'cancelled'], timeoutMs = 120000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const b = await client.batches.retrieve(id);
+    if (statuses.includes(b.status)) return b;
+    if (Date.now() > deadline) throw new Error(`batch ${id} still ${b.status}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// The JSON lines of a file (an output or error file); [] for a null id.
+export async function fileLines(client, fileId) {
+  if (!fileId) return [];
+  const text = await (await client.files.content(fileId)).text();
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, startServer } from './harness.mjs';
+import { BIN, fileLines as lines, startServer, waitForBatch } from './harness.mjs';
 
 const body = (i, extra = {}) => ({
   model: 'gpt-4o-mini', max_tokens: 24, seed: i,
@@ -21,20 +21,6 @@ const jsonl = (n, extra) => Array.from({ length: n }, (_, i) => JSON.stringify({
 async function runBatch(client, text) {
   const file = await client.files.create({ file: await toFile(Buffer.from(text), 'items.jsonl'), purpose: 'batch' });
   return client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
-}
-async function waitFor(client, id, timeoutMs = 120000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const b = await client.batches.retrieve(id);
-    if (['completed', 'failed', 'expired', 'cancelled'].includes(b.status)) return b;
-    if (Date.now() > deadline) throw new Error(`batch ${id} still ${b.status}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-async function lines(client, fileId) {
-  if (!fileId) return [];
-  const text = await (await client.files.content(fileId)).text();
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
 }
 const upstreamArgs = (upstream) => ['--upstream', upstream.baseURL, '--upstream-api-key', 'up-key'];
 
@@ -59,7 +45,7 @@ test('chat completions and a batch run on the upstream, with its answers', async
 
   const n = 24;
   const batch = await runBatch(front.client, jsonl(n));
-  const done = await waitFor(front.client, batch.id);
+  const done = await waitForBatch(front.client, batch.id);
   assert.equal(done.status, 'completed');
   assert.deepEqual(done.request_counts, { total: n, completed: n, failed: 0 });
   const out = await lines(front.client, done.output_file_id);
@@ -98,7 +84,7 @@ test('a batch waits out an upstream that dies and comes back, and loses nothing'
   await new Promise((r) => setTimeout(r, 1500));
   upstream = await startServer({ args: ['--port', String(port)] });
   t.after(() => upstream.stop());
-  const done = await waitFor(front.client, batch.id, 180000);
+  const done = await waitForBatch(front.client, batch.id, undefined, 180000);
   assert.equal(done.status, 'completed');
   const out = await lines(front.client, done.output_file_id);
   const err = await lines(front.client, done.error_file_id);
