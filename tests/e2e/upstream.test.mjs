@@ -40,6 +40,18 @@ test('chat completions and a batch run on the upstream, with its answers', async
   assert.deepEqual(forwarded.choices[0].logprobs.content.map((l) => l.token),
     direct.choices[0].logprobs.content.map((l) => l.token));
 
+  // Streamed through the front as the upstream streams it: the chunks add up to the same text.
+  const stream = await front.client.chat.completions.create({ ...body(7), stream: true, stream_options: { include_usage: true } });
+  let streamed = ''; let chunks = 0; let usage;
+  for await (const chunk of stream) {
+    if (chunk.choices[0]?.delta?.content) { streamed += chunk.choices[0].delta.content; chunks++; }
+    if (chunk.usage) usage = chunk.usage;
+  }
+  const plain = await upstreamClient.chat.completions.create(body(7));
+  assert.equal(streamed, plain.choices[0].message.content);
+  assert.ok(chunks > 1, 'more than one piece of text');
+  assert.equal(usage.completion_tokens, plain.usage.completion_tokens);
+
   const bad = await front.client.chat.completions.create({ ...body(1), logit_bias: { 999999: 5 } }).catch((e) => e);
   assert.equal(bad.status, 400, 'the upstream refuses a token id it does not have; the error comes back whole');
 

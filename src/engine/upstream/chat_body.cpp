@@ -111,14 +111,19 @@ Result<Generation> parse_chat_completion(const json& completion) {
       g.cached_tokens = int_field(*details, "cached_tokens");
     }
   }
-  if (auto lp = choice.find("logprobs"); lp != choice.end() && lp->is_object()) {
-    if (auto content = lp->find("content"); content != lp->end() && content->is_array()) {
-      for (const json& entry : *content) {
-        if (entry.is_object()) g.logprobs.push_back(token_logprob(entry));
-      }
+  if (auto lp = choice.find("logprobs"); lp != choice.end()) g.logprobs = parse_logprobs(*lp);
+  return g;
+}
+
+std::vector<TokenLogprob> parse_logprobs(const json& logprobs) {
+  std::vector<TokenLogprob> out;
+  if (!logprobs.is_object()) return out;
+  if (auto content = logprobs.find("content"); content != logprobs.end() && content->is_array()) {
+    for (const json& entry : *content) {
+      if (entry.is_object()) out.push_back(token_logprob(entry));
     }
   }
-  return g;
+  return out;
 }
 
 json embeddings_body(const EmbeddingRequest& r, const std::string& model) {

@@ -20,6 +20,9 @@ nlohmann::json chat_body(const GenerationRequest& request, const std::string& mo
 // usage.prompt_tokens_details) and logprobs. A body that is not a chat completion is a 502.
 Result<Generation> parse_chat_completion(const nlohmann::json& completion);
 
+// The entries of a choice's `logprobs` object ({"content": [{token, logprob, top_logprobs}]}).
+std::vector<TokenLogprob> parse_logprobs(const nlohmann::json& logprobs);
+
 // The /embeddings body for request's inputs (texts, or token-id arrays), floats asked for.
 nlohmann::json embeddings_body(const EmbeddingRequest& request, const std::string& model);
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/upstream/chat_body.h"
+#include "engine/upstream/chat_stream.h"
 #include "engine/upstream/upstream_http.h"
 
 namespace openbatch::engine::upstream {
@@ -24,6 +25,7 @@ struct Job {
   std::string body;                        // serialised
   // Called once with the 2xx answer's JSON (not yet checked) or the Status that ended the job.
   std::function<void(Result<json>)> finish;
+  ChatStreamReader::OnDelta stream_delta;  // set: the answer is streamed, its text goes here as it comes
   int attempts = 0;
   std::atomic<bool> cancelled{false};
   enum class State { kQueued, kDelayed, kRunning, kDone } state = State::kQueued;  // guarded by Core::mu
@@ -123,10 +125,17 @@ class UpstreamEngine final : public Engine {
                                            GenerationCallbacks callbacks) override {
     auto job = std::make_shared<Job>();
     job->priority = request.priority;
-    job->body = chat_body(request, options_.model).dump(-1, ' ', false, json::error_handler_t::replace);
+    json body = chat_body(request, options_.model);
+    const bool stream = static_cast<bool>(callbacks.on_delta);
+    if (stream) {
+      // A caller that reads the text as it comes gets it as the upstream sends it.
+      body["stream"] = true;
+      body["stream_options"] = {{"include_usage", true}};
+      job->stream_delta = callbacks.on_delta;
+    }
+    job->body = body.dump(-1, ' ', false, json::error_handler_t::replace);
     job->finish = [callbacks = std::move(callbacks)](Result<json> answer) {
       Result<Generation> g = answer ? parse_chat_completion(*answer) : Result<Generation>(answer.status());
-      if (g && callbacks.on_delta && !g->text.empty()) callbacks.on_delta(g->text, g->logprobs);
       callbacks.on_done(std::move(g));
     };
     enqueue(job);
@@ -216,7 +225,13 @@ class UpstreamEngine final : public Engine {
     const std::function<bool()> abort = [this, &job] {
       return job.cancelled.load() || core_->stopping.load();
     };
-    HttpReply reply = connection.call(url, job.body, options_.api_key, options_.timeout, abort);
+    std::optional<ChatStreamReader> stream;
+    std::function<void(std::string_view)> on_chunk;
+    if (job.stream_delta) {
+      stream.emplace(job.stream_delta);
+      on_chunk = [&stream](std::string_view bytes) { stream->feed(bytes); };
+    }
+    HttpReply reply = connection.call(url, job.body, options_.api_key, options_.timeout, abort, on_chunk);
     Result<json> outcome = Status::ok();
     bool transient = false;
     if (reply.aborted) {
@@ -227,9 +242,12 @@ class UpstreamEngine final : public Engine {
     } else if (reply.status < 200 || reply.status >= 300) {
       transient = is_transient(reply.status);
       outcome = upstream_error(reply.status, reply.body, options_.base_urls[upstream]);
+    } else if (stream) {
+      outcome = stream->completion();
     } else {
       outcome = json::parse(reply.body, nullptr, false);
     }
+    if (stream && stream->delivered()) transient = false;  // text went out: trying again would repeat it
     note_health(upstream, transient && reply.status != 500, reply.retry_after);
     if (transient && job.attempts < options_.max_attempts && retry_later(shared_job, reply.retry_after))
       return;

@@ -113,9 +113,14 @@ TEST(UpstreamEngineTest, AnswersWithTheUpstreamsCompletion) {
   r.logprobs = true;
   r.top_logprobs = 1;
   std::string streamed;
+  int chunks = 0;
   auto promise = std::make_shared<std::promise<Result<Generation>>>();
   GenerationCallbacks callbacks;
-  callbacks.on_delta = [&streamed](std::string_view delta, std::vector<TokenLogprob>) { streamed += delta; };
+  callbacks.on_delta = [&streamed, &chunks](std::string_view delta, std::vector<TokenLogprob> lp) {
+    streamed += delta;
+    ++chunks;
+    EXPECT_EQ(lp.size(), 1u);
+  };
   callbacks.on_done = [promise](Result<Generation> g) { promise->set_value(std::move(g)); };
   engine->submit(r, std::move(callbacks));
   Result<Generation> g = promise->get_future().get();
@@ -131,6 +136,15 @@ TEST(UpstreamEngineTest, AnswersWithTheUpstreamsCompletion) {
   EXPECT_FLOAT_EQ(g->logprobs[0].logprob, -0.5f);
   ASSERT_EQ(g->logprobs[0].top.size(), 1u);
   EXPECT_EQ(server.bodies().at(0)["model"], "upstream-model");
+  EXPECT_EQ(server.bodies().at(0)["stream"], true);  // asked with on_delta: streamed
+  EXPECT_EQ(chunks, 3);
+
+  // Without on_delta the answer is asked for whole.
+  Result<Generation> whole = generate(*engine, ask("xyz"));
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->text, "zyx");
+  EXPECT_EQ(whole->completion_tokens, 3);
+  EXPECT_FALSE(server.bodies().at(1).contains("stream"));
 }
 
 TEST(UpstreamEngineTest, EmbeddingsComeBackInInputOrderAtUnitLength) {

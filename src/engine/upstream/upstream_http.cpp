@@ -11,8 +11,21 @@ namespace openbatch::engine::upstream {
 
 namespace {
 
-size_t append_body(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
+struct BodySink {
+  CURL* curl;
+  std::string* body;
+  const std::function<void(std::string_view)>* on_chunk;
+};
+
+size_t take_body(char* data, size_t size, size_t n, void* out) {
+  auto* sink = static_cast<BodySink*>(out);
+  long status = 0;
+  curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &status);
+  if (*sink->on_chunk && status >= 200 && status < 300) {
+    (*sink->on_chunk)(std::string_view(data, size * n));
+  } else {
+    sink->body->append(data, size * n);
+  }
   return size * n;
 }
 
@@ -48,7 +61,8 @@ UpstreamConnection::~UpstreamConnection() = default;
 
 HttpReply UpstreamConnection::call(const std::string& url, const std::string& json_body,
                                    const std::string& api_key, std::chrono::seconds timeout,
-                                   const std::function<bool()>& abort) {
+                                   const std::function<bool()>& abort,
+                                   const std::function<void(std::string_view)>& on_chunk) {
   HttpReply reply;
   CURL* c = curl_.get();
   if (!c) {
@@ -59,8 +73,9 @@ HttpReply UpstreamConnection::call(const std::string& url, const std::string& js
   curl_slist* headers = nullptr;
   if (!api_key.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + api_key).c_str());
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, append_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply.body);
+  BodySink sink{c, &reply.body, &on_chunk};
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, take_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, read_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &reply.retry_after);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(timeout.count()));

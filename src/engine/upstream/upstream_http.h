@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace openbatch::engine::upstream {
 
@@ -28,9 +29,11 @@ class UpstreamConnection {
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
   // POSTs json_body (GET when it is empty) to url with `Authorization: Bearer api_key` when a key is
-  // given. abort is polled while the call runs (true: stop, the reply says aborted).
+  // given. abort is polled while the call runs (true: stop, the reply says aborted). With on_chunk, a
+  // 2xx answer's body goes to it piece by piece as it arrives instead of into the reply.
   HttpReply call(const std::string& url, const std::string& json_body, const std::string& api_key,
-                 std::chrono::seconds timeout, const std::function<bool()>& abort);
+                 std::chrono::seconds timeout, const std::function<bool()>& abort,
+                 const std::function<void(std::string_view)>& on_chunk = nullptr);
 
  private:
   struct Deleter {

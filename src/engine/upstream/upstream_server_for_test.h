@@ -2,7 +2,8 @@
 //   GET  /v1/models             {"data": [{"id": "upstream-model"}]}
 //   POST /v1/embeddings         a vector {input length, 1, 0} per input, listed in reverse
 //   POST /v1/chat/completions   a chat.completion whose text is the last message's content, reversed,
-//                               with usage (cached tokens 2) and one logprob a character when asked
+//                               with usage (cached tokens 2) and one logprob a character when asked;
+//                               streamed as one chunk a character when asked
 // and can be told to answer the next calls with an error status (and Retry-After), or to hold calls
 // until released. Records every chat body it gets, in order.
 #pragma once
@@ -137,7 +138,28 @@ class UpstreamServer {
                                    {"completion_tokens", static_cast<int>(text.size())},
                                    {"total_tokens", 7 + static_cast<int>(text.size())},
                                    {"prompt_tokens_details", {{"cached_tokens", 2}}}}}};
-    res.set_content(completion.dump(), "application/json");
+    if (!body.value("stream", false)) {
+      res.set_content(completion.dump(), "application/json");
+      return;
+    }
+    // Streamed: a chunk a character (with its logprob), then finish_reason, usage and [DONE].
+    std::string events;
+    auto send = [&events](const nlohmann::json& chunk) { events += "data: " + chunk.dump() + "\n\n"; };
+    for (size_t i = 0; i < text.size(); ++i) {
+      nlohmann::json c = {
+          {"index", 0}, {"delta", {{"content", text.substr(i, 1)}}}, {"finish_reason", nullptr}};
+      if (choice.contains("logprobs")) c["logprobs"] = {{"content", {choice["logprobs"]["content"][i]}}};
+      send({{"object", "chat.completion.chunk"}, {"choices", {c}}});
+    }
+    send({{"object", "chat.completion.chunk"},
+          {"choices",
+           {{{"index", 0},
+             {"delta", nlohmann::json::object()},
+             {"finish_reason", choice["finish_reason"]}}}}});
+    send({{"object", "chat.completion.chunk"},
+          {"choices", nlohmann::json::array()},
+          {"usage", completion["usage"]}});
+    res.set_content(events + "data: [DONE]\n\n", "text/event-stream");
   }
 
   httplib::Server server_;
