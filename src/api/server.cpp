@@ -22,10 +22,11 @@ struct Server::Impl {
 
 namespace {
 
-// Requests without a configured key get OpenAI's 401 answers; /health stays open for probes.
+// Requests without a configured key get OpenAI's 401 answers; /health stays open for probes, and the
+// dashboard page (it holds no data: it asks the API with the key the user types).
 httplib::Server::HandlerResponse check_api_key(const ServerOptions& options, const httplib::Request& req,
                                                httplib::Response& res) {
-  if (options.api_keys.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+  if (options.api_keys.empty() || req.path == "/health" || req.path == "/") return httplib::Server::HandlerResponse::Unhandled;
   const std::string token = bearer_token(req);
   if (token.empty()) {
     send_error(res,
@@ -97,6 +98,7 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
     std::fprintf(stderr, "openbatch: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
   });
+  register_web_routes(http);
   register_model_routes(http, impl_->ctx);
   register_chat_routes(http, impl_->ctx);
   register_embeddings_routes(http, impl_->ctx);
