@@ -27,6 +27,7 @@ struct Job {
   std::function<void(Result<json>)> finish;
   ChatStreamReader::OnDelta stream_delta;  // set: the answer is streamed, its text goes here as it comes
   int attempts = 0;
+  size_t failed_on = SIZE_MAX;  // the upstream its last attempt failed on (another takes the next one)
   std::atomic<bool> cancelled{false};
   enum class State { kQueued, kDelayed, kRunning, kDone } state = State::kQueued;  // guarded by Core::mu
   std::multimap<Clock::time_point, std::shared_ptr<Job>>::iterator delayed_at;     // when kDelayed
@@ -55,20 +56,24 @@ struct Core {
   uint64_t next_order = 0;
   std::atomic<bool> stopping{false};  // written under mu; read without it by running calls
 
-  // REQUIRES: mu held. The next job to send, moving due retries back into the queues first.
-  std::shared_ptr<Job> take_ready(Clock::time_point now) {
+  // REQUIRES: mu held. The next job for upstream's workers, moving due retries back into the queues
+  // first. A job that just failed on this upstream is left to the others, when there are others.
+  std::shared_ptr<Job> take_ready(Clock::time_point now, size_t upstream) {
     while (!delayed.empty() && delayed.begin()->first <= now) {
       auto job = delayed.begin()->second;
       delayed.erase(delayed.begin());
       job->state = Job::State::kQueued;
       queued[static_cast<int>(job->priority)].emplace(job->order, job);
     }
+    const bool others = health.size() > 1;
     for (auto& queue : queued) {
-      if (queue.empty()) continue;
-      auto job = queue.begin()->second;
-      queue.erase(queue.begin());
-      job->state = Job::State::kRunning;
-      return job;
+      for (auto it = queue.begin(); it != queue.end(); ++it) {
+        if (others && it->second->failed_on == upstream) continue;
+        auto job = it->second;
+        queue.erase(it);
+        job->state = Job::State::kRunning;
+        return job;
+      }
     }
     return nullptr;
   }
@@ -202,7 +207,7 @@ class UpstreamEngine final : public Engine {
         core_->cv.wait_until(lock, resume_at);
         continue;
       }
-      auto job = core_->take_ready(Clock::now());
+      auto job = core_->take_ready(Clock::now(), upstream);
       if (!job) {
         if (core_->delayed.empty()) {
           core_->cv.wait(lock);
@@ -249,6 +254,7 @@ class UpstreamEngine final : public Engine {
     }
     if (stream && stream->delivered()) transient = false;  // text went out: trying again would repeat it
     note_health(upstream, transient && reply.status != 500, reply.retry_after);
+    if (transient) job.failed_on = upstream;
     if (transient && job.attempts < options_.max_attempts && retry_later(shared_job, reply.retry_after))
       return;
     if (job.cancelled && !outcome) outcome = request_cancelled();
