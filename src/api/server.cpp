@@ -3,11 +3,11 @@
 #include <httplib.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 
 #include "api/routes.h"
 #include "batch/batch_service.h"
+#include "common/clock.h"
 #include "engine/metered_engine.h"
 
 namespace openbatch::api {
@@ -26,7 +26,8 @@ namespace {
 // dashboard page (it holds no data: it asks the API with the key the user types).
 httplib::Server::HandlerResponse check_api_key(const ServerOptions& options, const httplib::Request& req,
                                                httplib::Response& res) {
-  if (options.api_keys.empty() || req.path == "/health" || req.path == "/") return httplib::Server::HandlerResponse::Unhandled;
+  if (options.api_keys.empty() || req.path == "/health" || req.path == "/")
+    return httplib::Server::HandlerResponse::Unhandled;
   const std::string token = bearer_token(req);
   if (token.empty()) {
     send_error(res,
@@ -51,9 +52,7 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   impl_->ctx.options = &impl_->options;
   impl_->engine = std::make_unique<engine::MeteredEngine>(engine);
   impl_->ctx.engine = impl_->engine.get();
-  impl_->ctx.started_at =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  impl_->ctx.started_at = SystemClock::instance().now_seconds();
   batch::BatchServiceOptions batch_options;
   batch_options.data_dir = impl_->options.data_dir;
   batch_options.max_batch_requests = impl_->options.max_batch_requests;

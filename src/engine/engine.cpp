@@ -27,6 +27,8 @@ void scale_to_unit_length(std::vector<float>& v) {
   for (float& x : v) x = static_cast<float>(x / norm);
 }
 
+Status shutting_down() { return Status::unavailable("The server is shutting down."); }
+
 Status request_cancelled() {
   return Status(499, "invalid_request_error", "request_cancelled", "", "The request was cancelled.");
 }

@@ -42,6 +42,8 @@ Status images_not_supported(const ModelInfo& model);
 
 // 499 request_cancelled: what on_done reports for a generation stopped by GenerationHandle::cancel.
 Status request_cancelled();
+// 503: what work queued or running gets when the engine shuts down (a batch runs it again later).
+Status shutting_down();
 
 // How an image URL is named in an error message: data: URLs are cut short (they can be megabytes).
 std::string describe_image_url(const std::string& url);

@@ -128,7 +128,7 @@ Result<std::string> ImageFetcher::download(const std::string& url, const std::at
       }
       return url_error(url, "the download failed");
     case CURLE_ABORTED_BY_CALLBACK:
-      return Status::unavailable("The server is shutting down.");
+      return engine::shutting_down();
     case CURLE_OPERATION_TIMEDOUT:
       return url_error(url, "timed out (" + std::string(timeout) + ")");
     case CURLE_COULDNT_RESOLVE_HOST:

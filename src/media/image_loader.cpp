@@ -2,13 +2,14 @@
 
 #include <future>
 
+#include "engine/engine.h"
 #include "media/data_url.h"
 
 namespace openbatch::media {
 
 namespace {
 
-Status stopped() { return Status::unavailable("The server is shutting down."); }
+Status stopped() { return engine::shutting_down(); }
 
 }  // namespace
 

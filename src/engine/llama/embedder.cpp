@@ -178,7 +178,7 @@ void Embedder::submit(EmbeddingRequest request, EmbeddingsDone done) {
       return;
     }
   }
-  job->done(Status::unavailable("The server is shutting down."));
+  job->done(shutting_down());
 }
 
 void Embedder::shutdown() {
@@ -194,7 +194,7 @@ void Embedder::shutdown() {
   }
   impl_->cv.notify_all();
   if (impl_->thread.joinable()) impl_->thread.join();
-  for (auto& job : waiting) job->done(Status::unavailable("The server is shutting down."));
+  for (auto& job : waiting) job->done(shutting_down());
 }
 
 }  // namespace openbatch::engine

@@ -79,7 +79,7 @@ struct LlamaEngine::Impl {
   std::string chat_template;
   ByteTokens bytes;
   size_t sampling_threads = 1;
-  int threads = 1;  // CPU threads of a decode
+  int threads = 1;                        // CPU threads of a decode
   std::unique_ptr<VisionEncoder> vision;  // null without a projector
   std::mutex embedder_mu;
   std::unique_ptr<Embedder> embedder;  // made by the first embedding request
@@ -298,7 +298,7 @@ void LlamaEngine::Impl::enqueue(std::shared_ptr<Job> job) {
     }
   }
   if (job) {
-    job->callbacks.on_done(Status::unavailable("The server is shutting down."));
+    job->callbacks.on_done(shutting_down());
     return;
   }
   cv.notify_one();
@@ -313,7 +313,7 @@ void LlamaEngine::Impl::submit_with_images(std::shared_ptr<Job> job) {
       auto callbacks = std::move(job->callbacks);
       callbacks.on_done(s);
     };
-    if (!run) return fail(Status::unavailable("The server is shutting down."));
+    if (!run) return fail(shutting_down());
     if (job->cancelled.load()) return fail(request_cancelled());
     auto prompt = vision_prompt(job->request);
     if (!prompt) return fail(prompt.status());
@@ -391,7 +391,7 @@ void LlamaEngine::Impl::loop() {
     }
     after_decode();
   }
-  fail_all(Status::unavailable("The server is shutting down."));
+  fail_all(shutting_down());
 }
 
 void LlamaEngine::Impl::fail_all(const Status& status) {

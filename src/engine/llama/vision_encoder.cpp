@@ -200,7 +200,7 @@ std::shared_ptr<EmbeddingHold> VisionEncoder::take_hold() {
 
 Status VisionEncoder::encode(VisionPrompt& prompt) {
   prompt.hold = take_hold();
-  if (!prompt.hold) return Status::unavailable("The server is shutting down.");
+  if (!prompt.hold) return shutting_down();
   std::lock_guard lock(encode_mu_);
   for (PromptImage& image : prompt.images) {
     const char* id = mtmd_input_chunk_get_id(image.chunk.get());

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/clock.h"
 #include "engine/upstream/chat_body.h"
 #include "engine/upstream/chat_stream.h"
 #include "engine/upstream/upstream_http.h"
@@ -178,7 +179,7 @@ class UpstreamEngine final : public Engine {
       for (auto& job : waiting) job->state = Job::State::kDone;
     }
     core_->cv.notify_all();
-    for (auto& job : waiting) job->finish(Status::unavailable("The server is shutting down."));
+    for (auto& job : waiting) job->finish(shutting_down());
     for (auto& worker : workers_) worker.join();
     workers_.clear();
   }
@@ -195,7 +196,7 @@ class UpstreamEngine final : public Engine {
         return;
       }
     }
-    job->finish(Status::unavailable("The server is shutting down."));
+    job->finish(shutting_down());
   }
 
   void work(size_t upstream) {
@@ -240,7 +241,7 @@ class UpstreamEngine final : public Engine {
     Result<json> outcome = Status::ok();
     bool transient = false;
     if (reply.aborted) {
-      outcome = job.cancelled ? request_cancelled() : Status::unavailable("The server is shutting down.");
+      outcome = job.cancelled ? request_cancelled() : shutting_down();
     } else if (reply.status == 0) {
       transient = true;
       outcome = Status::unavailable(options_.base_urls[upstream] + ": " + reply.transport_error);
@@ -333,9 +334,7 @@ Result<std::unique_ptr<Engine>> start_upstream_engine(UpstreamOptions options) {
   info.id = options.model_ids.empty() ? options.model : options.model_ids[0];
   for (size_t i = 1; i < options.model_ids.size(); ++i) info.aliases.push_back(options.model_ids[i]);
   info.parallel = options.parallel * static_cast<int>(options.base_urls.size());
-  info.created =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  info.created = SystemClock::instance().now_seconds();
   info.has_vision = true;  // the upstream model decides, and answers a 400 if it takes no images
   return std::unique_ptr<Engine>(new UpstreamEngine(std::move(options), std::move(info)));
 }
