@@ -137,6 +137,23 @@ install_tree() {
   return 0
 }
 
+# What openbatch takes from the source beyond the libraries, copied on every run (a prefix built by an
+# older script gains them): the headers of common's sub-folders (its chat library includes them), and
+# the real tokenizers and chat templates the test models are made from (make-model --shape qwen2.5-tiny).
+install_extras() {
+  local d
+  for d in jinja parsers; do
+    [[ -d "$src/common/$d" ]] || continue
+    mkdir -p "$prefix/include/common/$d"
+    cp -u "$src"/common/$d/*.h "$prefix/include/common/$d/" 2>/dev/null || true
+    cp -u "$src"/common/$d/*.hpp "$prefix/include/common/$d/" 2>/dev/null || true
+  done
+  mkdir -p "$prefix/share/llama.cpp/models/templates"
+  cp -u "$src"/models/ggml-vocab-qwen2.gguf "$src"/models/ggml-vocab-llama-bpe.gguf "$prefix/share/llama.cpp/models/"
+  cp -u "$src"/models/templates/*.jinja "$prefix/share/llama.cpp/models/templates/"
+}
+
 fetch_source
 build_libs
+install_extras
 echo "$prefix"

@@ -59,13 +59,37 @@ void stream_completion(RouteContext& ctx, openai::ChatCompletionRequest request,
                                           nullptr, std::nullopt)}),
         include_usage ? json(nullptr) : json(json::value_t::discarded))));
   }
-  auto on_delta = [state, id, model, created, include_usage, logprobs](int choice, std::string_view delta,
-                                                                       std::vector<engine::TokenLogprob> lp) {
-    state->push(sse(
-        openai::build_chat_chunk(id, model, created,
-                                 json::array({openai::chunk_choice(choice, {{"content", std::string(delta)}},
-                                                                   logprobs ? &lp : nullptr, std::nullopt)}),
-                                 include_usage ? json(nullptr) : json(json::value_t::discarded))));
+  // Each tool call gets its id with its first piece; later pieces carry only its index and arguments.
+  auto call_ids = std::make_shared<std::vector<std::vector<std::string>>>(n);
+  auto on_delta = [state, id, model, created, include_usage, logprobs, call_ids](int choice,
+                                                                                engine::GenerationDelta delta) {
+    json d = json::object();
+    if (!delta.content.empty() || (delta.reasoning_content.empty() && delta.tool_calls.empty())) {
+      d["content"] = delta.content;
+    }
+    if (!delta.reasoning_content.empty()) d["reasoning_content"] = delta.reasoning_content;
+    if (!delta.tool_calls.empty()) {
+      std::vector<std::string>& ids = (*call_ids)[choice];
+      json calls = json::array();
+      for (const auto& t : delta.tool_calls) {
+        json call = {{"index", t.index}};
+        if (t.index >= static_cast<int>(ids.size())) {
+          ids.resize(t.index + 1);
+          ids[t.index] = t.id.empty() ? openai::new_id("call_") : t.id;
+          call["id"] = ids[t.index];
+          call["type"] = "function";
+          call["function"] = {{"name", t.name}, {"arguments", t.arguments}};
+        } else {
+          call["function"] = {{"arguments", t.arguments}};
+        }
+        calls.push_back(std::move(call));
+      }
+      d["tool_calls"] = std::move(calls);
+    }
+    state->push(sse(openai::build_chat_chunk(
+        id, model, created,
+        json::array({openai::chunk_choice(choice, std::move(d), logprobs ? &delta.logprobs : nullptr, std::nullopt)}),
+        include_usage ? json(nullptr) : json(json::value_t::discarded))));
   };
   auto on_done = [state, id, model, created, include_usage](Result<json> result) {
     if (!result) {
@@ -78,8 +102,9 @@ void stream_completion(RouteContext& ctx, openai::ChatCompletionRequest request,
           id, model, created,
           json::array(
               {openai::chunk_choice(choice["index"].get<int>(), json::object(), nullptr,
-                                    choice["finish_reason"] == "length" ? engine::FinishReason::kLength
-                                                                        : engine::FinishReason::kStop)}),
+                                    choice["finish_reason"] == "length"       ? engine::FinishReason::kLength
+                                    : choice["finish_reason"] == "tool_calls" ? engine::FinishReason::kToolCalls
+                                                                              : engine::FinishReason::kStop)}),
           include_usage ? json(nullptr) : json(json::value_t::discarded))));
     }
     if (include_usage) {

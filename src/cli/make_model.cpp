@@ -10,8 +10,8 @@
 
 #include "cli/commands.h"
 #include "engine/llama/llama_engine.h"
-#include "engine/llama/model_writer.h"
-#include "engine/llama/projector_writer.h"
+#include "testmodels/model_writer.h"
+#include "testmodels/projector_writer.h"
 
 namespace openbatch::cli {
 namespace {
@@ -26,7 +26,7 @@ struct MakeModelOptions {
 
 int make_model(const MakeModelOptions& options) {
   // A vision shape is a text shape plus a projector.
-  const engine::ProjectorShape* projector = engine::projector_shape_by_name(options.shape);
+  const testmodels::ProjectorShape* projector = testmodels::projector_shape_by_name(options.shape);
   if (projector != nullptr && options.mmproj_output.empty()) {
     std::fprintf(stderr, "make-model: shape %s writes a projector too: give --mmproj-output FILE\n",
                  options.shape.c_str());
@@ -36,19 +36,19 @@ int make_model(const MakeModelOptions& options) {
     std::fprintf(stderr, "make-model: --mmproj-output needs a vision shape (such as tiny-vision)\n");
     return 2;
   }
-  Result<engine::ModelShape> shape =
-      engine::model_shape_by_name(projector != nullptr ? projector->text_shape : options.shape);
+  Result<testmodels::ModelShape> shape =
+      testmodels::model_shape_by_name(projector != nullptr ? projector->text_shape : options.shape);
   if (!shape) {
     std::fprintf(stderr, "make-model: %s\n", shape.status().message().c_str());
     return 2;
   }
-  Result<engine::WeightType> type = engine::weight_type_by_name(options.quantize);
+  Result<testmodels::WeightType> type = testmodels::weight_type_by_name(options.quantize);
   if (!type) {
     std::fprintf(stderr, "make-model: %s\n", type.status().message().c_str());
     return 2;
   }
   engine::set_llama_log_level_warn();
-  if (Status s = engine::write_random_model(*shape, options.seed, options.output, *type); !s) {
+  if (Status s = testmodels::write_random_model(*shape, options.seed, options.output, *type); !s) {
     std::fprintf(stderr, "make-model: %s\n", s.message().c_str());
     return 1;
   }
@@ -56,12 +56,12 @@ int make_model(const MakeModelOptions& options) {
   const auto bytes = std::filesystem::file_size(options.output, ec);
   std::fprintf(stderr, "make-model: wrote %s: shape %s, %lld params, %llu bytes, vocab %d, %s, seed %u\n",
                options.output.c_str(), shape->name.c_str(),
-               static_cast<long long>(engine::parameter_count(*shape)),
-               static_cast<unsigned long long>(ec ? 0 : bytes), engine::random_model_vocab_size(),
+               static_cast<long long>(testmodels::parameter_count(*shape)),
+               static_cast<unsigned long long>(ec ? 0 : bytes), testmodels::random_model_vocab_size(),
                options.quantize.c_str(), options.seed);
   if (projector != nullptr) {
     if (Status s =
-            engine::write_random_projector(*projector, shape->n_embd, options.seed, options.mmproj_output);
+            testmodels::write_random_projector(*projector, shape->n_embd, options.seed, options.mmproj_output);
         !s) {
       std::fprintf(stderr, "make-model: %s\n", s.message().c_str());
       return 1;
@@ -80,8 +80,8 @@ int make_model(const MakeModelOptions& options) {
 void register_make_model(CLI::App& app) {
   auto options = std::make_shared<MakeModelOptions>();
   std::vector<std::string> shapes;
-  for (const engine::ModelShape& shape : engine::model_shapes()) shapes.push_back(shape.name);
-  for (const engine::ProjectorShape& shape : engine::projector_shapes()) shapes.push_back(shape.name);
+  for (const testmodels::ModelShape& shape : testmodels::model_shapes()) shapes.push_back(shape.name);
+  for (const testmodels::ProjectorShape& shape : testmodels::projector_shapes()) shapes.push_back(shape.name);
 
   CLI::App* cmd = app.add_subcommand(
       "make-model",

@@ -26,12 +26,38 @@ struct ImagePart {
   std::shared_ptr<const std::string> data;
 };
 
+// A function call the model made (an assistant message's `tool_calls`).
+struct ToolCall {
+  std::string id;         // "call_...", as the client or openbatch named it
+  std::string name;       // the function
+  std::string arguments;  // a JSON object, serialised, as the model wrote it
+};
+
 // One message of a conversation, reduced by the OpenAI layer to its text and its images.
 struct Message {
-  std::string role;  // system, user, assistant (developer is mapped to system)
+  std::string role;  // system, user, assistant, tool (developer is mapped to system)
   std::string content;
-  std::vector<ImagePart> images;  // in order of offset
+  std::vector<ImagePart> images;   // in order of offset
+  std::vector<ToolCall> tool_calls;  // an assistant message's calls
+  std::string tool_call_id;          // a tool message: the call it answers
+  std::string reasoning_content;     // an assistant message's thinking, when the client sends it back
 };
+
+// A function the model may call (a `tools` entry of type function).
+struct Tool {
+  std::string name;
+  std::string description;
+  std::string parameters;  // a JSON schema, serialised; "{}" when the function takes none
+  std::optional<bool> strict;
+};
+
+// tool_choice: kAuto lets the model choose, kRequired makes it call one (`function`, when named, is
+// the only one it may call), kNone keeps it from calling any.
+enum class ToolChoice { kAuto, kRequired, kNone };
+
+// reasoning_effort: kDefault leaves the template's default; kNone turns thinking off where the
+// template can; the others are passed to templates that take an effort.
+enum class ReasoningEffort { kDefault, kNone, kMinimal, kLow, kMedium, kHigh };
 
 // Whether any message of the request holds an image.
 bool has_images(const std::vector<Message>& messages);
@@ -71,6 +97,11 @@ struct GenerationRequest {
   std::string json_schema;                 // the schema, serialised, when response_format is kJsonSchema
   std::string json_schema_name;            // its name, as the client gave it (forwarded upstream)
   std::optional<bool> json_schema_strict;  // its `strict`, when the client gave one
+  std::vector<Tool> tools;
+  ToolChoice tool_choice = ToolChoice::kAuto;
+  std::string tool_choice_function;  // with kRequired: the one function to call; empty: any
+  bool parallel_tool_calls = true;
+  ReasoningEffort reasoning_effort = ReasoningEffort::kDefault;
   bool logprobs = false;
   int top_logprobs = 0;
   bool ignore_eos = false;  // never draw end-of-generation (benchmarks: exactly max_tokens), unless
@@ -89,24 +120,48 @@ struct TokenLogprob {
   std::vector<TopLogprob> top;
 };
 
-enum class FinishReason { kStop, kLength };
+enum class FinishReason { kStop, kLength, kToolCalls };
 
 // A finished generation.
 struct Generation {
-  std::string text;
+  std::string text;               // the answer (`content`), without thinking or tool-call markup
+  std::string reasoning_content;  // the thinking of a reasoning model, when it thought
+  std::vector<ToolCall> tool_calls;
   FinishReason finish_reason = FinishReason::kStop;
   int prompt_tokens = 0;
   int completion_tokens = 0;
   int cached_tokens = 0;               // prompt tokens whose KV was reused rather than computed
   int forced_tokens = 0;               // completion tokens the grammar forced (decoded without a draw)
+  int reasoning_tokens = 0;            // completion tokens spent thinking
   std::vector<TokenLogprob> logprobs;  // one per generated token, when asked for
+};
+
+// A piece of a tool call as it is generated: the first delta of a call carries its id and name, the
+// next ones further text of its arguments.
+struct ToolCallDelta {
+  int index = 0;  // which call of the message
+  std::string id;
+  std::string name;
+  std::string arguments;
+};
+
+// What a generation step added: answer text, thinking text, tool-call pieces (any may be empty).
+struct GenerationDelta {
+  std::string content;
+  std::string reasoning_content;
+  std::vector<ToolCallDelta> tool_calls;
+  std::vector<TokenLogprob> logprobs;  // of the tokens behind this delta, when asked for
+
+  bool empty() const {
+    return content.empty() && reasoning_content.empty() && tool_calls.empty() && logprobs.empty();
+  }
 };
 
 // Callbacks run on the engine's thread: they must be quick and must not block.
 struct GenerationCallbacks {
-  // Newly generated text (whole UTF-8 characters, never part of a stop string) and its tokens'
-  // log-probabilities when asked for. Optional.
-  std::function<void(std::string_view delta, std::vector<TokenLogprob> logprobs)> on_delta;
+  // Newly generated text (whole UTF-8 characters, never part of a stop string), split into answer,
+  // thinking and tool calls, with its tokens' log-probabilities when asked for. Optional.
+  std::function<void(GenerationDelta delta)> on_delta;
   // Called exactly once, with the finished generation or why it failed.
   std::function<void(Result<Generation>)> on_done;
 };

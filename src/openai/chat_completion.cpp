@@ -1,5 +1,7 @@
 #include "openai/chat_completion.h"
 
+#include "openai/chat_tools.h"
+
 #include <chrono>
 #include <mutex>
 #include <random>
@@ -16,11 +18,19 @@ json bytes_of(const std::string& s) {
   return out;
 }
 
-const char* finish_reason_name(engine::FinishReason r) {
-  return r == engine::FinishReason::kLength ? "length" : "stop";
-}
-
 }  // namespace
+
+const char* finish_reason_name(engine::FinishReason r) {
+  switch (r) {
+    case engine::FinishReason::kLength:
+      return "length";
+    case engine::FinishReason::kToolCalls:
+      return "tool_calls";
+    case engine::FinishReason::kStop:
+      break;
+  }
+  return "stop";
+}
 
 std::string new_id(const std::string& prefix) {
   static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -47,13 +57,13 @@ json logprobs_json(const std::vector<engine::TokenLogprob>& tokens) {
   return {{"content", content}, {"refusal", nullptr}};
 }
 
-json usage_json(int prompt_tokens, int completion_tokens, int cached_tokens) {
+json usage_json(int prompt_tokens, int completion_tokens, int cached_tokens, int reasoning_tokens) {
   return {{"prompt_tokens", prompt_tokens},
           {"completion_tokens", completion_tokens},
           {"total_tokens", prompt_tokens + completion_tokens},
           {"prompt_tokens_details", {{"cached_tokens", cached_tokens}, {"audio_tokens", 0}}},
           {"completion_tokens_details",
-           {{"reasoning_tokens", 0},
+           {{"reasoning_tokens", reasoning_tokens},
             {"audio_tokens", 0},
             {"accepted_prediction_tokens", 0},
             {"rejected_prediction_tokens", 0}}}};
@@ -63,15 +73,22 @@ json build_chat_completion(const std::string& id, const std::string& model, int6
                            const std::vector<engine::Generation>& choices, bool with_logprobs) {
   json out_choices = json::array();
   int completion_tokens = 0;
+  int reasoning_tokens = 0;
   for (size_t i = 0; i < choices.size(); ++i) {
     const auto& g = choices[i];
     completion_tokens += g.completion_tokens;
-    out_choices.push_back(
-        {{"index", i},
-         {"message",
-          {{"role", "assistant"}, {"content", g.text}, {"refusal", nullptr}, {"annotations", json::array()}}},
-         {"logprobs", with_logprobs ? logprobs_json(g.logprobs) : json(nullptr)},
-         {"finish_reason", finish_reason_name(g.finish_reason)}});
+    reasoning_tokens += g.reasoning_tokens;
+    json message = {{"role", "assistant"},
+                    {"content", g.text.empty() && !g.tool_calls.empty() ? json(nullptr) : json(g.text)},
+                    {"refusal", nullptr},
+                    {"annotations", json::array()}};
+    // The name llama-server and DeepSeek's API use for a reasoning model's thinking.
+    if (!g.reasoning_content.empty()) message["reasoning_content"] = g.reasoning_content;
+    if (!g.tool_calls.empty()) message["tool_calls"] = tool_calls_json(g.tool_calls);
+    out_choices.push_back({{"index", i},
+                           {"message", std::move(message)},
+                           {"logprobs", with_logprobs ? logprobs_json(g.logprobs) : json(nullptr)},
+                           {"finish_reason", finish_reason_name(g.finish_reason)}});
   }
   const int prompt_tokens = choices.empty() ? 0 : choices.front().prompt_tokens;
   const int cached_tokens = choices.empty() ? 0 : choices.front().cached_tokens;
@@ -80,7 +97,7 @@ json build_chat_completion(const std::string& id, const std::string& model, int6
           {"created", created},
           {"model", model},
           {"choices", out_choices},
-          {"usage", usage_json(prompt_tokens, completion_tokens, cached_tokens)},
+          {"usage", usage_json(prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens)},
           {"service_tier", "default"},
           {"system_fingerprint", kSystemFingerprint}};
 }
@@ -135,9 +152,7 @@ std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(engin
     if (gen.sampling.seed && i > 0) gen.sampling.seed = *gen.sampling.seed + static_cast<uint32_t>(i);
     engine::GenerationCallbacks cb;
     if (on_delta) {
-      cb.on_delta = [on_delta, i](std::string_view delta, std::vector<engine::TokenLogprob> lp) {
-        on_delta(i, delta, std::move(lp));
-      };
+      cb.on_delta = [on_delta, i](engine::GenerationDelta delta) { on_delta(i, std::move(delta)); };
     }
     cb.on_done = [state, i, created](Result<engine::Generation> result) {
       std::unique_lock<std::mutex> lock(state->mu);

@@ -36,7 +36,9 @@ nlohmann::json build_chat_completion(const std::string& id, const std::string& m
 inline constexpr const char* kSystemFingerprint = "fp_openbatch";
 
 // The `usage` object of a chat completion.
-nlohmann::json usage_json(int prompt_tokens, int completion_tokens, int cached_tokens);
+nlohmann::json usage_json(int prompt_tokens, int completion_tokens, int cached_tokens, int reasoning_tokens = 0);
+// "stop", "length" or "tool_calls".
+const char* finish_reason_name(engine::FinishReason reason);
 // One `chat.completion.chunk` of a stream; usage is added when it is not discarded.
 nlohmann::json build_chat_chunk(const std::string& id, const std::string& model, int64_t created,
                                 nlohmann::json choices,
@@ -48,11 +50,10 @@ nlohmann::json chunk_choice(int index, nlohmann::json delta,
 
 // Runs a parsed request (all its n choices) on engine and calls done once with the `chat.completion`
 // body or the Status that explains the failure; on_delta, when set, sees each choice's text as it is
-// generated. Both run on the engine's thread and must not block. Returns handles that cancel the
+// generated (answer, thinking and tool-call pieces). Both run on the engine's thread and must not block. Returns handles that cancel the
 // work. Thread-safe.
 using ChatCompletionDone = std::function<void(Result<nlohmann::json>)>;
-using ChoiceDeltaCallback =
-    std::function<void(int choice, std::string_view delta, std::vector<engine::TokenLogprob> logprobs)>;
+using ChoiceDeltaCallback = std::function<void(int choice, engine::GenerationDelta delta)>;
 std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(
     engine::Engine& engine, ChatCompletionRequest request, ChatCompletionDone done,
     ChoiceDeltaCallback on_delta = nullptr);

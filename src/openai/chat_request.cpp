@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "openai/chat_completion.h"
+#include "openai/chat_tools.h"
 #include "openai/field_reader.h"
 
 namespace openbatch::openai {
@@ -13,6 +14,46 @@ namespace {
 using nlohmann::json;
 
 const char* kRoles[] = {"system", "developer", "user", "assistant", "tool", "function"};
+
+// The fields of a Chat Completions body this server honours; the ones it takes without effect
+// (metadata for the caller, routing hints of OpenAI's own service, README "Accepted without effect");
+// and the ones it refuses. A field in none of the lists is refused as OpenAI refuses it.
+const char* kHonoured[] = {"model", "messages", "temperature", "top_p", "presence_penalty", "frequency_penalty",
+                           "max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs", "logprobs",
+                           "stream", "stream_options", "stop", "logit_bias", "response_format", "tools",
+                           "tool_choice", "parallel_tool_calls", "reasoning_effort", "ignore_eos"};
+const char* kWithoutEffect[] = {"store", "metadata", "user", "service_tier", "prompt_cache_key",
+                                "safety_identifier"};
+// Message fields: as sent back by the SDKs when a client appends an answer to the conversation.
+const char* kMessageFields[] = {"role", "content", "name", "tool_calls", "tool_call_id", "refusal",
+                                "annotations", "reasoning_content", "audio", "function_call"};
+
+template <size_t N>
+bool one_of(const char* const (&names)[N], const std::string& name) {
+  return std::find_if(std::begin(names), std::end(names), [&](const char* n) { return name == n; }) != std::end(names);
+}
+
+Status check_fields(const json& body) {
+  for (const auto& [key, value] : body.items()) {
+    if (one_of(kHonoured, key) || one_of(kWithoutEffect, key)) continue;
+    if (key == "modalities") {
+      if (value.is_null() || value == json::array({"text"})) continue;
+      return Status::invalid_request("This server generates text only: 'modalities' must be [\"text\"].",
+                                     "modalities", "unsupported_value");
+    }
+    if (key == "verbosity" && (value.is_null() || value == "medium")) continue;
+    if (value.is_null()) continue;
+    const bool known = key == "audio" || key == "prediction" || key == "web_search_options" ||
+                       key == "functions" || key == "function_call" || key == "verbosity";
+    if (known) {
+      return Status::invalid_request("The '" + key + "' parameter is not supported by this server.", key,
+                                     "unsupported_parameter");
+    }
+    return Status::invalid_request("Unrecognized request argument supplied: " + key, key,
+                                   "unrecognized_argument");
+  }
+  return Status::ok();
+}
 
 // An image_url part: its URL (http, https or data:) and detail, checked for shape only; the image
 // itself is loaded later, off the request's thread.
@@ -108,9 +149,45 @@ Status parse_messages(const json& body, const engine::ModelInfo& model, engine::
               "'tool', and 'developer'.",
           param + ".role", "invalid_value");
     }
+    for (const auto& [key, value] : m.items()) {
+      if (one_of(kMessageFields, key)) continue;
+      return Status::invalid_request("Unrecognized message field supplied: " + key, param + "." + key,
+                                     "unrecognized_argument");
+    }
+    if (auto audio = m.find("audio"); audio != m.end() && !audio->is_null()) {
+      return Status::invalid_request("Audio in messages is not supported by this server.", param + ".audio",
+                                     "unsupported_parameter");
+    }
+    if (auto fc = m.find("function_call"); fc != m.end() && !fc->is_null()) {
+      return Status::invalid_request("'function_call' is deprecated and not supported: use 'tool_calls'.",
+                                     param + ".function_call", "unsupported_parameter");
+    }
+    if (r == "function") {
+      return Status::invalid_request("The 'function' role is deprecated and not supported: use 'tool'.",
+                                     param + ".role", "unsupported_value");
+    }
     auto content = m.find("content");
     if (content == m.end() && r != "assistant") return missing_parameter(param + ".content");
     engine::Message message;
+    if (auto calls = m.find("tool_calls"); calls != m.end()) {
+      if (r != "assistant") {
+        return Status::invalid_request("Only assistant messages can have 'tool_calls'.", param + ".tool_calls",
+                                       "invalid_value");
+      }
+      auto parsed = parse_message_tool_calls(*calls, param + ".tool_calls");
+      if (!parsed) return parsed.status();
+      message.tool_calls = std::move(parsed).value();
+    }
+    if (r == "tool") {
+      auto id = m.find("tool_call_id");
+      if (id == m.end()) return missing_parameter(param + ".tool_call_id");
+      if (!id->is_string()) return invalid_type(param + ".tool_call_id", "a string", *id);
+      message.tool_call_id = id->get<std::string>();
+    }
+    if (auto rc = m.find("reasoning_content"); rc != m.end() && !rc->is_null()) {
+      if (!rc->is_string()) return invalid_type(param + ".reasoning_content", "a string", *rc);
+      message.reasoning_content = rc->get<std::string>();
+    }
     if (Status s = message_content(content == m.end() ? json(nullptr) : *content, param + ".content", model,
                                    message);
         !s) {
@@ -230,7 +307,9 @@ Result<ChatCompletionRequest> parse_chat_completion_request(const json& body,
   if (!named) return named.status();
   req.model = std::move(named).value();
 
+  if (Status s = check_fields(body); !s) return s;
   if (Status s = parse_messages(body, model, gen); !s) return s;
+  if (Status s = parse_tool_fields(body, gen); !s) return s;
 
   std::optional<double> temperature, top_p, presence, frequency;
   std::optional<int64_t> max_tokens, max_completion_tokens, n, seed, top_logprobs;

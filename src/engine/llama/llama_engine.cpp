@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "engine/llama/chat_template.h"
 #include "engine/llama/embedder.h"
 #include "engine/llama/parallelism.h"
 #include "engine/llama/prompt.h"
@@ -29,6 +30,7 @@ struct Job final : GenerationHandle {
   GenerationRequest request;
   GenerationCallbacks callbacks;
   std::vector<llama_token> prompt;
+  ChatPrompt chat;                                 // the rendered prompt and its format
   VisionPrompt vision;                             // the images of the prompt, when it has any
   std::shared_ptr<const CompiledGrammar> grammar;  // enforces the response_format; null for free text
   std::atomic<bool> cancelled{false};
@@ -49,6 +51,9 @@ struct Slot {
   size_t prompt_done = 0;           // prompt tokens already in the KV
   std::unique_ptr<RequestSampler> sampler;
   std::unique_ptr<TextStream> text;
+  std::unique_ptr<MessageStream> message;  // while streaming: the text read as answer, thinking, calls
+  bool thinking = false;                   // the model is inside its thinking block
+  bool thinking_done = false;              // it has left it, or never opened one
   std::vector<llama_token> pending;  // generated (drawn or forced by the grammar), not yet decoded
   int batch_index = -1;              // where this slot's logits are in the current batch, -1: none
   llama_token drawn = -1;            // this step's drawn token
@@ -76,7 +81,7 @@ struct LlamaEngine::Impl {
   llama_model* model = nullptr;
   llama_context* ctx = nullptr;
   const llama_vocab* vocab = nullptr;
-  std::string chat_template;
+  std::unique_ptr<ChatTemplate> chat_template;
   ByteTokens bytes;
   size_t sampling_threads = 1;
   int threads = 1;                        // CPU threads of a decode
@@ -114,20 +119,20 @@ struct LlamaEngine::Impl {
         "messages", "context_length_exceeded");
   }
 
-  Result<std::vector<llama_token>> prompt_tokens(const GenerationRequest& request) const {
-    auto text = apply_chat_template(chat_template, request.messages);
-    if (!text) return text.status();
-    auto tokens = tokenize(vocab, *text);
+  Result<ChatPrompt> render(const GenerationRequest& request) const {
+    return chat_template->render(request, vision ? vision->marker() : std::string());
+  }
+
+  Result<std::vector<llama_token>> prompt_tokens(const ChatPrompt& chat) const {
+    auto tokens = tokenize(vocab, chat.text);
     if (Status s = check_prompt_length(tokens.size()); !s) return s;
     return tokens;
   }
 
   // Tokens and images of a prompt with images (images count as the positions they take).
-  Result<VisionPrompt> vision_prompt(const GenerationRequest& request) const {
+  Result<VisionPrompt> vision_prompt(const ChatPrompt& chat) const {
     if (!vision) return images_not_supported(info);
-    auto marked = apply_chat_template_with_images(chat_template, request.messages, vision->marker());
-    if (!marked) return marked.status();
-    auto prompt = vision->tokenize(marked->text, marked->images);
+    auto prompt = vision->tokenize(chat.text, chat.images);
     if (!prompt) return prompt.status();
     if (Status s = check_prompt_length(prompt->tokens.size()); !s) return s;
     // The last prompt token is decoded for the first generated token's logits: it must be text.
@@ -136,6 +141,16 @@ struct LlamaEngine::Impl {
     }
     return prompt;
   }
+
+  // The text of a generated token; the format's own tags (preserved tokens) are text too.
+  std::string piece_of(const Job& job, llama_token token) const {
+    const auto& keep = job.chat.preserved_tokens;
+    if (!keep.empty() && std::find(keep.begin(), keep.end(), token) != keep.end()) {
+      return token_piece(vocab, token, /*special=*/true);
+    }
+    return token_piece(vocab, token);
+  }
+  void count_reasoning(Slot& slot) const;
 
   void enqueue(std::shared_ptr<Job> job);
   void submit_with_images(std::shared_ptr<Job> job);
@@ -175,7 +190,10 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   impl->sampling_threads = options.sampling_threads > 0
                                ? static_cast<size_t>(options.sampling_threads)
                                : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
-  if (const char* tmpl = llama_model_chat_template(impl->model, nullptr)) impl->chat_template = tmpl;
+  const std::string model_name = std::filesystem::path(options.model_path).filename().string();
+  auto chat_template = ChatTemplate::load(impl->model, model_name, options.chat_template);
+  if (!chat_template) return chat_template.status();
+  impl->chat_template = std::move(chat_template).value();
 
   const int ctx_per_sequence = std::min(llama_model_n_ctx_train(impl->model), 4096);
   int parallel = options.parallel;
@@ -249,12 +267,14 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
 const ModelInfo& LlamaEngine::model_info() const { return impl_->info; }
 
 Result<int> LlamaEngine::count_prompt_tokens(const GenerationRequest& request) {
+  auto chat = impl_->render(request);
+  if (!chat) return chat.status();
   if (has_images(request.messages)) {
-    auto prompt = impl_->vision_prompt(request);
+    auto prompt = impl_->vision_prompt(*chat);
     if (!prompt) return prompt.status();
     return static_cast<int>(prompt->tokens.size());
   }
-  auto tokens = impl_->prompt_tokens(request);
+  auto tokens = impl_->prompt_tokens(*chat);
   if (!tokens) return tokens.status();
   return static_cast<int>(tokens->size());
 }
@@ -263,23 +283,30 @@ std::shared_ptr<GenerationHandle> LlamaEngine::submit(GenerationRequest request,
                                                       GenerationCallbacks callbacks) {
   auto job = std::make_shared<Job>();
   const bool images = has_images(request.messages);
-  // Tokenising and compiling the grammar happen here, on the caller's thread, off the engine loop
-  // (for prompts with images, on the vision worker).
+  job->request = std::move(request);
+  // Rendering, tokenising and compiling the grammar happen here, on the caller's thread, off the
+  // engine loop (tokenising a prompt with images, on the vision worker). The rendered prompt points
+  // into job->request's messages, which stay where they are from here on.
+  auto chat = impl_->render(job->request);
+  if (!chat) {
+    callbacks.on_done(chat.status());
+    return job;
+  }
+  job->chat = std::move(chat).value();
   if (!images) {
-    auto tokens = impl_->prompt_tokens(request);
+    auto tokens = impl_->prompt_tokens(job->chat);
     if (!tokens) {
       callbacks.on_done(tokens.status());
       return job;
     }
     job->prompt = std::move(tokens).value();
   }
-  auto grammar = prepare_sampling(impl_->vocab, request);
+  auto grammar = prepare_sampling(impl_->vocab, job->request, job->chat);
   if (!grammar) {
     callbacks.on_done(grammar.status());
     return job;
   }
   job->grammar = std::move(grammar).value();
-  job->request = std::move(request);
   job->callbacks = std::move(callbacks);
   if (images) {
     impl_->submit_with_images(job);
@@ -315,7 +342,7 @@ void LlamaEngine::Impl::submit_with_images(std::shared_ptr<Job> job) {
     };
     if (!run) return fail(shutting_down());
     if (job->cancelled.load()) return fail(request_cancelled());
-    auto prompt = vision_prompt(job->request);
+    auto prompt = vision_prompt(job->chat);
     if (!prompt) return fail(prompt.status());
     if (Status s = vision->encode(*prompt); !s) return fail(s);
     job->prompt = std::move(prompt->tokens);
@@ -541,7 +568,12 @@ void LlamaEngine::Impl::start_job(Slot& slot, std::shared_ptr<Job> job) {
   slot.result.prompt_tokens = static_cast<int>(job->prompt.size());
   slot.result.cached_tokens = static_cast<int>(reuse);
   slot.sampler = std::make_unique<RequestSampler>(vocab, job->request, job->grammar, &bytes);
-  slot.text = std::make_unique<TextStream>(job->request.stop);
+  std::vector<std::string> stops = job->request.stop;
+  stops.insert(stops.end(), job->chat.stops.begin(), job->chat.stops.end());
+  slot.text = std::make_unique<TextStream>(std::move(stops));
+  slot.message = job->callbacks.on_delta ? std::make_unique<MessageStream>(job->chat.parser) : nullptr;
+  slot.thinking = job->chat.thinking_open;
+  slot.thinking_done = job->chat.thinking_end_tags.empty();
   slot.job = std::move(job);
   slot.state = SlotState::kPrefill;
 }
@@ -659,16 +691,19 @@ void LlamaEngine::Impl::after_decode() {
     slot.result.completion_tokens++;
     slot.pending.assign(1, token);
     std::vector<TokenLogprob> logprobs;
-    std::string piece = token_piece(vocab, token);
+    std::string piece = piece_of(job, token);
     if (job.request.logprobs) {
       logprobs.push_back(token_logprob(vocab, ctx, slot.batch_index, token, job.request.top_logprobs));
     } else {
       piece += jump_forward(slot);
     }
     const bool stopped = slot.text->append(piece);
+    count_reasoning(slot);
     std::string delta = slot.text->take_ready();
-    if (job.callbacks.on_delta && (!delta.empty() || !logprobs.empty())) {
-      job.callbacks.on_delta(delta, logprobs);
+    if (slot.message && (!delta.empty() || !logprobs.empty())) {
+      GenerationDelta d = slot.message->append(delta, /*partial=*/true);
+      d.logprobs = logprobs;
+      if (!d.empty()) job.callbacks.on_delta(std::move(d));
     }
     for (auto& lp : logprobs) slot.result.logprobs.push_back(std::move(lp));
     const bool out_of_context =
@@ -685,6 +720,40 @@ void LlamaEngine::Impl::after_decode() {
   }
 }
 
+// Counts the completion tokens spent thinking: all of them from the start of the thinking block (the
+// prompt's end, or a start tag the model writes first) to the token that completes an end tag.
+void LlamaEngine::Impl::count_reasoning(Slot& slot) const {
+  if (slot.thinking_done) return;
+  const ChatPrompt& chat = slot.job->chat;
+  const std::string& text = slot.text->text();
+  if (!slot.thinking) {
+    const size_t start = text.find_first_not_of(" \t\r\n");
+    if (start == std::string::npos) return;
+    const std::string_view rest = std::string_view(text).substr(start);
+    const std::string& tag = chat.thinking_start_tag;
+    if (tag.empty()) {
+      slot.thinking_done = true;
+      return;
+    }
+    if (rest.size() < tag.size()) {
+      if (!tag.starts_with(rest)) slot.thinking_done = true;
+      return;
+    }
+    if (!rest.starts_with(tag)) {
+      slot.thinking_done = true;
+      return;
+    }
+    slot.thinking = true;
+  }
+  slot.result.reasoning_tokens = slot.result.completion_tokens;
+  for (const std::string& end : chat.thinking_end_tags) {
+    if (!end.empty() && text.find(end) != std::string::npos) {
+      slot.thinking = false;
+      slot.thinking_done = true;
+    }
+  }
+}
+
 // Appends the text the grammar forces next to the slot's pending tokens, so that the next step decodes
 // it like prompt tokens instead of drawing it token by token. Returns that text.
 std::string LlamaEngine::Impl::jump_forward(Slot& slot) {
@@ -695,9 +764,11 @@ std::string LlamaEngine::Impl::jump_forward(Slot& slot) {
   if (budget <= 0) return {};
   std::string forced = slot.sampler->take_forced_text(kMaxForcedBytes);
   if (forced.empty()) return forced;
-  std::vector<llama_token> tokens = tokenize_text(vocab, forced);
+  // A format's own tags (<tool_call>) are single tokens the model knows: spell them so.
+  std::vector<llama_token> tokens =
+      slot.job->chat.preserved_tokens.empty() ? tokenize_text(vocab, forced) : tokenize_special_text(vocab, forced);
   std::string spelled;
-  for (llama_token t : tokens) spelled += token_piece(vocab, t);
+  for (llama_token t : tokens) spelled += piece_of(*slot.job, t);
   if (spelled != forced) {
     // Some tokenizers change text on the way in (SentencePiece's leading space): spell it byte by byte.
     tokens.clear();
@@ -707,7 +778,7 @@ std::string LlamaEngine::Impl::jump_forward(Slot& slot) {
     // The generation ends at its limit within the forced text: keep what fits.
     tokens.resize(static_cast<size_t>(budget));
     forced.clear();
-    for (llama_token t : tokens) forced += token_piece(vocab, t);
+    for (llama_token t : tokens) forced += piece_of(*slot.job, t);
   }
   slot.sampler->accept_forced(tokens);
   slot.pending.insert(slot.pending.end(), tokens.begin(), tokens.end());
@@ -720,8 +791,20 @@ void LlamaEngine::Impl::finish(Slot& slot, Result<Generation> result) {
   std::shared_ptr<Job> job = std::move(slot.job);
   if (result.is_ok()) {
     std::string rest = slot.text->take_rest();
-    if (job->callbacks.on_delta && !rest.empty()) job->callbacks.on_delta(rest, {});
-    result->text = slot.text->text();
+    ParsedMessage parsed;
+    if (slot.message) {
+      GenerationDelta d = slot.message->append(rest, /*partial=*/false);
+      if (!d.empty()) job->callbacks.on_delta(std::move(d));
+      parsed = slot.message->message();
+    } else {
+      parsed = job->chat.parser->parse(slot.text->text(), /*partial=*/false);
+    }
+    result->text = std::move(parsed.content);
+    result->reasoning_content = std::move(parsed.reasoning_content);
+    result->tool_calls = std::move(parsed.tool_calls);
+    if (!result->tool_calls.empty() && result->finish_reason == FinishReason::kStop) {
+      result->finish_reason = FinishReason::kToolCalls;
+    }
   }
   slot.state = SlotState::kIdle;
   // A linked sequence's own stream holds no prefix, so nothing in it is worth keeping for the next job,
@@ -729,6 +812,7 @@ void LlamaEngine::Impl::finish(Slot& slot, Result<Generation> result) {
   if (slot.linked > 0) forget(slot);
   slot.sampler.reset();
   slot.text.reset();
+  slot.message.reset();
   slot.pending.clear();
   slot.batch_index = -1;
   job->callbacks.on_done(std::move(result));

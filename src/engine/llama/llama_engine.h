@@ -37,6 +37,8 @@ struct LlamaEngineOptions {
   size_t sampling_work_per_thread = 256 * 1024;  // vocabulary entries a step scans per extra sampling
                                                  // thread (below, draws stay on the engine thread)
   std::string mmproj_path;                       // the vision projector (mmproj GGUF); empty: text only
+  std::string chat_template;  // Jinja source replacing the model's own (--chat-template-file); empty:
+                              // the GGUF's tokenizer.chat_template, ChatML when it has none
   CascadeAttention cascade = CascadeAttention::kAuto;
 };
 

@@ -10,10 +10,12 @@
 #include <vector>
 
 #include "common/temp_dir.h"
-#include "engine/llama/model_writer.h"
+#include "testmodels/model_writer.h"
 
 namespace openbatch::engine {
 namespace {
+
+using namespace testmodels;  // the test models' writers
 
 class LlamaEngineTest : public testing::Test {
  protected:

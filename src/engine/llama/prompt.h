@@ -1,4 +1,5 @@
-// From messages to prompt tokens and from tokens back to text, with the model's own vocabulary.
+// From prompt text to tokens and from tokens back to text, with the model's own vocabulary (the
+// prompt text itself comes from the chat template: chat_template.h).
 #pragma once
 
 #include <string>
@@ -10,21 +11,6 @@
 
 namespace openbatch::engine {
 
-// Renders messages with the model's chat template (llama.cpp's built-in templates, detected from the
-// GGUF's tokenizer.chat_template; ChatML when the model has none), ending with the assistant's turn.
-Result<std::string> apply_chat_template(const std::string& chat_template,
-                                        const std::vector<Message>& messages);
-
-// As apply_chat_template, with `marker` written in place of each image of a message (at its offset),
-// and the images in the order their markers appear in the text.
-struct MarkedPrompt {
-  std::string text;
-  std::vector<const ImagePart*> images;  // into the messages passed in
-};
-Result<MarkedPrompt> apply_chat_template_with_images(const std::string& chat_template,
-                                                     const std::vector<Message>& messages,
-                                                     const std::string& marker);
-
 // Tokenises text, parsing special tokens (the template's markers) as such.
 std::vector<llama_token> tokenize(const llama_vocab* vocab, const std::string& text);
 
@@ -34,8 +20,11 @@ std::vector<llama_token> tokenize_input(const llama_vocab* vocab, const std::str
 // Tokenises generated text: no special tokens parsed, none added.
 std::vector<llama_token> tokenize_text(const llama_vocab* vocab, const std::string& text);
 
-// The bytes a token stands for (special tokens render as nothing).
-std::string token_piece(const llama_vocab* vocab, llama_token token);
+// Tokenises generated text that may hold a chat format's tags: special tokens parsed, none added.
+std::vector<llama_token> tokenize_special_text(const llama_vocab* vocab, const std::string& text);
+
+// The bytes a token stands for (special tokens render as nothing unless `special`).
+std::string token_piece(const llama_vocab* vocab, llama_token token, bool special = false);
 
 size_t common_prefix_length(const std::vector<llama_token>& a, const std::vector<llama_token>& b);
 

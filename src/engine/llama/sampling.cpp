@@ -6,6 +6,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "engine/llama/chat_template.h"
 #include "engine/llama/json_grammar.h"
 #include "engine/llama/prompt.h"
 
@@ -25,23 +26,50 @@ Result<std::string> grammar_for(const GenerationRequest& request) {
   return std::string();
 }
 
-Result<std::shared_ptr<const CompiledGrammar>> compile_grammar(const llama_vocab* vocab,
-                                                               const GenerationRequest& request) {
-  Result<std::string> gbnf = grammar_for(request);
-  if (!gbnf) return gbnf.status();
+// The grammar of a prompt: the template's (tool calls; a response_format, with room for thinking
+// where the model thinks), lazy from its triggers on when the template says so.
+struct GrammarSpec {
+  std::string gbnf;
+  bool lazy = false;
+  std::vector<std::string> patterns;
+  std::vector<llama_token> tokens;
+  std::vector<llama_token> prefill;
+
+  std::string key() const {
+    std::string k = gbnf;
+    k += lazy ? "\nlazy" : "\neager";
+    for (const auto& p : patterns) k += "\np:" + p;
+    for (llama_token t : tokens) k += "\nt:" + std::to_string(t);
+    k += "\nprefill:";
+    for (llama_token t : prefill) k += std::to_string(t) + ",";
+    return k;
+  }
+};
+
+Result<std::shared_ptr<const CompiledGrammar>> compile_grammar(const llama_vocab* vocab, const GrammarSpec& spec) {
   auto compiled = std::make_shared<CompiledGrammar>();
-  compiled->prototype.reset(llama_sampler_init_grammar(vocab, gbnf->c_str(), "root"));
+  if (spec.lazy) {
+    std::vector<const char*> patterns;
+    for (const auto& p : spec.patterns) patterns.push_back(p.c_str());
+    compiled->prototype.reset(llama_sampler_init_grammar_lazy_patterns(
+        vocab, spec.gbnf.c_str(), "root", patterns.data(), patterns.size(), spec.tokens.data(), spec.tokens.size()));
+  } else {
+    compiled->prototype.reset(llama_sampler_init_grammar(vocab, spec.gbnf.c_str(), "root"));
+  }
   if (!compiled->prototype) {
-    return Status::invalid_request("The response_format schema cannot be enforced by this server.",
+    return Status::invalid_request("The response_format schema or the tools' parameters cannot be enforced by "
+                                   "this server.",
                                    "response_format", "invalid_json_schema");
   }
+  for (llama_token t : spec.prefill) llama_sampler_accept(compiled->prototype.get(), t);
   return std::shared_ptr<const CompiledGrammar>(std::move(compiled));
 }
 
 }  // namespace
 
 Result<std::shared_ptr<const CompiledGrammar>> prepare_sampling(const llama_vocab* vocab,
-                                                                const GenerationRequest& request) {
+                                                                const GenerationRequest& request,
+                                                                const ChatPrompt& prompt) {
   const int n_vocab = llama_vocab_n_tokens(vocab);
   for (const auto& [token, bias] : request.sampling.logit_bias) {
     if (token < 0 || token >= n_vocab) {
@@ -51,18 +79,27 @@ Result<std::shared_ptr<const CompiledGrammar>> prepare_sampling(const llama_voca
                                      "logit_bias", "invalid_value");
     }
   }
-  if (request.response_format == ResponseFormat::kText) return std::shared_ptr<const CompiledGrammar>();
-  // A batch repeats one schema thousands of times: compile and check each schema once per vocabulary.
+  GrammarSpec spec;
+  if (!prompt.grammar.empty()) {
+    spec = {prompt.grammar, prompt.grammar_lazy, prompt.trigger_patterns, prompt.trigger_tokens,
+            prompt.grammar_prefill};
+  } else if (request.response_format != ResponseFormat::kText) {
+    Result<std::string> gbnf = grammar_for(request);
+    if (!gbnf) return gbnf.status();
+    spec.gbnf = std::move(gbnf).value();
+  } else {
+    return std::shared_ptr<const CompiledGrammar>();
+  }
+  // A batch repeats one schema thousands of times: compile and check each grammar once per vocabulary.
   using Entry = Result<std::shared_ptr<const CompiledGrammar>>;
   static std::mutex mu;
   static std::unordered_map<std::string, Entry> cache;
-  std::string key = std::to_string(reinterpret_cast<uintptr_t>(vocab)) + '\n';
-  if (request.response_format == ResponseFormat::kJsonSchema) key += request.json_schema;
+  std::string key = std::to_string(reinterpret_cast<uintptr_t>(vocab)) + '\n' + spec.key();
   {
     std::lock_guard<std::mutex> lock(mu);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
   }
-  Entry entry = compile_grammar(vocab, request);
+  Entry entry = compile_grammar(vocab, spec);
   std::lock_guard<std::mutex> lock(mu);
   if (cache.size() >= 256) cache.clear();
   cache.emplace(key, entry);

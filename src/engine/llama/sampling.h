@@ -24,10 +24,14 @@ struct CompiledGrammar {
   SamplerPtr prototype;  // llama's grammar sampler in its start state: cloned, never used itself
 };
 
-// Checks a request's sampling options (token ids in logit_bias, its response_format) and returns the
-// compiled grammar that enforces its response_format, or null for free text. Thread-safe.
+struct ChatPrompt;
+
+// Checks a request's sampling options (token ids in logit_bias) and returns the compiled grammar that
+// enforces its rendered prompt's constraints (tool calls, response_format), or null for free text.
+// Thread-safe.
 Result<std::shared_ptr<const CompiledGrammar>> prepare_sampling(const llama_vocab* vocab,
-                                                                const GenerationRequest& request);
+                                                                const GenerationRequest& request,
+                                                                const ChatPrompt& prompt);
 
 // Where a vocabulary keeps its single-byte tokens and end-of-generation tokens. Computed once per model.
 struct ByteTokens {

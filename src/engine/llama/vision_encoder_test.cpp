@@ -8,15 +8,18 @@
 #include <future>
 #include <iterator>
 
+#include "engine/llama/chat_template.h"
 #include "engine/llama/llama_engine.h"
-#include "engine/llama/model_writer.h"
-#include "engine/llama/projector_writer.h"
+#include "testmodels/model_writer.h"
+#include "testmodels/projector_writer.h"
 #include "engine/llama/prompt.h"
 #include "llama-cpp.h"
 #include "media/test_images_for_test.h"
 
 namespace openbatch::engine {
 namespace {
+
+using namespace testmodels;  // the test models' writers
 
 namespace fs = std::filesystem;
 
@@ -171,11 +174,17 @@ TEST_F(VisionTest, LoadingTheWrongFileAsProjectorFails) {
 }
 
 TEST_F(VisionTest, PromptMarksEachImageAtItsOffset) {
-  std::vector<Message> messages = {{"user", "ab", {}}};
-  messages[0].images.push_back({0, "u0", nullptr});
-  messages[0].images.push_back({1, "u1", nullptr});
-  messages[0].images.push_back({2, "u2", nullptr});
-  auto marked = apply_chat_template_with_images("", messages, "<M>");
+  llama_model_params mp = llama_model_default_params();
+  mp.n_gpu_layers = 0;
+  llama_model_ptr model(llama_model_load_from_file(model_path().c_str(), mp));
+  auto tmpl = ChatTemplate::load(model.get(), "tiny-vision", "");
+  ASSERT_TRUE(tmpl.is_ok()) << tmpl.status().message();
+  GenerationRequest request;
+  request.messages = {{"user", "ab", {}}};
+  request.messages[0].images.push_back({0, "u0", nullptr});
+  request.messages[0].images.push_back({1, "u1", nullptr});
+  request.messages[0].images.push_back({2, "u2", nullptr});
+  auto marked = (*tmpl)->render(request, "<M>");
   ASSERT_TRUE(marked.is_ok());
   EXPECT_NE(marked->text.find("<M>a<M>b<M>"), std::string::npos) << marked->text;
   ASSERT_EQ(marked->images.size(), 3u);

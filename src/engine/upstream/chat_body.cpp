@@ -54,12 +54,66 @@ int int_field(const json& object, const char* name) {
   return it != object.end() && it->is_number_integer() ? it->get<int>() : 0;
 }
 
+json message_json(const Message& m) {
+  json out = {{"role", m.role}, {"content", message_content(m)}};
+  if (!m.tool_calls.empty()) {
+    json calls = json::array();
+    for (const ToolCall& c : m.tool_calls) {
+      calls.push_back({{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+    }
+    out["tool_calls"] = std::move(calls);
+    if (m.content.empty() && m.images.empty()) out["content"] = nullptr;
+  }
+  if (m.role == "tool") out["tool_call_id"] = m.tool_call_id;
+  return out;
+}
+
+const char* effort_name(ReasoningEffort e) {
+  switch (e) {
+    case ReasoningEffort::kNone:
+      return "none";
+    case ReasoningEffort::kMinimal:
+      return "minimal";
+    case ReasoningEffort::kLow:
+      return "low";
+    case ReasoningEffort::kMedium:
+      return "medium";
+    case ReasoningEffort::kHigh:
+      return "high";
+    case ReasoningEffort::kDefault:
+      break;
+  }
+  return nullptr;
+}
+
+void add_tools(const GenerationRequest& r, json& body) {
+  if (r.tools.empty()) return;
+  json tools = json::array();
+  for (const Tool& t : r.tools) {
+    json function = {{"name", t.name}, {"parameters", json::parse(t.parameters.empty() ? "{}" : t.parameters)}};
+    if (!t.description.empty()) function["description"] = t.description;
+    if (t.strict) function["strict"] = *t.strict;
+    tools.push_back({{"type", "function"}, {"function", std::move(function)}});
+  }
+  body["tools"] = std::move(tools);
+  if (!r.tool_choice_function.empty()) {
+    body["tool_choice"] = {{"type", "function"}, {"function", {{"name", r.tool_choice_function}}}};
+  } else {
+    body["tool_choice"] = r.tool_choice == ToolChoice::kRequired ? "required"
+                          : r.tool_choice == ToolChoice::kNone   ? "none"
+                                                                 : "auto";
+  }
+  if (!r.parallel_tool_calls) body["parallel_tool_calls"] = false;
+}
+
 }  // namespace
 
 json chat_body(const GenerationRequest& r, const std::string& model) {
   json messages = json::array();
-  for (const Message& m : r.messages) messages.push_back({{"role", m.role}, {"content", message_content(m)}});
+  for (const Message& m : r.messages) messages.push_back(message_json(m));
   json body = {{"model", model}, {"messages", std::move(messages)}};
+  add_tools(r, body);
+  if (const char* effort = effort_name(r.reasoning_effort)) body["reasoning_effort"] = effort;
   const SamplingParams& s = r.sampling;
   body["temperature"] = s.temperature;
   body["top_p"] = s.top_p;
@@ -100,15 +154,37 @@ Result<Generation> parse_chat_completion(const json& completion) {
   if (auto content = message->find("content"); content != message->end() && content->is_string()) {
     g.text = content->get<std::string>();
   }
-  // OpenAI's other reasons (content_filter, tool_calls) end the text as a stop does.
-  g.finish_reason =
-      choice.value("finish_reason", json("stop")) == "length" ? FinishReason::kLength : FinishReason::kStop;
+  if (auto r = message->find("reasoning_content"); r != message->end() && r->is_string()) {
+    g.reasoning_content = r->get<std::string>();
+  }
+  if (auto calls = message->find("tool_calls"); calls != message->end() && calls->is_array()) {
+    for (const json& call : *calls) {
+      if (!call.is_object() || !call.contains("function") || !call["function"].is_object()) {
+        return bad("has a tool call without a function");
+      }
+      const json& f = call["function"];
+      ToolCall c;
+      c.id = call.value("id", json("")).is_string() ? call["id"].get<std::string>() : "";
+      c.name = f.value("name", json("")).is_string() ? f["name"].get<std::string>() : "";
+      c.arguments = f.value("arguments", json("")).is_string() ? f["arguments"].get<std::string>() : "{}";
+      g.tool_calls.push_back(std::move(c));
+    }
+  }
+  // OpenAI's other reasons (content_filter) end the text as a stop does.
+  const json reason = choice.value("finish_reason", json("stop"));
+  g.finish_reason = reason == "length"                           ? FinishReason::kLength
+                    : reason == "tool_calls" || !g.tool_calls.empty() ? FinishReason::kToolCalls
+                                                                      : FinishReason::kStop;
   if (auto usage = completion.find("usage"); usage != completion.end() && usage->is_object()) {
     g.prompt_tokens = int_field(*usage, "prompt_tokens");
     g.completion_tokens = int_field(*usage, "completion_tokens");
     if (auto details = usage->find("prompt_tokens_details");
         details != usage->end() && details->is_object()) {
       g.cached_tokens = int_field(*details, "cached_tokens");
+    }
+    if (auto details = usage->find("completion_tokens_details");
+        details != usage->end() && details->is_object()) {
+      g.reasoning_tokens = int_field(*details, "reasoning_tokens");
     }
   }
   if (auto lp = choice.find("logprobs"); lp != choice.end()) g.logprobs = parse_logprobs(*lp);

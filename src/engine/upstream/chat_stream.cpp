@@ -43,16 +43,44 @@ void ChatStreamReader::event(std::string_view data) {
     for (const json& entry : (*l)["content"]) logprobs_.push_back(entry);
     lp = parse_logprobs(*l);
   }
-  std::string piece;
+  GenerationDelta d;
+  d.logprobs = std::move(lp);
   if (auto delta = choice.find("delta"); delta != choice.end() && delta->is_object()) {
-    if (auto content = delta->find("content"); content != delta->end() && content->is_string()) {
-      piece = content->get<std::string>();
+    auto text_of = [&](const char* name) {
+      auto it = delta->find(name);
+      return it != delta->end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    d.content = text_of("content");
+    d.reasoning_content = text_of("reasoning_content");
+    if (auto calls = delta->find("tool_calls"); calls != delta->end() && calls->is_array()) {
+      for (const json& call : *calls) {
+        if (!call.is_object()) continue;
+        ToolCallDelta t;
+        t.index = call.value("index", json(0)).is_number_integer() ? call["index"].get<int>() : 0;
+        if (t.index < 0 || t.index > 1024) continue;
+        if (call.contains("id") && call["id"].is_string()) t.id = call["id"].get<std::string>();
+        if (auto f = call.find("function"); f != call.end() && f->is_object()) {
+          if (f->contains("name") && (*f)["name"].is_string()) t.name = (*f)["name"].get<std::string>();
+          if (f->contains("arguments") && (*f)["arguments"].is_string())
+            t.arguments = (*f)["arguments"].get<std::string>();
+        }
+        while (tool_calls_.size() <= static_cast<size_t>(t.index)) {
+          tool_calls_.push_back(
+              {{"id", ""}, {"type", "function"}, {"function", {{"name", ""}, {"arguments", ""}}}});
+        }
+        json& whole = tool_calls_[t.index];
+        if (!t.id.empty()) whole["id"] = t.id;
+        if (!t.name.empty()) whole["function"]["name"] = t.name;
+        whole["function"]["arguments"] = whole["function"]["arguments"].get<std::string>() + t.arguments;
+        d.tool_calls.push_back(std::move(t));
+      }
     }
   }
-  if (piece.empty() && lp.empty()) return;
-  text_ += piece;
+  if (d.empty()) return;
+  text_ += d.content;
+  reasoning_ += d.reasoning_content;
   delivered_ = true;
-  if (on_delta_) on_delta_(piece, std::move(lp));
+  if (on_delta_) on_delta_(std::move(d));
 }
 
 Result<json> ChatStreamReader::completion() const {
@@ -61,8 +89,11 @@ Result<json> ChatStreamReader::completion() const {
     return Status(502, "server_error", "bad_upstream_response", "",
                   "The upstream server's stream ended early.");
   }
+  json message = {{"role", "assistant"}, {"content", text_}};
+  if (!reasoning_.empty()) message["reasoning_content"] = reasoning_;
+  if (!tool_calls_.empty()) message["tool_calls"] = tool_calls_;
   json choice = {{"index", 0},
-                 {"message", {{"role", "assistant"}, {"content", text_}}},
+                 {"message", std::move(message)},
                  {"finish_reason", finish_reason_.is_null() ? json("stop") : finish_reason_}};
   if (!logprobs_.empty()) choice["logprobs"] = {{"content", logprobs_}};
   json completion = {{"object", "chat.completion"}, {"choices", json::array({choice})}};

@@ -16,7 +16,7 @@ namespace openbatch::engine::upstream {
 
 class ChatStreamReader {
  public:
-  using OnDelta = std::function<void(std::string_view text, std::vector<TokenLogprob> logprobs)>;
+  using OnDelta = std::function<void(GenerationDelta delta)>;
   explicit ChatStreamReader(OnDelta on_delta) : on_delta_(std::move(on_delta)) {}
 
   // Takes the next bytes of the stream (events may be split anywhere).
@@ -33,6 +33,8 @@ class ChatStreamReader {
   OnDelta on_delta_;
   std::string pending_;  // bytes of an event not yet complete
   std::string text_;
+  std::string reasoning_;
+  nlohmann::json tool_calls_ = nlohmann::json::array();  // the message's calls, pieced together
   nlohmann::json logprobs_ = nlohmann::json::array();
   nlohmann::json finish_reason_ = nullptr;
   nlohmann::json usage_ = nullptr;

@@ -18,7 +18,7 @@ TEST(ChatStreamReaderTest, PiecesSplitAnywhereMakeUpTheWholeAnswer) {
   for (size_t cut = 1; cut < stream.size(); cut += 7) {
     std::vector<std::string> pieces;
     ChatStreamReader reader(
-        [&pieces](std::string_view text, std::vector<TokenLogprob>) { pieces.emplace_back(text); });
+        [&pieces](GenerationDelta d) { pieces.emplace_back(d.content); });
     reader.feed(std::string_view(stream).substr(0, cut));
     reader.feed(std::string_view(stream).substr(cut));
     EXPECT_EQ(pieces, (std::vector<std::string>{"Hel", "lo"})) << cut;

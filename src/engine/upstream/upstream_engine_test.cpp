@@ -116,10 +116,10 @@ TEST(UpstreamEngineTest, AnswersWithTheUpstreamsCompletion) {
   int chunks = 0;
   auto promise = std::make_shared<std::promise<Result<Generation>>>();
   GenerationCallbacks callbacks;
-  callbacks.on_delta = [&streamed, &chunks](std::string_view delta, std::vector<TokenLogprob> lp) {
-    streamed += delta;
+  callbacks.on_delta = [&streamed, &chunks](GenerationDelta delta) {
+    streamed += delta.content;
     ++chunks;
-    EXPECT_EQ(lp.size(), 1u);
+    EXPECT_EQ(delta.logprobs.size(), 1u);
   };
   callbacks.on_done = [promise](Result<Generation> g) { promise->set_value(std::move(g)); };
   engine->submit(r, std::move(callbacks));

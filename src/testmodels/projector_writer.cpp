@@ -1,15 +1,15 @@
-#include "engine/llama/projector_writer.h"
+#include "testmodels/projector_writer.h"
 
 #include <cmath>
 #include <filesystem>
 #include <system_error>
 
-#include "engine/llama/random_weights.h"
+#include "testmodels/random_weights.h"
 #include "ggml-cpp.h"
 #include "ggml.h"
 #include "gguf.h"
 
-namespace openbatch::engine {
+namespace openbatch::testmodels {
 namespace {
 
 namespace fs = std::filesystem;
@@ -174,4 +174,4 @@ Status write_random_projector(const ProjectorShape& shape, uint32_t n_embd_text,
   return Status::ok();
 }
 
-}  // namespace openbatch::engine
+}  // namespace openbatch::testmodels

@@ -1,15 +1,15 @@
-#include "engine/llama/random_weights.h"
+#include "testmodels/random_weights.h"
 
 #include <algorithm>
 #include <cmath>
 #include <random>
 #include <string_view>
 
-#include "engine/llama/byte_bpe_vocab.h"
+#include "testmodels/byte_bpe_vocab.h"
 #include "ggml-backend.h"
 #include "ggml.h"
 
-namespace openbatch::engine {
+namespace openbatch::testmodels {
 namespace {
 
 // Residual stream at the input: channel 0 is kEmbdChannel0 for every token; the other channels hold
@@ -181,4 +181,4 @@ void fill_random_tensor(ggml_tensor* tensor, void* userdata) {
   ggml_backend_tensor_set(tensor, data.data(), 0, ggml_nbytes(tensor));
 }
 
-}  // namespace openbatch::engine
+}  // namespace openbatch::testmodels

@@ -1,4 +1,4 @@
-#include "engine/llama/model_writer.h"
+#include "testmodels/model_writer.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -7,8 +7,8 @@
 #include <mutex>
 #include <system_error>
 
-#include "engine/llama/byte_bpe_vocab.h"
-#include "engine/llama/random_weights.h"
+#include "testmodels/byte_bpe_vocab.h"
+#include "testmodels/random_weights.h"
 #include "ggml-backend.h"
 #include "ggml-cpp.h"
 #include "ggml.h"
@@ -16,7 +16,7 @@
 #include "llama-cpp.h"
 #include "llama.h"
 
-namespace openbatch::engine {
+namespace openbatch::testmodels {
 namespace {
 
 namespace fs = std::filesystem;
@@ -264,4 +264,4 @@ Status write_random_model(const ModelShape& shape, uint32_t seed, const std::str
   return Status::ok();
 }
 
-}  // namespace openbatch::engine
+}  // namespace openbatch::testmodels

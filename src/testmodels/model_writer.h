@@ -11,7 +11,7 @@
 
 #include "common/status.h"
 
-namespace openbatch::engine {
+namespace openbatch::testmodels {
 
 struct ModelShape {
   std::string name;
@@ -54,4 +54,4 @@ const std::string& random_model_chat_template();
 Status write_random_model(const ModelShape& shape, uint32_t seed, const std::string& path,
                           WeightType type = WeightType::kF32);
 
-}  // namespace openbatch::engine
+}  // namespace openbatch::testmodels

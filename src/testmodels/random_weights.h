@@ -18,7 +18,7 @@
 
 struct ggml_tensor;
 
-namespace openbatch::engine {
+namespace openbatch::testmodels {
 
 struct ByteBpeVocab;
 
@@ -56,4 +56,4 @@ std::vector<float> normal_values(uint32_t seed, std::string_view name, size_t n,
 // exceeds the number of marker tokens. Matches llama_model_set_tensor_data_t.
 void fill_random_tensor(ggml_tensor* tensor, void* userdata);
 
-}  // namespace openbatch::engine
+}  // namespace openbatch::testmodels

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace openbatch::engine {
+namespace openbatch::testmodels {
 
 // llama.cpp's token types (llama_token_type), as stored in tokenizer.ggml.token_type.
 inline constexpr int32_t kTokenTypeNormal = 1;
@@ -36,4 +36,4 @@ std::string gpt2_byte_to_unicode(uint8_t b);
 // sorts first, so the result depends on nothing but the arguments.
 std::vector<std::string> train_bpe_merges(const std::string& text, int max_merges);
 
-}  // namespace openbatch::engine
+}  // namespace openbatch::testmodels

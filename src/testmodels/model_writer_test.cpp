@@ -1,4 +1,4 @@
-#include "engine/llama/model_writer.h"
+#include "testmodels/model_writer.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -13,13 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "engine/llama/byte_bpe_vocab.h"
+#include "testmodels/byte_bpe_vocab.h"
 #include "engine/llama/json_grammar.h"
 #include "engine/llama/llama_engine.h"
 #include "llama-cpp.h"
 #include "llama.h"
 
-namespace openbatch::engine {
+namespace openbatch::testmodels {
 namespace {
 
 namespace fs = std::filesystem;
@@ -46,7 +46,7 @@ std::string piece(const llama_vocab* vocab, llama_token token) {
 class ModelWriterTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    set_llama_log_level_warn();
+    engine::set_llama_log_level_warn();
     dir_ =
         new fs::path(fs::temp_directory_path() / ("openbatch_model_writer_test_" + std::to_string(getpid())));
     fs::create_directories(*dir_);
@@ -247,15 +247,15 @@ TEST_F(ModelWriterTest, FreeTextEndsByItself) {
 
 TEST_F(ModelWriterTest, JsonGrammarGenerationFinishesQuickly) {
   for (uint32_t seed = 1; seed <= 10; ++seed) {
-    const std::optional<std::string> text = generate(1.0f, seed, json_object_grammar(), 300);
+    const std::optional<std::string> text = generate(1.0f, seed, engine::json_object_grammar(), 300);
     ASSERT_TRUE(text.has_value()) << "seed " << seed << " did not finish";
     const nlohmann::json value = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
     EXPECT_TRUE(value.is_object()) << *text;
   }
-  const std::optional<std::string> greedy = generate(0.0f, 0, json_object_grammar(), 50);
+  const std::optional<std::string> greedy = generate(0.0f, 0, engine::json_object_grammar(), 50);
   ASSERT_TRUE(greedy.has_value());
   EXPECT_TRUE(nlohmann::json::parse(*greedy, nullptr, false).is_object()) << *greedy;
 }
 
 }  // namespace
-}  // namespace openbatch::engine
+}  // namespace openbatch::testmodels

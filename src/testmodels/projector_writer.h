@@ -10,7 +10,7 @@
 
 #include "common/status.h"
 
-namespace openbatch::engine {
+namespace openbatch::testmodels {
 
 struct ProjectorShape {
   std::string name;         // the make-model shape, e.g. "tiny-vision"
@@ -37,4 +37,4 @@ const ProjectorShape* projector_shape_by_name(std::string_view name);
 Status write_random_projector(const ProjectorShape& shape, uint32_t n_embd_text, uint32_t seed,
                               const std::string& path);
 
-}  // namespace openbatch::engine
+}  // namespace openbatch::testmodels

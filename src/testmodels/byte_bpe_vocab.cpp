@@ -1,10 +1,10 @@
-#include "engine/llama/byte_bpe_vocab.h"
+#include "testmodels/byte_bpe_vocab.h"
 
 #include <map>
 #include <set>
 #include <utility>
 
-namespace openbatch::engine {
+namespace openbatch::testmodels {
 namespace {
 
 // The text the merges are learned from: plain English about films and furniture, the kind of words
@@ -213,4 +213,4 @@ const ByteBpeVocab& byte_bpe_vocab() {
   return vocab;
 }
 
-}  // namespace openbatch::engine
+}  // namespace openbatch::testmodels

@@ -1,0 +1,26 @@
+// The function-calling and reasoning fields of a Chat Completions body (`tools`, `tool_choice`,
+// `parallel_tool_calls`, `reasoning_effort`), checked against OpenAI's rules, and the tool calls of
+// an answer in OpenAI's shape.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/engine.h"
+
+namespace openbatch::openai {
+
+// Reads tools, tool_choice, parallel_tool_calls and reasoning_effort into out. 400s name the param
+// (tools[0].function.name, tool_choice, ...).
+Status parse_tool_fields(const nlohmann::json& body, engine::GenerationRequest& out);
+
+// An assistant message's `tool_calls` (param: where they are, "messages[2].tool_calls").
+Result<std::vector<engine::ToolCall>> parse_message_tool_calls(const nlohmann::json& calls, const std::string& param);
+
+// The `tool_calls` of an answer: [{id, type: "function", function: {name, arguments}}]; calls without
+// an id get a new "call_..." one.
+nlohmann::json tool_calls_json(const std::vector<engine::ToolCall>& calls);
+
+}  // namespace openbatch::openai
