@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "media/image_loading_engine.h"
 
@@ -56,6 +58,9 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
   cmd->add_option("--batch-size,-b", o.llama.batch_size, "Most tokens per decode step")
       ->capture_default_str();
   cmd->add_option("--gpu-layers", o.llama.gpu_layers, "Layers offloaded to the GPU (default: all)");
+  cmd->add_option("--chat-template-file", o.chat_template_file,
+                  "Jinja chat template used instead of the model's own (tokenizer.chat_template)")
+      ->check(CLI::ExistingFile);
   const std::map<std::string, engine::CascadeAttention> cascade_modes = {
       {"auto", engine::CascadeAttention::kAuto},
       {"on", engine::CascadeAttention::kOn},
@@ -142,6 +147,13 @@ Result<std::unique_ptr<engine::Engine>> load_engine(EngineOptions o) {
     o.upstream.model_ids = o.llama.model_ids;
     if (o.upstream.model.empty() && !o.upstream.model_ids.empty()) o.upstream.model = o.upstream.model_ids[0];
     return engine::upstream::start_upstream_engine(std::move(o.upstream));
+  }
+  if (!o.chat_template_file.empty()) {
+    std::ifstream in(o.chat_template_file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in || text.str().empty()) return Status::internal("cannot read --chat-template-file " + o.chat_template_file);
+    o.llama.chat_template = text.str();
   }
   auto llama = engine::LlamaEngine::load(o.llama);
   if (!llama) return llama.status();

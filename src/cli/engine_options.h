@@ -26,11 +26,12 @@ struct EngineOptions {
   media::ImageLoaderOptions images;
   double image_timeout_seconds = 30;
   double image_max_mb = 20;
+  std::string chat_template_file;  // a Jinja template replacing the model's own; empty: the model's
 };
 
 // Adds --model, --hf-repo, --hf-file, --model-url, --models-dir, --model-id (with model_id_help),
 // --mmproj, --hf-mmproj-file, --mmproj-url, --no-mmproj, --parallel, --ctx-size, --threads, --cascade,
-// --batch-size, --gpu-layers, --image-timeout, --image-max-mb, --upstream, --upstream-model,
+// --batch-size, --gpu-layers, --chat-template-file, --image-timeout, --image-max-mb, --upstream, --upstream-model,
 // --upstream-api-key and --upstream-retries to cmd.
 void add_engine_options(CLI::App* cmd, EngineOptions& options, const std::string& model_id_help);
 

@@ -54,10 +54,12 @@ int make_model(const MakeModelOptions& options) {
   }
   std::error_code ec;
   const auto bytes = std::filesystem::file_size(options.output, ec);
+  const Result<int32_t> vocab = testmodels::vocab_size(*shape);
+  const int32_t n_vocab = vocab ? *vocab : 0;
   std::fprintf(stderr, "make-model: wrote %s: shape %s, %lld params, %llu bytes, vocab %d, %s, seed %u\n",
                options.output.c_str(), shape->name.c_str(),
-               static_cast<long long>(testmodels::parameter_count(*shape)),
-               static_cast<unsigned long long>(ec ? 0 : bytes), testmodels::random_model_vocab_size(),
+               static_cast<long long>(testmodels::parameter_count(*shape, n_vocab)),
+               static_cast<unsigned long long>(ec ? 0 : bytes), n_vocab,
                options.quantize.c_str(), options.seed);
   if (projector != nullptr) {
     if (Status s =

@@ -9,6 +9,7 @@
 
 #include "testmodels/byte_bpe_vocab.h"
 #include "testmodels/random_weights.h"
+#include "testmodels/real_vocab.h"
 #include "ggml-backend.h"
 #include "ggml-cpp.h"
 #include "ggml.h"
@@ -61,24 +62,48 @@ std::vector<const char*> c_strings(const std::vector<std::string>& strings) {
   return out;
 }
 
-// The metadata llama_model_init_from_user builds the model from.
-gguf_context_ptr model_metadata(const ModelShape& shape) {
-  const ByteBpeVocab& vocab = byte_bpe_vocab();
-  gguf_context_ptr ctx(gguf_init_empty());
-  gguf_context* g = ctx.get();
-  gguf_set_val_str(g, "general.architecture", "llama");
-  gguf_set_val_str(g, "general.name", model_name(shape).c_str());
-  gguf_set_val_u32(g, "llama.vocab_size", static_cast<uint32_t>(vocab.tokens.size()));
-  gguf_set_val_u32(g, "llama.context_length", shape.n_ctx_train);
-  gguf_set_val_u32(g, "llama.embedding_length", shape.n_embd);
-  gguf_set_val_u32(g, "llama.block_count", shape.n_layer);
-  gguf_set_val_u32(g, "llama.feed_forward_length", shape.n_ff);
-  gguf_set_val_u32(g, "llama.attention.head_count", shape.n_head);
-  gguf_set_val_u32(g, "llama.attention.head_count_kv", shape.n_head_kv);
-  gguf_set_val_f32(g, "llama.attention.layer_norm_rms_epsilon", shape.rms_norm_eps);
-  gguf_set_val_f32(g, "llama.rope.freq_base", shape.rope_freq_base);
-  gguf_set_val_u32(g, "llama.rope.dimension_count", shape.n_embd / shape.n_head);
+// The metadata llama_model_init_from_user builds the model from, and the tokens its weights steer.
+struct ModelMetadata {
+  gguf_context_ptr gguf;
+  LogitLandmarks landmarks;
+  std::string chat_template;
+};
 
+void set_architecture(gguf_context* g, const ModelShape& shape, uint32_t n_vocab) {
+  const std::string a = shape.arch + ".";
+  auto key = [&](const char* name) { return a + name; };
+  gguf_set_val_str(g, "general.architecture", shape.arch.c_str());
+  gguf_set_val_str(g, "general.name", model_name(shape).c_str());
+  gguf_set_val_u32(g, key("vocab_size").c_str(), n_vocab);
+  gguf_set_val_u32(g, key("context_length").c_str(), shape.n_ctx_train);
+  gguf_set_val_u32(g, key("embedding_length").c_str(), shape.n_embd);
+  gguf_set_val_u32(g, key("block_count").c_str(), shape.n_layer);
+  gguf_set_val_u32(g, key("feed_forward_length").c_str(), shape.n_ff);
+  gguf_set_val_u32(g, key("attention.head_count").c_str(), shape.n_head);
+  gguf_set_val_u32(g, key("attention.head_count_kv").c_str(), shape.n_head_kv);
+  gguf_set_val_f32(g, key("attention.layer_norm_rms_epsilon").c_str(), shape.rms_norm_eps);
+  gguf_set_val_f32(g, key("rope.freq_base").c_str(), shape.rope_freq_base);
+  gguf_set_val_u32(g, key("rope.dimension_count").c_str(), shape.n_embd / shape.n_head);
+}
+
+Result<ModelMetadata> model_metadata(const ModelShape& shape) {
+  ModelMetadata out;
+  out.gguf.reset(gguf_init_empty());
+  gguf_context* g = out.gguf.get();
+  if (!shape.vocab.empty()) {
+    auto real = load_real_vocab(shape.vocab, shape.added_tokens);
+    if (!real) return real.status();
+    auto chat_template = load_chat_template(shape.chat_template);
+    if (!chat_template) return chat_template.status();
+    set_architecture(g, shape, static_cast<uint32_t>(real->landmarks.n_vocab));
+    gguf_set_kv(g, real->tokenizer);
+    out.landmarks = real->landmarks;
+    out.chat_template = std::move(chat_template).value();
+    gguf_set_val_str(g, "tokenizer.chat_template", out.chat_template.c_str());
+    return out;
+  }
+  const ByteBpeVocab& vocab = byte_bpe_vocab();
+  set_architecture(g, shape, static_cast<uint32_t>(vocab.tokens.size()));
   gguf_set_val_str(g, "tokenizer.ggml.model", "gpt2");
   gguf_set_val_str(g, "tokenizer.ggml.pre", "qwen2");
   std::vector<const char*> tokens = c_strings(vocab.tokens);
@@ -94,15 +119,16 @@ gguf_context_ptr model_metadata(const ModelShape& shape) {
   gguf_set_val_bool(g, "tokenizer.ggml.add_bos_token", false);
   gguf_set_val_bool(g, "tokenizer.ggml.add_eos_token", false);
   gguf_set_val_str(g, "tokenizer.chat_template", kChatTemplate);
-  return ctx;
+  out.landmarks = landmarks_of(vocab);
+  out.chat_template = kChatTemplate;
+  return out;
 }
 
 // Builds the model in memory from metadata and random weights, and saves it with llama.cpp's saver.
-Status save_random_model(gguf_context* metadata, const ModelShape& shape, uint32_t seed,
-                         const std::string& path) {
-  const ByteBpeVocab& vocab = byte_bpe_vocab();
-  RandomWeightsParams weights{seed, shape.n_embd, shape.n_layer, token_logit_bias(vocab),
-                              context_logit_bias(vocab)};
+Status save_random_model(gguf_context* metadata, const LogitLandmarks& landmarks, const ModelShape& shape,
+                         uint32_t seed, const std::string& path) {
+  RandomWeightsParams weights{seed, shape.n_embd, shape.n_layer, token_logit_bias(landmarks),
+                              context_logit_bias(landmarks)};
   llama_model_params params = llama_model_default_params();
   params.n_gpu_layers = 0;  // the weights only pass through memory on their way to the file
   params.progress_callback = [](float, void*) { return true; };
@@ -179,13 +205,13 @@ Status quantize_model_file(const std::string& in, const std::string& out, Weight
 }
 
 // Loads the vocabulary of the finished file back: it must parse and carry the chat template.
-Status check_model_file(const std::string& path) {
+Status check_model_file(const std::string& path, const std::string& expected_template) {
   llama_model_params params = llama_model_default_params();
   params.vocab_only = true;
   llama_model_ptr model(llama_model_load_from_file(path.c_str(), params));
   if (!model) return Status::internal("llama.cpp cannot load the model it wrote: " + path);
   const char* chat_template = llama_model_chat_template(model.get(), nullptr);
-  if (chat_template == nullptr || std::string_view(chat_template) != kChatTemplate) {
+  if (chat_template == nullptr || std::string_view(chat_template) != expected_template) {
     return Status::internal("the chat template did not survive writing " + path);
   }
   return Status::ok();
@@ -195,11 +221,36 @@ Status check_model_file(const std::string& path) {
 
 const std::vector<ModelShape>& model_shapes() {
   static const std::vector<ModelShape> shapes = {
-      {"tiny", 64, 2, 4, 2, 128, 4096, 10000.0f, 1e-5f},
-      {"bench-512x8", 512, 8, 8, 8, 1536, 8192, 10000.0f, 1e-5f},
-      {"qwen2.5-0.5b", 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f},
-      {"llama3.2-1b", 2048, 16, 32, 8, 8192, 131072, 500000.0f, 1e-5f},
+      {"tiny", "llama", "", "", "", 64, 2, 4, 2, 128, 4096, 10000.0f, 1e-5f},
+      {"bench-512x8", "llama", "", "", "", 512, 8, 8, 8, 1536, 8192, 10000.0f, 1e-5f},
+      {"qwen2.5-0.5b", "llama", "", "", "", 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f},
+      {"llama3.2-1b", "llama", "", "", "", 2048, 16, 32, 8, 8192, 131072, 500000.0f, 1e-5f},
   };
+  static const std::vector<ModelShape> all = [] {
+    std::vector<ModelShape> out = shapes;
+    auto real = [](std::string name, std::string arch, std::string vocab, std::string tmpl, uint32_t n_embd,
+                   uint32_t n_layer, uint32_t n_head, uint32_t n_head_kv, uint32_t n_ff, uint32_t n_ctx,
+                   float rope, float eps) {
+      ModelShape s{std::move(name), std::move(arch), std::move(vocab), std::move(tmpl), "", n_embd, n_layer,
+                   n_head, n_head_kv, n_ff, n_ctx, rope, eps};
+      return s;
+    };
+    const std::string qwen25 = "Qwen-Qwen2.5-7B-Instruct.jinja";
+    const std::string llama32 = "meta-llama-Llama-3.2-3B-Instruct.jinja";
+    out.push_back(real("qwen2.5-tiny", "qwen2", "qwen2", qwen25, 64, 2, 4, 2, 128, 32768, 1000000.0f, 1e-6f));
+    out.push_back(real("llama3-tiny", "llama", "llama-bpe", llama32, 64, 2, 4, 2, 128, 131072, 500000.0f, 1e-5f));
+    out.push_back(real("qwen3-tiny", "qwen3", "qwen2", "Qwen-Qwen3-0.6B.jinja", 64, 2, 4, 2, 128, 40960,
+                       1000000.0f, 1e-6f));
+    out.push_back(
+        real("qwen2.5-0.5b-real", "qwen2", "qwen2", qwen25, 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f));
+    out.push_back(
+        real("llama3.2-1b-real", "llama", "llama-bpe", llama32, 2048, 16, 32, 8, 8192, 131072, 500000.0f, 1e-5f));
+    for (auto& s : out) {
+      if (s.vocab == "qwen2") s.added_tokens = s.arch == "qwen3" ? "qwen3" : "qwen2.5";
+    }
+    return out;
+  }();
+  return all;
   return shapes;
 }
 
@@ -223,14 +274,26 @@ Result<WeightType> weight_type_by_name(std::string_view name) {
 
 int32_t random_model_vocab_size() { return static_cast<int32_t>(byte_bpe_vocab().tokens.size()); }
 
-int64_t parameter_count(const ModelShape& shape) {
+Result<int32_t> vocab_size(const ModelShape& shape) {
+  if (shape.vocab.empty()) return random_model_vocab_size();
+  auto real = load_real_vocab(shape.vocab, shape.added_tokens);
+  if (!real) return real.status();
+  return real->landmarks.n_vocab;
+}
+
+Result<std::string> chat_template_of(const ModelShape& shape) {
+  if (shape.vocab.empty()) return random_model_chat_template();
+  return load_chat_template(shape.chat_template);
+}
+
+int64_t parameter_count(const ModelShape& shape, int32_t n_vocab) {
   const int64_t n_embd = shape.n_embd;
   const int64_t n_embd_kv = n_embd / shape.n_head * shape.n_head_kv;
   const int64_t per_layer = 2 * n_embd                           // attention and ffn norms
                             + 2 * n_embd * n_embd                // q, output
                             + 2 * n_embd * n_embd_kv             // k, v
                             + 3 * n_embd * int64_t{shape.n_ff};  // gate, up, down
-  return 2 * int64_t{random_model_vocab_size()} * n_embd + n_embd + shape.n_layer * per_layer;
+  return 2 * int64_t{n_vocab} * n_embd + n_embd + shape.n_layer * per_layer;
 }
 
 const std::string& random_model_chat_template() {
@@ -247,9 +310,10 @@ Status write_random_model(const ModelShape& shape, uint32_t seed, const std::str
   TempFiles temp;
   const std::string saved = temp.add(path + ".saved.tmp");
   const std::string f32 = temp.add(path + ".f32.tmp");
-  gguf_context_ptr metadata = model_metadata(shape);
-  if (Status s = save_random_model(metadata.get(), shape, seed, saved); !s) return s;
-  if (Status s = rewrite_model_file(metadata.get(), saved, f32); !s) return s;
+  auto metadata = model_metadata(shape);
+  if (!metadata) return metadata.status();
+  if (Status s = save_random_model(metadata->gguf.get(), metadata->landmarks, shape, seed, saved); !s) return s;
+  if (Status s = rewrite_model_file(metadata->gguf.get(), saved, f32); !s) return s;
   std::error_code ignored;
   fs::remove(saved, ignored);  // the big models are gigabytes: keep at most two copies on disk
   std::string finished = f32;
@@ -257,7 +321,7 @@ Status write_random_model(const ModelShape& shape, uint32_t seed, const std::str
     finished = temp.add(path + ".quantized.tmp");
     if (Status s = quantize_model_file(f32, finished, type); !s) return s;
   }
-  if (Status s = check_model_file(finished); !s) return s;
+  if (Status s = check_model_file(finished, metadata->chat_template); !s) return s;
   std::error_code ec;
   fs::rename(finished, path, ec);
   if (ec) return Status::internal("cannot move " + finished + " to " + path + ": " + ec.message());

@@ -15,6 +15,11 @@ namespace openbatch::testmodels {
 
 struct ModelShape {
   std::string name;
+  std::string arch = "llama";   // llama.cpp's architecture: llama, qwen2, qwen3
+  std::string vocab;            // a real tokenizer (models/ggml-vocab-VOCAB.gguf of llama.cpp's source:
+                                // qwen2, llama-bpe); empty: make-model's own byte-level vocabulary
+  std::string chat_template;    // with a real tokenizer: models/templates/FILE; else ChatML
+  std::string added_tokens;     // the instruct model's added tokens (real_vocab.h): qwen2.5, qwen3
   uint32_t n_embd = 0;
   uint32_t n_layer = 0;
   uint32_t n_head = 0;
@@ -29,7 +34,9 @@ struct ModelShape {
 enum class WeightType { kF32, kQ8_0, kQ4_K_M };
 
 // The shapes make-model knows: tiny (64-wide, 2 layers, < 1 MB), bench-512x8, qwen2.5-0.5b and
-// llama3.2-1b (the real models' dimensions with our small vocabulary).
+// llama3.2-1b (the real models' dimensions with our small vocabulary); with a real tokenizer and chat
+// template: qwen2.5-tiny, llama3-tiny, qwen3-tiny (a thinking template), and qwen2.5-0.5b-real and
+// llama3.2-1b-real (the real models' dimensions and vocabularies).
 const std::vector<ModelShape>& model_shapes();
 // 400 invalid_request (param "shape") for an unknown name.
 Result<ModelShape> model_shape_by_name(std::string_view name);
@@ -37,14 +44,20 @@ Result<ModelShape> model_shape_by_name(std::string_view name);
 // "f32", "q8_0" or "q4_k_m"; 400 invalid_request (param "quantize") otherwise.
 Result<WeightType> weight_type_by_name(std::string_view name);
 
-// Number of tokens in the vocabulary every random model uses.
+// Number of tokens in make-model's own byte-level vocabulary.
 int32_t random_model_vocab_size();
 
-// Number of weights in a model of this shape (with the random models' vocabulary).
-int64_t parameter_count(const ModelShape& shape);
+// Number of tokens in the vocabulary of a shape (its real tokenizer's, or make-model's own).
+Result<int32_t> vocab_size(const ModelShape& shape);
 
-// The chat template written into every random model (ChatML, as Qwen2's).
+// Number of weights in a model of this shape with a vocabulary of n_vocab tokens.
+int64_t parameter_count(const ModelShape& shape, int32_t n_vocab = random_model_vocab_size());
+
+// The chat template written into the byte-vocabulary models (ChatML, as Qwen2's).
 const std::string& random_model_chat_template();
+
+// The chat template a shape's models carry.
+Result<std::string> chat_template_of(const ModelShape& shape);
 
 // Writes a model of this shape with weights drawn from seed to path, replacing any file there once
 // the new one is complete (temporary files beside path meanwhile). Same (shape, seed, type): same

@@ -35,6 +35,8 @@ constexpr float kEndAfterNewlineLogit = -10.0f;
 constexpr float kQuoteAfterQuoteLogit = -10.0f;
 constexpr float kEndAfterQuoteLogit = 2.6f;
 constexpr float kQuoteAfterCloseLogit = 3.0f;
+constexpr float kThinkAfterNewlineLogit = 14.0f;
+constexpr float kThinkEndLogit = 3.5f;
 
 // Normal deviates from mt19937 by Box-Muller: std::normal_distribution differs between standard
 // libraries, and a seed must give the same model everywhere.
@@ -99,29 +101,58 @@ std::vector<int32_t> marker_tokens(const std::vector<ContextLogitBias>& context_
 
 }  // namespace
 
-std::vector<float> token_logit_bias(const ByteBpeVocab& vocab) {
-  std::vector<float> bias(vocab.tokens.size(), 0.0f);
+LogitLandmarks landmarks_of(const ByteBpeVocab& vocab) {
+  LogitLandmarks l;
+  l.n_vocab = static_cast<int32_t>(vocab.tokens.size());
+  l.quote = '"';
+  l.close_brace = '}';
+  l.close_bracket = ']';
+  l.newline = '\n';
+  l.end = vocab.im_end_id;
   for (int b = 0; b < 256; ++b) {
     const bool control = (b < 0x20 && b != '\n' && b != '\t') || b == 0x7F;
-    if (control || b >= 0x80) bias[b] = kNeverLogit;
+    if (control || b >= 0x80) l.never.push_back(b);
   }
-  bias['"'] = kQuoteLogit;
-  bias['}'] = kCloseLogit;
-  bias[']'] = kCloseLogit;
-  bias[vocab.im_end_id] = kEndLogit;
-  bias[vocab.endoftext_id] = kNeverLogit;
-  bias[vocab.im_start_id] = kNeverLogit;
+  l.never.push_back(vocab.endoftext_id);
+  l.never.push_back(vocab.im_start_id);
+  return l;
+}
+
+namespace {
+
+// How much more a steered token must be lifted on a vocabulary of n tokens than on the ~540 tokens
+// the constants were tuned with.
+float vocab_lift(int32_t n_vocab) {
+  constexpr double kTunedVocab = 537.0;
+  return n_vocab > kTunedVocab ? static_cast<float>(std::log(n_vocab / kTunedVocab)) : 0.0f;
+}
+
+}  // namespace
+
+std::vector<float> token_logit_bias(const LogitLandmarks& vocab) {
+  std::vector<float> bias(vocab.n_vocab, 0.0f);
+  const float lift = vocab_lift(vocab.n_vocab);
+  for (int32_t t : vocab.never) {
+    if (t >= 0 && t < vocab.n_vocab) bias[t] = kNeverLogit;
+  }
+  bias[vocab.quote] = kQuoteLogit + lift;
+  bias[vocab.close_brace] = kCloseLogit + lift;
+  bias[vocab.close_bracket] = kCloseLogit + lift;
+  bias[vocab.end] = kEndLogit + lift;
+  if (vocab.think_end >= 0) bias[vocab.think_end] = kThinkEndLogit + lift;
   return bias;
 }
 
-std::vector<ContextLogitBias> context_logit_bias(const ByteBpeVocab& vocab) {
-  return {
-      {'\n', vocab.im_end_id, kEndAfterNewlineLogit},
-      {'"', '"', kQuoteAfterQuoteLogit},
-      {'"', vocab.im_end_id, kEndAfterQuoteLogit},
-      {'}', '"', kQuoteAfterCloseLogit},
-      {']', '"', kQuoteAfterCloseLogit},
+std::vector<ContextLogitBias> context_logit_bias(const LogitLandmarks& vocab) {
+  std::vector<ContextLogitBias> biases = {
+      {vocab.newline, vocab.end, kEndAfterNewlineLogit},
+      {vocab.quote, vocab.quote, kQuoteAfterQuoteLogit},
+      {vocab.quote, vocab.end, kEndAfterQuoteLogit},
+      {vocab.close_brace, vocab.quote, kQuoteAfterCloseLogit},
+      {vocab.close_bracket, vocab.quote, kQuoteAfterCloseLogit},
   };
+  if (vocab.think_start >= 0) biases.push_back({vocab.newline, vocab.think_start, kThinkAfterNewlineLogit});
+  return biases;
 }
 
 std::vector<float> normal_values(uint32_t seed, std::string_view name, size_t n, double stdev) {

@@ -22,6 +22,23 @@ namespace openbatch::testmodels {
 
 struct ByteBpeVocab;
 
+// Where a vocabulary keeps the tokens the random weights steer.
+struct LogitLandmarks {
+  int32_t n_vocab = 0;
+  int32_t quote = -1;          // '"' alone
+  int32_t close_brace = -1;    // '}'
+  int32_t close_bracket = -1;  // ']'
+  int32_t newline = -1;        // '\n'
+  int32_t end = -1;            // the end of an assistant's turn (<|im_end|>, <|eot_id|>)
+  int32_t think_start = -1;    // <think> of a thinking model's vocabulary, -1 without
+  int32_t think_end = -1;      // </think>
+  std::vector<int32_t> never;  // tokens never to generate (other control tokens, lone bytes that are
+                               // not UTF-8)
+};
+
+// The landmarks of make-model's own byte-level vocabulary.
+LogitLandmarks landmarks_of(const ByteBpeVocab& vocab);
+
 // A logit change for `token` that applies only when the previous token is `after`.
 struct ContextLogitBias {
   int32_t after = -1;
@@ -38,15 +55,18 @@ struct RandomWeightsParams {
 };
 
 // The logit each token gets from channel 0, whatever the context: strongly up for '"', moderately up
-// for '}' and ']' and <|im_end|>, far down for tokens that should never be generated (<|endoftext|>,
-// <|im_start|>, control bytes, and bytes >= 0x80 that alone are not UTF-8).
-std::vector<float> token_logit_bias(const ByteBpeVocab& vocab);
+// for '}' and ']' and the end token, far down for tokens that should never be generated. On a larger
+// vocabulary than make-model's own the lifts grow by the log of the ratio, so that the steered tokens
+// keep their share of the probability against the many more others.
+std::vector<float> token_logit_bias(const LogitLandmarks& vocab);
 
 // After a newline <|im_end|> is far down: chat prompts end in "assistant\n", so a completion is never
 // empty. After '"' the quote is far down and <|im_end|> up past '}' and ']'; after '}' or ']' the
 // quote is up. Greedy decoding therefore writes '"' (or '}"', ']"') and stops, instead of repeating
 // one token to the end of the context.
-std::vector<ContextLogitBias> context_logit_bias(const ByteBpeVocab& vocab);
+// With thinking tags, a model opens <think> right after the prompt's last newline and closes it after
+// a dozen tokens or so, as a reasoning model does.
+std::vector<ContextLogitBias> context_logit_bias(const LogitLandmarks& vocab);
 
 // n normal deviates of standard deviation stdev, deterministic in (seed, name) on every platform.
 std::vector<float> normal_values(uint32_t seed, std::string_view name, size_t n, double stdev);

@@ -5,6 +5,7 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <regex>
 
 #include "chat.h"
 #include "common.h"
@@ -29,6 +30,20 @@ std::vector<llama_token> tokenize_special(const llama_vocab* vocab, const std::s
   }
   tokens.resize(std::max<int32_t>(n, 0));
   return tokens;
+}
+
+// llama.cpp's grammars for tool_choice "required" let free text come before the calls (a rule
+// `until-N?` in root, text up to the call's opening tag). A model that never writes the tag (an
+// untrained one, or one that answers in prose) then never calls at all. Required means a call: the
+// optional free text before the calls is taken out of root (thinking blocks keep theirs).
+std::string without_text_before_calls(const std::string& grammar) {
+  const size_t root = grammar.rfind("\nroot ::=", 0) == 0 ? 1 : grammar.find("\nroot ::=");
+  const size_t start = grammar.starts_with("root ::=") ? 0 : root == std::string::npos ? root : root + 1;
+  if (start == std::string::npos) return grammar;
+  const size_t end = std::min(grammar.find('\n', start), grammar.size());
+  static const std::regex optional_text(R"( until-[0-9]+\?)");
+  return grammar.substr(0, start) + std::regex_replace(grammar.substr(start, end - start), optional_text, "") +
+         grammar.substr(end);
 }
 
 std::string piece_of(const llama_vocab* vocab, llama_token token) {
@@ -213,6 +228,9 @@ Result<ChatPrompt> ChatTemplate::render(const GenerationRequest& request, const 
   }
   out.text = std::move(params.prompt);
   out.grammar = params.grammar;
+  if (request.tool_choice == ToolChoice::kRequired && !request.tools.empty() && !params.grammar_lazy) {
+    out.grammar = without_text_before_calls(out.grammar);
+  }
   out.grammar_lazy = params.grammar_lazy;
   out.stops = params.additional_stops;
   const llama_vocab* vocab = impl_->vocab;

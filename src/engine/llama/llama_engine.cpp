@@ -793,12 +793,12 @@ void LlamaEngine::Impl::finish(Slot& slot, Result<Generation> result) {
     std::string rest = slot.text->take_rest();
     ParsedMessage parsed;
     if (slot.message) {
-      GenerationDelta d = slot.message->append(rest, /*partial=*/false);
+      // The last pieces as the stream has read the others (a finished parse may write a call's
+      // arguments out anew, which would not continue what was sent).
+      GenerationDelta d = slot.message->append(rest, /*partial=*/true);
       if (!d.empty()) job->callbacks.on_delta(std::move(d));
-      parsed = slot.message->message();
-    } else {
-      parsed = job->chat.parser->parse(slot.text->text(), /*partial=*/false);
     }
+    parsed = job->chat.parser->parse(slot.text->text(), /*partial=*/false);
     result->text = std::move(parsed.content);
     result->reasoning_content = std::move(parsed.reasoning_content);
     result->tool_calls = std::move(parsed.tool_calls);
