@@ -4,7 +4,8 @@
 # `openai` npm package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+# llama-server too: the real-template tests check that openbatch's prompts are llama-server's.
+OPENBATCH_LLAMA_TOOLS=1 scripts/setup.sh
 build_dir="${OPENBATCH_BUILD_DIR:-build}"
 
 mkdir -p "$build_dir/models"
@@ -14,10 +15,18 @@ vision_model="$build_dir/models/tiny-vision.gguf" mmproj="$build_dir/models/tiny
 [[ -f "$vision_model" && -f "$mmproj" ]] ||
   "$build_dir/openbatch" make-model --shape tiny-vision --seed 1 --output "$vision_model" --mmproj-output "$mmproj"
 
+# Models with the real tokenizers and chat templates of llama.cpp's source (Qwen2.5, Llama 3.2, Qwen3).
+for shape in qwen2.5-tiny llama3-tiny qwen3-tiny; do
+  [[ -f "$build_dir/models/$shape.gguf" ]] ||
+    "$build_dir/openbatch" make-model --shape "$shape" --seed 1 --output "$build_dir/models/$shape.gguf"
+done
+llama_prefix=$(scripts/build-llama.sh --tools | tail -n 1)
+
 echo "== unit tests" >&2
 (cd "$build_dir" && ctest --output-on-failure --timeout 300 -j2)
 
 echo "== end-to-end tests" >&2
 export OPENBATCH_BIN="$PWD/$build_dir/openbatch" OPENBATCH_TEST_MODEL="$PWD/$model"
 export OPENBATCH_TEST_VISION_MODEL="$PWD/$vision_model" OPENBATCH_TEST_MMPROJ="$PWD/$mmproj"
+export OPENBATCH_TEST_REAL_MODELS="$PWD/$build_dir/models" OPENBATCH_LLAMA_SERVER="$llama_prefix/bin/llama-server"
 cd tests/e2e && node --test --test-concurrency=1 .

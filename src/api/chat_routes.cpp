@@ -152,7 +152,8 @@ void register_chat_routes(httplib::Server& server, RouteContext& ctx) {
   server.Post("/v1/chat/completions", [&ctx](const httplib::Request& req, httplib::Response& res) {
     auto body = parse_json_object(req);
     if (!body) return send_error(res, body.status());
-    auto request = openai::parse_chat_completion_request(*body, ctx.engine->model_info());
+    const auto ordered = nlohmann::ordered_json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    auto request = openai::parse_chat_completion_request(*body, ctx.engine->model_info(), &ordered);
     if (!request) return send_error(res, request.status());
     if (request->stream) return stream_completion(ctx, std::move(request).value(), res);
 

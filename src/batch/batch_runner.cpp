@@ -251,6 +251,7 @@ class BatchRunner::Scheduler {
     auto n = b.input->read_at(req.offset, bytes.data(), bytes.size());
     if (!n || *n != bytes.size()) return fail(Status::internal("The batch's input file could not be read."));
     nlohmann::json line = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+    const nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(bytes, nullptr, false);
     if (!line.is_object() || !line.contains("body")) {
       return fail(Status::internal("The batch's input line could not be read."));
     }
@@ -264,7 +265,8 @@ class BatchRunner::Scheduler {
         r_.engine_, b.endpoint, line["body"], engine::Priority::kBatch,
         [events = r_.events_, id = b.id, line_no](Result<nlohmann::json> result) {
           events->push({Event::kDone, id, line_no, std::move(result)});
-        });
+        },
+        ordered.is_object() && ordered.contains("body") ? &ordered["body"] : nullptr);
     if (!handles) {
       b.in_flight.erase(line_no);
       --in_flight_;

@@ -199,6 +199,7 @@ int run(RunOptions o) {
     const std::string request_id = openai::new_id("req_");
     const std::string bytes = data->substr(static_cast<size_t>(req.offset), static_cast<size_t>(req.length));
     nlohmann::json line_json = nlohmann::json::parse(bytes, nullptr, false);
+    const nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(bytes, nullptr, false);
     ++in_flight;
     // No lock held here: on_done may run before run_endpoint_request returns, on this thread.
     auto hs = openai::run_endpoint_request(
@@ -207,7 +208,8 @@ int run(RunOptions o) {
           std::lock_guard lock(mu);
           finished.push_back({id, request_id, std::move(r)});
           cv.notify_one();
-        });
+        },
+        ordered.is_object() && ordered.contains("body") ? &ordered["body"] : nullptr);
     if (!hs) {
       std::lock_guard lock(mu);
       finished.push_back({req.custom_id, request_id, hs.status()});

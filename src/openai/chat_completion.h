@@ -26,8 +26,12 @@ struct ChatCompletionRequest {
 
 // Validates a /v1/chat/completions body against OpenAI's rules and the served model. Errors are
 // 400 invalid_request_error with the offending `param` (404 model_not_found for an unknown model).
+// ordered, when given, is the same body parsed with its keys in the client's order: the schemas
+// (tools' parameters, response_format's) are then kept in that order, which decides the prompt the
+// template renders and the order a constrained answer writes its keys in (body's own keys are sorted).
 Result<ChatCompletionRequest> parse_chat_completion_request(const nlohmann::json& body,
-                                                            const engine::ModelInfo& model);
+                                                            const engine::ModelInfo& model,
+                                                            const nlohmann::ordered_json* ordered = nullptr);
 
 // Builds the `chat.completion` object for finished generations (one per choice).
 nlohmann::json build_chat_completion(const std::string& id, const std::string& model, int64_t created,

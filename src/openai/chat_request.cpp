@@ -298,7 +298,8 @@ Status parse_logit_bias(const json& body, engine::GenerationRequest& out) {
 }  // namespace
 
 Result<ChatCompletionRequest> parse_chat_completion_request(const json& body,
-                                                            const engine::ModelInfo& model) {
+                                                            const engine::ModelInfo& model,
+                                                            const nlohmann::ordered_json* ordered) {
   ChatCompletionRequest req;
   engine::GenerationRequest& gen = req.generation;
   FieldReader f(body);
@@ -309,7 +310,7 @@ Result<ChatCompletionRequest> parse_chat_completion_request(const json& body,
 
   if (Status s = check_fields(body); !s) return s;
   if (Status s = parse_messages(body, model, gen); !s) return s;
-  if (Status s = parse_tool_fields(body, gen); !s) return s;
+  if (Status s = parse_tool_fields(body, gen, ordered); !s) return s;
 
   std::optional<double> temperature, top_p, presence, frequency;
   std::optional<int64_t> max_tokens, max_completion_tokens, n, seed, top_logprobs;
@@ -331,6 +332,9 @@ Result<ChatCompletionRequest> parse_chat_completion_request(const json& body,
   if (Status s = parse_stop(body, gen); !s) return s;
   if (Status s = parse_logit_bias(body, gen); !s) return s;
   if (Status s = parse_response_format(body, gen); !s) return s;
+  if (gen.response_format == engine::ResponseFormat::kJsonSchema) {
+    gen.json_schema = dump_in_client_order(ordered, "/response_format/json_schema/schema", gen.json_schema);
+  }
 
   if (temperature) gen.sampling.temperature = static_cast<float>(*temperature);
   if (top_p) gen.sampling.top_p = static_cast<float>(*top_p);

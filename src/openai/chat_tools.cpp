@@ -134,7 +134,16 @@ Status parse_reasoning_effort(const json& body, engine::GenerationRequest& out) 
 
 }  // namespace
 
-Status parse_tool_fields(const json& body, engine::GenerationRequest& out) {
+std::string dump_in_client_order(const nlohmann::ordered_json* ordered, const std::string& pointer,
+                                 std::string fallback) {
+  if (ordered == nullptr) return fallback;
+  const nlohmann::ordered_json::json_pointer at(pointer);
+  if (!ordered->contains(at)) return fallback;
+  const auto& value = ordered->at(at);
+  return value.is_object() && !value.empty() ? value.dump() : fallback;
+}
+
+Status parse_tool_fields(const json& body, engine::GenerationRequest& out, const nlohmann::ordered_json* ordered) {
   auto tools = body.find("tools");
   if (tools != body.end() && !tools->is_null()) {
     if (!tools->is_array()) return invalid_type("tools", "an array", *tools);
@@ -147,6 +156,8 @@ Status parse_tool_fields(const json& body, engine::GenerationRequest& out) {
     for (size_t i = 0; i < tools->size(); ++i) {
       auto tool = parse_tool((*tools)[i], "tools[" + std::to_string(i) + "]");
       if (!tool) return tool.status();
+      tool->parameters = dump_in_client_order(ordered, "/tools/" + std::to_string(i) + "/function/parameters",
+                                              std::move(tool->parameters));
       out.tools.push_back(std::move(tool).value());
     }
   }

@@ -14,7 +14,14 @@ namespace openbatch::openai {
 
 // Reads tools, tool_choice, parallel_tool_calls and reasoning_effort into out. 400s name the param
 // (tools[0].function.name, tool_choice, ...).
-Status parse_tool_fields(const nlohmann::json& body, engine::GenerationRequest& out);
+// ordered: the body in the client's key order (see parse_chat_completion_request), or null.
+Status parse_tool_fields(const nlohmann::json& body, engine::GenerationRequest& out,
+                         const nlohmann::ordered_json* ordered = nullptr);
+
+// The JSON at pointer in ordered, written out in the client's key order; `fallback` when ordered is null
+// or holds nothing there.
+std::string dump_in_client_order(const nlohmann::ordered_json* ordered, const std::string& pointer,
+                                 std::string fallback);
 
 // An assistant message's `tool_calls` (param: where they are, "messages[2].tool_calls").
 Result<std::vector<engine::ToolCall>> parse_message_tool_calls(const nlohmann::json& calls, const std::string& param);

@@ -14,7 +14,7 @@ std::string batch_endpoints_phrase() {
 
 Result<std::vector<std::shared_ptr<engine::GenerationHandle>>> run_endpoint_request(
     engine::Engine& engine, std::string_view endpoint, const nlohmann::json& body, engine::Priority priority,
-    ChatCompletionDone done) {
+    ChatCompletionDone done, const nlohmann::ordered_json* ordered) {
   if (endpoint == kEmbeddingsEndpoint) {
     auto parsed = parse_embeddings_request(body, engine.model_info());
     if (!parsed) return parsed.status();
@@ -22,7 +22,7 @@ Result<std::vector<std::shared_ptr<engine::GenerationHandle>>> run_endpoint_requ
     run_embeddings(engine, std::move(parsed).value(), std::move(done));
     return std::vector<std::shared_ptr<engine::GenerationHandle>>{};
   }
-  auto parsed = parse_chat_completion_request(body, engine.model_info());
+  auto parsed = parse_chat_completion_request(body, engine.model_info(), ordered);
   if (!parsed) return parsed.status();
   parsed->generation.priority = priority;
   return run_chat_completion(engine, std::move(parsed).value(), std::move(done));

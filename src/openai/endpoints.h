@@ -25,9 +25,10 @@ std::string batch_endpoints_phrase();
 // Parses body as endpoint's request and runs it on engine at priority; done gets the response body or
 // the Status explaining the failure (on an engine thread, maybe before this returns). A body that
 // does not parse is returned as a Status and done is not called. The handles cancel the work (none
-// for embeddings, which are short). REQUIRES: is_batch_endpoint(endpoint).
+// for embeddings, which are short). ordered: body in the client's key order (parse_chat_completion_request).
+// REQUIRES: is_batch_endpoint(endpoint).
 Result<std::vector<std::shared_ptr<engine::GenerationHandle>>> run_endpoint_request(
     engine::Engine& engine, std::string_view endpoint, const nlohmann::json& body, engine::Priority priority,
-    ChatCompletionDone done);
+    ChatCompletionDone done, const nlohmann::ordered_json* ordered = nullptr);
 
 }  // namespace openbatch::openai

@@ -36,7 +36,7 @@ constexpr float kQuoteAfterQuoteLogit = -10.0f;
 constexpr float kEndAfterQuoteLogit = 2.6f;
 constexpr float kQuoteAfterCloseLogit = 3.0f;
 constexpr float kThinkAfterNewlineLogit = 14.0f;
-constexpr float kThinkEndLogit = 3.5f;
+constexpr float kThinkEndLogit = 3.0f;
 
 // Normal deviates from mt19937 by Box-Muller: std::normal_distribution differs between standard
 // libraries, and a seed must give the same model everywhere.
@@ -151,7 +151,10 @@ std::vector<ContextLogitBias> context_logit_bias(const LogitLandmarks& vocab) {
       {vocab.close_brace, vocab.quote, kQuoteAfterCloseLogit},
       {vocab.close_bracket, vocab.quote, kQuoteAfterCloseLogit},
   };
-  if (vocab.think_start >= 0) biases.push_back({vocab.newline, vocab.think_start, kThinkAfterNewlineLogit});
+  if (vocab.think_start >= 0 && vocab.think_end >= 0) {
+    biases.push_back({vocab.newline, vocab.think_start, kThinkAfterNewlineLogit});
+    biases.push_back({vocab.think_start, vocab.think_end, kEndAfterNewlineLogit});  // never an empty thought
+  }
   return biases;
 }
 
