@@ -32,6 +32,10 @@ struct Options {
   int openbatch_parallel = 0;
   std::vector<int> server_parallel;
   int threads = 0;
+  int busy = 0;
+  std::string format = "json_schema";
+  int generated = 0;
+  std::string overviews = OPENBATCH_SOURCE_DIR "/examples/data/movies.csv";
   uint32_t seed = 1;
   std::string work_dir = OPENBATCH_BENCH_WORK_DIR;
   BenchEnv env;
@@ -88,6 +92,7 @@ std::vector<Row> bench_workload(const Options& o, const Workload& w) {
       run_servers();
       run_openbatch_once();
     }
+    if (o.format == "json_object") continue;  // the ceiling needs fixed lengths
     const Measurement* measured = ls.best ? &*ls.best : ob.best ? &*ob.best : nullptr;
     if (!measured || measured->requests == 0) {
       ceiling.error = "no prompt length measured (both servers failed)";
@@ -109,7 +114,7 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--requests", o.requests, "requests a workload")
       ->check(CLI::Range(1, 50000))
       ->capture_default_str();
-  app.add_option("--workload", o.workload, "shared, distinct or both")
+  app.add_option("--workload", o.workload, "shared, distinct, both, or guide (the guide's prompt verbatim and real overviews)")
       ->check(CLI::IsMember({"shared", "distinct", "both"}))
       ->capture_default_str();
   app.add_option("--runs", o.runs, "runs a system (alternating order); the best counts")
@@ -124,6 +129,17 @@ void add_options(CLI::App& app, Options& o) {
       ->delimiter(',');
   app.add_option("--threads", o.threads, "CPU threads of every system (default: all cores)");
   app.add_option("--seed", o.seed, "workload seed")->capture_default_str();
+  app.add_option("--format", o.format,
+                 "what answers are: json_schema (the guide's shape, forced to max_tokens), text (forced to "
+                 "max_tokens) or json_object (the guide's own mode: answers end when their JSON does)")
+      ->capture_default_str();
+  app.add_option("--generated", o.generated, "every answer's max_tokens (default: 64 to 128 at random)");
+  app.add_option("--busy", o.busy,
+                 "background processes spinning on a core during every run of every system (a machine "
+                 "that is not idle)")
+      ->capture_default_str();
+  app.add_option("--overviews", o.overviews, "CSV with an Overview column: the guide workload's user messages")
+      ->capture_default_str();
   app.add_option("--work-dir", o.work_dir, "models, logs and batch files")->capture_default_str();
   app.add_option("--ctx-per-sequence", o.env.ctx_per_sequence,
                  "KV cells a sequence in llama-server and llama-batched-bench")
@@ -151,6 +167,7 @@ void resolve_defaults(Options& o) {
 std::vector<WorkloadKind> workload_kinds(const std::string& which) {
   if (which == "shared") return {WorkloadKind::kSharedPrefix};
   if (which == "distinct") return {WorkloadKind::kDistinct};
+  if (which == "guide") return {WorkloadKind::kGuide};
   return {WorkloadKind::kSharedPrefix, WorkloadKind::kDistinct};
 }
 
@@ -174,6 +191,21 @@ int run(Options& o) {
     wo.requests = o.requests;
     wo.model_id = o.env.model_id;
     wo.seed = o.seed;
+    auto format = format_by_name(o.format);
+    if (!format) {
+      std::fprintf(stderr, "throughput_bench: %s\n", format.status().message().c_str());
+      return 2;
+    }
+    wo.format = *format;
+    if (o.generated > 0) wo.min_generated = wo.max_generated = std::min(o.generated, kMaxGenerated);
+    if (kind == WorkloadKind::kGuide) {
+      auto overviews = read_overviews(o.overviews);
+      if (!overviews) {
+        std::fprintf(stderr, "throughput_bench: %s\n", overviews.status().message().c_str());
+        return 1;
+      }
+      wo.overviews = std::move(overviews).value();
+    }
     auto w = make_workload(kind, wo, [&](const std::string& text) { return (*tokenizer)->count(text); });
     if (!w) {
       std::fprintf(stderr, "throughput_bench: %s\n", w.status().message().c_str());
@@ -183,16 +215,29 @@ int run(Options& o) {
   }
   tokenizer->reset();  // stopped before any measurement
 
+  // The load every system meets alike: processes that spin on a core until the benchmark ends.
+  std::vector<std::unique_ptr<ChildProcess>> spinners;
+  for (int i = 0; i < o.busy; ++i) {
+    auto spinner = ChildProcess::start({"/bin/sh", "-c", "while :; do :; done"}, o.work_dir + "/busy.log");
+    if (!spinner) {
+      std::fprintf(stderr, "throughput_bench: %s\n", spinner.status().message().c_str());
+      return 1;
+    }
+    spinners.push_back(std::move(spinner).value());
+  }
   std::vector<Row> rows;
   std::vector<std::string> warnings;
   for (const Workload& w : workloads) {
     std::vector<Row> got = bench_workload(o, w);
-    for (const std::string& line : validity_warnings(got, w.total_max_tokens())) warnings.push_back(line);
+    for (const std::string& line : validity_warnings(got, w.total_max_tokens(), o.format != "json_object")) {
+      warnings.push_back(line);
+    }
     rows.insert(rows.end(), got.begin(), got.end());
   }
-  std::printf("\nmodel %s, %d requests a workload, %d threads%s, best of %d run(s); logs in %s\n\n",
-              o.env.model_path.c_str(), o.requests, o.env.threads, o.gpu ? ", all layers on the GPU" : "",
-              o.runs, o.work_dir.c_str());
+  spinners.clear();
+  std::printf("\nmodel %s, %d requests a workload, %s, %d threads%s, %d busy process(es), best of %d run(s); logs in %s\n\n",
+              o.env.model_path.c_str(), o.requests, o.format.c_str(), o.env.threads,
+              o.gpu ? ", all layers on the GPU" : "", o.busy, o.runs, o.work_dir.c_str());
   std::printf("%s", format_table(rows).c_str());
   for (const std::string& line : warnings) std::printf("WARNING: %s\n", line.c_str());
   return warnings.empty() ? 0 : 1;

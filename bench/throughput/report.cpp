@@ -20,9 +20,11 @@ const Measurement* find(const std::vector<Row>& rows, const std::string& workloa
   return nullptr;
 }
 
+// Generated tokens a second: the same as requests a second where every answer has its max_tokens, and
+// the fair measure where answers end by themselves (json_object) and lengths differ between systems.
 std::string ratio(const Measurement& a, const Measurement* b) {
-  if (!b || b->wall_seconds <= 0 || a.wall_seconds <= 0) return "";
-  return fixed(a.per_second(a.requests) / b->per_second(b->requests), 2) + "x";
+  if (!b || b->wall_seconds <= 0 || a.wall_seconds <= 0 || b->generated_tokens <= 0) return "";
+  return fixed(a.per_second(a.generated_tokens) / b->per_second(b->generated_tokens), 2) + "x";
 }
 
 std::string row_line(const Row& r, const std::vector<Row>& rows) {
@@ -55,7 +57,7 @@ std::string format_table(const std::vector<Row>& rows) {
   return out;
 }
 
-std::vector<std::string> validity_warnings(const std::vector<Row>& rows, long expected_generated) {
+std::vector<std::string> validity_warnings(const std::vector<Row>& rows, long expected_generated, bool fixed_lengths) {
   std::vector<std::string> warnings;
   for (const Row& r : rows) {
     if (!r.best) {
@@ -65,6 +67,7 @@ std::vector<std::string> validity_warnings(const std::vector<Row>& rows, long ex
     const Measurement& m = *r.best;
     const std::string who = r.workload + ", " + r.system;
     if (m.failed > 0) warnings.push_back(who + ": " + std::to_string(m.failed) + " requests failed");
+    if (!fixed_lengths) continue;
     if (m.short_answers > 0) {
       warnings.push_back(who + ": " + std::to_string(m.short_answers) + " answers stopped before max_tokens");
     }

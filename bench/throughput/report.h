@@ -23,6 +23,8 @@ std::string format_table(const std::vector<Row>& rows);
 
 // Lines that warn where a ratio is not valid: tokens generated differ between the systems of a
 // workload, or answers fell short of their max_tokens, or requests failed. Empty when all is well.
-std::vector<std::string> validity_warnings(const std::vector<Row>& rows, long expected_generated);
+// fixed_lengths false (json_object answers end by themselves): only failures are checked.
+std::vector<std::string> validity_warnings(const std::vector<Row>& rows, long expected_generated,
+                                           bool fixed_lengths = true);
 
 }  // namespace openbatch::bench

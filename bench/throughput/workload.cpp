@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <fstream>
 #include <random>
+#include <sstream>
+
+#include "cli/csv.h"
 
 namespace openbatch::bench {
 
@@ -117,7 +120,52 @@ json output_schema() {
 }  // namespace
 
 const char* workload_name(WorkloadKind kind) {
-  return kind == WorkloadKind::kSharedPrefix ? "shared prefix" : "distinct";
+  switch (kind) {
+    case WorkloadKind::kSharedPrefix:
+      return "shared prefix";
+    case WorkloadKind::kDistinct:
+      return "distinct";
+    case WorkloadKind::kGuide:
+      break;
+  }
+  return "guide";
+}
+
+const char* format_name(OutputFormat format) {
+  switch (format) {
+    case OutputFormat::kJsonSchema:
+      return "json_schema";
+    case OutputFormat::kJsonObject:
+      return "json_object";
+    case OutputFormat::kText:
+      break;
+  }
+  return "text";
+}
+
+Result<OutputFormat> format_by_name(const std::string& name) {
+  for (OutputFormat f : {OutputFormat::kJsonSchema, OutputFormat::kJsonObject, OutputFormat::kText}) {
+    if (name == format_name(f)) return f;
+  }
+  return Status::invalid_request("unknown format '" + name + "' (json_schema, json_object, text)", "format");
+}
+
+Result<std::vector<std::string>> read_overviews(const std::string& csv_path) {
+  std::ifstream in(csv_path, std::ios::binary);
+  if (!in) return Status::internal("cannot read " + csv_path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto table = cli::parse_csv(text.str());
+  if (!table) return table.status();
+  const auto column = std::find(table->header.begin(), table->header.end(), "Overview");
+  if (column == table->header.end()) return Status::internal(csv_path + " has no Overview column");
+  const size_t at = static_cast<size_t>(column - table->header.begin());
+  std::vector<std::string> out;
+  for (const auto& row : table->rows) {
+    if (at < row.size() && !row[at].empty()) out.push_back(row[at]);
+  }
+  if (out.empty()) return Status::internal(csv_path + " has no overviews");
+  return out;
 }
 
 long Workload::total_max_tokens() const {
@@ -133,9 +181,16 @@ Result<Workload> make_workload(WorkloadKind kind, const WorkloadOptions& options
   if (!shared) return shared.status();
   Workload w;
   w.kind = kind;
-  const json response_format = {
-      {"type", "json_schema"},
-      {"json_schema", {{"name", "movie_categories"}, {"strict", true}, {"schema", output_schema()}}}};
+  if (kind == WorkloadKind::kGuide && options.overviews.empty()) {
+    return Status::invalid_request("the guide workload needs overviews", "overviews");
+  }
+  json response_format = nullptr;
+  if (options.format == OutputFormat::kJsonSchema) {
+    response_format = {{"type", "json_schema"},
+                       {"json_schema", {{"name", "movie_categories"}, {"strict", true}, {"schema", output_schema()}}}};
+  } else if (options.format == OutputFormat::kJsonObject) {
+    response_format = {{"type", "json_object"}};
+  }
   // One stream for lengths and user texts, another for the distinct system prompts: the two
   // workloads hold the same user texts and lengths.
   std::mt19937 rng(options.seed);
@@ -146,18 +201,19 @@ Result<Workload> make_workload(WorkloadKind kind, const WorkloadOptions& options
     BenchRequest r;
     r.custom_id = "movie-" + std::to_string(i);
     r.max_tokens = generated(rng);
-    const std::string user = text_of_tokens(rng, user_tokens(rng), *per_word);
-    const std::string system = kind == WorkloadKind::kSharedPrefix
-                                   ? *shared
-                                   : text_of_tokens(system_rng, kSystemPromptTokens, *per_word);
+    const std::string words = text_of_tokens(rng, user_tokens(rng), *per_word);
+    const std::string user = kind == WorkloadKind::kGuide ? options.overviews[i % options.overviews.size()] : words;
+    const std::string system = kind == WorkloadKind::kGuide          ? std::string(kGuideSystemPrompt)
+                               : kind == WorkloadKind::kSharedPrefix ? *shared
+                                                                     : text_of_tokens(system_rng, kSystemPromptTokens, *per_word);
     r.body = {
         {"model", options.model_id},
         {"temperature", 0.1},
         {"seed", i},
         {"max_tokens", r.max_tokens},
-        {"ignore_eos", true},
-        {"response_format", response_format},
         {"messages", {{{"role", "system"}, {"content", system}}, {{"role", "user"}, {"content", user}}}}};
+    if (options.format != OutputFormat::kJsonObject) r.body["ignore_eos"] = true;
+    if (!response_format.is_null()) r.body["response_format"] = response_format;
     w.requests.push_back(std::move(r));
   }
   return w;

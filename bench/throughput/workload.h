@@ -15,7 +15,16 @@ namespace openbatch::bench {
 enum class WorkloadKind {
   kSharedPrefix,  // one system prompt of ~300 tokens for every request (the guide's case)
   kDistinct,      // a different system prompt of the same length for every request
+  kGuide,         // the guide's Example 1 as it is: its system prompt verbatim, real movie overviews
 };
+
+// What the requests ask the model to write. kJsonSchema and kText force every answer to its
+// max_tokens (ignore_eos); kJsonObject is the guide's own mode, where answers end when their JSON does
+// (lengths then differ between systems: compare tokens a second).
+enum class OutputFormat { kJsonSchema, kJsonObject, kText };
+
+const char* format_name(OutputFormat format);
+Result<OutputFormat> format_by_name(const std::string& name);
 
 const char* workload_name(WorkloadKind kind);
 
@@ -38,7 +47,12 @@ struct WorkloadOptions {
   uint32_t seed = 1;
   int min_generated = 64;
   int max_generated = 128;
+  OutputFormat format = OutputFormat::kJsonSchema;
+  std::vector<std::string> overviews;  // kGuide's user messages, used in turn
 };
+
+// The Overview column of a CSV file (examples/data/movies.csv).
+Result<std::vector<std::string>> read_overviews(const std::string& csv_path);
 
 // The number of tokens a text takes in the model's vocabulary.
 using TokenCounter = std::function<Result<int>(const std::string&)>;

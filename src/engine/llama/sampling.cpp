@@ -127,21 +127,25 @@ RequestSampler::RequestSampler(const llama_vocab* vocab, const GenerationRequest
                                const std::shared_ptr<const CompiledGrammar>& grammar, const ByteTokens* bytes)
     : n_vocab_(llama_vocab_n_tokens(vocab)), bytes_(bytes) {
   const SamplingParams& p = request.sampling;
-  chain_.reset(llama_sampler_chain_init(llama_sampler_chain_default_params()));
+  temperature_ = p.temperature;
   std::vector<llama_logit_bias> biases;
   for (const auto& [token, bias] : p.logit_bias) biases.push_back({token, bias});
   // ignore_eos forbids end-of-generation tokens, as llama-server and vLLM do.
   if (request.ignore_eos) {
     for (llama_token t : bytes->end_of_generation) biases.push_back({t, -INFINITY});
   }
-  if (!biases.empty()) {
-    llama_sampler_chain_add(chain_.get(), llama_sampler_init_logit_bias(
+  if (!biases.empty() || p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
+    pre_.reset(llama_sampler_chain_init(llama_sampler_chain_default_params()));
+    if (!biases.empty()) {
+      llama_sampler_chain_add(pre_.get(), llama_sampler_init_logit_bias(
                                               n_vocab_, static_cast<int32_t>(biases.size()), biases.data()));
-  }
-  if (p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
-    llama_sampler_chain_add(chain_.get(), llama_sampler_init_penalties(
+    }
+    if (p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
+      llama_sampler_chain_add(pre_.get(), llama_sampler_init_penalties(
                                               n_vocab_, 4096, 1.0f, p.frequency_penalty, p.presence_penalty));
+    }
   }
+  chain_.reset(llama_sampler_chain_init(llama_sampler_chain_default_params()));
   if (p.temperature <= 0.0f) {
     llama_sampler_chain_add(chain_.get(), llama_sampler_init_greedy());
   } else {
@@ -156,32 +160,79 @@ RequestSampler::RequestSampler(const llama_vocab* vocab, const GenerationRequest
 void RequestSampler::fill_candidates(const float* logits) {
   candidates_.resize(n_vocab_);
   for (int t = 0; t < n_vocab_; ++t) candidates_[t] = {t, logits[t], 0.0f};
+  if (pre_) {
+    llama_token_data_array all{candidates_.data(), candidates_.size(), -1, false};
+    llama_sampler_apply(pre_.get(), &all);
+    candidates_.resize(all.size);
+  }
+}
+
+float RequestSampler::cut_candidates(float below_best) {
+  float best = -INFINITY;
+  for (const auto& c : candidates_) best = std::max(best, c.logit);
+  if (std::isinf(best)) return best;  // everything forbidden: leave it to the caller
+  const float floor = std::min(best - kCutLogits * std::max(temperature_, 0.0f), below_best);
+  size_t kept = 0;
+  for (const auto& c : candidates_) {
+    if (c.logit >= floor) candidates_[kept++] = c;
+  }
+  candidates_.resize(kept);
+  return floor;
+}
+
+llama_token RequestSampler::draw_from(llama_token_data_array& candidates) {
+  llama_sampler_apply(chain_.get(), &candidates);
+  return candidates.data[candidates.selected].id;
 }
 
 llama_token RequestSampler::sample(const float* logits) {
   fill_candidates(logits);
-  llama_token_data_array all{candidates_.data(), candidates_.size(), -1, false};
-  llama_sampler_apply(chain_.get(), &all);
-  llama_token token = all.data[all.selected].id;
+  cut_candidates();
+  llama_token_data_array cut{candidates_.data(), candidates_.size(), -1, false};
+  llama_token token = draw_from(cut);
   if (grammar_) {
     llama_token_data probe{token, 1.0f, 0.0f};
     llama_token_data_array one{&probe, 1, -1, false};
     llama_sampler_apply(grammar_.get(), &one);
-    if (std::isinf(probe.logit)) {
-      // Rejected: mask the whole vocabulary with the grammar and draw again.
-      fill_candidates(logits);
-      all = {candidates_.data(), candidates_.size(), -1, false};
-      llama_sampler_apply(grammar_.get(), &all);
-      token = only_end_of_generation(all);
-      if (token < 0) {
-        llama_sampler_apply(chain_.get(), &all);
-        token = all.data[all.selected].id;
-      }
-    }
+    if (std::isinf(probe.logit)) token = sample_with_grammar(logits);
     llama_sampler_accept(grammar_.get(), token);
   }
+  if (pre_) llama_sampler_accept(pre_.get(), token);
   llama_sampler_accept(chain_.get(), token);
   return token;
+}
+
+// The draw was rejected: mask the drawable candidates with the grammar and draw again. The cut stays
+// exact as long as it reaches kCutLogits * temperature below the best token the grammar allows (every
+// token left out is then negligible next to it): when the best allowed one is below the best
+// overall, the cut is widened to it. Only when the grammar allows none of the drawable candidates is
+// the whole vocabulary masked.
+llama_token RequestSampler::sample_with_grammar(const float* logits) {
+  auto best_allowed = [](const llama_token_data_array& a) {
+    float best = -INFINITY;
+    for (size_t k = 0; k < a.size; ++k) best = std::max(best, a.data[k].logit);
+    return best;
+  };
+  fill_candidates(logits);
+  const float floor = cut_candidates();
+  llama_token_data_array cut{candidates_.data(), candidates_.size(), -1, false};
+  llama_sampler_apply(grammar_.get(), &cut);
+  const float allowed = best_allowed(cut);
+  if (!std::isinf(allowed)) {
+    const float needed = allowed - kCutLogits * std::max(temperature_, 0.0f);
+    if (needed < floor) {
+      fill_candidates(logits);
+      cut_candidates(needed);
+      cut = {candidates_.data(), candidates_.size(), -1, false};
+      llama_sampler_apply(grammar_.get(), &cut);
+    }
+    return draw_from(cut);
+  }
+  fill_candidates(logits);
+  llama_token_data_array all{candidates_.data(), candidates_.size(), -1, false};
+  llama_sampler_apply(grammar_.get(), &all);
+  const llama_token eog = only_end_of_generation(all);
+  return eog >= 0 ? eog : draw_from(all);
 }
 
 // When the grammar's text is complete only end-of-generation may follow, even where the request
@@ -233,7 +284,10 @@ std::string RequestSampler::take_forced_text(size_t max_bytes) {
 }
 
 void RequestSampler::accept_forced(const std::vector<llama_token>& tokens) {
-  for (llama_token t : tokens) llama_sampler_accept(chain_.get(), t);
+  for (llama_token t : tokens) {
+    if (pre_) llama_sampler_accept(pre_.get(), t);
+    llama_sampler_accept(chain_.get(), t);
+  }
 }
 
 TokenLogprob token_logprob(const llama_vocab* vocab, llama_context* ctx, int i, llama_token token,

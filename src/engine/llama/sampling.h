@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,11 +63,23 @@ class RequestSampler {
   void accept_forced(const std::vector<llama_token>& tokens);
 
  private:
+  // The vocabulary's logits after logit_bias and the penalties, into candidates_.
   void fill_candidates(const float* logits);
+  // Keeps the candidates that can be drawn at all: those within kCutLogits * temperature of the
+  // best (the others' probability is below e^-kCutLogits of the best's, 1e-13), all of them at
+  // temperature 0 but the best. A 150k vocabulary leaves a few hundred at most, so the softmax and
+  // a grammar's mask run over those instead of all.
+  // Returns the floor it cut at; below_best lowers it further.
+  float cut_candidates(float below_best = INFINITY);
+  llama_token draw_from(llama_token_data_array& candidates);
+  llama_token sample_with_grammar(const float* logits);
+  static constexpr float kCutLogits = 30.0f;
   llama_token only_end_of_generation(const llama_token_data_array& masked) const;
 
   int n_vocab_ = 0;
-  SamplerPtr chain_;
+  float temperature_ = 1.0f;
+  SamplerPtr pre_;    // logit_bias and penalties: they change logits, so they run on the whole vocabulary
+  SamplerPtr chain_;  // top_p, temperature and the seeded draw (or greedy), on the cut candidates
   SamplerPtr grammar_;  // null for free text
   const ByteTokens* bytes_ = nullptr;
   std::vector<llama_token_data> candidates_;
