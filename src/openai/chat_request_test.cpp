@@ -148,5 +148,54 @@ TEST(IdsTest, AreUniqueAndPrefixed) {
   EXPECT_GE(a.size(), 6u + 24u);
 }
 
+TEST(ChatRequestTest, ReadsToolsToolChoiceAndToolMessages) {
+  json body = json::parse(R"({"model": "m", "parallel_tool_calls": false, "reasoning_effort": "none",
+    "tools": [{"type": "function", "function": {"name": "get_weather", "description": "d", "strict": true,
+               "parameters": {"type": "object", "properties": {"z": {"type": "string"}, "a": {"type": "string"}}}}}],
+    "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+    "messages": [{"role": "user", "content": "hi"},
+                 {"role": "assistant", "content": null, "refusal": null, "annotations": [],
+                  "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+                 {"role": "tool", "tool_call_id": "call_1", "content": "21"}]})");
+  const std::string raw = body.dump();
+  // The client's key order (z before a), as it sent it.
+  const std::string ordered_raw = R"({"tools": [{"function": {"parameters": {"type": "object", "properties": {"z": {"type": "string"}, "a": {"type": "string"}}}}}]})";
+  const auto ordered = nlohmann::ordered_json::parse(ordered_raw);
+  auto r = parse_chat_completion_request(body, test_model(), &ordered);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  const auto& g = r->generation;
+  ASSERT_EQ(g.tools.size(), 1u);
+  EXPECT_EQ(g.tools[0].name, "get_weather");
+  EXPECT_EQ(g.tools[0].strict, std::optional<bool>(true));
+  EXPECT_LT(g.tools[0].parameters.find("\"z\""), g.tools[0].parameters.find("\"a\""));
+  EXPECT_EQ(g.tool_choice, engine::ToolChoice::kRequired);
+  EXPECT_EQ(g.tool_choice_function, "get_weather");
+  EXPECT_FALSE(g.parallel_tool_calls);
+  EXPECT_EQ(g.reasoning_effort, engine::ReasoningEffort::kNone);
+  ASSERT_EQ(g.messages.size(), 3u);
+  ASSERT_EQ(g.messages[1].tool_calls.size(), 1u);
+  EXPECT_EQ(g.messages[1].tool_calls[0].id, "call_1");
+  EXPECT_EQ(g.messages[2].role, "tool");
+  EXPECT_EQ(g.messages[2].tool_call_id, "call_1");
+}
+
+TEST(ChatRequestTest, AnswersCarryToolCallsAndReasoning) {
+  engine::Generation g;
+  g.tool_calls = {{"", "get_weather", R"({"city":"Paris"})"}};
+  g.finish_reason = engine::FinishReason::kToolCalls;
+  g.reasoning_content = "thinking";
+  g.completion_tokens = 10;
+  g.reasoning_tokens = 4;
+  json c = build_chat_completion("chatcmpl-x", "m", 0, {g}, false);
+  const json& m = c["choices"][0]["message"];
+  EXPECT_TRUE(m["content"].is_null());
+  EXPECT_EQ(m["reasoning_content"], "thinking");
+  EXPECT_EQ(c["choices"][0]["finish_reason"], "tool_calls");
+  EXPECT_EQ(m["tool_calls"][0]["type"], "function");
+  EXPECT_EQ(m["tool_calls"][0]["function"]["name"], "get_weather");
+  EXPECT_EQ(m["tool_calls"][0]["id"].get<std::string>().rfind("call_", 0), 0u);
+  EXPECT_EQ(c["usage"]["completion_tokens_details"]["reasoning_tokens"], 4);
+}
+
 }  // namespace
 }  // namespace openbatch::openai
