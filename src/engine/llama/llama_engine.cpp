@@ -195,37 +195,34 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   if (!chat_template) return chat_template.status();
   impl->chat_template = std::move(chat_template).value();
 
-  const int ctx_per_sequence = std::min(llama_model_n_ctx_train(impl->model), 4096);
-  int parallel = options.parallel;
-  if (parallel <= 0) {
-    ParallelismInputs in;
-    in.gpu = options.gpu_layers != 0 && llama_supports_gpu_offload();
-    in.free_memory = free_memory_for_kv(in.gpu);
-    in.kv_bytes_per_token = kv_bytes_per_token(impl->model);
-    in.ctx_per_sequence = options.ctx_size > 0 ? options.ctx_size : ctx_per_sequence;
-    parallel = choose_parallel(in);
-    if (options.ctx_size > 0) parallel = std::clamp(options.ctx_size / ctx_per_sequence, 1, parallel);
+  LoadPlanInputs plan_in;
+  plan_in.parallel = options.parallel;
+  plan_in.ctx_size = options.ctx_size;
+  plan_in.threads = options.threads;
+  plan_in.batch_size = options.batch_size;
+  plan_in.cascade = options.cascade;
+  plan_in.n_ctx_train = llama_model_n_ctx_train(impl->model);
+  plan_in.gpu = options.gpu_layers != 0 && llama_supports_gpu_offload();
+  if (options.parallel <= 0) {
+    plan_in.free_memory = free_memory_for_kv(plan_in.gpu);
+    plan_in.kv_bytes_per_token = kv_bytes_per_token(impl->model);
   }
-  const int ctx_total = options.ctx_size > 0 ? options.ctx_size : ctx_per_sequence * parallel;
-  const bool gpu = options.gpu_layers != 0 && llama_supports_gpu_offload();
-  impl->cascade =
-      options.cascade == CascadeAttention::kOn || (options.cascade == CascadeAttention::kAuto && !gpu);
-  // With cascade attention the shared prefix gets a sequence (and its share of the cells) of its own.
-  const int n_seq = parallel + (impl->cascade ? 1 : 0);
+  plan_in.hardware_threads = std::thread::hardware_concurrency();
+  const LoadPlan plan = plan_load(plan_in);
+  const int parallel = plan.parallel;
+  impl->cascade = plan.cascade;
   llama_context_params cparams = llama_context_default_params();
-  cparams.n_ctx = static_cast<uint32_t>(ctx_total / parallel * n_seq);
-  cparams.n_seq_max = static_cast<uint32_t>(n_seq);
+  cparams.n_ctx = plan.n_ctx;
+  cparams.n_seq_max = static_cast<uint32_t>(plan.n_seq);
   // Cascade attention is built on the transposed V cache of the non-flash path; on a CPU the two
   // measure the same at these context lengths.
   if (impl->cascade) cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-  cparams.n_batch = static_cast<uint32_t>(std::max(options.batch_size, parallel));
+  cparams.n_batch = plan.n_batch;
   cparams.n_ubatch = cparams.n_batch;
   // One KV stream per sequence: decode attends only over a sequence's own cells (measured faster
   // than a unified buffer at 16+ sequences).
   cparams.kv_unified = false;
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = plan.threads;
   cparams.n_threads = threads;
   cparams.n_threads_batch = threads;
   cparams.no_perf = true;

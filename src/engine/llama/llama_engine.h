@@ -15,12 +15,9 @@
 
 #include "common/status.h"
 #include "engine/engine.h"
+#include "engine/llama/load_plan.h"
 
 namespace openbatch::engine {
-
-// Cascade attention (llama.cpp patch, patches/llama.cpp/): requests sharing a long prefix read its KV
-// from one sequence instead of each holding a copy. kAuto: on when the model runs on the CPU.
-enum class CascadeAttention { kAuto, kOn, kOff };
 
 struct LlamaEngineOptions {
   std::string model_path;

@@ -1,0 +1,41 @@
+// How the engine sizes its llama.cpp context: sequences, KV cells, cascade attention, batch and
+// threads, decided from the options and what the model and the machine offer. A pure function, so
+// that every rule is tested without a model.
+#pragma once
+
+#include <cstdint>
+
+namespace openbatch::engine {
+
+// Cascade attention (llama.cpp patch, patches/llama.cpp/): requests sharing a long prefix read its KV
+// from one sequence instead of each holding a copy. kAuto: on when the model runs on the CPU.
+enum class CascadeAttention { kAuto, kOn, kOff };
+
+struct LoadPlanInputs {
+  // The operator's options (0: choose).
+  int parallel = 0;
+  int ctx_size = 0;
+  int threads = 0;
+  int batch_size = 512;
+  CascadeAttention cascade = CascadeAttention::kAuto;
+  // The model and the machine.
+  int n_ctx_train = 0;
+  bool gpu = false;  // layers offloaded to a GPU
+  uint64_t free_memory = 0;
+  uint64_t kv_bytes_per_token = 0;
+  unsigned hardware_threads = 1;
+};
+
+struct LoadPlan {
+  int parallel = 1;            // request sequences
+  int ctx_per_sequence = 0;    // min(trained context, 4096), or ctx_size split between sequences
+  int n_seq = 1;               // parallel, plus the shared prefix's sequence with cascade attention
+  uint32_t n_ctx = 0;          // KV cells of the context, over all n_seq sequences
+  bool cascade = false;        // (flash attention is then off: cascade runs on the non-flash path)
+  uint32_t n_batch = 512;      // tokens a decode step takes (prefill chunks), at least one a sequence
+  int threads = 1;
+};
+
+LoadPlan plan_load(const LoadPlanInputs& in);
+
+}  // namespace openbatch::engine
