@@ -115,7 +115,7 @@ void add_options(CLI::App& app, Options& o) {
       ->check(CLI::Range(1, 50000))
       ->capture_default_str();
   app.add_option("--workload", o.workload, "shared, distinct, both, or guide (the guide's prompt verbatim and real overviews)")
-      ->check(CLI::IsMember({"shared", "distinct", "both"}))
+      ->check(CLI::IsMember({"shared", "distinct", "both", "guide"}))
       ->capture_default_str();
   app.add_option("--runs", o.runs, "runs a system (alternating order); the best counts")
       ->check(CLI::Range(1, 100))

@@ -15,6 +15,7 @@
 #include "engine/llama/chat_template.h"
 #include "engine/llama/embedder.h"
 #include "engine/llama/parallelism.h"
+#include "engine/llama/prefix_planner.h"
 #include "engine/llama/prompt.h"
 #include "engine/llama/sampling.h"
 #include "engine/llama/text_stream.h"
@@ -158,9 +159,10 @@ struct LlamaEngine::Impl {
 
   void loop();
   void admit_jobs();
+  AdmissionInputs admission_inputs(const Job& job, bool with_cascade) const;
   void copy_prefix(const Slot& from, Slot& to, size_t n);
-  bool start_linked(std::shared_ptr<Job>& job, const std::vector<size_t>& held);
-  size_t best_donor(const std::vector<size_t>& held, size_t except, size_t at_least) const;
+  void start_planned(std::shared_ptr<Job> job, const Admission& plan);
+  bool start_linked(std::shared_ptr<Job>& job, const Admission& plan);
   void forget(Slot& slot);
   void start_job(Slot& slot, std::shared_ptr<Job> job);
   bool build_batch();
@@ -433,9 +435,10 @@ void LlamaEngine::Impl::fail_all(const Status& status) {
   for (auto& job : pending) job->callbacks.on_done(status);
 }
 
-// Moves queued jobs into idle slots, interactive ones first. A job takes the idle slot that holds the
-// longest prefix of its prompt, or copies a longer one from any other sequence's KV; a job whose prefix
-// another sequence is computing right now waits a step or two for it instead of computing it again.
+// Moves queued jobs into idle slots, interactive ones first. Where each starts is the prefix
+// planner's choice (prefix_planner.h): the idle slot holding the longest prefix of its prompt, a copy
+// of a longer one from another sequence, a link to the shared prefix sequence, or a step or two of
+// waiting for a prefix another sequence is computing right now.
 void LlamaEngine::Impl::admit_jobs() {
   while (true) {
     if (std::none_of(slots.begin(), slots.end(), [](const Slot& s) { return s.state == SlotState::kIdle; })) {
@@ -455,18 +458,8 @@ void LlamaEngine::Impl::admit_jobs() {
       }
     }
     if (!job) return;
-    // How much of the prompt each sequence holds now, and how much a prefilling one will soon hold.
-    std::vector<size_t> held(slots.size());
-    size_t available = 0;
-    size_t coming = 0;
-    for (size_t i = 0; i < slots.size(); ++i) {
-      held[i] = common_prefix_length(slots[i].cached, job->prompt);
-      available = std::max(available, held[i]);
-      if (slots[i].state == SlotState::kPrefill) {
-        coming = std::max(coming, common_prefix_length(slots[i].job->prompt, job->prompt));
-      }
-    }
-    if (!job->cancelled.load() && coming >= available + kMinCopyTokens) return;
+    const Admission plan = plan_admission(admission_inputs(*job, cascade));
+    if (plan.kind == Admission::Kind::kWait && !job->cancelled.load()) return;
     {
       std::lock_guard<std::mutex> lock(mu);
       queue->pop_front();
@@ -475,15 +468,32 @@ void LlamaEngine::Impl::admit_jobs() {
       job->callbacks.on_done(request_cancelled());
       continue;
     }
-    if (cascade && start_linked(job, held)) continue;
-    size_t best = slots.size();
-    for (size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i].state == SlotState::kIdle && (best == slots.size() || held[i] > held[best])) best = i;
-    }
-    const size_t donor = best_donor(held, best, held[best] + kMinCopyTokens);
-    if (donor != slots.size()) copy_prefix(slots[donor], slots[best], held[donor]);
-    start_job(slots[best], std::move(job));
+    if (plan.kind == Admission::Kind::kLink && start_linked(job, plan)) continue;
+    // Not linked: the plan without the shared prefix.
+    AdmissionInputs again = admission_inputs(*job, /*with_cascade=*/false);
+    again.may_wait = false;
+    const Admission start = plan.kind == Admission::Kind::kStart ? plan : plan_admission(again);
+    start_planned(std::move(job), start);
   }
+}
+
+AdmissionInputs LlamaEngine::Impl::admission_inputs(const Job& job, bool with_cascade) const {
+  AdmissionInputs in;
+  const auto& prompt = job.prompt;
+  for (const Slot& slot : slots) {
+    SequenceState s;
+    s.idle = slot.state == SlotState::kIdle;
+    s.linked = slot.linked > 0;
+    s.held = common_prefix_length(slot.cached, prompt);
+    if (slot.state == SlotState::kPrefill) s.coming = common_prefix_length(slot.job->prompt, prompt);
+    in.sequences.push_back(s);
+  }
+  in.cascade = with_cascade;
+  in.prefix_held = with_cascade ? common_prefix_length(prefix_tokens, prompt) : 0;
+  // The last prompt token is decoded for the first draw's logits; an image's embeddings go in whole.
+  in.usable = [&job](size_t n) { return job.vision.align_to_image_start(std::min(n, job.prompt.size() - 1)); };
+  in.min_copy = kMinCopyTokens;
+  return in;
 }
 
 // Gives `to` the KV of the first `n` tokens of `from`. With a KV stream per sequence the copy is of the
@@ -496,50 +506,32 @@ void LlamaEngine::Impl::copy_prefix(const Slot& from, Slot& to, size_t n) {
   to.cached.assign(from.cached.begin(), from.cached.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
-// Starts the job on the lowest idle sequence linked to the shared prefix sequence, when the job shares
-// at least kMinCopyTokens with it. While no sequence is linked, the prefix sequence first takes the
-// longest prefix of the job that a sequence holds in its own stream. Returns false (the job untouched)
-// where the job shares too little.
-bool LlamaEngine::Impl::start_linked(std::shared_ptr<Job>& job, const std::vector<size_t>& held) {
-  const auto& prompt = job->prompt;
-  // The last prompt token is decoded for the first draw's logits; an image's embeddings go in whole.
-  auto usable = [&](size_t n) { return job->vision.align_to_image_start(std::min(n, prompt.size() - 1)); };
-  size_t shared = usable(common_prefix_length(prefix_tokens, prompt));
-  llama_memory_t mem = llama_get_memory(ctx);
-  const bool any_linked = std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.linked > 0; });
-  if (shared < kMinCopyTokens && !any_linked) {
-    const size_t donor = best_donor(held, slots.size(), kMinCopyTokens);
-    if (donor == slots.size() || usable(held[donor]) < kMinCopyTokens) return false;
-    shared = usable(held[donor]);
-    llama_memory_seq_rm(mem, prefix_seq, -1, -1);
-    llama_memory_seq_cp(mem, slots[donor].seq, prefix_seq, -1, -1);
-    llama_memory_seq_rm(mem, prefix_seq, static_cast<llama_pos>(shared), -1);
-    prefix_tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(shared));
-  }
-  if (shared < kMinCopyTokens) return false;
-  auto idle =
-      std::find_if(slots.begin(), slots.end(), [](const Slot& s) { return s.state == SlotState::kIdle; });
-  Slot& slot = *idle;
-  forget(slot);
-  if (!llama_memory_seq_attach_prefix(mem, slot.seq, prefix_seq, static_cast<llama_pos>(shared)))
-    return false;
-  slot.linked = shared;
-  slot.cached.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(shared));
+void LlamaEngine::Impl::start_planned(std::shared_ptr<Job> job, const Admission& plan) {
+  Slot& slot = slots[plan.sequence];
+  if (plan.copy_from) copy_prefix(slots[*plan.copy_from], slot, plan.copy_tokens);
   start_job(slot, std::move(job));
-  return true;
 }
 
-// The sequence other than `except` whose own KV stream holds the longest prefix of the job (held[i]
-// tokens), at least `at_least`; slots.size() if none does. Linked sequences hold no prefix themselves.
-size_t LlamaEngine::Impl::best_donor(const std::vector<size_t>& held, size_t except, size_t at_least) const {
-  size_t donor = slots.size();
-  for (size_t i = 0; i < slots.size(); ++i) {
-    if (i != except && slots[i].linked == 0 && held[i] >= at_least &&
-        (donor == slots.size() || held[i] > held[donor])) {
-      donor = i;
-    }
+// Starts the job on the planned sequence linked to the shared prefix sequence, which first takes its
+// prefix from another sequence when the plan says so. Returns false (the job untouched) where
+// llama.cpp refuses the link.
+bool LlamaEngine::Impl::start_linked(std::shared_ptr<Job>& job, const Admission& plan) {
+  const auto& prompt = job->prompt;
+  llama_memory_t mem = llama_get_memory(ctx);
+  if (plan.refill_from) {
+    llama_memory_seq_rm(mem, prefix_seq, -1, -1);
+    llama_memory_seq_cp(mem, slots[*plan.refill_from].seq, prefix_seq, -1, -1);
+    llama_memory_seq_rm(mem, prefix_seq, static_cast<llama_pos>(plan.shared), -1);
+    prefix_tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(plan.shared));
   }
-  return donor;
+  Slot& slot = slots[plan.sequence];
+  forget(slot);
+  if (!llama_memory_seq_attach_prefix(mem, slot.seq, prefix_seq, static_cast<llama_pos>(plan.shared)))
+    return false;
+  slot.linked = plan.shared;
+  slot.cached.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(plan.shared));
+  start_job(slot, std::move(job));
+  return true;
 }
 
 // Empties the sequence: its own KV stream and its link to the shared prefix.
