@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake git pkg-config ca-certificates curl openssl ccache nodejs npm
   nlohmann-json3-dev libsimdjson-dev libcpp-httplib-dev libcli11-dev libcurl4-openssl-dev
   libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev sqlite3
-  chromium) # chromium: the dashboard's end-to-end test renders the page headless
+  chromium) # chromium: the dashboard's end-to-end test drives it headless (puppeteer-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -36,7 +36,8 @@ cmake -S . -B "$build_dir" -DLLAMA_PREFIX="$prefix" -DCMAKE_BUILD_TYPE="${OPENBA
 cmake --build "$build_dir" -j"$jobs" 2>&1 | grep -E "error|warning: unused|Error" || true
 test -x "$build_dir/openbatch" || { echo "[setup] build failed" >&2; cmake --build "$build_dir" -j1 2>&1 | tail -40; exit 1; }
 
-if [[ ! -d tests/e2e/node_modules/openai || ! -d tests/e2e/node_modules/pngjs || ! -d tests/e2e/node_modules/jpeg-js ]]; then
+if [[ ! -d tests/e2e/node_modules/openai || ! -d tests/e2e/node_modules/pngjs || ! -d tests/e2e/node_modules/jpeg-js ||
+  ! -d tests/e2e/node_modules/puppeteer-core ]]; then
   echo "[setup] installing the end-to-end tests' npm packages" >&2
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi

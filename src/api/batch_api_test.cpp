@@ -268,6 +268,43 @@ TEST_F(BatchApiTest, RunsABatchAndServesItsObjects) {
   EXPECT_EQ(conflict["error"]["message"], "Cannot cancel a batch with status 'completed'.");
 }
 
+TEST_F(BatchApiTest, ServesTheProgressSamplesOfABatchToItsOwner) {
+  json f = upload(request_line("a") + "\n" + request_line("TOO_LONG") + "\n" + request_line("c") + "\n");
+  const std::string id = create_batch(f["id"])["id"];
+  json b = wait_batch(id, "completed");
+  ASSERT_EQ(b["request_counts"], json({{"total", 3}, {"completed", 2}, {"failed", 1}}));
+
+  json p = get("/v1/batches/" + id + "/progress");
+  EXPECT_EQ(p["object"], "batch.progress");
+  EXPECT_EQ(p["batch_id"], id);
+  EXPECT_EQ(p["status"], "completed");
+  ASSERT_GE(p["samples"].size(), 1u);
+  int64_t at = 0, done = 0;
+  for (const json& s : p["samples"]) {
+    EXPECT_GT(s["at_ms"].get<int64_t>(), at) << "oldest first";
+    EXPECT_GE(s["completed"].get<int64_t>() + s["failed"].get<int64_t>(), done) << "counts only grow";
+    at = s["at_ms"];
+    done = s["completed"].get<int64_t>() + s["failed"].get<int64_t>();
+  }
+  const json& last = p["samples"].back();
+  EXPECT_EQ(last, json({{"at_ms", at},
+                        {"completed", 2},
+                        {"failed", 1},
+                        {"input_tokens", 20},
+                        {"output_tokens", 10},
+                        {"cached_tokens", 6}}));
+  EXPECT_GE(p["now_ms"].get<int64_t>(), at);
+  EXPECT_GE(at, b["in_progress_at"].get<int64_t>() * 1000);
+
+  EXPECT_TRUE(get("/v1/batches/" + id + "/progress?after_ms=" + std::to_string(at))["samples"].empty());
+  json bad = get("/v1/batches/" + id + "/progress?after_ms=soon", 400);
+  EXPECT_EQ(bad["error"]["code"], "invalid_value");
+  EXPECT_EQ(bad["error"]["param"], "after_ms");
+  get("/v1/batches/" + id + "/progress", 404, "key-bob");
+  get("/v1/batches/batch_nope/progress", 404);
+  EXPECT_FALSE(get("/v1/batches/" + id).contains("samples")) << "the batch object stays OpenAI's";
+}
+
 TEST_F(BatchApiTest, ReportsValidationErrorsAsAListOnTheBatch) {
   json f = upload(request_line("a") + "\n{oops\n");
   json b = wait_batch(create_batch(f["id"])["id"], "failed");

@@ -1,6 +1,9 @@
 // /v1/batches: create, retrieve, cancel, list. The batch object has every field OpenAI's has.
+// GET /v1/batches/{id}/progress is openbatch's own: the batch's progress samples, for the dashboard's
+// chart; the batch object itself stays OpenAI's.
 #include <httplib.h>
 
+#include <exception>
 #include <optional>
 #include <string>
 
@@ -95,6 +98,42 @@ void retrieve(RouteContext& ctx, const httplib::Request& req, httplib::Response&
   send_json(res, batch_object(*rec));
 }
 
+// after_ms: only samples after this time (a client that polls asks for what is new since its last).
+void progress(RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  if (!ctx.batches) return send_error(res, unavailable());
+  int64_t after_ms = 0;
+  if (req.has_param("after_ms")) {
+    const std::string v = req.get_param_value("after_ms");
+    size_t used = 0;
+    try {
+      after_ms = std::stoll(v, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != v.size()) {
+      return send_error(res, Status::invalid_request(
+                                 "Invalid 'after_ms': expected an integer, but got '" + v + "' instead.",
+                                 "after_ms", "invalid_value"));
+    }
+  }
+  auto p = ctx.batches->batch_progress(request_owner(ctx, req), req.matches[1], after_ms);
+  if (!p) return send_error(res, p.status());
+  nlohmann::json samples = nlohmann::json::array();
+  for (const store::ProgressSample& s : p->samples) {
+    samples.push_back({{"at_ms", s.at_ms},
+                       {"completed", s.completed},
+                       {"failed", s.failed},
+                       {"input_tokens", s.usage.input_tokens},
+                       {"output_tokens", s.usage.output_tokens},
+                       {"cached_tokens", s.usage.cached_tokens}});
+  }
+  send_json(res, {{"object", "batch.progress"},
+                  {"batch_id", p->batch.id},
+                  {"status", store::to_string(p->batch.status)},
+                  {"now_ms", p->now_ms},
+                  {"samples", std::move(samples)}});
+}
+
 void cancel(RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
   if (!ctx.batches) return send_error(res, unavailable());
   auto rec = ctx.batches->cancel_batch(request_owner(ctx, req), req.matches[1]);
@@ -111,6 +150,8 @@ void register_batch_routes(httplib::Server& server, RouteContext& ctx) {
              [&ctx](const httplib::Request& req, httplib::Response& res) { list(ctx, req, res); });
   server.Get(R"(/v1/batches/([^/]+))",
              [&ctx](const httplib::Request& req, httplib::Response& res) { retrieve(ctx, req, res); });
+  server.Get(R"(/v1/batches/([^/]+)/progress)",
+             [&ctx](const httplib::Request& req, httplib::Response& res) { progress(ctx, req, res); });
   server.Post(R"(/v1/batches/([^/]+)/cancel)",
               [&ctx](const httplib::Request& req, httplib::Response& res) { cancel(ctx, req, res); });
 }

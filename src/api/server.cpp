@@ -23,10 +23,10 @@ struct Server::Impl {
 namespace {
 
 // Requests without a configured key get OpenAI's 401 answers; /health stays open for probes, and the
-// dashboard page (it holds no data: it asks the API with the key the user types).
+// dashboard's files (they hold no data: the page asks the API with the key the user types).
 httplib::Server::HandlerResponse check_api_key(const ServerOptions& options, const httplib::Request& req,
                                                httplib::Response& res) {
-  if (options.api_keys.empty() || req.path == "/health" || req.path == "/")
+  if (options.api_keys.empty() || req.path == "/health" || req.path == "/" || req.path.rfind("/web/", 0) == 0)
     return httplib::Server::HandlerResponse::Unhandled;
   const std::string token = bearer_token(req);
   if (token.empty()) {

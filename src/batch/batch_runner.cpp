@@ -1,5 +1,6 @@
 #include "batch/batch_runner.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -27,6 +28,12 @@ void log_error(const std::string& batch_id, const std::string& what, const Statu
 // Engine results that say nothing about the request itself: it was stopped (by us, 499) or the engine
 // could not take it (503). Such a request runs again rather than landing in the error file.
 bool is_retryable(const Status& s) { return s.http_status() == 499 || s.http_status() == 503; }
+
+// Progress samples (Store::sample_progress) are taken when a batch starts running, after stored results
+// at most every max(kMinSampleSpacingMs, the time it has run / kSampleSpacingDivisor), and when it
+// ends: fine-grained for a batch of seconds, about 1,700 samples for one that runs 24 hours.
+constexpr int64_t kMinSampleSpacingMs = 250;
+constexpr int64_t kSampleSpacingDivisor = 200;
 
 }  // namespace
 
@@ -69,6 +76,9 @@ struct BatchRunner::ActiveBatch {
   std::unordered_map<int64_t, InFlight> in_flight;  // by line
   size_t unflushed = 0;                             // results waiting in the group-commit buffer
   SteadyClock::time_point retry_after{};            // after the engine turned requests away
+  int64_t started_ms = 0;                           // when this run of the batch began (clock)
+  int64_t sampled_ms = 0;                           // the last progress sample
+  bool unsampled = false;                           // results stored since the last sample
 
   void stop_requests() {
     pending.clear();
@@ -102,6 +112,7 @@ class BatchRunner::Scheduler {
       check_expiry();
       dispatch();
       flush(false);
+      sample_due();
       end_finished_batches();
     }
   }
@@ -167,7 +178,24 @@ class BatchRunner::Scheduler {
         }
       }
     }
-    batches_.emplace(id, std::move(b));
+    b.started_ms = r_.clock_.now_millis();
+    auto [it, inserted] = batches_.emplace(id, std::move(b));
+    if (it->second.mode == Mode::kRunning) sample(it->second);
+  }
+
+  void sample(ActiveBatch& b) {
+    const int64_t now = r_.clock_.now_millis();
+    if (Status s = r_.store_.sample_progress(b.id, now); !s) return log_error(b.id, "progress sample", s);
+    b.sampled_ms = now;
+    b.unsampled = false;
+  }
+
+  void sample_due() {
+    const int64_t now = r_.clock_.now_millis();
+    for (auto& [id, b] : batches_) {
+      const int64_t spacing = std::max(kMinSampleSpacingMs, (now - b.started_ms) / kSampleSpacingDivisor);
+      if (b.unsampled && now - b.sampled_ms >= spacing) sample(b);
+    }
   }
 
   void on_done(Event& e) {
@@ -289,7 +317,9 @@ class BatchRunner::Scheduler {
     }
     for (const auto& r : buffer_) {
       auto it = batches_.find(r.batch_id);
-      if (it != batches_.end()) --it->second.unflushed;
+      if (it == batches_.end()) continue;
+      --it->second.unflushed;
+      it->second.unsampled = true;
     }
     buffer_.clear();
   }
@@ -315,6 +345,7 @@ class BatchRunner::Scheduler {
           continue;
         }
       }
+      sample(b);  // the counts it ends with
       r_.push_job({Job::kFinalize, b.id, to});
       it = batches_.erase(it);
     }

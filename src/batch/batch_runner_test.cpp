@@ -305,6 +305,50 @@ TEST_F(BatchRunnerTest, CancelStopsRunningRequestsAndKeepsFinishedOnes) {
   EXPECT_EQ(service_->cancel_batch("alice", b.id).status().http_status(), 409);
 }
 
+TEST_F(BatchRunnerTest, SamplesProgressWhenItStartsAsResultsAreStoredAndWhenItEnds) {
+  FakeEngine engine(/*auto_complete=*/false);
+  options_.max_in_flight = 4;
+  open(engine);
+  const int64_t t0 = clock_.now_seconds() * 1000;
+  BatchRecord b = create(upload(input_file("t", 4)));
+  ASSERT_TRUE(engine.wait_held(4));
+  auto samples = [&] {
+    auto p = service_->batch_progress("alice", b.id, 0);
+    EXPECT_TRUE(p.is_ok());
+    return p->samples;
+  };
+  auto last_completed = [&] {
+    auto s = samples();
+    return s.empty() ? int64_t{-1} : s.back().completed;
+  };
+  ASSERT_TRUE(eventually([&] { return last_completed() == 0; })) << "a sample when the batch starts";
+  for (int64_t done = 1; done <= 2; ++done) {
+    clock_.advance(1);
+    engine.complete(1);
+    ASSERT_TRUE(eventually([&] { return last_completed() == done; }));
+  }
+  clock_.advance(1);
+  engine.complete(2);
+  b = wait_status(b.id, BatchStatus::kCompleted);
+
+  auto all = samples();
+  ASSERT_EQ(all.size(), 4u);
+  const int64_t want_completed[] = {0, 1, 2, 4};
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].at_ms, t0 + 1000 * static_cast<int64_t>(i)) << i;
+    EXPECT_EQ(all[i].completed, want_completed[i]) << i;
+    EXPECT_EQ(all[i].failed, 0);
+    EXPECT_EQ(all[i].usage.output_tokens, 5 * want_completed[i]) << i;
+    EXPECT_EQ(all[i].usage.input_tokens, 10 * want_completed[i]) << i;
+  }
+  auto newer = service_->batch_progress("alice", b.id, t0 + 1000);
+  ASSERT_TRUE(newer.is_ok());
+  EXPECT_EQ(newer->samples.size(), 2u);
+  EXPECT_EQ(newer->batch.status, BatchStatus::kCompleted);
+  EXPECT_EQ(newer->now_ms, t0 + 3000);
+  EXPECT_EQ(service_->batch_progress("bob", b.id, 0).status().http_status(), 404);
+}
+
 TEST_F(BatchRunnerTest, ExpiresWhenTheCompletionWindowPasses) {
   FakeEngine engine(false);
   options_.max_in_flight = 2;

@@ -324,6 +324,15 @@ Result<store::BatchRecord> BatchService::get_batch(const std::string& owner, con
   return store_->get_batch(owner, id);
 }
 
+Result<BatchProgress> BatchService::batch_progress(const std::string& owner, const std::string& id,
+                                                   int64_t after_ms) {
+  auto rec = store_->get_batch(owner, id);
+  if (!rec) return rec.status();
+  auto samples = store_->progress_samples(id, after_ms);
+  if (!samples) return samples.status();
+  return BatchProgress{std::move(rec).value(), std::move(samples).value(), clock_.now_millis()};
+}
+
 Result<std::vector<store::BatchRecord>> BatchService::unfinished_batches() {
   using store::BatchStatus;
   return store_->batches_with_status({BatchStatus::kValidating, BatchStatus::kInProgress,

@@ -59,6 +59,13 @@ struct BatchServiceOptions {
   const Clock* clock = nullptr;  // null: the system clock. REQUIRES: outlives the service.
 };
 
+// What GET /v1/batches/{id}/progress answers: the batch, its samples, and the time they were read.
+struct BatchProgress {
+  store::BatchRecord batch;
+  std::vector<store::ProgressSample> samples;
+  int64_t now_ms = 0;
+};
+
 // One upload in progress: its bytes go straight to a temporary blob, never all in memory.
 // Not thread-safe; destroying it without finish() discards the bytes.
 class FileUpload {
@@ -108,6 +115,9 @@ class BatchService {
   Result<store::BatchRecord> get_batch(const std::string& owner, const std::string& id);
   Result<store::Page<store::BatchRecord>> list_batches(const std::string& owner,
                                                        const store::ListQuery& query);
+  // The batch and its progress samples with at_ms > after_ms (GET /v1/batches/{id}/progress), oldest
+  // first, with the clock's time now.
+  Result<BatchProgress> batch_progress(const std::string& owner, const std::string& id, int64_t after_ms);
   // Every batch that has not ended (validating, in_progress, finalizing, cancelling), any owner, oldest
   // first: what GET /metrics counts.
   Result<std::vector<store::BatchRecord>> unfinished_batches();

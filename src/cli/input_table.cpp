@@ -6,6 +6,8 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "cli/output_folder.h"
+
 namespace openbatch::cli {
 namespace {
 
@@ -58,6 +60,7 @@ Status write_file(const std::string& path, const std::string& data) {
     std::fflush(stdout);
     return Status::ok();
   }
+  if (Status s = create_parent_folder(path); !s) return s;
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);

@@ -20,7 +20,7 @@ Result<std::vector<std::string>> row_ids(const CsvTable& table, const std::strin
 // The whole file, or why it could not be read.
 Result<std::string> read_file(const std::string& path);
 // Writes data to path through a temporary file renamed into place, so readers never see half a file;
-// path "-" or empty writes to stdout.
+// path "-" or empty writes to stdout. Makes path's folder when it is missing.
 Status write_file(const std::string& path, const std::string& data);
 
 }  // namespace openbatch::cli

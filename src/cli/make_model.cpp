@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/output_folder.h"
 #include "engine/llama/llama_engine.h"
 #include "testmodels/model_writer.h"
 #include "testmodels/projector_writer.h"
@@ -46,6 +47,12 @@ int make_model(const MakeModelOptions& options) {
   if (!type) {
     std::fprintf(stderr, "make-model: %s\n", type.status().message().c_str());
     return 2;
+  }
+  for (const std::string& path : {options.output, options.mmproj_output}) {
+    if (Status s = create_parent_folder(path); !s) {
+      std::fprintf(stderr, "make-model: %s\n", s.message().c_str());
+      return 1;
+    }
   }
   engine::set_llama_log_level_warn();
   if (Status s = testmodels::write_random_model(*shape, options.seed, options.output, *type); !s) {

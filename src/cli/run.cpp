@@ -25,6 +25,7 @@
 #include "cli/engine_options.h"
 #include "cli/exit_codes.h"
 #include "cli/input_table.h"
+#include "cli/output_folder.h"
 #include "cli/progress_line.h"
 #include "openai/chat_completion.h"
 #include "openai/endpoints.h"
@@ -51,6 +52,7 @@ class LineAppender {
   // custom_id of every line in it to done.
   static Result<std::unique_ptr<LineAppender>> open(const std::string& path,
                                                     std::unordered_set<std::string>& done) {
+    if (Status s = create_parent_folder(path); !s) return s;
     Result<std::string> existing = read_file(path);
     const std::string text = existing ? std::move(*existing) : std::string();
     const size_t keep = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;

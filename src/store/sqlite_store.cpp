@@ -67,6 +67,18 @@ CREATE TABLE batch_requests (
   PRIMARY KEY (batch_id, line)
 ) WITHOUT ROWID;
 )sql",
+    R"sql(
+CREATE TABLE batch_progress (
+  batch_id TEXT NOT NULL,
+  at_ms INTEGER NOT NULL,
+  completed INTEGER NOT NULL,
+  failed INTEGER NOT NULL,
+  input_tokens INTEGER NOT NULL,
+  output_tokens INTEGER NOT NULL,
+  cached_tokens INTEGER NOT NULL,
+  PRIMARY KEY (batch_id, at_ms)
+) WITHOUT ROWID;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -509,6 +521,41 @@ class SqliteStore final : public Store {
     while ((rc = q.step()) == SQLITE_ROW)
       out.push_back({q.i64(0), static_cast<Outcome>(q.i64(1)), q.text(2)});
     if (rc != SQLITE_DONE) return error("stored_results");
+    return out;
+  }
+
+  Status sample_progress(const std::string& batch_id, int64_t at_ms) override {
+    std::lock_guard lock(mu_);
+    Query q(
+        prepare("INSERT OR REPLACE INTO batch_progress (batch_id, at_ms, completed, failed, input_tokens, "
+                "output_tokens, cached_tokens) SELECT id, ?, completed, failed, input_tokens, output_tokens, "
+                "cached_tokens FROM batches WHERE id=?"));
+    q.bind(at_ms).bind(batch_id);
+    if (q.step() != SQLITE_DONE) return error("sample_progress");
+    if (sqlite3_changes(db_) == 0) return batch_not_found(batch_id);
+    return Status::ok();
+  }
+
+  Result<std::vector<ProgressSample>> progress_samples(const std::string& batch_id,
+                                                       int64_t after_ms) override {
+    std::lock_guard lock(mu_);
+    Query q(
+        prepare("SELECT at_ms, completed, failed, input_tokens, output_tokens, cached_tokens FROM "
+                "batch_progress WHERE batch_id=? AND at_ms>? ORDER BY at_ms"));
+    q.bind(batch_id).bind(after_ms);
+    std::vector<ProgressSample> out;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) {
+      ProgressSample p;
+      p.at_ms = q.i64(0);
+      p.completed = q.i64(1);
+      p.failed = q.i64(2);
+      p.usage.input_tokens = q.i64(3);
+      p.usage.output_tokens = q.i64(4);
+      p.usage.cached_tokens = q.i64(5);
+      out.push_back(p);
+    }
+    if (rc != SQLITE_DONE) return error("progress_samples");
     return out;
   }
 

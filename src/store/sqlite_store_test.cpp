@@ -299,6 +299,59 @@ TEST_F(SqliteStoreTest, SurvivesReopening) {
   EXPECT_EQ(store_->pending_requests("batch_1")->size(), 1u);
 }
 
+TEST_F(SqliteStoreTest, ProgressSamplesSnapshotTheStoredCountsAndOutliveTheBatch) {
+  ASSERT_TRUE(store_->insert_file(file("file-in")));
+  started_batch("batch_1", 3);
+  ASSERT_TRUE(store_->sample_progress("batch_1", 10'000));
+  ASSERT_TRUE(store_->record_results({result("batch_1", 1, Outcome::kOutput, 4)}));
+  ASSERT_TRUE(store_->sample_progress("batch_1", 10'500));
+  ASSERT_TRUE(store_->record_results({result("batch_1", 2, Outcome::kError)}));
+  ASSERT_TRUE(store_->sample_progress("batch_1", 11'000));
+  ASSERT_TRUE(store_->record_results({result("batch_1", 3, Outcome::kOutput, 2)}));
+  ASSERT_TRUE(store_->sample_progress("batch_1", 11'000)) << "a second sample at the same time replaces it";
+  ASSERT_TRUE(store_->finish_batch("batch_1", {BatchStatus::kInProgress}, BatchStatus::kCompleted,
+                                   std::nullopt, std::nullopt, 2002));
+  reopen();
+
+  auto all = store_->progress_samples("batch_1", 0);
+  ASSERT_TRUE(all.is_ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].at_ms, 10'000);
+  EXPECT_EQ((*all)[0].completed, 0);
+  EXPECT_EQ((*all)[1].completed, 1);
+  EXPECT_EQ((*all)[1].usage.input_tokens, 4);
+  EXPECT_EQ((*all)[1].usage.output_tokens, 8);
+  EXPECT_EQ((*all)[1].usage.cached_tokens, 1);
+  EXPECT_EQ((*all)[2].at_ms, 11'000);
+  EXPECT_EQ((*all)[2].completed, 2);
+  EXPECT_EQ((*all)[2].failed, 1);
+  EXPECT_EQ((*all)[2].usage.input_tokens, 6);
+
+  auto later = store_->progress_samples("batch_1", 10'000);
+  ASSERT_TRUE(later.is_ok());
+  ASSERT_EQ(later->size(), 2u) << "only samples after after_ms";
+  EXPECT_EQ(later->front().at_ms, 10'500);
+  EXPECT_TRUE(store_->progress_samples("batch_2", 0)->empty());
+  EXPECT_EQ(store_->sample_progress("batch_2", 1).http_status(), 404);
+}
+
+TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
+  // A database written by the first schema (before progress samples) opens, keeps its batches and
+  // takes samples.
+  ASSERT_TRUE(store_->insert_file(file("file-in")));
+  started_batch("batch_1", 2);
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE batch_progress; PRAGMA user_version=1", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  reopen();
+  EXPECT_EQ(store_->get_batch("alice", "batch_1")->request_counts.total, 2);
+  ASSERT_TRUE(store_->sample_progress("batch_1", 5));
+  EXPECT_EQ(store_->progress_samples("batch_1", 0)->size(), 1u);
+}
+
 TEST_F(SqliteStoreTest, UsesWalAndRefusesANewerSchema) {
   store_.reset();
   sqlite3* db = nullptr;

@@ -87,6 +87,15 @@ struct BatchRecord {
   Usage usage;
 };
 
+// A batch's counts and usage at one moment of its run. The runner records them as results are stored
+// (GET /v1/batches/{id}/progress), so that a client can chart requests and tokens a second.
+struct ProgressSample {
+  int64_t at_ms = 0;  // Unix time in milliseconds
+  int64_t completed = 0;
+  int64_t failed = 0;
+  Usage usage;  // reasoning_tokens are not sampled
+};
+
 // One input line of a batch: where its bytes are in the input file. The body itself stays in the file.
 struct RequestRecord {
   int64_t line = 0;  // 1-based
@@ -173,6 +182,13 @@ class Store {
   // Stored results of a batch with line > after_line, in line order, at most limit of them.
   virtual Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
                                                            int64_t limit) = 0;
+
+  // Records the batch's request counts and usage as stored now, at time at_ms; a sample already at
+  // at_ms is replaced. NotFound for an unknown batch.
+  virtual Status sample_progress(const std::string& batch_id, int64_t at_ms) = 0;
+  // The batch's samples with at_ms > after_ms, oldest first. Samples stay after the batch has ended.
+  virtual Result<std::vector<ProgressSample>> progress_samples(const std::string& batch_id,
+                                                               int64_t after_ms) = 0;
 
   // Ends a batch in one transaction: inserts the output and error file records (either may be absent),
   // sets output_file_id/error_file_id, status `to` with its timestamp, and forgets the request rows.
