@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "api/api_keys.h"
 #include "api/routes.h"
 #include "batch/batch_service.h"
 #include "common/clock.h"
@@ -14,6 +15,7 @@ namespace openbatch::api {
 
 struct Server::Impl {
   ServerOptions options;
+  ApiKeyMatcher keys{std::vector<std::string>{}};
   RouteContext ctx;
   std::unique_ptr<engine::MeteredEngine> engine;  // before batches: it outlives their requests
   std::unique_ptr<batch::BatchService> batches;
@@ -24,9 +26,9 @@ namespace {
 
 // Requests without a configured key get OpenAI's 401 answers; /health stays open for probes, and the
 // dashboard's files (they hold no data: the page asks the API with the key the user types).
-httplib::Server::HandlerResponse check_api_key(const ServerOptions& options, const httplib::Request& req,
+httplib::Server::HandlerResponse check_api_key(const ApiKeyMatcher& keys, const httplib::Request& req,
                                                httplib::Response& res) {
-  if (options.api_keys.empty() || req.path == "/health" || req.path == "/" || req.path.rfind("/web/", 0) == 0)
+  if (keys.empty() || req.path == "/health" || req.path == "/" || req.path.rfind("/web/", 0) == 0)
     return httplib::Server::HandlerResponse::Unhandled;
   const std::string token = bearer_token(req);
   if (token.empty()) {
@@ -36,7 +38,7 @@ httplib::Server::HandlerResponse check_api_key(const ServerOptions& options, con
                       "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."));
     return httplib::Server::HandlerResponse::Handled;
   }
-  if (std::find(options.api_keys.begin(), options.api_keys.end(), token) == options.api_keys.end()) {
+  if (!keys.matches(token)) {
     const std::string shown =
         token.size() > 8 ? token.substr(0, 3) + "*****" + token.substr(token.size() - 4) : "*****";
     send_error(res, Status::unauthorized("Incorrect API key provided: " + shown + "."));
@@ -49,6 +51,7 @@ httplib::Server::HandlerResponse check_api_key(const ServerOptions& options, con
 
 Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
+  impl_->keys = ApiKeyMatcher(impl_->options.api_keys);
   impl_->ctx.options = &impl_->options;
   impl_->engine = std::make_unique<engine::MeteredEngine>(engine);
   impl_->ctx.engine = impl_->engine.get();
@@ -70,9 +73,9 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http.set_read_timeout(600, 0);
   http.set_write_timeout(600, 0);
-  const ServerOptions* opts = &impl_->options;
+  const ApiKeyMatcher* keys = &impl_->keys;
   http.set_pre_routing_handler(
-      [opts](const httplib::Request& req, httplib::Response& res) { return check_api_key(*opts, req, res); });
+      [keys](const httplib::Request& req, httplib::Response& res) { return check_api_key(*keys, req, res); });
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 404) {

@@ -31,7 +31,8 @@ struct EngineOptions {
 
 // Adds --model, --hf-repo, --hf-file, --model-url, --models-dir, --model-id (with model_id_help),
 // --mmproj, --hf-mmproj-file, --mmproj-url, --no-mmproj, --parallel, --ctx-size, --threads, --cascade,
-// --batch-size, --gpu-layers, --chat-template-file, --image-timeout, --image-max-mb, --upstream, --upstream-model,
+// --batch-size, --gpu-layers, --chat-template-file, --image-timeout, --image-max-mb,
+// --image-allow-private, --image-allow-host, --upstream, --upstream-model,
 // --upstream-api-key and --upstream-retries to cmd.
 void add_engine_options(CLI::App* cmd, EngineOptions& options, const std::string& model_id_help);
 

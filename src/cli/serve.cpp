@@ -2,9 +2,11 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 
+#include "api/api_keys.h"
 #include "api/server.h"
 #include "cli/commands.h"
 #include "cli/engine_options.h"
@@ -17,8 +19,23 @@ namespace {
 struct ServeOptions {
   EngineOptions engine;
   api::ServerOptions server;
+  std::vector<std::string> api_key_files;
   bool verbose = false;
 };
+
+// Adds the keys of --api-key-file and $OPENBATCH_API_KEYS to those of --api-key. Throws a usage error
+// when a key file cannot be read.
+void gather_api_keys(ServeOptions& opts) {
+  for (const std::string& path : opts.api_key_files) {
+    auto keys = api::read_api_key_file(path);
+    if (!keys) throw CLI::ValidationError("--api-key-file", keys.status().message());
+    opts.server.api_keys.insert(opts.server.api_keys.end(), keys->begin(), keys->end());
+  }
+  if (const char* env = std::getenv("OPENBATCH_API_KEYS")) {
+    auto keys = api::split_api_key_list(env);
+    opts.server.api_keys.insert(opts.server.api_keys.end(), keys.begin(), keys.end());
+  }
+}
 
 int serve(ServeOptions opts) {
   if (!opts.verbose) engine::set_llama_log_level_warn();
@@ -90,7 +107,13 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--host", opts->server.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", opts->server.port, "Port to listen on")->capture_default_str();
   cmd->add_option("--api-key", opts->server.api_keys,
-                  "Accepted API key; repeat for several (default: none, open)")
+                  "Accepted API key; repeat for several (default: none, open). Other local users see "
+                  "the command line: prefer --api-key-file or $OPENBATCH_API_KEYS")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--api-key-file", opts->api_key_files,
+                  "File of accepted API keys, one a line (blank lines and # comments skipped); repeat "
+                  "for several. $OPENBATCH_API_KEYS adds a comma-separated list")
+      ->check(CLI::ExistingFile)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--data-dir", opts->server.data_dir, "Where files and batches are kept")
       ->capture_default_str();
@@ -100,6 +123,7 @@ void register_serve(CLI::App& app) {
   cmd->add_flag("--verbose,-v", opts->verbose, "Log llama.cpp's own messages");
   cmd->callback([opts] {
     require_model_source(opts->engine);
+    gather_api_keys(*opts);
     int rc = serve(*opts);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "media/destination_policy.h"
 
 namespace openbatch::media {
 
@@ -18,6 +19,7 @@ struct FetchOptions {
   int64_t max_bytes = 20 * 1024 * 1024;            // of the encoded file
   uint32_t max_side = 8192;                        // pixels, width and height each
   int max_redirects = 3;
+  DestinationPolicy destinations;  // checked on every address connected to, redirects included
 };
 
 using ImageBytes = std::shared_ptr<const std::string>;
@@ -27,8 +29,11 @@ class ImageFetcher {
   explicit ImageFetcher(FetchOptions options);
 
   // The encoded image at url. Only http and https are fetched, also after redirects (at most
-  // max_redirects of them). Errors are 400 invalid_request_error whose message names the URL and its
-  // problem: invalid_image_url (an unsupported scheme, a host that cannot be resolved or reached, an
+  // max_redirects of them), and only from addresses options().destinations allows: each address is
+  // checked as a connection to it is about to open (so a name that resolves to a refused address, or a
+  // redirect to one, is refused too), and proxies from the environment are not used. Errors are 400
+  // invalid_request_error whose message names the URL and its problem: invalid_image_url (an
+  // unsupported scheme, an address that is not allowed, a host that cannot be resolved or reached, an
   // HTTP status other than 200, a timeout, too many redirects, a bad data: URL), image_too_large,
   // invalid_image_format (not an image), invalid_image (a corrupt header).
   // Blocks for up to total_timeout; a download stops early, with a 503, once *abort becomes true.

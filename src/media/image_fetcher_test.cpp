@@ -16,10 +16,15 @@ class ImageFetcherTest : public ::testing::Test {
     o.connect_timeout = 500ms;
     o.total_timeout = 500ms;
     o.max_bytes = 64 * 1024;
+    o.destinations.allow_private = true;  // the test server is on loopback
     return o;
   }
   void expect_error(const std::string& url, const std::string& code, const std::string& says) {
-    auto r = fetcher_.fetch(url);
+    expect_error(fetcher_, url, code, says);
+  }
+  static void expect_error(const ImageFetcher& fetcher, const std::string& url, const std::string& code,
+                           const std::string& says) {
+    auto r = fetcher.fetch(url);
     ASSERT_FALSE(r.is_ok()) << url;
     EXPECT_EQ(r.status().http_status(), 400) << r.status().message();
     EXPECT_EQ(r.status().type(), "invalid_request_error");
@@ -68,6 +73,62 @@ TEST_F(ImageFetcherTest, EachFailureIsA400ThatNamesTheUrlAndItsProblem) {
   expect_error(testing::data_url("image/png", "<html>oops</html>"), "invalid_image_format", "HTML");
 }
 
+ImageFetcher fetcher_with(DestinationPolicy destinations) {
+  FetchOptions o;
+  o.connect_timeout = 500ms;
+  o.total_timeout = 2s;
+  o.destinations = std::move(destinations);
+  return ImageFetcher(o);
+}
+
+TEST_F(ImageFetcherTest, LoopbackAndOtherNonPublicAddressesAreRefusedByDefault) {
+  const ImageFetcher fetcher = fetcher_with({});
+  for (const std::string host : {"127.0.0.1", "localhost", "[::ffff:127.0.0.1]", "0x7f000001", "127.1",
+                                 "2130706433", "0.0.0.0", "[::1]", "[::]", "[::ffff:7f00:1]"}) {
+    expect_error(fetcher, server_.url_on(host, "/good.png"), "invalid_image_url", "address is not allowed");
+  }
+  expect_error(fetcher, server_.url("/good.png"), "invalid_image_url", "loopback addresses are not fetched");
+  expect_error(fetcher, "http://169.254.169.254/latest/meta-data/", "invalid_image_url", "link-local");
+  expect_error(fetcher, "http://10.0.0.1:9/x.png", "invalid_image_url", "private");
+  expect_error(fetcher, "http://100.64.0.1:9/x.png", "invalid_image_url", "carrier-grade NAT");
+  expect_error(fetcher, "http://224.0.0.1:9/x.png", "invalid_image_url", "multicast");
+  expect_error(fetcher, "http://255.255.255.255:9/x.png", "invalid_image_url", "broadcast");
+  // Refused before connecting: the server never saw a request.
+  EXPECT_EQ(server_.hits("/good.png"), 0);
+}
+
+TEST_F(ImageFetcherTest, AllowPrivateOrAnAllowedHostOpensLoopback) {
+  DestinationPolicy open;
+  open.allow_private = true;
+  auto r = fetcher_with(open).fetch(server_.url_on("localhost", "/good.png"));
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+
+  DestinationPolicy by_name;
+  by_name.allowed_hosts = {"LocalHost"};
+  const ImageFetcher named = fetcher_with(by_name);
+  r = named.fetch(server_.url_on("localhost", "/good.png"));
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  expect_error(named, server_.url("/good.png"), "invalid_image_url", "address is not allowed");
+
+  DestinationPolicy by_address;
+  by_address.allowed_hosts = {"127.0.0.1"};
+  const ImageFetcher addressed = fetcher_with(by_address);
+  r = addressed.fetch(server_.url_on("localhost", "/hop/2"));
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  expect_error(addressed, server_.url_on("[::1]", "/good.png"), "invalid_image_url",
+               "address is not allowed");
+  EXPECT_EQ(server_.hits("/good.png"), 3);
+}
+
+TEST_F(ImageFetcherTest, ARedirectFromAnAllowedHostToARefusedAddressIsRefused) {
+  DestinationPolicy by_name;
+  by_name.allowed_hosts = {"localhost"};
+  expect_error(fetcher_with(by_name), server_.url_on("localhost", "/to-address"), "invalid_image_url",
+               "it redirects to a host whose address is not allowed");
+  EXPECT_EQ(server_.hits("/to-address"), 1);
+  EXPECT_EQ(server_.hits("/good.png"), 0);
+}
+
 TEST_F(ImageFetcherTest, ASlowServerTimesOut) {
   const auto start = std::chrono::steady_clock::now();
   expect_error(server_.url("/slow.png"), "invalid_image_url", "timed out");
@@ -80,6 +141,7 @@ TEST_F(ImageFetcherTest, AnAbortStopsADownloadInProgress) {
   ImageFetcher patient([] {
     FetchOptions o;
     o.total_timeout = 20s;
+    o.destinations.allow_private = true;
     return o;
   }());
   std::thread stopper([&] {

@@ -84,6 +84,11 @@ class ImageServer {
       const int n = std::stoi(req.matches[1]);
       res.set_redirect(n <= 1 ? "/good.png" : "/hop/" + std::to_string(n - 1));
     });
+    // To the same server under its address, whatever name the request came by.
+    server_.Get("/to-address", [this](const httplib::Request& req, httplib::Response& res) {
+      count(req);
+      res.set_redirect(url("/good.png"));
+    });
     server_.Get("/to-file", [this](const httplib::Request& req, httplib::Response& res) {
       count(req);
       res.set_redirect("file:///etc/passwd");
@@ -98,8 +103,10 @@ class ImageServer {
     thread_.join();
   }
 
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  std::string url(const std::string& path) const { return url_on("127.0.0.1", path); }
+  // The same path under another name of this host ("localhost", "[::ffff:127.0.0.1]", "0x7f000001").
+  std::string url_on(const std::string& host, const std::string& path) const {
+    return "http://" + host + ":" + std::to_string(port_) + path;
   }
   int hits(const std::string& path) {
     std::lock_guard lock(mu_);

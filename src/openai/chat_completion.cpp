@@ -4,7 +4,8 @@
 
 #include <chrono>
 #include <mutex>
-#include <random>
+
+#include "common/random.h"
 
 namespace openbatch::openai {
 
@@ -32,17 +33,7 @@ const char* finish_reason_name(engine::FinishReason r) {
   return "stop";
 }
 
-std::string new_id(const std::string& prefix) {
-  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  thread_local std::mt19937_64 rng{[] {
-    std::random_device rd;  // /dev/urandom: ids are not guessable from earlier ids
-    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
-    return std::mt19937_64(seq);
-  }()};
-  std::string id = prefix;
-  for (int i = 0; i < 24; ++i) id += kAlphabet[rng() % (sizeof(kAlphabet) - 1)];
-  return id;
-}
+std::string new_id(const std::string& prefix) { return prefix + random_alphanumeric(24); }
 
 json logprobs_json(const std::vector<engine::TokenLogprob>& tokens) {
   json content = json::array();

@@ -1,7 +1,9 @@
 // The guide's Example 2 ("Captioning Images", examples/guide_example2.mjs) word for word with the
 // official openai package against the real server with the tiny-vision model and its projector
 // (issue 4): PNG and JPEG images generated here, served over HTTP on loopback and sent as data URLs.
-// Then every way an image can fail, synchronously and in a batch.
+// Then every way an image can fail, synchronously and in a batch. The server fetches from public
+// addresses only unless told otherwise: it is told to fetch from `localhost` (--image-allow-host), and
+// the image server's other names (127.0.0.1, ::ffff:127.0.0.1...) stay refused (issue 18).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -75,6 +77,10 @@ before(async () => {
       res.writeHead(200, { 'content-type': 'image/png' });
       return res.end(png);
     }
+    if (path === '/to-address') {  // the same server by its address, which the server may not reach
+      res.writeHead(302, { location: `http://127.0.0.1:${imageServer.address().port}/img/chair.png` });
+      return res.end();
+    }
     if (path === '/slow.png') {
       await Promise.race([slowReleased, new Promise((r) => setTimeout(r, 5000))]);
       res.writeHead(200, { 'content-type': 'image/png' });
@@ -84,9 +90,10 @@ before(async () => {
     res.end('<html>Not Found</html>');
   });
   await new Promise((r) => imageServer.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${imageServer.address().port}`;
+  base = `http://localhost:${imageServer.address().port}`;
   server = await startServer({
-    model: VISION_MODEL, mmproj: MMPROJ, args: ['--image-timeout', '1', '--image-max-mb', '0.1'],
+    model: VISION_MODEL, mmproj: MMPROJ,
+    args: ['--image-timeout', '1', '--image-max-mb', '0.1', '--image-allow-host', 'localhost'],
   });
 });
 after(async () => {
@@ -180,7 +187,8 @@ test('a slow image server holds up only the request waiting for it', async () =>
 function badImages(query) {
   return [
     { url: `${base}/missing.png?${query}`, code: 'invalid_image_url', says: 'HTTP 404' },
-    { url: `http://127.0.0.1:1/chair.png?${query}`, code: 'invalid_image_url', says: 'unreachable' },
+    { url: `http://localhost:1/chair.png?${query}`, code: 'invalid_image_url', says: 'unreachable' },
+    { url: `${base.replace('localhost', '127.0.0.1')}/img/chair.png?${query}`, code: 'invalid_image_url', says: 'address is not allowed' },
     { url: `${base}/slow.png?${query}`, code: 'invalid_image_url', says: 'timed out' },
     { url: `${base}/page.html?${query}`, code: 'invalid_image_format', says: 'not a decodable image' },
     { url: `${base}/corrupt.png?${query}`, code: 'invalid_image', says: 'could not be decoded' },
@@ -201,6 +209,34 @@ test('each image failure is a 400 naming the URL and its problem', async () => {
       return true;
     });
   }
+});
+
+test('image URLs that lead to the server\'s own network are refused, however they spell the address', async () => {
+  const port = imageServer.address().port;
+  const before = hits.get('/img/chair.png?ssrf') ?? 0;
+  const refused = [
+    [`http://127.0.0.1:${port}/img/chair.png?ssrf`, 'loopback'],
+    [`http://[::ffff:127.0.0.1]:${port}/img/chair.png?ssrf`, 'loopback'],
+    [`http://0x7f000001:${port}/img/chair.png?ssrf`, 'loopback'],
+    [`http://[::1]:${port}/img/chair.png?ssrf`, 'loopback'],
+    [`http://0.0.0.0:${port}/img/chair.png?ssrf`, 'unspecified'],
+    ['http://169.254.169.254/latest/meta-data/iam/security-credentials/', 'link-local'],
+    ['http://10.0.0.1/chair.png', 'private'],
+    [`${base}/to-address?ssrf`, 'it redirects to a host whose address is not allowed'],
+  ];
+  for (const [url, says] of refused) {
+    await assert.rejects(get_caption(server.client, url, 'A chair'), (err) => {
+      assert.equal(err.status, 400, url);
+      assert.equal(err.error.type, 'invalid_request_error');
+      assert.equal(err.error.code, 'invalid_image_url', `${url}: ${err.error.message}`);
+      assert.ok(err.error.message.includes(url), `names the URL: ${err.error.message}`);
+      assert.ok(err.error.message.includes('address is not allowed'), err.error.message);
+      assert.ok(err.error.message.includes(says), err.error.message);
+      return true;
+    });
+  }
+  assert.equal(hits.get('/img/chair.png?ssrf') ?? 0, before, 'no refused URL reached the image server');
+  assert.equal(hits.get('/to-address?ssrf'), 1, 'the allowed host was asked, its redirect refused');
 });
 
 test('a batch goes on past images that fail: their lines land in the error file with their 400', async () => {
@@ -297,7 +333,7 @@ test('the command line: prepare --image-column, then run --mmproj captions the r
   const out = join(dir, 'out.jsonl');
   const errors = join(dir, 'errors.jsonl');
   r = await cli(['run', tasks, '-o', out, '--errors-output', errors, '--model', VISION_MODEL, '--mmproj', MMPROJ,
-    '--parallel', '2', '--image-timeout', '2']);
+    '--parallel', '2', '--image-timeout', '2', '--image-allow-private']);
   assert.equal(r.status, 0, r.stderr);
   const read = (f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   const done = read(out);

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <mutex>
-#include <random>
 #include <unordered_map>
 
+#include "common/random.h"
 #include "engine/llama/chat_template.h"
 #include "engine/llama/json_grammar.h"
 #include "engine/llama/prompt.h"
@@ -151,7 +151,7 @@ RequestSampler::RequestSampler(const llama_vocab* vocab, const GenerationRequest
   } else {
     if (p.top_p < 1.0f) llama_sampler_chain_add(chain_.get(), llama_sampler_init_top_p(p.top_p, 1));
     llama_sampler_chain_add(chain_.get(), llama_sampler_init_temp(p.temperature));
-    const uint32_t seed = p.seed ? *p.seed : std::random_device{}();
+    const uint32_t seed = p.seed ? *p.seed : static_cast<uint32_t>(random_u64());
     llama_sampler_chain_add(chain_.get(), llama_sampler_init_dist(seed));
   }
   if (grammar) grammar_.reset(llama_sampler_clone(grammar->prototype.get()));

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <list>
-#include <random>
 #include <unordered_map>
 
+#include "common/random.h"
 #include "mtmd-helper.h"
 #include "mtmd.h"
 
@@ -55,9 +55,9 @@ ImageIds& image_ids() {
 }
 
 std::string random_marker() {
-  std::random_device rd;
   char buf[64];
-  std::snprintf(buf, sizeof buf, "<__openbatch_image_%08x%08x__>", rd(), rd());
+  std::snprintf(buf, sizeof buf, "<__openbatch_image_%016llx__>",
+                static_cast<unsigned long long>(random_u64()));
   return buf;
 }
 
