@@ -109,4 +109,14 @@ std::string metrics_text(const engine::ModelInfo& model, const engine::EngineMet
   return w.take();
 }
 
+std::string connection_metrics_text(int open_connections, int64_t refused_connections) {
+  Writer w;
+  w.family("openbatch_http_connections", "gauge", "HTTP connections open now.");
+  w.sample("openbatch_http_connections", "", open_connections);
+  w.family("openbatch_http_connections_refused_total", "counter",
+           "HTTP connections answered 503 for being past --max-connections.");
+  w.sample("openbatch_http_connections_refused_total", "", static_cast<double>(refused_connections));
+  return w.take();
+}
+
 }  // namespace openbatch::api

@@ -17,4 +17,7 @@ std::string metrics_text(const engine::ModelInfo& model, const engine::EngineMet
                          const std::vector<store::BatchRecord>& unfinished_batches,
                          int64_t start_time_seconds);
 
+// The HTTP server's connection gauges: open now, refused (503) since the start.
+std::string connection_metrics_text(int open_connections, int64_t refused_connections);
+
 }  // namespace openbatch::api

@@ -26,8 +26,12 @@ void register_model_routes(httplib::Server& server, RouteContext& ctx) {
       if (!batches) return send_error(res, batches.status());
       unfinished = std::move(batches).value();
     }
-    res.set_content(metrics_text(ctx.engine->model_info(), ctx.engine->metrics(), unfinished, ctx.started_at),
-                    "text/plain; version=0.0.4; charset=utf-8");
+    std::string text =
+        metrics_text(ctx.engine->model_info(), ctx.engine->metrics(), unfinished, ctx.started_at);
+    if (ctx.connections) {
+      text += connection_metrics_text(ctx.connections->open.load(), ctx.connections->refused.load());
+    }
+    res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
   });
   server.Get("/v1/models", [&ctx](const httplib::Request&, httplib::Response& res) {
     const auto& info = ctx.engine->model_info();

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "api/connection_pool.h"
 #include "api/server.h"
 #include "common/status.h"
 #include "engine/metered_engine.h"
@@ -20,9 +21,10 @@ namespace openbatch::api {
 
 struct RouteContext {
   const ServerOptions* options = nullptr;
-  engine::MeteredEngine* engine = nullptr;  // the server's engine, counted for /metrics
-  int64_t started_at = 0;                   // unix time the server was made
-  batch::BatchService* batches = nullptr;   // files and batches; null until the store is open
+  engine::MeteredEngine* engine = nullptr;        // the server's engine, counted for /metrics
+  int64_t started_at = 0;                         // unix time the server was made
+  batch::BatchService* batches = nullptr;         // files and batches; null until the store is open
+  const ConnectionCounts* connections = nullptr;  // the HTTP server's, for /metrics; null in tests
 };
 
 // The caller's identity: a stable digest of the API key it authenticated with ("" when the server

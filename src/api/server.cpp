@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "api/api_keys.h"
+#include "api/http_server.h"
 #include "api/routes.h"
 #include "batch/batch_service.h"
 #include "common/clock.h"
@@ -19,7 +20,7 @@ struct Server::Impl {
   RouteContext ctx;
   std::unique_ptr<engine::MeteredEngine> engine;  // before batches: it outlives their requests
   std::unique_ptr<batch::BatchService> batches;
-  httplib::Server http;
+  std::unique_ptr<HttpServer> http;
 };
 
 namespace {
@@ -68,11 +69,14 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   } else {
     open_status_ = service.status();
   }
-  auto& http = impl_->http;
-  const int threads = impl_->options.http_threads;
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  http.set_read_timeout(600, 0);
-  http.set_write_timeout(600, 0);
+  ConnectionLimits limits;
+  limits.max_connections = impl_->options.max_connections;
+  impl_->http = std::make_unique<HttpServer>(limits);
+  impl_->ctx.connections = &impl_->http->counts();
+  auto& http = *impl_->http;
+  // A body larger than the largest file upload (plus its multipart framing) is refused with a 413
+  // before it is read.
+  http.set_payload_max_length(static_cast<size_t>(impl_->options.max_file_bytes) + 1024 * 1024);
   const ApiKeyMatcher* keys = &impl_->keys;
   http.set_pre_routing_handler(
       [keys](const httplib::Request& req, httplib::Response& res) { return check_api_key(*keys, req, res); });
@@ -117,12 +121,10 @@ Server::~Server() {
 
 Status Server::run() {
   if (!open_status_) return open_status_;
-  auto& http = impl_->http;
+  auto& http = *impl_->http;
   int port = impl_->options.port;
   // Port 0 asks for any free port; the log line tells which (tests read it).
-  const bool bound = port == 0 ? (port = http.bind_to_any_port(impl_->options.host)) > 0
-                               : http.bind_to_port(impl_->options.host, port);
-  if (!bound) {
+  if (!http.bind(impl_->options.host, port)) {
     return Status::internal("cannot listen on " + impl_->options.host + ":" +
                             std::to_string(impl_->options.port));
   }
@@ -135,6 +137,6 @@ Status Server::run() {
   return Status::ok();
 }
 
-void Server::stop() { impl_->http.stop(); }
+void Server::stop() { impl_->http->stop(); }
 
 }  // namespace openbatch::api

@@ -20,7 +20,8 @@ struct ServerOptions {
   int port = 8080;
   std::vector<std::string> api_keys;  // empty: no authentication
   std::string data_dir = "./openbatch-data";
-  int http_threads = 64;
+  // Connections served at once, each on a thread of its own; one more is answered 503 at once.
+  int max_connections = 512;
   // Batch options (see batch/).
   int64_t max_batch_requests = 50000;
   int64_t max_file_bytes = 200LL * 1024 * 1024;

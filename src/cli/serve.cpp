@@ -115,6 +115,11 @@ void register_serve(CLI::App& app) {
                   "for several. $OPENBATCH_API_KEYS adds a comma-separated list")
       ->check(CLI::ExistingFile)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--max-connections", opts->server.max_connections,
+                  "HTTP connections served at once (each holds a thread while open; keep-alive "
+                  "connections close after 5 s idle); past it a connection gets a 503 at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--data-dir", opts->server.data_dir, "Where files and batches are kept")
       ->capture_default_str();
   cmd->add_option("--completion-window-seconds", opts->server.completion_window_seconds,

@@ -1,0 +1,233 @@
+#include "api/http_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+namespace openbatch::api {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A raw client connection, to hold connections open, send slowly and read answers as they are.
+class RawClient {
+ public:
+  explicit RawClient(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~RawClient() { ::close(fd_); }
+  bool connected() const { return connected_; }
+  bool send(const std::string& s) {
+    return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == ssize_t(s.size());
+  }
+  // One answer with a Content-Length body, or "" when the connection closes or timeout passes first.
+  std::string answer(std::chrono::milliseconds timeout = 3000ms) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const size_t end = buffer_.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        const size_t cl = buffer_.find("Content-Length: ");
+        const size_t length = cl < end ? std::stoul(buffer_.substr(cl + 16)) : 0;
+        if (buffer_.size() >= end + 4 + length) {
+          std::string out = buffer_.substr(0, end + 4 + length);
+          buffer_.erase(0, end + 4 + length);
+          return out;
+        }
+      }
+      if (!read_some(deadline)) return "";
+    }
+  }
+  // Whether the server closes the connection before timeout.
+  bool closed_within(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (read_some(deadline)) {
+    }
+    return eof_;
+  }
+
+ private:
+  bool read_some(std::chrono::steady_clock::time_point deadline) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd_, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    char buf[4096];
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) {
+      eof_ = true;
+      return false;
+    }
+    buffer_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  int fd_;
+  bool connected_ = false;
+  bool eof_ = false;
+  std::string buffer_;
+};
+
+const std::string kGet = "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n";
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void start(ConnectionLimits limits) {
+    server_ = std::make_unique<HttpServer>(limits);
+    server_->Get("/ping", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("pong", "text/plain");
+    });
+    // Answered before its body is read, as the API key check answers.
+    server_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (req.path != "/guarded") return httplib::Server::HandlerResponse::Unhandled;
+      res.status = 401;
+      res.set_content("no", "text/plain");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    ASSERT_TRUE(server_->bind("127.0.0.1", port_));
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    while (!server_->is_running()) std::this_thread::sleep_for(1ms);
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  static ConnectionLimits limits() {
+    ConnectionLimits l;
+    l.max_connections = 2;
+    l.keep_alive_timeout = 2000ms;
+    l.stream.read_timeout = 1000ms;
+    l.stream.header_timeout = 400ms;
+    l.stream.max_header_bytes = 4096;
+    return l;
+  }
+
+  std::unique_ptr<HttpServer> server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(HttpServerTest, KeepAliveRequestsAnswerWithoutTheDelayedAckWait) {
+  start(limits());
+  RawClient c(port_);
+  ASSERT_TRUE(c.connected());
+  // Without TCP_NODELAY each answer after the first waits ~40 ms for the client's delayed ACK.
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(c.send(kGet));
+    const std::string a = c.answer();
+    ASSERT_NE(a.find("200 OK"), std::string::npos) << a;
+    ASSERT_NE(a.find("pong"), std::string::npos) << a;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 300ms);
+}
+
+TEST_F(HttpServerTest, AConnectionPastTheLimitGetsA503AtOnceAndOthersGoOn) {
+  start(limits());
+  RawClient a(port_), b(port_);
+  ASSERT_TRUE(a.send(kGet));
+  ASSERT_NE(a.answer().find("200 OK"), std::string::npos);
+  ASSERT_TRUE(b.send(kGet));
+  ASSERT_NE(b.answer().find("200 OK"), std::string::npos);
+  // a and b stay open, idle: a third is one too many.
+  RawClient c(port_);
+  ASSERT_TRUE(c.send(kGet));
+  const auto asked = std::chrono::steady_clock::now();
+  const std::string refused = c.answer();
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 500ms);
+  ASSERT_NE(refused.find("HTTP/1.1 503"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("Connection: close"), std::string::npos);
+  EXPECT_NE(refused.find("Retry-After: 1"), std::string::npos);
+  const auto body = nlohmann::json::parse(refused.substr(refused.find("\r\n\r\n") + 4));
+  EXPECT_EQ(body["error"]["type"], "server_error");
+  EXPECT_TRUE(c.closed_within(1000ms));
+  EXPECT_EQ(server_->counts().refused.load(), 1);
+  EXPECT_EQ(server_->counts().open.load(), 2);
+  // The open ones are served as before; once one closes, a new connection is taken.
+  ASSERT_TRUE(a.send(kGet));
+  EXPECT_NE(a.answer().find("200 OK"), std::string::npos);
+  ASSERT_TRUE(b.send("GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  EXPECT_NE(b.answer().find("200 OK"), std::string::npos);
+  EXPECT_TRUE(b.closed_within(1000ms));
+  for (int i = 0; i < 100 && server_->counts().open.load() > 1; ++i) std::this_thread::sleep_for(5ms);
+  RawClient d(port_);
+  ASSERT_TRUE(d.send(kGet));
+  EXPECT_NE(d.answer().find("200 OK"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, SlowOrOversizedHeadersAndIdleConnectionsAreCut) {
+  start(limits());
+  // Headers sent a little at a time, each within the read timeout, but past the header budget.
+  RawClient slow(port_);
+  ASSERT_TRUE(slow.send("GET /ping HTTP/1.1\r\n"));
+  const auto started = std::chrono::steady_clock::now();
+  bool cut = false;
+  for (int i = 0; i < 20 && !cut; ++i) {
+    std::this_thread::sleep_for(100ms);
+    cut = !slow.send("X-Slow: " + std::to_string(i) + "\r\n");
+    cut = cut || slow.closed_within(1ms);
+  }
+  EXPECT_TRUE(cut || slow.closed_within(500ms)) << "a client trickling headers keeps its thread";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms);
+
+  RawClient big(port_);
+  ASSERT_TRUE(big.send("GET /ping HTTP/1.1\r\nHost: x\r\n"));
+  for (int i = 0; i < 100; ++i)
+    big.send("X-Filler-" + std::to_string(i) + ": " + std::string(100, 'a') + "\r\n");
+  big.send("\r\n");
+  const std::string a = big.answer(1000ms);
+  EXPECT_EQ(a.find("200 OK"), std::string::npos) << "10 KB of headers past a 4 KB budget: " << a;
+  EXPECT_TRUE(big.closed_within(1000ms));
+
+  // A keep-alive connection left idle is closed after the keep-alive timeout, not held.
+  RawClient idle(port_);
+  ASSERT_TRUE(idle.send(kGet));
+  ASSERT_NE(idle.answer().find("200 OK"), std::string::npos);
+  const auto idle_since = std::chrono::steady_clock::now();
+  EXPECT_TRUE(idle.closed_within(4000ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - idle_since, 1500ms);
+}
+
+TEST_F(HttpServerTest, ABodyLeftUnreadIsSkippedOrTheConnectionClosed) {
+  start(limits());
+  RawClient c(port_);
+  const std::string body = R"({"model": "x", "messages": []})";
+  ASSERT_TRUE(c.send("POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+                     "\r\n\r\n" + body));
+  EXPECT_NE(c.answer().find("401"), std::string::npos);
+  ASSERT_TRUE(c.send(kGet));
+  const std::string next = c.answer();
+  EXPECT_NE(next.find("200 OK"), std::string::npos) << "the body was taken for the next request: " << next;
+
+  RawClient big(port_);
+  ASSERT_TRUE(big.send("POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n" +
+                       std::string(64 * 1024, 'x')));
+  EXPECT_NE(big.answer().find("401"), std::string::npos);
+  EXPECT_TRUE(big.closed_within(1000ms));
+}
+
+TEST_F(HttpServerTest, StopClosesIdleConnectionsAtOnce) {
+  ConnectionLimits l = limits();
+  l.keep_alive_timeout = 60000ms;
+  start(l);
+  RawClient c(port_);
+  ASSERT_TRUE(c.send(kGet));
+  ASSERT_NE(c.answer().find("200 OK"), std::string::npos);
+  const auto stopping = std::chrono::steady_clock::now();
+  server_->stop();
+  thread_.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, 1000ms);
+  EXPECT_TRUE(c.closed_within(500ms));
+}
+
+}  // namespace
+}  // namespace openbatch::api
