@@ -2,14 +2,18 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <filesystem>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "api/http_server.h"
 #include "api/routes.h"
 #include "batch/batch_service.h"
 #include "batch/fake_engine_for_test.h"
+#include "common/error_envelope.h"
 #include "common/temp_dir.h"
+#include "store/failing_store_for_test.h"
 
 namespace openbatch::api {
 namespace {
@@ -31,6 +35,12 @@ class BatchApiTest : public ::testing::Test {
     batch::BatchServiceOptions o;
     o.data_dir = dir_.path();
     o.flush_interval = std::chrono::milliseconds(5);
+    o.retry_interval = std::chrono::milliseconds(20);
+    o.wrap_store = [this](std::unique_ptr<store::Store> inner) -> std::unique_ptr<store::Store> {
+      auto failing = std::make_unique<store::testing::FailingStore>(std::move(inner));
+      store_ = failing.get();
+      return failing;
+    };
     auto s = batch::BatchService::open(o, metered_);
     ASSERT_TRUE(s.is_ok()) << s.status().message();
     service_ = std::move(s).value();
@@ -41,8 +51,7 @@ class BatchApiTest : public ::testing::Test {
     register_file_routes(http_, ctx_);
     register_batch_routes(http_, ctx_);
     register_model_routes(http_, ctx_);
-    port_ = http_.bind_to_any_port("127.0.0.1");
-    ASSERT_GT(port_, 0);
+    ASSERT_TRUE(http_.bind("127.0.0.1", port_));
     thread_ = std::thread([this] { http_.listen_after_bind(); });
     while (!http_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -106,7 +115,8 @@ class BatchApiTest : public ::testing::Test {
   ServerOptions options_;
   std::unique_ptr<batch::BatchService> service_;
   RouteContext ctx_;
-  httplib::Server http_;
+  store::testing::FailingStore* store_ = nullptr;  // fails nothing until a test says so
+  HttpServer http_{ConnectionLimits{}};
   int port_ = 0;
   std::thread thread_;
 };
@@ -406,4 +416,76 @@ TEST_F(BatchApiTest, MetricsCountTheBatchsGenerationsAndTokens) {
   }
 }
 
+namespace {
+
+// What a client sees of a store that fails (a full disk): a 500 with OpenAI's generic message, never
+// the server's paths or database errors, and nothing half done.
+void expect_generic_500(const httplib::Result& res) {
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500) << res->body;
+  const json body = json::parse(res->body);
+  EXPECT_EQ(body["error"]["type"], "server_error");
+  EXPECT_EQ(body["error"]["message"], kInternalErrorMessage);
+  EXPECT_EQ(res->body.find("sqlite"), std::string::npos) << res->body;
+}
+
+TEST_F(BatchApiTest, AnUploadTheStoreCannotRecordIsA500AndLeavesNoFileBehind) {
+  store_->fail("insert_file");
+  httplib::MultipartFormDataItems items = {{"purpose", "batch", "", ""},
+                                           {"file", request_line("a") + "\n", "tasks.jsonl", ""}};
+  auto res = client().Post("/v1/files", items);
+  expect_generic_500(res);
+  EXPECT_EQ(res->body.find(dir_.path()), std::string::npos) << "the data directory shows: " << res->body;
+  EXPECT_EQ(store_->failed("insert_file"), 1);
+  EXPECT_TRUE(get("/v1/files")["data"].empty());
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path() + "/files")) << "the upload's bytes stayed on disk";
+  // Once the store takes writes again, uploads work.
+  EXPECT_TRUE(upload(request_line("a") + "\n")["id"].is_string());
+}
+
+TEST_F(BatchApiTest, ABatchTheStoreCannotCreateIsA500AndNotListed) {
+  json f = upload(request_line("a") + "\n");
+  store_->fail("insert_batch");
+  expect_generic_500(client().Post(
+      "/v1/batches",
+      json{{"input_file_id", f["id"]}, {"endpoint", "/v1/chat/completions"}, {"completion_window", "24h"}}
+          .dump(),
+      "application/json"));
+  EXPECT_TRUE(get("/v1/batches")["data"].empty());
+}
+
+TEST_F(BatchApiTest, ABatchTheStoreCannotStartOrFinishWaitsAndThenCompletesWhole) {
+  std::string content;
+  for (int i = 0; i < 20; ++i) content += request_line("r" + std::to_string(i)) + "\n";
+  json f = upload(content);
+  // Validation cannot start it twice, results cannot be stored once, the output cannot be recorded once.
+  store_->fail("start_batch", 2);
+  store_->fail("record_results", 1);
+  store_->fail("finish_batch", 1);
+  json b = create_batch(f["id"]);
+  EXPECT_EQ(b["status"], "validating");
+  b = wait_batch(b["id"], "completed");
+  EXPECT_EQ(store_->failed("start_batch"), 2);
+  EXPECT_EQ(store_->failed("record_results"), 1);
+  EXPECT_EQ(store_->failed("finish_batch"), 1);
+  EXPECT_EQ(b["request_counts"], json({{"total", 20}, {"completed", 20}, {"failed", 0}}));
+  auto out = client().Get(("/v1/files/" + b["output_file_id"].get<std::string>() + "/content").c_str());
+  ASSERT_TRUE(out);
+  std::set<std::string> ids;
+  std::istringstream lines(out->body);
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_TRUE(ids.insert(json::parse(line)["custom_id"].get<std::string>()).second) << "twice: " << line;
+  }
+  EXPECT_EQ(ids.size(), 20u);
+}
+
+TEST_F(BatchApiTest, AStoreThatCannotBeReadAnswersA500) {
+  json f = upload(request_line("a") + "\n");
+  json b = create_batch(f["id"]);
+  store_->fail("get_batch");
+  expect_generic_500(client().Get(("/v1/batches/" + b["id"].get<std::string>()).c_str()));
+  EXPECT_EQ(get("/v1/batches/" + b["id"].get<std::string>())["id"], b["id"]);
+}
+
+}  // namespace
 }  // namespace openbatch::api

@@ -98,8 +98,7 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
       what = e.what();
     } catch (...) {
     }
-    std::fprintf(stderr, "openbatch: internal error: %s\n", what.c_str());
-    send_error(res, Status::internal("The server had an error while processing your request."));
+    send_error(res, Status::internal(what));  // the client sees a generic message, the log says what
   });
   http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
     std::fprintf(stderr, "openbatch: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);

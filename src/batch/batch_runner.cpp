@@ -465,15 +465,16 @@ void BatchRunner::job_loop() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    if (job.kind == Job::kValidate) {
-      validate(job.batch_id);
-      continue;
-    }
-    Status s = finalize_batch(store_, blobs_, clock_, job.batch_id, job.final_status);
+    // A job that the store could not take (a full disk, a locked database) is tried again later; the
+    // batch stays as it was meanwhile, as the store's atomic operations guarantee.
+    Status s = job.kind == Job::kValidate
+                   ? validate(job.batch_id)
+                   : finalize_batch(store_, blobs_, clock_, job.batch_id, job.final_status);
     if (!s) {
-      log_error(job.batch_id, "finalize (will retry)", s);
+      log_error(job.batch_id, job.kind == Job::kValidate ? "validate (will retry)" : "finalize (will retry)",
+                s);
       std::unique_lock lock(jobs_mu_);
-      if (jobs_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return jobs_stop_; })) return;
+      if (jobs_cv_.wait_for(lock, options_.retry_interval, [&] { return jobs_stop_; })) return;
       jobs_.push_back(std::move(job));
     }
   }
@@ -487,23 +488,27 @@ void BatchRunner::remove_expired_files() {
   }
 }
 
-void BatchRunner::validate(const std::string& batch_id) {
+Status BatchRunner::validate(const std::string& batch_id) {
   auto rec = store_.get_batch_any_owner(batch_id);
-  if (!rec) return log_error(batch_id, "validate", rec.status());
-  auto activate = [&] { events_->push({Event::kActivate, batch_id, 0, std::nullopt}); };
+  if (!rec) return rec.status().http_status() == 404 ? Status::ok() : rec.status();
+  auto activate = [&] {
+    events_->push({Event::kActivate, batch_id, 0, std::nullopt});
+    return Status::ok();
+  };
   if (rec->status == BatchStatus::kCancelling) return activate();
-  if (rec->status != BatchStatus::kValidating) return;
+  if (rec->status != BatchStatus::kValidating) return Status::ok();
 
   auto fail = [&](std::vector<store::BatchError> errors) {
     Status s = store_.fail_batch(batch_id, errors, clock_.now_seconds());
     if (!s && s.http_status() == 409) return activate();  // cancelled meanwhile
-    if (!s) log_error(batch_id, "fail", s);
+    return s;
   };
   auto file_error = [&](std::string message) {
-    fail({{"invalid_request", std::move(message), "file_id", std::nullopt}});
+    return fail({{"invalid_request", std::move(message), "file_id", std::nullopt}});
   };
 
   auto file = store_.get_file(rec->owner, rec->input_file_id);
+  if (!file && file.status().http_status() != 404) return file.status();
   if (!file) return file_error("The input file '" + rec->input_file_id + "' was not found.");
   if (file->purpose != "batch") {
     return file_error("The input file '" + file->id + "' has purpose '" + file->purpose +
@@ -524,7 +529,7 @@ void BatchRunner::validate(const std::string& batch_id) {
 
   Status s = store_.start_batch(batch_id, v.model, v.requests, clock_.now_seconds());
   if (s || s.http_status() == 409) return activate();
-  log_error(batch_id, "start", s);
+  return s;
 }
 
 }  // namespace openbatch::batch

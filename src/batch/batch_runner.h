@@ -32,6 +32,8 @@ struct RunnerOptions {
   size_t flush_max_results = 64;
   int64_t max_batch_requests = 50000;
   int64_t max_file_bytes = 200LL * 1024 * 1024;
+  // How long a validation or finalization the store could not take waits before it is tried again.
+  std::chrono::milliseconds retry_interval{5000};
 };
 
 class BatchRunner {
@@ -67,7 +69,9 @@ class BatchRunner {
 
   void push_job(Job job);
   void job_loop();
-  void validate(const std::string& batch_id);
+  // Validates a batch and starts it or fails it. An error only when the store could not be read or
+  // written: the batch is as it was, and the job is tried again.
+  Status validate(const std::string& batch_id);
   // Deletes files whose expires_at has passed (run by the job thread when idle).
   void remove_expired_files();
 

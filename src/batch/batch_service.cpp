@@ -115,9 +115,10 @@ bool is_upload_purpose(const std::string& purpose) {
 
 class BlobFileUpload final : public FileUpload {
  public:
-  BlobFileUpload(store::Store& store, std::unique_ptr<blobs::BlobWriter> writer, store::FileRecord rec,
-                 int64_t max_bytes, const Clock& clock)
+  BlobFileUpload(store::Store& store, blobs::BlobStore& blobs, std::unique_ptr<blobs::BlobWriter> writer,
+                 store::FileRecord rec, int64_t max_bytes, const Clock& clock)
       : store_(store),
+        blobs_(blobs),
         writer_(std::move(writer)),
         rec_(std::move(rec)),
         max_bytes_(max_bytes),
@@ -152,12 +153,16 @@ class BlobFileUpload final : public FileUpload {
     rec_.created_at = clock_.now_seconds();
     if (expires_after) rec_.expires_at = rec_.created_at + *expires_after;
     // A crash between the commit above and this insert leaves a blob without a record; open() removes it.
-    if (Status s = store_.insert_file(rec_); !s) return s;
+    if (Status s = store_.insert_file(rec_); !s) {
+      blobs_.remove(rec_.id);  // the store failed (a full disk): the bytes go too, now
+      return s;
+    }
     return rec_;
   }
 
  private:
   store::Store& store_;
+  blobs::BlobStore& blobs_;
   std::unique_ptr<blobs::BlobWriter> writer_;
   store::FileRecord rec_;
   const int64_t max_bytes_;
@@ -205,6 +210,7 @@ Result<std::unique_ptr<BatchService>> BatchService::open(const BatchServiceOptio
   };
   auto store = store::open_sqlite_store(options.data_dir + "/openbatch.sqlite3");
   if (!store) return fail(store.status());
+  if (options.wrap_store) store = options.wrap_store(std::move(store).value());
   auto blobs = blobs::open_local_blob_store(options.data_dir + "/files");
   if (!blobs) return fail(blobs.status());
   if (Status s = remove_orphan_blobs(**store, **blobs); !s) return fail(s);
@@ -226,6 +232,7 @@ BatchService::BatchService(BatchServiceOptions options, engine::Engine& engine,
       options_.max_in_flight > 0 ? options_.max_in_flight : 4 * std::max(1, engine_.model_info().parallel);
   r.flush_interval = options_.flush_interval;
   r.flush_max_results = std::max<size_t>(1, options_.flush_max_results);
+  r.retry_interval = options_.retry_interval;
   r.max_batch_requests = options_.max_batch_requests;
   r.max_file_bytes = options_.max_file_bytes;
   runner_ = std::make_unique<BatchRunner>(*store_, *blobs_, engine_, clock_, r);
@@ -253,8 +260,8 @@ Result<std::unique_ptr<FileUpload>> BatchService::begin_upload(const std::string
   auto writer = blobs_->create(rec.id);
   if (!writer) return writer.status();
   const int64_t max_upload = std::max(options_.max_upload_bytes, options_.max_file_bytes);
-  return std::unique_ptr<FileUpload>(std::make_unique<BlobFileUpload>(*store_, std::move(writer).value(),
-                                                                      std::move(rec), max_upload, clock_));
+  return std::unique_ptr<FileUpload>(std::make_unique<BlobFileUpload>(
+      *store_, *blobs_, std::move(writer).value(), std::move(rec), max_upload, clock_));
 }
 
 Result<store::FileRecord> BatchService::get_file(const std::string& owner, const std::string& id) {

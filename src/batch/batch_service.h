@@ -27,6 +27,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -56,7 +57,11 @@ struct BatchServiceOptions {
   // flush_max_results results, whichever comes first.
   std::chrono::milliseconds flush_interval{50};
   size_t flush_max_results = 64;
+  // How long a batch the store could not validate or finalize (a full disk) waits to be tried again.
+  std::chrono::milliseconds retry_interval{5000};
   const Clock* clock = nullptr;  // null: the system clock. REQUIRES: outlives the service.
+  // For tests: wraps the opened store (a store that fails chosen calls, through the store seam).
+  std::function<std::unique_ptr<store::Store>(std::unique_ptr<store::Store>)> wrap_store;
 };
 
 // What GET /v1/batches/{id}/progress answers: the batch, its samples, and the time they were read.

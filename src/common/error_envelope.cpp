@@ -1,13 +1,17 @@
 #include "common/error_envelope.h"
 
+#include <cstdio>
+
 namespace openbatch {
 
 nlohmann::json error_envelope(const Status& status) {
   auto null_if_empty = [](const std::string& s) -> nlohmann::json {
     return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
   };
+  const bool internal = status.http_status() == 500;
+  if (internal) std::fprintf(stderr, "openbatch: internal error: %s\n", status.message().c_str());
   return {{"error",
-           {{"message", status.message()},
+           {{"message", internal ? kInternalErrorMessage : status.message()},
             {"type", status.type()},
             {"param", null_if_empty(status.param())},
             {"code", null_if_empty(status.code())}}}};

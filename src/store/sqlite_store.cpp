@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string_view>
@@ -115,11 +116,15 @@ const char* timestamp_column(BatchStatus s) {
   return nullptr;
 }
 
+// Decides, before a statement runs, whether it fails as on a full disk (SqliteOptions::fail_statement,
+// wrapped so that the store knows the error was made up).
+using FaultCheck = std::function<bool(const char* sql)>;
+
 // A prepared statement in use: binds parameters in order, steps, reads columns, and resets itself on
 // destruction so the cached statement can be used again.
 class Query {
  public:
-  explicit Query(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  Query(sqlite3_stmt* stmt, const FaultCheck& fault) : stmt_(stmt), fault_(fault) {}
   ~Query() {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
@@ -145,7 +150,10 @@ class Query {
   Query& bind_or_null(const std::string& v) { return v.empty() ? bind(nullptr) : bind(v); }
 
   // SQLITE_ROW, SQLITE_DONE or an error code.
-  int step() { return sqlite3_step(stmt_); }
+  int step() {
+    if (fault_ && fault_(sqlite3_sql(stmt_))) return SQLITE_FULL;
+    return sqlite3_step(stmt_);
+  }
 
   int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
   std::optional<int64_t> opt_i64(int col) const {
@@ -159,6 +167,7 @@ class Query {
 
  private:
   sqlite3_stmt* stmt_;
+  const FaultCheck& fault_;
   int index_ = 0;
 };
 
@@ -240,7 +249,14 @@ BatchRecord read_batch(const Query& q) {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  SqliteStore(sqlite3* db, SqliteOptions options) : db_(db) {
+    if (options.fail_statement) {
+      fault_ = [this, fail = std::move(options.fail_statement)](const char* sql) {
+        injected_ = fail(sql);
+        return injected_;
+      };
+    }
+  }
   ~SqliteStore() override {
     for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
     sqlite3_close(db_);
@@ -253,7 +269,7 @@ class SqliteStore final : public Store {
     }
     int version = 0;
     {
-      Query q(prepare("PRAGMA user_version"));
+      Query q(statement("PRAGMA user_version"));
       if (q.step() == SQLITE_ROW) version = static_cast<int>(q.i64(0));
     }
     if (version > kSchemaVersion) {
@@ -261,10 +277,11 @@ class SqliteStore final : public Store {
                               ", newer than this openbatch knows (" + std::to_string(kSchemaVersion) + ")");
     }
     for (int v = version; v < kSchemaVersion; ++v) {
-      Transaction tx(*this);
-      if (Status s = exec(kMigrations[v]); !s) return s;
-      if (Status s = exec("PRAGMA user_version=" + std::to_string(v + 1)); !s) return s;
-      if (Status s = tx.commit(); !s) return s;
+      Status migrated = in_transaction([&]() -> Status {
+        if (Status s = exec(kMigrations[v]); !s) return s;
+        return exec("PRAGMA user_version=" + std::to_string(v + 1));
+      });
+      if (!migrated) return migrated;
     }
     return Status::ok();
   }
@@ -278,7 +295,7 @@ class SqliteStore final : public Store {
 
   Result<FileRecord> get_file(const std::string& owner, const std::string& id) override {
     std::lock_guard lock(mu_);
-    Query q(prepare(std::string("SELECT ") + kFileColumns + " FROM files WHERE id=? AND owner=?"));
+    Query q(statement(std::string("SELECT ") + kFileColumns + " FROM files WHERE id=? AND owner=?"));
     q.bind(id).bind(owner);
     int rc = q.step();
     if (rc == SQLITE_ROW) return read_file(q);
@@ -297,7 +314,7 @@ class SqliteStore final : public Store {
                             " FROM files WHERE owner=?1 AND (?2='' OR purpose=?2) AND (?3 IS NULL OR seq " +
                             (query.ascending ? ">" : "<") + " ?3) ORDER BY seq " +
                             (query.ascending ? "ASC" : "DESC") + " LIMIT ?4";
-    Query q(prepare(sql));
+    Query q(statement(sql));
     q.bind(owner).bind(query.purpose).bind(after).bind(query.limit + 1);
     Page<FileRecord> page;
     int rc;
@@ -309,38 +326,39 @@ class SqliteStore final : public Store {
 
   Status delete_file(const std::string& owner, const std::string& id) override {
     std::lock_guard lock(mu_);
-    Transaction tx(*this);
-    {
-      Query q(prepare("SELECT 1 FROM files WHERE id=? AND owner=?"));
-      q.bind(id).bind(owner);
-      int rc = q.step();
-      if (rc == SQLITE_DONE) return file_not_found(id);
-      if (rc != SQLITE_ROW) return error("delete_file");
-    }
-    {
-      Query q(prepare(std::string("SELECT id, status FROM batches WHERE input_file_id=? AND status IN ") +
-                      kActiveStatuses + " LIMIT 1"));
-      q.bind(id);
-      if (q.step() == SQLITE_ROW) {
-        return Status::conflict("File '" + id + "' is the input of batch '" + q.text(0) +
-                                "', which is still '" + q.text(1) +
-                                "'. Delete it once the batch has ended, or cancel the batch.");
+    return in_transaction([&]() -> Status {
+      {
+        Query q(statement("SELECT 1 FROM files WHERE id=? AND owner=?"));
+        q.bind(id).bind(owner);
+        int rc = q.step();
+        if (rc == SQLITE_DONE) return file_not_found(id);
+        if (rc != SQLITE_ROW) return error("delete_file");
       }
-    }
-    {
-      Query q(prepare("DELETE FROM files WHERE id=?"));
-      q.bind(id);
-      if (q.step() != SQLITE_DONE) return error("delete_file");
-    }
-    return tx.commit();
+      {
+        Query q(statement(std::string("SELECT id, status FROM batches WHERE input_file_id=? AND status IN ") +
+                          kActiveStatuses + " LIMIT 1"));
+        q.bind(id);
+        if (q.step() == SQLITE_ROW) {
+          return Status::conflict("File '" + id + "' is the input of batch '" + q.text(0) +
+                                  "', which is still '" + q.text(1) +
+                                  "'. Delete it once the batch has ended, or cancel the batch.");
+        }
+      }
+      {
+        Query q(statement("DELETE FROM files WHERE id=?"));
+        q.bind(id);
+        if (q.step() != SQLITE_DONE) return error("delete_file");
+      }
+      return Status::ok();
+    });
   }
 
   Result<std::vector<FileRecord>> expired_files(int64_t now, int64_t limit) override {
     std::lock_guard lock(mu_);
-    Query q(prepare(std::string("SELECT ") + kFileColumns +
-                    " FROM files f WHERE expires_at IS NOT NULL AND expires_at <= ? AND NOT EXISTS "
-                    "(SELECT 1 FROM batches b WHERE b.input_file_id = f.id AND b.status IN " +
-                    kActiveStatuses + ") ORDER BY seq LIMIT ?"));
+    Query q(statement(std::string("SELECT ") + kFileColumns +
+                      " FROM files f WHERE expires_at IS NOT NULL AND expires_at <= ? AND NOT EXISTS "
+                      "(SELECT 1 FROM batches b WHERE b.input_file_id = f.id AND b.status IN " +
+                      kActiveStatuses + ") ORDER BY seq LIMIT ?"));
     q.bind(now).bind(limit);
     std::vector<FileRecord> out;
     int rc;
@@ -351,7 +369,7 @@ class SqliteStore final : public Store {
 
   Result<std::vector<std::string>> all_file_ids() override {
     std::lock_guard lock(mu_);
-    Query q(prepare("SELECT id FROM files"));
+    Query q(statement("SELECT id FROM files"));
     std::vector<std::string> out;
     int rc;
     while ((rc = q.step()) == SQLITE_ROW) out.push_back(q.text(0));
@@ -363,10 +381,10 @@ class SqliteStore final : public Store {
 
   Status insert_batch(const BatchRecord& b) override {
     std::lock_guard lock(mu_);
-    Query q(
-        prepare("INSERT INTO batches (id, owner, endpoint, model, input_file_id, completion_window, status, "
-                "created_at, expires_at, errors, metadata, output_expires_after, total) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    Query q(statement(
+        "INSERT INTO batches (id, owner, endpoint, model, input_file_id, completion_window, status, "
+        "created_at, expires_at, errors, metadata, output_expires_after, total) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     q.bind(b.id).bind(b.owner).bind(b.endpoint).bind(b.model).bind(b.input_file_id).bind(b.completion_window);
     q.bind(to_string(b.status)).bind(b.created_at).bind(b.expires_at).bind_or_null(errors_to_text(b.errors));
     q.bind_or_null(b.metadata.is_null() ? std::string() : b.metadata.dump());
@@ -377,7 +395,7 @@ class SqliteStore final : public Store {
 
   Result<BatchRecord> get_batch(const std::string& owner, const std::string& id) override {
     std::lock_guard lock(mu_);
-    Query q(prepare(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE id=? AND owner=?"));
+    Query q(statement(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE id=? AND owner=?"));
     q.bind(id).bind(owner);
     int rc = q.step();
     if (rc == SQLITE_ROW) return read_batch(q);
@@ -397,8 +415,9 @@ class SqliteStore final : public Store {
       after = seq_of("batches", owner, query.after);
       if (!after) return Page<BatchRecord>{};
     }
-    Query q(prepare(std::string("SELECT ") + kBatchColumns +
-                    " FROM batches WHERE owner=?1 AND (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?3"));
+    Query q(
+        statement(std::string("SELECT ") + kBatchColumns +
+                  " FROM batches WHERE owner=?1 AND (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?3"));
     q.bind(owner).bind(after).bind(query.limit + 1);
     Page<BatchRecord> page;
     int rc;
@@ -413,7 +432,8 @@ class SqliteStore final : public Store {
     std::vector<BatchRecord> out;
     // One status at a time keeps the statement cacheable; the lists are short.
     for (BatchStatus s : statuses) {
-      Query q(prepare(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE status=? ORDER BY seq"));
+      Query q(
+          statement(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE status=? ORDER BY seq"));
       q.bind(to_string(s));
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_batch(q));
@@ -425,46 +445,49 @@ class SqliteStore final : public Store {
   Status start_batch(const std::string& id, const std::string& model,
                      const std::vector<RequestRecord>& requests, int64_t now) override {
     std::lock_guard lock(mu_);
-    Transaction tx(*this);
-    if (Status s = expect_status(id, {BatchStatus::kValidating}, BatchStatus::kInProgress); !s) return s;
-    sqlite3_stmt* insert =
-        prepare("INSERT INTO batch_requests (batch_id, line, custom_id, offset, length) VALUES (?,?,?,?,?)");
-    for (const auto& r : requests) {
-      Query q(insert);
-      q.bind(id).bind(r.line).bind(r.custom_id).bind(r.offset).bind(r.length);
+    return in_transaction([&]() -> Status {
+      if (Status s = expect_status(id, {BatchStatus::kValidating}, BatchStatus::kInProgress); !s) return s;
+      sqlite3_stmt* insert = prepare(
+          "INSERT INTO batch_requests (batch_id, line, custom_id, offset, length) VALUES (?,?,?,?,?)");
+      for (const auto& r : requests) {
+        Query q(insert, fault_);
+        q.bind(id).bind(r.line).bind(r.custom_id).bind(r.offset).bind(r.length);
+        if (q.step() != SQLITE_DONE) return error("start_batch");
+      }
+      Query q(statement(
+          "UPDATE batches SET status='in_progress', in_progress_at=?, model=?, total=? WHERE id=?"));
+      q.bind(now).bind(model).bind(static_cast<int64_t>(requests.size())).bind(id);
       if (q.step() != SQLITE_DONE) return error("start_batch");
-    }
-    Query q(
-        prepare("UPDATE batches SET status='in_progress', in_progress_at=?, model=?, total=? WHERE id=?"));
-    q.bind(now).bind(model).bind(static_cast<int64_t>(requests.size())).bind(id);
-    if (q.step() != SQLITE_DONE) return error("start_batch");
-    return tx.commit();
+      return Status::ok();
+    });
   }
 
   Status fail_batch(const std::string& id, const std::vector<BatchError>& errors, int64_t now) override {
     std::lock_guard lock(mu_);
-    Transaction tx(*this);
-    if (Status s = expect_status(id, {BatchStatus::kValidating}, BatchStatus::kFailed); !s) return s;
-    Query q(prepare("UPDATE batches SET status='failed', failed_at=?, errors=? WHERE id=?"));
-    q.bind(now).bind_or_null(errors_to_text(errors)).bind(id);
-    if (q.step() != SQLITE_DONE) return error("fail_batch");
-    return tx.commit();
+    return in_transaction([&]() -> Status {
+      if (Status s = expect_status(id, {BatchStatus::kValidating}, BatchStatus::kFailed); !s) return s;
+      Query q(statement("UPDATE batches SET status='failed', failed_at=?, errors=? WHERE id=?"));
+      q.bind(now).bind_or_null(errors_to_text(errors)).bind(id);
+      if (q.step() != SQLITE_DONE) return error("fail_batch");
+      return Status::ok();
+    });
   }
 
   Status transition(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to,
                     int64_t now) override {
     std::lock_guard lock(mu_);
-    Transaction tx(*this);
-    if (Status s = expect_status(id, from, to); !s) return s;
-    if (Status s = set_status(id, to, now); !s) return s;
-    return tx.commit();
+    return in_transaction([&]() -> Status {
+      if (Status s = expect_status(id, from, to); !s) return s;
+      if (Status s = set_status(id, to, now); !s) return s;
+      return Status::ok();
+    });
   }
 
   Result<std::vector<RequestRecord>> pending_requests(const std::string& batch_id) override {
     std::lock_guard lock(mu_);
     Query q(
-        prepare("SELECT line, custom_id, offset, length FROM batch_requests WHERE batch_id=? AND outcome=0 "
-                "ORDER BY line"));
+        statement("SELECT line, custom_id, offset, length FROM batch_requests WHERE batch_id=? AND outcome=0 "
+                  "ORDER BY line"));
     q.bind(batch_id);
     std::vector<RequestRecord> out;
     int rc;
@@ -476,45 +499,49 @@ class SqliteStore final : public Store {
   Status record_results(const std::vector<RequestResult>& results) override {
     if (results.empty()) return Status::ok();
     std::lock_guard lock(mu_);
-    Transaction tx(*this);
-    struct Delta {
-      RequestCounts counts;
-      Usage usage;
-    };
-    std::map<std::string, Delta> deltas;
-    sqlite3_stmt* update =
-        prepare("UPDATE batch_requests SET outcome=?, result=? WHERE batch_id=? AND line=? AND outcome=0");
-    for (const auto& r : results) {
-      Query q(update);
-      q.bind(static_cast<int64_t>(r.outcome)).bind(r.result_line).bind(r.batch_id).bind(r.line);
-      if (q.step() != SQLITE_DONE) return error("record_results");
-      if (sqlite3_changes(db_) != 1) continue;  // already has a result, or the batch is gone
-      Delta& d = deltas[r.batch_id];
-      (r.outcome == Outcome::kOutput ? d.counts.completed : d.counts.failed)++;
-      d.usage.input_tokens += r.usage.input_tokens;
-      d.usage.output_tokens += r.usage.output_tokens;
-      d.usage.cached_tokens += r.usage.cached_tokens;
-      d.usage.reasoning_tokens += r.usage.reasoning_tokens;
-    }
-    sqlite3_stmt* bump = prepare(
-        "UPDATE batches SET completed=completed+?, failed=failed+?, input_tokens=input_tokens+?, "
-        "output_tokens=output_tokens+?, cached_tokens=cached_tokens+?, reasoning_tokens=reasoning_tokens+? "
-        "WHERE id=?");
-    for (const auto& [batch_id, d] : deltas) {
-      Query q(bump);
-      q.bind(d.counts.completed).bind(d.counts.failed).bind(d.usage.input_tokens).bind(d.usage.output_tokens);
-      q.bind(d.usage.cached_tokens).bind(d.usage.reasoning_tokens).bind(batch_id);
-      if (q.step() != SQLITE_DONE) return error("record_results");
-    }
-    return tx.commit();
+    return in_transaction([&]() -> Status {
+      struct Delta {
+        RequestCounts counts;
+        Usage usage;
+      };
+      std::map<std::string, Delta> deltas;
+      sqlite3_stmt* update =
+          prepare("UPDATE batch_requests SET outcome=?, result=? WHERE batch_id=? AND line=? AND outcome=0");
+      for (const auto& r : results) {
+        Query q(update, fault_);
+        q.bind(static_cast<int64_t>(r.outcome)).bind(r.result_line).bind(r.batch_id).bind(r.line);
+        if (q.step() != SQLITE_DONE) return error("record_results");
+        if (sqlite3_changes(db_) != 1) continue;  // already has a result, or the batch is gone
+        Delta& d = deltas[r.batch_id];
+        (r.outcome == Outcome::kOutput ? d.counts.completed : d.counts.failed)++;
+        d.usage.input_tokens += r.usage.input_tokens;
+        d.usage.output_tokens += r.usage.output_tokens;
+        d.usage.cached_tokens += r.usage.cached_tokens;
+        d.usage.reasoning_tokens += r.usage.reasoning_tokens;
+      }
+      sqlite3_stmt* bump = prepare(
+          "UPDATE batches SET completed=completed+?, failed=failed+?, input_tokens=input_tokens+?, "
+          "output_tokens=output_tokens+?, cached_tokens=cached_tokens+?, reasoning_tokens=reasoning_tokens+? "
+          "WHERE id=?");
+      for (const auto& [batch_id, d] : deltas) {
+        Query q(bump, fault_);
+        q.bind(d.counts.completed)
+            .bind(d.counts.failed)
+            .bind(d.usage.input_tokens)
+            .bind(d.usage.output_tokens);
+        q.bind(d.usage.cached_tokens).bind(d.usage.reasoning_tokens).bind(batch_id);
+        if (q.step() != SQLITE_DONE) return error("record_results");
+      }
+      return Status::ok();
+    });
   }
 
   Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
                                                    int64_t limit) override {
     std::lock_guard lock(mu_);
-    Query q(
-        prepare("SELECT line, outcome, result FROM batch_requests WHERE batch_id=? AND line>? AND outcome<>0 "
-                "ORDER BY line LIMIT ?"));
+    Query q(statement(
+        "SELECT line, outcome, result FROM batch_requests WHERE batch_id=? AND line>? AND outcome<>0 "
+        "ORDER BY line LIMIT ?"));
     q.bind(batch_id).bind(after_line).bind(limit);
     std::vector<StoredResult> out;
     int rc;
@@ -563,53 +590,45 @@ class SqliteStore final : public Store {
                       const std::optional<FileRecord>& output_file,
                       const std::optional<FileRecord>& error_file, int64_t now) override {
     std::lock_guard lock(mu_);
-    Transaction tx(*this);
-    if (Status s = expect_status(id, from, to); !s) return s;
-    for (const auto* f : {&output_file, &error_file}) {
-      if (!f->has_value()) continue;
-      if (Status s = insert_file_locked(**f); !s) return s;
-    }
-    {
-      Query q(prepare("UPDATE batches SET output_file_id=?, error_file_id=? WHERE id=?"));
-      q.bind_or_null(output_file ? output_file->id : "")
-          .bind_or_null(error_file ? error_file->id : "")
-          .bind(id);
-      if (q.step() != SQLITE_DONE) return error("finish_batch");
-    }
-    if (Status s = set_status(id, to, now); !s) return s;
-    {
-      Query q(prepare("DELETE FROM batch_requests WHERE batch_id=?"));
-      q.bind(id);
-      if (q.step() != SQLITE_DONE) return error("finish_batch");
-    }
-    return tx.commit();
+    return in_transaction([&]() -> Status {
+      if (Status s = expect_status(id, from, to); !s) return s;
+      for (const auto* f : {&output_file, &error_file}) {
+        if (!f->has_value()) continue;
+        if (Status s = insert_file_locked(**f); !s) return s;
+      }
+      {
+        Query q(statement("UPDATE batches SET output_file_id=?, error_file_id=? WHERE id=?"));
+        q.bind_or_null(output_file ? output_file->id : "")
+            .bind_or_null(error_file ? error_file->id : "")
+            .bind(id);
+        if (q.step() != SQLITE_DONE) return error("finish_batch");
+      }
+      if (Status s = set_status(id, to, now); !s) return s;
+      {
+        Query q(statement("DELETE FROM batch_requests WHERE batch_id=?"));
+        q.bind(id);
+        if (q.step() != SQLITE_DONE) return error("finish_batch");
+      }
+      return Status::ok();
+    });
   }
 
  private:
-  // BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless committed.
-  class Transaction {
-   public:
-    explicit Transaction(SqliteStore& store) : store_(store) {
-      begun_ = store_.exec("BEGIN IMMEDIATE").is_ok();
-    }
-    ~Transaction() {
-      if (begun_ && !done_) store_.exec("ROLLBACK");
-    }
-    Status commit() {
-      if (!begun_) return store_.error("BEGIN");
-      done_ = true;
-      Status s = store_.exec("COMMIT");
-      if (!s) store_.exec("ROLLBACK");
-      return s;
-    }
-
-   private:
-    SqliteStore& store_;
-    bool begun_ = false;
-    bool done_ = false;
-  };
+  // Runs body in one transaction: BEGIN IMMEDIATE first, and if that fails nothing else runs (not
+  // one statement in autocommit); COMMIT when body returns OK, ROLLBACK when it fails or COMMIT does.
+  // REQUIRES: mu_ held; body runs no transaction statements of its own.
+  template <typename Body>
+  Status in_transaction(Body&& body) {
+    if (Status s = exec("BEGIN IMMEDIATE"); !s) return s;
+    Status s = body();
+    if (s) s = exec("COMMIT");
+    // After some errors (a full disk) SQLite has rolled back already; then ROLLBACK only says so.
+    if (!s && !sqlite3_get_autocommit(db_)) exec("ROLLBACK");
+    return s;
+  }
 
   Status exec(const std::string& sql) {
+    if (fault_ && sql != "ROLLBACK" && fault_(sql.c_str())) return error(sql.c_str());
     char* err = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err ? err : "unknown error";
@@ -618,6 +637,9 @@ class SqliteStore final : public Store {
     }
     return Status::ok();
   }
+
+  // The cached statement for sql, ready to bind and step. REQUIRES: mu_ held.
+  Query statement(const std::string& sql) { return Query(prepare(sql), fault_); }
 
   // The cached prepared statement for sql. REQUIRES: mu_ held.
   sqlite3_stmt* prepare(const std::string& sql) {
@@ -634,7 +656,9 @@ class SqliteStore final : public Store {
   }
 
   Status error(const char* what) {
-    return Status::internal(std::string("sqlite ") + what + ": " + sqlite3_errmsg(db_));
+    const char* why = injected_ ? sqlite3_errstr(SQLITE_FULL) : sqlite3_errmsg(db_);
+    injected_ = false;
+    return Status::internal(std::string("sqlite ") + what + ": " + why);
   }
 
   static Status file_not_found(const std::string& id) {
@@ -653,7 +677,7 @@ class SqliteStore final : public Store {
   }
 
   std::optional<int64_t> seq_of(const char* table, const std::string& owner, const std::string& id) {
-    Query q(prepare(std::string("SELECT seq FROM ") + table + " WHERE id=? AND owner=?"));
+    Query q(statement(std::string("SELECT seq FROM ") + table + " WHERE id=? AND owner=?"));
     q.bind(id).bind(owner);
     if (q.step() == SQLITE_ROW) return q.i64(0);
     return std::nullopt;
@@ -661,8 +685,8 @@ class SqliteStore final : public Store {
 
   Status insert_file_locked(const FileRecord& f) {
     Query q(
-        prepare("INSERT INTO files (id, owner, filename, purpose, bytes, created_at, expires_at) VALUES "
-                "(?,?,?,?,?,?,?)"));
+        statement("INSERT INTO files (id, owner, filename, purpose, bytes, created_at, expires_at) VALUES "
+                  "(?,?,?,?,?,?,?)"));
     q.bind(f.id)
         .bind(f.owner)
         .bind(f.filename)
@@ -675,7 +699,7 @@ class SqliteStore final : public Store {
   }
 
   Result<BatchRecord> get_batch_locked(const std::string& id) {
-    Query q(prepare(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE id=?"));
+    Query q(statement(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE id=?"));
     q.bind(id);
     int rc = q.step();
     if (rc == SQLITE_ROW) return read_batch(q);
@@ -685,7 +709,7 @@ class SqliteStore final : public Store {
 
   // OK when batch id is in one of the statuses `from`; otherwise the conflict a move to `to` meets.
   Status expect_status(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to) {
-    Query q(prepare("SELECT status FROM batches WHERE id=?"));
+    Query q(statement("SELECT status FROM batches WHERE id=?"));
     q.bind(id);
     int rc = q.step();
     if (rc == SQLITE_DONE) return batch_not_found(id);
@@ -705,7 +729,7 @@ class SqliteStore final : public Store {
     std::string sql = "UPDATE batches SET status=?";
     if (column) sql += std::string(", ") + column + "=?";
     sql += " WHERE id=?";
-    Query q(prepare(sql));
+    Query q(statement(sql));
     q.bind(to_string(to));
     if (column) q.bind(now);
     q.bind(id);
@@ -714,13 +738,15 @@ class SqliteStore final : public Store {
   }
 
   sqlite3* db_;
-  std::mutex mu_;  // one connection, used by one thread at a time
+  FaultCheck fault_;       // empty unless a test asked for faults
+  bool injected_ = false;  // the last statement failed by fault_, not by SQLite
+  std::mutex mu_;          // one connection, used by one thread at a time
   std::unordered_map<std::string, sqlite3_stmt*> stmts_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, SqliteOptions options) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -729,7 +755,7 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path) {
     sqlite3_close(db);
     return Status::internal("cannot open " + path + ": " + msg);
   }
-  auto store = std::make_unique<SqliteStore>(db);
+  auto store = std::make_unique<SqliteStore>(db, std::move(options));
   if (Status s = store->init(); !s) return s;
   return std::unique_ptr<Store>(std::move(store));
 }

@@ -2,16 +2,25 @@
 // operation, a schema version in PRAGMA user_version migrated forward on open.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "store/store.h"
 
 namespace openbatch::store {
 
+struct SqliteOptions {
+  // For tests: asked before each statement runs (BEGIN IMMEDIATE, COMMIT and every other statement,
+  // ROLLBACK excepted) with its SQL; true makes that statement fail as on a full disk (SQLITE_FULL),
+  // without running it. Called with the store's lock held; must not call the store.
+  std::function<bool(std::string_view sql)> fail_statement;
+};
+
 // Opens (creating when absent) the database at path, e.g. DATA_DIR/openbatch.sqlite3, and brings its
 // schema up to date. Fails when the file was written by a newer openbatch (an unknown schema version).
-Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path);
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, SqliteOptions options = {});
 
 }  // namespace openbatch::store

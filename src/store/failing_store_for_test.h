@@ -1,0 +1,124 @@
+// A Store for tests that forwards to a real one and fails the calls a test chooses, as a full disk
+// fails them: the seam through which tests show that what sits on the store leaves nothing half done
+// and reports the error. Thread-safe.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "store/store.h"
+
+namespace openbatch::store::testing {
+
+class FailingStore final : public Store {
+ public:
+  explicit FailingStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
+
+  // The next `times` calls of method (its name: "insert_file", "start_batch"...) fail with a 500
+  // that names a database error, without reaching the inner store.
+  void fail(const std::string& method, int times = 1) {
+    std::lock_guard lock(mu_);
+    failures_[method] = times;
+  }
+  // Calls of method that were failed so far.
+  int failed(const std::string& method) {
+    std::lock_guard lock(mu_);
+    return failed_[method];
+  }
+
+  Status insert_file(const FileRecord& rec) override {
+    if (Status s = check("insert_file"); !s) return s;
+    return inner_->insert_file(rec);
+  }
+  Result<FileRecord> get_file(const std::string& owner, const std::string& id) override {
+    if (Status s = check("get_file"); !s) return s;
+    return inner_->get_file(owner, id);
+  }
+  Result<Page<FileRecord>> list_files(const std::string& owner, const ListQuery& query) override {
+    if (Status s = check("list_files"); !s) return s;
+    return inner_->list_files(owner, query);
+  }
+  Status delete_file(const std::string& owner, const std::string& id) override {
+    if (Status s = check("delete_file"); !s) return s;
+    return inner_->delete_file(owner, id);
+  }
+  Result<std::vector<FileRecord>> expired_files(int64_t now, int64_t limit) override {
+    if (Status s = check("expired_files"); !s) return s;
+    return inner_->expired_files(now, limit);
+  }
+  Result<std::vector<std::string>> all_file_ids() override {
+    if (Status s = check("all_file_ids"); !s) return s;
+    return inner_->all_file_ids();
+  }
+  Status insert_batch(const BatchRecord& rec) override {
+    if (Status s = check("insert_batch"); !s) return s;
+    return inner_->insert_batch(rec);
+  }
+  Result<BatchRecord> get_batch(const std::string& owner, const std::string& id) override {
+    if (Status s = check("get_batch"); !s) return s;
+    return inner_->get_batch(owner, id);
+  }
+  Result<BatchRecord> get_batch_any_owner(const std::string& id) override {
+    if (Status s = check("get_batch_any_owner"); !s) return s;
+    return inner_->get_batch_any_owner(id);
+  }
+  Result<Page<BatchRecord>> list_batches(const std::string& owner, const ListQuery& query) override {
+    if (Status s = check("list_batches"); !s) return s;
+    return inner_->list_batches(owner, query);
+  }
+  Result<std::vector<BatchRecord>> batches_with_status(const std::vector<BatchStatus>& statuses) override {
+    if (Status s = check("batches_with_status"); !s) return s;
+    return inner_->batches_with_status(statuses);
+  }
+  Status start_batch(const std::string& id, const std::string& model,
+                     const std::vector<RequestRecord>& requests, int64_t now) override {
+    if (Status s = check("start_batch"); !s) return s;
+    return inner_->start_batch(id, model, requests, now);
+  }
+  Status fail_batch(const std::string& id, const std::vector<BatchError>& errors, int64_t now) override {
+    if (Status s = check("fail_batch"); !s) return s;
+    return inner_->fail_batch(id, errors, now);
+  }
+  Status transition(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to,
+                    int64_t now) override {
+    if (Status s = check("transition"); !s) return s;
+    return inner_->transition(id, from, to, now);
+  }
+  Result<std::vector<RequestRecord>> pending_requests(const std::string& batch_id) override {
+    if (Status s = check("pending_requests"); !s) return s;
+    return inner_->pending_requests(batch_id);
+  }
+  Status record_results(const std::vector<RequestResult>& results) override {
+    if (Status s = check("record_results"); !s) return s;
+    return inner_->record_results(results);
+  }
+  Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
+                                                   int64_t limit) override {
+    if (Status s = check("stored_results"); !s) return s;
+    return inner_->stored_results(batch_id, after_line, limit);
+  }
+  Status finish_batch(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to,
+                      const std::optional<FileRecord>& output_file,
+                      const std::optional<FileRecord>& error_file, int64_t now) override {
+    if (Status s = check("finish_batch"); !s) return s;
+    return inner_->finish_batch(id, from, to, output_file, error_file, now);
+  }
+
+ private:
+  Status check(const char* method) {
+    std::lock_guard lock(mu_);
+    auto it = failures_.find(method);
+    if (it == failures_.end() || it->second <= 0) return Status::ok();
+    --it->second;
+    ++failed_[method];
+    return Status::internal(std::string("sqlite ") + method + ": database or disk is full");
+  }
+
+  std::unique_ptr<Store> inner_;
+  std::mutex mu_;
+  std::map<std::string, int> failures_;
+  std::map<std::string, int> failed_;
+};
+
+}  // namespace openbatch::store::testing
