@@ -75,7 +75,7 @@ bool HttpServer::bind(const std::string& host, int& port) {
 
 bool HttpServer::wait_for_request(const ConnectionStream& stream) const {
   const auto deadline = std::chrono::steady_clock::now() + limits_.keep_alive_timeout;
-  while (svr_sock_ != INVALID_SOCKET) {
+  while (!stopping()) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
@@ -93,12 +93,16 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
     ::close(sock);
     return true;
   }
+  {
+    std::lock_guard lock(open_mu_);
+    open_.insert(sock);
+  }
   ConnectionStream stream(sock, limits_.stream);
   bool ok = true;
   for (int left = std::max(1, limits_.keep_alive_max_requests); left > 0 && ok; --left) {
     if (!wait_for_request(stream)) break;
     stream.begin_request();
-    const bool last = left == 1 || svr_sock_ == INVALID_SOCKET;
+    const bool last = left == 1 || stopping();
     bool closed = false;
     bool headers_read = false;
     Body body;
@@ -114,9 +118,30 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
     // next request would be read: skip a small one, close the connection after a large one.
     if (!skip_unread_body(stream, body)) break;
   }
+  {
+    std::lock_guard lock(open_mu_);
+    open_.erase(sock);  // before close: close_connections() never touches a number reused since
+  }
   ::shutdown(sock, SHUT_RDWR);
   ::close(sock);
   return ok;
+}
+
+void HttpServer::drain() {
+  if (draining_.exchange(true)) return;
+  // accept() then fails and the listen loop ends, closing the socket itself; svr_sock_ stays set, so
+  // that httplib goes on writing the answers in progress.
+  const socket_t listening = svr_sock_;
+  if (listening == INVALID_SOCKET) {
+    draining_ = false;  // not bound yet: a later drain() does it
+    return;
+  }
+  ::shutdown(listening, SHUT_RDWR);
+}
+
+void HttpServer::close_connections() {
+  std::lock_guard lock(open_mu_);
+  for (int fd : open_) ::shutdown(fd, SHUT_RDWR);
 }
 
 void HttpServer::refuse(int fd) {

@@ -7,8 +7,11 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "api/connection_pool.h"
 #include "api/connection_stream.h"
@@ -31,6 +34,16 @@ class HttpServer final : public httplib::Server {
   // Binds host:port (port 0: any free port, written back to port). False when it cannot.
   bool bind(const std::string& host, int& port);
 
+  // Stops taking connections (the listen loop ends) and lets the open ones finish what they are doing:
+  // an idle keep-alive connection closes at once, a busy one after the answer in progress (a stream
+  // to its end; httplib's stop() would cut streams short). listen_after_bind() returns once every
+  // connection has closed. Idempotent; thread-safe.
+  void drain();
+
+  // Cuts every open connection (shutdown(2) of its socket): a request being read or answered fails
+  // at once and its thread ends. For a stop that cannot wait any longer. Thread-safe.
+  void close_connections();
+
   // Connections served now, and refused (answered 503) since the start. Thread-safe.
   const ConnectionCounts& counts() const { return counts_; }
 
@@ -43,9 +56,14 @@ class HttpServer final : public httplib::Server {
   void refuse(int fd);
   // Waits for the next request's first byte; false when the connection should close instead.
   bool wait_for_request(const ConnectionStream& stream) const;
+  // drain() or stop() was called.
+  bool stopping() const { return draining_ || svr_sock_ == INVALID_SOCKET; }
 
   const ConnectionLimits limits_;
   ConnectionCounts counts_;
+  std::atomic<bool> draining_{false};
+  std::mutex open_mu_;
+  std::unordered_set<int> open_;  // sockets being served, for close_connections()
 };
 
 }  // namespace openbatch::api

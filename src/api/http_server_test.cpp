@@ -47,6 +47,8 @@ class RawClient {
       if (!read_some(deadline)) return "";
     }
   }
+  // Everything read and not yet taken by answer().
+  const std::string& received() const { return buffer_; }
   // Whether the server closes the connection before timeout.
   bool closed_within(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -85,6 +87,17 @@ class HttpServerTest : public ::testing::Test {
     server_ = std::make_unique<HttpServer>(limits);
     server_->Get("/ping", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("pong", "text/plain");
+    });
+    // Ten chunks, 30 ms apart.
+    server_->Get("/stream", [](const httplib::Request&, httplib::Response& res) {
+      res.set_chunked_content_provider("text/plain", [](size_t offset, httplib::DataSink& sink) {
+        if (offset >= 10) {
+          sink.done();
+          return true;
+        }
+        std::this_thread::sleep_for(30ms);
+        return sink.write("x", 1);
+      });
     });
     // Answered before its body is read, as the API key check answers.
     server_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
@@ -213,6 +226,30 @@ TEST_F(HttpServerTest, ABodyLeftUnreadIsSkippedOrTheConnectionClosed) {
                        std::string(64 * 1024, 'x')));
   EXPECT_NE(big.answer().find("401"), std::string::npos);
   EXPECT_TRUE(big.closed_within(1000ms));
+}
+
+TEST_F(HttpServerTest, ADrainTakesNoNewConnectionAndLetsAStreamInProgressEnd) {
+  start(limits());
+  RawClient idle(port_);
+  ASSERT_TRUE(idle.send(kGet));
+  ASSERT_NE(idle.answer().find("200 OK"), std::string::npos);
+  RawClient streaming(port_);
+  ASSERT_TRUE(streaming.send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(60ms);
+  server_->drain();
+  server_->drain();  // idempotent
+  EXPECT_TRUE(idle.closed_within(500ms)) << "an idle connection closes at once";
+  // The stream runs to its end: ten chunks and the last, empty one.
+  EXPECT_TRUE(streaming.closed_within(2000ms));
+  const std::string& got = streaming.received();
+  size_t chunks = 0;
+  for (size_t at = got.find("1\r\nx\r\n"); at != std::string::npos; at = got.find("1\r\nx\r\n", at + 1))
+    ++chunks;
+  EXPECT_EQ(chunks, 10u) << got;
+  EXPECT_NE(got.find("0\r\n\r\n"), std::string::npos) << "the stream was cut: " << got;
+  thread_.join();
+  RawClient late(port_);
+  EXPECT_FALSE(late.connected()) << "a connection after the drain";
 }
 
 TEST_F(HttpServerTest, StopClosesIdleConnectionsAtOnce) {

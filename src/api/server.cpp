@@ -136,6 +136,11 @@ Status Server::run() {
   return Status::ok();
 }
 
-void Server::stop() { impl_->http->stop(); }
+void Server::stop() {
+  impl_->http->drain();
+  if (impl_->batches) impl_->batches->stop();
+}
+
+void Server::close_connections() { impl_->http->close_connections(); }
 
 }  // namespace openbatch::api

@@ -39,8 +39,14 @@ class Server {
   // Binds, resumes unfinished batches and serves until stop() is called. Returns an error when the
   // data directory cannot be opened or the port cannot be bound.
   Status run();
-  // Thread-safe; makes run() return.
+  // Starts a drain and makes run() return once it is over: no new connection is taken, idle ones
+  // close, the batch runner stops (finished results are stored, the requests it had on the engine
+  // run again on the next start); requests in progress are answered first. Returns when the batch
+  // runner has stopped. Thread-safe.
   void stop();
+  // Cuts the connections still open after stop(), for a drain that has run out of time (their
+  // requests' generations end with the engine's shutdown). Thread-safe.
+  void close_connections();
 
  private:
   struct Impl;

@@ -356,7 +356,9 @@ class BatchRunner::Scheduler {
     stopping_ = true;
     for (auto& [id, b] : batches_) b.stop_requests();
     EventQueue& q = *r_.events_;
-    const auto deadline = SteadyClock::now() + std::chrono::seconds(30);
+    // Bounded so that a stop stays quick (a drain has 10 s in all): a request that reports later runs
+    // again on the next start, since nothing of it was stored.
+    const auto deadline = SteadyClock::now() + std::chrono::seconds(3);
     while (in_flight_ > 0 && SteadyClock::now() < deadline) {
       std::deque<Event> events;
       {

@@ -1,9 +1,13 @@
-// `openbatch serve`: loads a model and serves the OpenAI-compatible API until SIGINT or SIGTERM.
+// `openbatch serve`: loads a model and serves the OpenAI-compatible API until SIGINT or SIGTERM, then
+// drains (no new work, requests in progress finish within --shutdown-grace) and exits.
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "api/api_keys.h"
@@ -20,6 +24,7 @@ struct ServeOptions {
   EngineOptions engine;
   api::ServerOptions server;
   std::vector<std::string> api_key_files;
+  double shutdown_grace_seconds = 8;
   bool verbose = false;
 };
 
@@ -50,6 +55,7 @@ int serve(ServeOptions opts) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);  // from run()'s failure to the waiter
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::fprintf(stderr, "openbatch: loading %s\n", describe_engine_source(opts.engine).c_str());
@@ -69,16 +75,54 @@ int serve(ServeOptions opts) {
   }
   api::Server server(opts.server, **engine);
 
-  std::thread waiter([&server, signals] {
+  // The drain: a stop signal stops new work at once and gives the requests in progress until the
+  // grace runs out; then their generations end (503) and their connections are cut.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool served = false;  // run() has returned
+  std::thread waiter([&, signals] {
     int sig = 0;
-    sigwait(&signals, &sig);
-    std::fprintf(stderr, "openbatch: signal %d, stopping\n", sig);
-    server.stop();
+    for (;;) {
+      sigwait(&signals, &sig);
+      if (sig != SIGUSR1) break;
+      std::lock_guard lock(mu);
+      if (served) return;  // run() failed: nothing to stop
+    }
+    const auto grace = std::chrono::milliseconds(static_cast<int64_t>(opts.shutdown_grace_seconds * 1000));
+    std::fprintf(stderr, "openbatch: signal %d, draining (at most %.3g s)\n", sig,
+                 opts.shutdown_grace_seconds);
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    std::unique_lock lock(mu);
+    do {
+      lock.unlock();
+      server.stop();  // again until run() returns: a stop just before it listened would be lost
+      lock.lock();
+    } while (!cv.wait_until(
+                 lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)),
+                 [&] { return served; }) &&
+             std::chrono::steady_clock::now() < deadline);
+    if (served) return;
+    lock.unlock();
+    std::fprintf(stderr, "openbatch: requests still in progress after the grace: ending them\n");
+    (*engine)->shutdown();
+    server.close_connections();
+    // Whatever still holds on (it should not) does not keep the process: everything stored is
+    // durable already, and what was not stored runs again on the next start.
+    lock.lock();
+    if (!cv.wait_for(lock, std::chrono::seconds(1), [&] { return served; })) {
+      std::fprintf(stderr, "openbatch: still not stopped; exiting\n");
+      std::_Exit(kExitError);
+    }
   });
   Status status = server.run();
+  {
+    std::lock_guard lock(mu);
+    served = true;
+  }
+  cv.notify_all();
   if (!status) {
     std::fprintf(stderr, "openbatch: %s\n", status.message().c_str());
-    pthread_kill(waiter.native_handle(), SIGTERM);
+    pthread_kill(waiter.native_handle(), SIGUSR1);
     waiter.join();
     return 1;
   }
@@ -124,6 +168,12 @@ void register_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--completion-window-seconds", opts->server.completion_window_seconds,
                   "How long the \"24h\" completion window lasts (for testing expiry)")
+      ->capture_default_str();
+  cmd->add_option("--shutdown-grace", opts->shutdown_grace_seconds,
+                  "Seconds that requests in progress get to finish after SIGTERM or SIGINT (no new work "
+                  "is taken meanwhile; a running batch keeps its stored results and resumes on the next "
+                  "start); then they end with a 503")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_flag("--verbose,-v", opts->verbose, "Log llama.cpp's own messages");
   cmd->callback([opts] {
