@@ -27,8 +27,9 @@ Result<std::vector<CsvRow>> parse_records(std::string_view text) {
     field_started = false;
   };
   auto end_record = [&] {
+    const bool blank = record.empty() && field.empty() && !was_quoted;  // `""` alone is a record
     end_field();
-    if (!(record.size() == 1 && record[0].empty())) records.push_back(std::move(record));
+    if (!blank) records.push_back(std::move(record));
     record.clear();
   };
   while (i < text.size()) {
@@ -102,7 +103,10 @@ Result<CsvTable> parse_csv(std::string_view text) {
 }
 
 std::string csv_field(std::string_view value) {
-  if (value.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(value);
+  // A leading byte order mark is quoted too, or a reader would drop it at the start of a file.
+  if (value.find_first_of(",\"\r\n") == std::string_view::npos && value.rfind("\xEF\xBB\xBF", 0) != 0) {
+    return std::string(value);
+  }
   std::string out = "\"";
   for (char c : value) {
     if (c == '"') out += '"';
@@ -113,6 +117,7 @@ std::string csv_field(std::string_view value) {
 }
 
 std::string csv_record(const CsvRow& fields) {
+  if (fields.size() == 1 && fields[0].empty()) return "\"\"\n";  // a bare line end would be a blank line
   std::string out;
   for (size_t i = 0; i < fields.size(); ++i) {
     if (i > 0) out += ',';

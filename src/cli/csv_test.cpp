@@ -41,6 +41,17 @@ TEST(Csv, WriteThenReadRoundTrips) {
   ASSERT_EQ(t->rows.size(), 1u);
   EXPECT_EQ(t->rows[0], row);
   EXPECT_EQ(csv_field("x"), "x");
+  // Found by fuzz/csv_fuzz.cpp: a header that begins with a byte order mark after blank lines, and a
+  // one-column row with an empty value, did not read back as they were written.
+  auto bom = parse_csv("\r\r\xEF\xBB\xBFid,b\n1,2\n");
+  ASSERT_TRUE(bom) << bom.status().message();
+  EXPECT_EQ(bom->header[0], "\xEF\xBB\xBFid");
+  auto again = parse_csv(csv_record(bom->header) + csv_record(bom->rows[0]));
+  ASSERT_TRUE(again) << again.status().message();
+  EXPECT_EQ(again->header, bom->header);
+  auto one = parse_csv(csv_record({"only"}) + csv_record({""}) + csv_record({"x"}));
+  ASSERT_TRUE(one) << one.status().message();
+  EXPECT_EQ(one->rows, (std::vector<CsvRow>{{""}, {"x"}}));
   EXPECT_EQ(csv_field("a\"b"), "\"a\"\"b\"");
 }
 

@@ -55,7 +55,8 @@ Result<ImageFormat> read_jpeg(std::string_view b) {
 
 std::string describe(std::string_view b) {
   if (b.empty()) return "the file is empty";
-  if (starts_with(b, "RIFF") && b.substr(8, 4) == "WEBP") return "webp images are not supported";
+  if (starts_with(b, "RIFF") && b.size() >= 12 && b.substr(8, 4) == "WEBP")
+    return "webp images are not supported";
   if (starts_with(b, "%PDF")) return "it is a PDF document";
   size_t i = 0;
   while (i < b.size() && i < 64 && std::isspace(static_cast<unsigned char>(b[i]))) ++i;

@@ -49,6 +49,9 @@ TEST(ImageFormatTest, TurnsAwayWhatIsNotAnImageSayingWhatItLooksLike) {
       {"", "invalid_image_format", "empty"},
       {std::string("\x89PNG\r\n\x1a\n\x00\x00", 10), "invalid_image", "png image is truncated"},
       {std::string("\xFF\xD8\xFF\xD9", 4), "invalid_image", "jpeg image is truncated"},
+      // Found by fuzz/image_format_fuzz.cpp: "RIFF" and under 12 bytes threw std::out_of_range.
+      {std::string("RIFF\xd9", 5), "invalid_image_format", "not those of an image"},
+      {"RIFF", "invalid_image_format", "not those of an image"},
   };
   for (const Case& c : cases) {
     auto r = read_image_format(c.bytes);

@@ -1,0 +1,20 @@
+// libFuzzer target: a /v1/chat/completions body through the request parser. Errors must be the
+// client's (400 or 404), never anything else.
+#include <cstdint>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "openai/chat_completion.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const auto body = nlohmann::json::parse(data, data + size, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) return 0;
+  openbatch::engine::ModelInfo model;
+  model.id = "m";
+  model.aliases = {"gpt-4o-mini"};
+  model.context_per_sequence = 4096;
+  model.has_vision = (size % 2) == 0;
+  const auto r = openbatch::openai::parse_chat_completion_request(body, model);
+  if (!r.is_ok() && r.status().http_status() != 400 && r.status().http_status() != 404) std::abort();
+  return 0;
+}
