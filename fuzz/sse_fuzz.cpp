@@ -16,8 +16,9 @@ struct Read {
 
 Read read(std::string_view a, std::string_view b) {
   Read out;
-  openbatch::engine::upstream::ChatStreamReader reader(
-      [&](std::string_view text, std::vector<openbatch::engine::TokenLogprob>) { out.text += text; });
+  openbatch::engine::upstream::ChatStreamReader reader([&](openbatch::engine::GenerationDelta delta) {
+    out.text += delta.content + "|" + delta.reasoning_content + "|" + std::to_string(delta.tool_calls.size());
+  });
   reader.feed(a);
   reader.feed(b);
   const auto c = reader.completion();

@@ -93,7 +93,10 @@ cleanup() {
   rm -rf "$data_dir"
 }
 trap cleanup EXIT
-"$bin" serve "${source_args[@]}" --model-id gpt-4o-mini --host 127.0.0.1 --port 0 \
+# The server fetches image URLs from public addresses only; the demo's pictures are on loopback.
+image_args=()
+((vision)) && image_args=(--image-allow-host 127.0.0.1)
+"$bin" serve "${source_args[@]}" "${image_args[@]}" --model-id gpt-4o-mini --host 127.0.0.1 --port 0 \
   --data-dir "$data_dir" --api-key sk-demo 2>"$log" &
 server=$!
 pids+=("$server")

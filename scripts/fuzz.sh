@@ -74,6 +74,14 @@ elif target == 'chat_request':
         'messages': [{'role': 'system', 'content': 's'}, {'role': 'user', 'content': [{'type': 'text', 'text': 't'},
             {'type': 'image_url', 'image_url': {'url': 'data:image/png;base64,' + base64.b64encode(png(2, 2)).decode(), 'detail': 'low'}}]},
             {'role': 'assistant', 'content': 'a'}]}))
+    put('tools', json.dumps({'model': 'm', 'tool_choice': {'type': 'function', 'function': {'name': 'f'}},
+        'parallel_tool_calls': False, 'reasoning_effort': 'low',
+        'tools': [{'type': 'function', 'function': {'name': 'f', 'description': 'd', 'strict': True,
+            'parameters': {'type': 'object', 'properties': {'x': {'type': 'integer'}}, 'required': ['x']}}}],
+        'messages': [{'role': 'user', 'content': 'call f'},
+            {'role': 'assistant', 'content': None, 'tool_calls': [{'id': 'call_1', 'type': 'function',
+                'function': {'name': 'f', 'arguments': '{"x": 1}'}}]},
+            {'role': 'tool', 'tool_call_id': 'call_1', 'content': '2'}]}))
 elif target == 'embeddings_request':
     for i, inp in enumerate(['a red chair', ['a', 'b'], [1, 2, 3], [[1, 2], [3]], '', [], [[]]]):
         put(f'in{i}', json.dumps({'model': 'embedder', 'input': inp}))

@@ -98,6 +98,15 @@ class FailingStore final : public Store {
     if (Status s = check("stored_results"); !s) return s;
     return inner_->stored_results(batch_id, after_line, limit);
   }
+  Status sample_progress(const std::string& batch_id, int64_t at_ms) override {
+    if (Status s = check("sample_progress"); !s) return s;
+    return inner_->sample_progress(batch_id, at_ms);
+  }
+  Result<std::vector<ProgressSample>> progress_samples(const std::string& batch_id,
+                                                       int64_t after_ms) override {
+    if (Status s = check("progress_samples"); !s) return s;
+    return inner_->progress_samples(batch_id, after_ms);
+  }
   Status finish_batch(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to,
                       const std::optional<FileRecord>& output_file,
                       const std::optional<FileRecord>& error_file, int64_t now) override {

@@ -553,10 +553,10 @@ class SqliteStore final : public Store {
 
   Status sample_progress(const std::string& batch_id, int64_t at_ms) override {
     std::lock_guard lock(mu_);
-    Query q(
-        prepare("INSERT OR REPLACE INTO batch_progress (batch_id, at_ms, completed, failed, input_tokens, "
-                "output_tokens, cached_tokens) SELECT id, ?, completed, failed, input_tokens, output_tokens, "
-                "cached_tokens FROM batches WHERE id=?"));
+    Query q(statement(
+        "INSERT OR REPLACE INTO batch_progress (batch_id, at_ms, completed, failed, input_tokens, "
+        "output_tokens, cached_tokens) SELECT id, ?, completed, failed, input_tokens, output_tokens, "
+        "cached_tokens FROM batches WHERE id=?"));
     q.bind(at_ms).bind(batch_id);
     if (q.step() != SQLITE_DONE) return error("sample_progress");
     if (sqlite3_changes(db_) == 0) return batch_not_found(batch_id);
@@ -567,8 +567,8 @@ class SqliteStore final : public Store {
                                                        int64_t after_ms) override {
     std::lock_guard lock(mu_);
     Query q(
-        prepare("SELECT at_ms, completed, failed, input_tokens, output_tokens, cached_tokens FROM "
-                "batch_progress WHERE batch_id=? AND at_ms>? ORDER BY at_ms"));
+        statement("SELECT at_ms, completed, failed, input_tokens, output_tokens, cached_tokens FROM "
+                  "batch_progress WHERE batch_id=? AND at_ms>? ORDER BY at_ms"));
     q.bind(batch_id).bind(after_ms);
     std::vector<ProgressSample> out;
     int rc;
