@@ -74,9 +74,11 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   impl_->http = std::make_unique<HttpServer>(limits);
   impl_->ctx.connections = &impl_->http->counts();
   auto& http = *impl_->http;
-  // A body larger than the largest file upload (plus its multipart framing) is refused with a 413
-  // before it is read.
-  http.set_payload_max_length(static_cast<size_t>(impl_->options.max_file_bytes) + 1024 * 1024);
+  // A body larger than the largest upload (plus its multipart framing) is answered 413 without being
+  // kept (httplib reads past it); the Files API's own limit (a 400 file_too_large) comes first.
+  const int64_t largest_upload =
+      std::max(batch::BatchServiceOptions().max_upload_bytes, impl_->options.max_file_bytes);
+  http.set_payload_max_length(static_cast<size_t>(largest_upload) + 1024 * 1024);
   const ApiKeyMatcher* keys = &impl_->keys;
   http.set_pre_routing_handler(
       [keys](const httplib::Request& req, httplib::Response& res) { return check_api_key(*keys, req, res); });
@@ -88,6 +90,8 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
     } else if (res.status == 405) {
       send_error(res, Status(405, "invalid_request_error", "", "",
                              "Method not allowed (" + req.method + " " + req.path + ")"));
+    } else if (res.status == 413) {
+      send_error(res, Status(413, "invalid_request_error", "", "", "The request body is too large."));
     }
   });
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
