@@ -53,4 +53,22 @@ Result<Generation> generate(Engine& engine, GenerationRequest request) {
   return future.get();
 }
 
+const char* reasoning_effort_name(ReasoningEffort effort) {
+  switch (effort) {
+    case ReasoningEffort::kNone:
+      return "none";
+    case ReasoningEffort::kMinimal:
+      return "minimal";
+    case ReasoningEffort::kLow:
+      return "low";
+    case ReasoningEffort::kMedium:
+      return "medium";
+    case ReasoningEffort::kHigh:
+      return "high";
+    case ReasoningEffort::kDefault:
+      break;
+  }
+  return nullptr;
+}
+
 }  // namespace openbatch::engine

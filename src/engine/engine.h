@@ -59,6 +59,9 @@ enum class ToolChoice { kAuto, kRequired, kNone };
 // template can; the others are passed to templates that take an effort.
 enum class ReasoningEffort { kDefault, kNone, kMinimal, kLow, kMedium, kHigh };
 
+// "none", "minimal", "low", "medium" or "high" as OpenAI spells them; null for kDefault.
+const char* reasoning_effort_name(ReasoningEffort effort);
+
 // Whether any message of the request holds an image.
 bool has_images(const std::vector<Message>& messages);
 

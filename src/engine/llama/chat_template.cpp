@@ -99,23 +99,6 @@ common_chat_msg to_common(const Message& m, const std::string& content) {
   return out;
 }
 
-const char* effort_name(ReasoningEffort effort) {
-  switch (effort) {
-    case ReasoningEffort::kMinimal:
-      return "minimal";
-    case ReasoningEffort::kLow:
-      return "low";
-    case ReasoningEffort::kMedium:
-      return "medium";
-    case ReasoningEffort::kHigh:
-      return "high";
-    case ReasoningEffort::kNone:
-    case ReasoningEffort::kDefault:
-      break;
-  }
-  return "";
-}
-
 }  // namespace
 
 struct ChatTemplate::Impl {
@@ -213,7 +196,9 @@ Result<ChatPrompt> ChatTemplate::render(const GenerationRequest& request, const 
   if (request.reasoning_effort == ReasoningEffort::kNone || request.reasoning_effort == ReasoningEffort::kMinimal) {
     inputs.enable_thinking = false;
   }
-  if (const char* effort = effort_name(request.reasoning_effort); *effort != '\0') {
+  // none and minimal turn thinking off above; every effort also goes to templates that take one.
+  if (const char* effort = reasoning_effort_name(request.reasoning_effort);
+      effort != nullptr && request.reasoning_effort != ReasoningEffort::kNone) {
     inputs.chat_template_kwargs["reasoning_effort"] = std::string("\"") + effort + "\"";
   }
 

@@ -68,24 +68,6 @@ json message_json(const Message& m) {
   return out;
 }
 
-const char* effort_name(ReasoningEffort e) {
-  switch (e) {
-    case ReasoningEffort::kNone:
-      return "none";
-    case ReasoningEffort::kMinimal:
-      return "minimal";
-    case ReasoningEffort::kLow:
-      return "low";
-    case ReasoningEffort::kMedium:
-      return "medium";
-    case ReasoningEffort::kHigh:
-      return "high";
-    case ReasoningEffort::kDefault:
-      break;
-  }
-  return nullptr;
-}
-
 void add_tools(const GenerationRequest& r, json& body) {
   if (r.tools.empty()) return;
   json tools = json::array();
@@ -113,7 +95,7 @@ json chat_body(const GenerationRequest& r, const std::string& model) {
   for (const Message& m : r.messages) messages.push_back(message_json(m));
   json body = {{"model", model}, {"messages", std::move(messages)}};
   add_tools(r, body);
-  if (const char* effort = effort_name(r.reasoning_effort)) body["reasoning_effort"] = effort;
+  if (const char* effort = reasoning_effort_name(r.reasoning_effort)) body["reasoning_effort"] = effort;
   const SamplingParams& s = r.sampling;
   body["temperature"] = s.temperature;
   body["top_p"] = s.top_p;
