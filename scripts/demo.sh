@@ -86,6 +86,7 @@ fi
 # ---- the server
 data_dir=$(mktemp -d)
 log="$data_dir/server.log"
+: >"$log"  # there before the server's redirection makes it: the loop below reads it at once
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
