@@ -9,6 +9,7 @@
 
 #include "chat.h"
 #include "common.h"
+#include "engine/llama/prompt.h"
 
 namespace openbatch::engine {
 
@@ -17,19 +18,6 @@ namespace {
 std::string rtrim(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
   return s;
-}
-
-std::vector<llama_token> tokenize_special(const llama_vocab* vocab, const std::string& text) {
-  std::vector<llama_token> tokens(text.size() + 8);
-  int32_t n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                             static_cast<int32_t>(tokens.size()), /*add_special=*/false, /*parse_special=*/true);
-  if (n < 0) {
-    tokens.resize(-n);
-    n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                       static_cast<int32_t>(tokens.size()), false, true);
-  }
-  tokens.resize(std::max<int32_t>(n, 0));
-  return tokens;
 }
 
 // llama.cpp's grammars for tool_choice "required" let free text come before the calls (a rule
@@ -44,12 +32,6 @@ std::string without_text_before_calls(const std::string& grammar) {
   static const std::regex optional_text(R"( until-[0-9]+\?)");
   return grammar.substr(0, start) + std::regex_replace(grammar.substr(start, end - start), optional_text, "") +
          grammar.substr(end);
-}
-
-std::string piece_of(const llama_vocab* vocab, llama_token token) {
-  char buf[256];
-  const int32_t n = llama_token_to_piece(vocab, token, buf, sizeof buf, 0, /*special=*/true);
-  return n > 0 ? std::string(buf, n) : std::string();
 }
 
 // The parser of one chat format (llama.cpp's PEG parser, loaded from what the template produced).
@@ -220,13 +202,13 @@ Result<ChatPrompt> ChatTemplate::render(const GenerationRequest& request, const 
   out.stops = params.additional_stops;
   const llama_vocab* vocab = impl_->vocab;
   for (const std::string& text : params.preserved_tokens) {
-    auto ids = tokenize_special(vocab, text);
+    auto ids = tokenize_special_text(vocab, text);
     if (ids.size() == 1) out.preserved_tokens.push_back(ids[0]);
   }
   for (const common_grammar_trigger& trigger : params.grammar_triggers) {
     switch (trigger.type) {
       case COMMON_GRAMMAR_TRIGGER_TYPE_WORD: {
-        auto ids = tokenize_special(vocab, trigger.value);
+        auto ids = tokenize_special_text(vocab, trigger.value);
         if (ids.size() == 1 && std::find(out.preserved_tokens.begin(), out.preserved_tokens.end(), ids[0]) !=
                                    out.preserved_tokens.end()) {
           out.trigger_tokens.push_back(ids[0]);
@@ -253,9 +235,9 @@ Result<ChatPrompt> ChatTemplate::render(const GenerationRequest& request, const 
   // As llama-server: a non-lazy grammar from the template starts where the template's own text after
   // the last message (the generation prompt) starts, so it is fed that text first.
   if (!out.grammar.empty() && !out.grammar_lazy && !params.generation_prompt.empty()) {
-    auto ids = tokenize_special(vocab, params.generation_prompt);
+    auto ids = tokenize_special_text(vocab, params.generation_prompt);
     for (size_t i = 0; i < ids.size(); ++i) {
-      const std::string piece = piece_of(vocab, ids[i]);
+      const std::string piece = token_piece(vocab, ids[i], /*special=*/true);
       // Some tokenizers put a space before the first special token.
       if (i == 0 && !piece.empty() && std::isspace(static_cast<unsigned char>(piece[0])) &&
           !std::isspace(static_cast<unsigned char>(params.generation_prompt[0]))) {
