@@ -48,6 +48,8 @@ Result<nlohmann::json> parse_json_object(const httplib::Request& req);
 void register_model_routes(httplib::Server& server, RouteContext& ctx);
 void register_chat_routes(httplib::Server& server, RouteContext& ctx);
 void register_embeddings_routes(httplib::Server& server, RouteContext& ctx);
+void register_responses_routes(httplib::Server& server, RouteContext& ctx);
+void register_completions_routes(httplib::Server& server, RouteContext& ctx);
 void register_web_routes(httplib::Server& server);
 void register_file_routes(httplib::Server& server, RouteContext& ctx);
 void register_batch_routes(httplib::Server& server, RouteContext& ctx);
