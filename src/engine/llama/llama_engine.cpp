@@ -205,10 +205,9 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   plan_in.cascade = options.cascade;
   plan_in.n_ctx_train = llama_model_n_ctx_train(impl->model);
   plan_in.gpu = options.gpu_layers != 0 && llama_supports_gpu_offload();
-  if (options.parallel <= 0) {
-    plan_in.free_memory = free_memory_for_kv(plan_in.gpu);
-    plan_in.kv_bytes_per_token = kv_bytes_per_token(impl->model);
-  }
+  if (options.parallel <= 0) plan_in.free_memory = free_memory_for_kv(plan_in.gpu);
+  plan_in.kv_bytes_per_token = kv_bytes_per_token(impl->model);
+  plan_in.weight_bytes = llama_model_size(impl->model);
   plan_in.hardware_threads = std::thread::hardware_concurrency();
   const LoadPlan plan = plan_load(plan_in);
   const int parallel = plan.parallel;
@@ -221,9 +220,7 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   if (impl->cascade) cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
   cparams.n_batch = plan.n_batch;
   cparams.n_ubatch = cparams.n_batch;
-  // One KV stream per sequence: decode attends only over a sequence's own cells (measured faster
-  // than a unified buffer at 16+ sequences).
-  cparams.kv_unified = false;
+  cparams.kv_unified = plan.kv_unified;
   const int threads = plan.threads;
   cparams.n_threads = threads;
   cparams.n_threads_batch = threads;
@@ -235,7 +232,9 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   impl->info.id = options.model_ids.empty() ? std::filesystem::path(options.model_path).stem().string()
                                             : options.model_ids.front();
   for (size_t i = 1; i < options.model_ids.size(); ++i) impl->info.aliases.push_back(options.model_ids[i]);
-  impl->info.context_per_sequence = static_cast<int>(llama_n_ctx_seq(impl->ctx));
+  // A unified buffer lets one sequence take every cell: each stays within its share.
+  impl->info.context_per_sequence =
+      std::min(plan.ctx_per_sequence, static_cast<int>(llama_n_ctx_seq(impl->ctx)));
   if (!options.mmproj_path.empty()) {
     VisionOptions vopts;
     vopts.mmproj_path = options.mmproj_path;
