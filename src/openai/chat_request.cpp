@@ -112,7 +112,7 @@ Status message_content(const json& content, const std::string& param, const engi
       if (!url) return url.status();
       if (!model.has_vision) {
         Status s = engine::images_not_supported(model);
-        return Status(s.http_status(), s.type(), s.code(), part_param, s.message());
+        return s.with_param(part_param);
       }
       out.images.push_back({text.size(), std::move(url).value(), nullptr});
     } else {

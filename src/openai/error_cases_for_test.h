@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/http_status.h"
 #include "common/status.h"
 
 namespace openbatch::openai {
@@ -25,7 +26,7 @@ inline int expect_error_cases(const std::string& testdata_file,
     const nlohmann::json c = nlohmann::json::parse(line);
     const Status s = parse(c["body"]);
     EXPECT_FALSE(s.is_ok()) << line;
-    EXPECT_EQ(s.http_status(), c["status"].get<int>()) << line << "\n" << s.message();
+    EXPECT_EQ(http_status_of(s), c["status"].get<int>()) << line << "\n" << s.message();
     EXPECT_EQ(s.param(), c["param"].is_null() ? "" : c["param"].get<std::string>()) << line << "\n"
                                                                                     << s.message();
     EXPECT_EQ(s.code(), c["code"].is_null() ? "" : c["code"].get<std::string>()) << line << "\n"

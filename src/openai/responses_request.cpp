@@ -219,7 +219,7 @@ class InputReader {
     }
     if (!model_.has_vision) {
       Status s = engine::images_not_supported(model_);
-      return Status(s.http_status(), s.type(), s.code(), param, s.message());
+      return s.with_param(param);
     }
     m.images.push_back({m.content.size(), *url, nullptr});
     return Status::ok();

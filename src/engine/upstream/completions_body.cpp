@@ -29,7 +29,7 @@ json completions_body(const GenerationRequest& r, const std::string& model) {
 
 Result<Generation> parse_text_completion(const json& completion) {
   auto bad = [](const std::string& why) {
-    return Status(502, "server_error", "bad_upstream_response", "",
+    return Status(StatusCode::kBadGateway, "server_error", "bad_upstream_response", "",
                   "The upstream server's answer " + why + ".");
   };
   if (!completion.is_object()) return bad("is not a JSON object");

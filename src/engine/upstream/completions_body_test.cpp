@@ -50,8 +50,8 @@ TEST(CompletionsBodyTest, ATextCompletionBecomesAGeneration) {
   EXPECT_EQ(g->cached_tokens, 1);
   ASSERT_EQ(g->logprobs.size(), 1u);
   EXPECT_EQ(g->logprobs[0].top.size(), 2u);
-  EXPECT_EQ(parse_text_completion(json::parse(R"({"choices": [{"message": {}}]})")).status().http_status(),
-            502);
+  EXPECT_EQ(parse_text_completion(json::parse(R"({"choices": [{"message": {}}]})")).status().status_code(),
+            StatusCode::kBadGateway);
 }
 
 TEST(UpstreamEngineTest, ARawPromptIsSentToTheUpstreamsCompletions) {
