@@ -1,6 +1,5 @@
 // POST /v1/completions: a raw prompt continued, answered whole or streamed as `text_completion` chunks.
 #include <chrono>
-#include <future>
 
 #include "api/event_stream.h"
 #include "api/routes.h"
@@ -74,13 +73,9 @@ void register_completions_routes(httplib::Server& server, RouteContext& ctx) {
     if (!request) return send_error(res, request.status());
     if (request->stream) return stream_completion(ctx, std::move(request).value(), res);
 
-    auto promise = std::make_shared<std::promise<Result<json>>>();
-    auto future = promise->get_future();
-    auto handles = openai::run_completion(*ctx.engine, std::move(request).value(),
-                                          [promise](Result<json> r) { promise->set_value(std::move(r)); });
-    Result<json> result = future.get();
-    if (!result) return send_error(res, result.status());
-    send_json(res, *result);
+    send_when_done(res, [&](AnswerCallback done) {
+      return openai::run_completion(*ctx.engine, std::move(request).value(), std::move(done));
+    });
   });
 }
 

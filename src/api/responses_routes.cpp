@@ -1,7 +1,6 @@
 // POST /v1/responses: answered whole, or streamed as OpenAI's named server-sent events
 // (openai/responses_stream.h). Responses are not stored: nothing to GET, cancel or delete later.
 #include <chrono>
-#include <future>
 #include <mutex>
 
 #include "api/event_stream.h"
@@ -65,13 +64,9 @@ void register_responses_routes(httplib::Server& server, RouteContext& ctx) {
     if (!request) return send_error(res, request.status());
     if (request->stream) return stream_response(ctx, std::move(request).value(), res);
 
-    auto promise = std::make_shared<std::promise<Result<json>>>();
-    auto future = promise->get_future();
-    auto handles = openai::run_response(*ctx.engine, std::move(request).value(),
-                                        [promise](Result<json> r) { promise->set_value(std::move(r)); });
-    Result<json> result = future.get();
-    if (!result) return send_error(res, result.status());
-    send_json(res, *result);
+    send_when_done(res, [&](AnswerCallback done) {
+      return openai::run_response(*ctx.engine, std::move(request).value(), std::move(done));
+    });
   });
   // Responses are not kept, so there is none to read back: say so rather than a bare 404.
   auto not_stored = [](const httplib::Request& req, httplib::Response& res) {

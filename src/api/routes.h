@@ -4,9 +4,12 @@
 
 #include <httplib.h>
 
+#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/connection_pool.h"
 #include "api/server.h"
@@ -43,6 +46,13 @@ nlohmann::json error_body(const Status& status);
 
 // The token of an "Authorization: Bearer TOKEN" header, or "".
 std::string bearer_token(const httplib::Request& req);
+
+// Starts work with a callback that takes its answer (a response body or why there is none) and
+// answers res with it once it comes; blocks the HTTP thread until then. work returns the handles of
+// what it started, held until the answer.
+using AnswerCallback = std::function<void(Result<nlohmann::json>)>;
+void send_when_done(httplib::Response& res,
+                    const std::function<std::vector<std::shared_ptr<engine::GenerationHandle>>(AnswerCallback)>& work);
 
 // Parses a JSON request body; a body that is not a JSON object is a 400 naming the problem.
 Result<nlohmann::json> parse_json_object(const httplib::Request& req);

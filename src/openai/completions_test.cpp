@@ -9,13 +9,7 @@ namespace {
 
 using nlohmann::json;
 
-engine::ModelInfo test_model() {
-  engine::ModelInfo info;
-  info.id = "m";
-  info.aliases = {"gpt-3.5-turbo-instruct"};
-  info.context_per_sequence = 4096;
-  return info;
-}
+engine::ModelInfo test_model() { return request_test_model("gpt-3.5-turbo-instruct"); }
 
 TEST(CompletionRequestTest, RejectsBadBodiesLikeOpenAI) {
   const int cases = expect_error_cases("completion_request_errors.jsonl", [](const json& body) {

@@ -1,5 +1,5 @@
-// Walks a JSONL file of bad request bodies, each with the error OpenAI answers it with
-// ({"body", "status", "param", "code"}), through a parser. For the request parsers' tests.
+// For the request parsers' tests: the model they are checked against, and a walk of a JSONL file of bad
+// request bodies, each with the error OpenAI answers it with ({"body", "status", "param", "code"}).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -11,8 +11,18 @@
 
 #include "common/http_status.h"
 #include "common/status.h"
+#include "engine/engine.h"
 
 namespace openbatch::openai {
+
+// A served model "m", also answering to alias, with a 4096-token context.
+inline engine::ModelInfo request_test_model(std::string alias) {
+  engine::ModelInfo info;
+  info.id = "m";
+  info.aliases = {std::move(alias)};
+  info.context_per_sequence = 4096;
+  return info;
+}
 
 // The number of cases walked; each must fail with its status, param and code and a message.
 inline int expect_error_cases(const std::string& testdata_file,

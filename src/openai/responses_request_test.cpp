@@ -9,13 +9,7 @@ namespace {
 
 using nlohmann::json;
 
-engine::ModelInfo test_model() {
-  engine::ModelInfo info;
-  info.id = "m";
-  info.aliases = {"gpt-4o-mini"};
-  info.context_per_sequence = 4096;
-  return info;
-}
+engine::ModelInfo test_model() { return request_test_model("gpt-4o-mini"); }
 
 TEST(ResponsesRequestTest, RejectsBadBodiesLikeOpenAI) {
   const int cases = expect_error_cases("responses_request_errors.jsonl", [](const json& body) {

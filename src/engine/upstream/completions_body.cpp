@@ -1,5 +1,7 @@
 #include "engine/upstream/completions_body.h"
 
+#include "engine/upstream/chat_body.h"
+
 namespace openbatch::engine::upstream {
 
 using nlohmann::json;
@@ -9,21 +11,8 @@ json completions_body(const GenerationRequest& r, const std::string& model) {
   json body = {{"model", model}};
   body["prompt"] = prompt.tokens.empty() ? json(prompt.text) : json(prompt.tokens);
   if (prompt.echo) body["echo"] = true;
-  const SamplingParams& s = r.sampling;
-  body["temperature"] = s.temperature;
-  body["top_p"] = s.top_p;
-  if (s.seed) body["seed"] = *s.seed;
-  if (s.presence_penalty != 0.0f) body["presence_penalty"] = s.presence_penalty;
-  if (s.frequency_penalty != 0.0f) body["frequency_penalty"] = s.frequency_penalty;
-  if (!s.logit_bias.empty()) {
-    json bias = json::object();
-    for (const auto& [token, value] : s.logit_bias) bias[std::to_string(token)] = value;
-    body["logit_bias"] = std::move(bias);
-  }
-  if (r.max_tokens >= 0) body["max_tokens"] = r.max_tokens;
-  if (!r.stop.empty()) body["stop"] = r.stop;
+  add_sampling_fields(r, body);
   if (r.logprobs) body["logprobs"] = r.top_logprobs;
-  if (r.ignore_eos) body["ignore_eos"] = true;
   return body;
 }
 
