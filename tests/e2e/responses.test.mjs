@@ -1,14 +1,15 @@
 // The Responses API (issue 17) through the official openai package against the real server:
 // client.responses.create synchronous, streamed (responses.stream and create({stream: true})) and in a
 // batch (the guide's Example 1 written for Responses, text.format json_object: every answer parses);
-// a tool call and its round trip on a real-template model; the fields refused with a 400 and param.
+// input_image parts on the tiny vision pair; a tool call and its round trip on a real-template model; the fields refused with a 400 and param.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createReadStream, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer, waitForBatch, fileLines } from './harness.mjs';
+import { startServer, waitForBatch, fileLines, VISION_MODEL, MMPROJ } from './harness.mjs';
+import { pngImage, dataUrl } from './test_images.mjs';
 import { readCsv, categorize_system_prompt } from '../../examples/guide_example1.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -238,5 +239,23 @@ describe('Responses tools on qwen2.5-tiny', { skip: !qwen || !existsSync(qwen) ?
     assert.ok(call, JSON.stringify(final.output));
     assert.equal(call.arguments, args);
     JSON.parse(call.arguments);
+  });
+});
+
+describe('Responses with images on tiny-vision', { skip: !VISION_MODEL || !MMPROJ ? 'OPENBATCH_TEST_VISION_MODEL not set' : false }, () => {
+  let server;
+  before(async () => { server = await startServer({ model: VISION_MODEL, mmproj: MMPROJ }); });
+  after(async () => { await server?.stop(); });
+
+  test('an input_image part (a data: URL) is seen: its tokens count in input_tokens', async () => {
+    const text = { type: 'input_text', text: 'Oak dining chair' };
+    const ask = (content) => server.client.responses.create({
+      model: 'gpt-4o-mini', max_output_tokens: 16, temperature: 0, input: [{ role: 'user', content }],
+    });
+    const without = await ask([text]);
+    const withImage = await ask([text, { type: 'input_image', image_url: dataUrl('image/png', pngImage(32, 32, 3)), detail: 'low' }]);
+    assert.ok(withImage.usage.input_tokens >= without.usage.input_tokens + 16,
+      `${withImage.usage.input_tokens} vs ${without.usage.input_tokens}`);
+    assert.equal(withImage.output[0].type, 'message');
   });
 });
