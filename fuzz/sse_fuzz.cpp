@@ -24,7 +24,7 @@ Read read(std::string_view a, std::string_view b) {
   const auto c = reader.completion();
   out.completion = c.is_ok()
                        ? c->dump()
-                       : "error " + std::to_string(c.status().http_status()) + " " + c.status().message();
+                       : "error " + std::to_string(openbatch::http_status_of(c.status())) + " " + c.status().message();
   return out;
 }
 

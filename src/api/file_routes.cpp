@@ -8,24 +8,13 @@
 #include "api/list_query.h"
 #include "api/routes.h"
 #include "batch/batch_service.h"
+#include "openai/batch_objects.h"
 
 namespace openbatch::api {
 namespace {
 
 constexpr size_t kMaxFieldBytes = 1024;  // text fields of the upload form (purpose, expires_after[...])
 constexpr size_t kContentChunk = size_t{256} * 1024;
-
-nlohmann::json file_object(const store::FileRecord& f) {
-  return {{"id", f.id},
-          {"object", "file"},
-          {"bytes", f.bytes},
-          {"created_at", f.created_at},
-          {"expires_at", f.expires_at ? nlohmann::json(*f.expires_at) : nlohmann::json(nullptr)},
-          {"filename", f.filename},
-          {"purpose", f.purpose},
-          {"status", "processed"},
-          {"status_details", nullptr}};
-}
 
 Status unavailable() {
   return Status::unavailable("Files and batches are not available: the store is not open.");
@@ -126,7 +115,7 @@ void upload(RouteContext& ctx, const httplib::Request& req, httplib::Response& r
   }
   auto rec = file->finish(purpose, expires_after);
   if (!rec) return send_error(res, rec.status());
-  send_json(res, file_object(*rec));
+  send_object(res, openai::file_object(*rec));
 }
 
 void list(RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -136,16 +125,16 @@ void list(RouteContext& ctx, const httplib::Request& req, httplib::Response& res
   if (!query) return send_error(res, query.status());
   auto page = ctx.batches->list_files(request_owner(ctx, req), *query);
   if (!page) return send_error(res, page.status());
-  nlohmann::json data = nlohmann::json::array();
-  for (const auto& f : page->items) data.push_back(file_object(f));
-  send_json(res, list_object(std::move(data), page->has_more));
+  nlohmann::ordered_json data = nlohmann::ordered_json::array();
+  for (const auto& f : page->items) data.push_back(openai::file_object(f));
+  send_object(res, openai::list_object(std::move(data), page->has_more));
 }
 
 void retrieve(RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
   if (!ctx.batches) return send_error(res, unavailable());
   auto rec = ctx.batches->get_file(request_owner(ctx, req), req.matches[1]);
   if (!rec) return send_error(res, rec.status());
-  send_json(res, file_object(*rec));
+  send_object(res, openai::file_object(*rec));
 }
 
 void content(RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -170,7 +159,11 @@ void remove(RouteContext& ctx, const httplib::Request& req, httplib::Response& r
   if (!ctx.batches) return send_error(res, unavailable());
   const std::string id = req.matches[1];
   if (Status s = ctx.batches->delete_file(request_owner(ctx, req), id); !s) return send_error(res, s);
-  send_json(res, {{"id", id}, {"object", "file"}, {"deleted", true}});
+  nlohmann::ordered_json deleted;
+  deleted["id"] = id;
+  deleted["object"] = "file";
+  deleted["deleted"] = true;
+  send_object(res, deleted);
 }
 
 }  // namespace

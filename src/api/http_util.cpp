@@ -6,13 +6,14 @@
 
 #include "api/routes.h"
 #include "common/error_envelope.h"
+#include "common/http_status.h"
 
 namespace openbatch::api {
 
 nlohmann::json error_body(const Status& status) { return error_envelope(status); }
 
 void send_error(httplib::Response& res, const Status& status) {
-  res.status = status.http_status() == 0 ? 500 : status.http_status();
+  res.status = status.is_ok() ? 500 : http_status_of(status);
   res.set_content(error_body(status).dump(), "application/json");
 }
 
@@ -21,8 +22,16 @@ void send_json(httplib::Response& res, const nlohmann::json& body, int http_stat
   res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
 }
 
-Result<nlohmann::json> parse_json_object(const httplib::Request& req) {
-  nlohmann::json body = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+void send_object(httplib::Response& res, const nlohmann::ordered_json& body) {
+  res.status = 200;
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+}
+
+namespace {
+
+template <typename Json>
+Result<Json> parse_object(const httplib::Request& req) {
+  Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) {
     return Status::invalid_request(
         "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
@@ -33,6 +42,14 @@ Result<nlohmann::json> parse_json_object(const httplib::Request& req) {
     return Status::invalid_request("The request body must be a JSON object.");
   }
   return body;
+}
+
+}  // namespace
+
+Result<nlohmann::json> parse_json_object(const httplib::Request& req) { return parse_object<nlohmann::json>(req); }
+
+Result<nlohmann::ordered_json> parse_ordered_json_object(const httplib::Request& req) {
+  return parse_object<nlohmann::ordered_json>(req);
 }
 
 std::string bearer_token(const httplib::Request& req) {

@@ -45,17 +45,4 @@ Result<store::ListQuery> parse_list_query(const httplib::Request& req, const Lis
   return q;
 }
 
-nlohmann::json list_object(nlohmann::json data, bool has_more) {
-  nlohmann::json first = nullptr, last = nullptr;
-  if (!data.empty()) {
-    first = data.front()["id"];
-    last = data.back()["id"];
-  }
-  return {{"object", "list"},
-          {"data", std::move(data)},
-          {"first_id", first},
-          {"last_id", last},
-          {"has_more", has_more}};
-}
-
 }  // namespace openbatch::api

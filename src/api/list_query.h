@@ -1,6 +1,5 @@
 // The query and answer of OpenAI's cursor-paginated list endpoints (GET /v1/files, GET /v1/batches):
-// `after`, `limit`, `order`, `purpose` in; {"object": "list", "data", "first_id", "last_id", "has_more"}
-// out. Internal to api/.
+// `after`, `limit`, `order`, `purpose` in (the list object out: openai/batch_objects.h). Internal to api/.
 #pragma once
 
 #include <httplib.h>
@@ -21,8 +20,5 @@ struct ListLimits {
 
 // Reads the list parameters of req; 400 naming the parameter when one is out of range.
 Result<store::ListQuery> parse_list_query(const httplib::Request& req, const ListLimits& limits);
-
-// The list object around data (objects that each have an "id").
-nlohmann::json list_object(nlohmann::json data, bool has_more);
 
 }  // namespace openbatch::api

@@ -45,8 +45,7 @@ void register_model_routes(httplib::Server& server, RouteContext& ctx) {
     bool known = id == info.id;
     for (const auto& alias : info.aliases) known = known || id == alias;
     if (!known) {
-      send_error(res, Status(404, "invalid_request_error", "model_not_found", "model",
-                             "The model '" + id + "' does not exist"));
+      send_error(res, Status::not_found("The model '" + id + "' does not exist", "model", "model_not_found"));
       return;
     }
     send_json(res, model_object(id, info.created));

@@ -36,6 +36,8 @@ std::string request_owner(const RouteContext& ctx, const httplib::Request& req);
 void send_error(httplib::Response& res, const Status& status);
 // Writes a JSON body with HTTP 200.
 void send_json(httplib::Response& res, const nlohmann::json& body, int http_status = 200);
+// The same for an object whose keys keep their order (OpenAI's objects, openai/batch_objects.h).
+void send_object(httplib::Response& res, const nlohmann::ordered_json& body);
 // The OpenAI error envelope for status, as JSON (used in batch error files too).
 nlohmann::json error_body(const Status& status);
 
@@ -44,6 +46,8 @@ std::string bearer_token(const httplib::Request& req);
 
 // Parses a JSON request body; a body that is not a JSON object is a 400 naming the problem.
 Result<nlohmann::json> parse_json_object(const httplib::Request& req);
+// The same, keeping the order of the keys (a batch's metadata keeps the client's order).
+Result<nlohmann::ordered_json> parse_ordered_json_object(const httplib::Request& req);
 
 void register_model_routes(httplib::Server& server, RouteContext& ctx);
 void register_chat_routes(httplib::Server& server, RouteContext& ctx);

@@ -9,6 +9,8 @@
 #include "api/http_server.h"
 #include "api/routes.h"
 #include "batch/batch_service.h"
+#include "blobs/blobs.h"
+#include "store/store.h"
 #include "common/clock.h"
 #include "engine/metered_engine.h"
 
@@ -34,7 +36,7 @@ httplib::Server::HandlerResponse check_api_key(const ApiKeyMatcher& keys, const 
   const std::string token = bearer_token(req);
   if (token.empty()) {
     send_error(res,
-               Status(401, "invalid_request_error", "", "",
+               Status::unauthorized(
                       "You didn't provide an API key. You need to provide your API key in an Authorization "
                       "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."));
     return httplib::Server::HandlerResponse::Handled;
@@ -48,6 +50,33 @@ httplib::Server::HandlerResponse check_api_key(const ApiKeyMatcher& keys, const 
   return httplib::Server::HandlerResponse::Unhandled;
 }
 
+// The batch service on the store the options name: PostgreSQL (file bytes in it, or in files_dir) or,
+// by default, SQLite and files in the data directory.
+Result<std::unique_ptr<batch::BatchService>> open_batch_service(const ServerOptions& options,
+                                                                engine::Engine& engine) {
+  batch::BatchServiceOptions o;
+  o.data_dir = options.data_dir;
+  o.limits = options.limits;
+  o.completion_window_seconds = options.completion_window_seconds;
+  o.lease_duration = std::chrono::milliseconds(static_cast<int64_t>(options.lease_seconds * 1000));
+  if (!options.db.empty()) {
+    auto store = store::open_store(options.db);
+    if (!store) return store.status();
+    o.store = std::move(store).value();
+    o.exclusive = !store::is_postgres_url(options.db);
+  }
+  if (!options.files_dir.empty()) {
+    auto blobs = blobs::open_local_blob_store(options.files_dir, /*shared=*/store::is_postgres_url(options.db));
+    if (!blobs) return blobs.status();
+    o.blobs = std::move(blobs).value();
+  } else if (store::is_postgres_url(options.db)) {
+    auto blobs = blobs::open_postgres_blob_store(options.db);
+    if (!blobs) return blobs.status();
+    o.blobs = std::move(blobs).value();
+  }
+  return batch::BatchService::open(std::move(o), engine);
+}
+
 }  // namespace
 
 Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_unique<Impl>()) {
@@ -57,12 +86,7 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   impl_->engine = std::make_unique<engine::MeteredEngine>(engine);
   impl_->ctx.engine = impl_->engine.get();
   impl_->ctx.started_at = SystemClock::instance().now_seconds();
-  batch::BatchServiceOptions batch_options;
-  batch_options.data_dir = impl_->options.data_dir;
-  batch_options.max_batch_requests = impl_->options.max_batch_requests;
-  batch_options.max_file_bytes = impl_->options.max_file_bytes;
-  batch_options.completion_window_seconds = impl_->options.completion_window_seconds;
-  auto service = batch::BatchService::open(batch_options, *impl_->engine);
+  auto service = open_batch_service(impl_->options, *impl_->engine);
   if (service) {
     impl_->batches = std::move(service).value();
     impl_->ctx.batches = impl_->batches.get();
@@ -76,8 +100,7 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   auto& http = *impl_->http;
   // A body larger than the largest upload (plus its multipart framing) is answered 413 without being
   // kept (httplib reads past it); the Files API's own limit (a 400 file_too_large) comes first.
-  const int64_t largest_upload =
-      std::max(batch::BatchServiceOptions().max_upload_bytes, impl_->options.max_file_bytes);
+  const int64_t largest_upload = impl_->options.limits.largest_upload();
   http.set_payload_max_length(static_cast<size_t>(largest_upload) + 1024 * 1024);
   const ApiKeyMatcher* keys = &impl_->keys;
   http.set_pre_routing_handler(
@@ -85,13 +108,13 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 404) {
-      send_error(res, Status(404, "invalid_request_error", "", "",
+      send_error(res, Status::not_found(
                              "Invalid URL (" + req.method + " " + req.path + ")"));
     } else if (res.status == 405) {
-      send_error(res, Status(405, "invalid_request_error", "", "",
+      send_error(res, Status::method_not_allowed(
                              "Method not allowed (" + req.method + " " + req.path + ")"));
     } else if (res.status == 413) {
-      send_error(res, Status(413, "invalid_request_error", "", "", "The request body is too large."));
+      send_error(res, Status::too_large("The request body is too large."));
     }
   });
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "openai/limits.h"
 
 namespace openbatch::engine {
 class Engine;
@@ -20,11 +21,15 @@ struct ServerOptions {
   int port = 8080;
   std::vector<std::string> api_keys;  // empty: no authentication
   std::string data_dir = "./openbatch-data";
+  // The metadata store: "" keeps it in data_dir (SQLite, this process alone); postgresql://... shares
+  // one PostgreSQL database among many nodes (file bytes too, unless files_dir says where they go).
+  std::string db;
+  std::string files_dir;  // file bytes in this directory (shared by the nodes); "": data_dir or db
+  double lease_seconds = 30;  // how long a node's claim on requests holds without renewal
   // Connections served at once, each on a thread of its own; one more is answered 503 at once.
   int max_connections = 512;
   // Batch options (see batch/).
-  int64_t max_batch_requests = 50000;
-  int64_t max_file_bytes = 200LL * 1024 * 1024;
+  openai::Limits limits;
   int64_t completion_window_seconds = 24 * 3600;  // what "24h" means; tests shorten it
 };
 

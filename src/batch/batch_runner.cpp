@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <set>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -25,9 +26,10 @@ void log_error(const std::string& batch_id, const std::string& what, const Statu
   std::fprintf(stderr, "openbatch: batch %s: %s: %s\n", batch_id.c_str(), what.c_str(), s.message().c_str());
 }
 
-// Engine results that say nothing about the request itself: it was stopped (by us, 499) or the engine
-// could not take it (503). Such a request runs again rather than landing in the error file.
-bool is_retryable(const Status& s) { return s.http_status() == 499 || s.http_status() == 503; }
+// Engine results that say nothing about the request itself: it was stopped (by us) or the engine could
+// not take it (shutting down, an upstream busy after its retries). Such a request runs again rather than
+// landing in the error file.
+bool is_retryable(const Status& s) { return s.is_cancelled() || s.is_unavailable(); }
 
 // Progress samples (Store::sample_progress) are taken when a batch starts running, after stored results
 // at most every max(kMinSampleSpacingMs, the time it has run / kSampleSpacingDivisor), and when it
@@ -69,13 +71,19 @@ struct BatchRunner::ActiveBatch {
 
   std::string id;
   std::string endpoint;  // what every request of the batch calls
+  std::string input_file_id;
   int64_t expires_at = 0;
   Mode mode = Mode::kRunning;
   std::unique_ptr<blobs::BlobReader> input;
-  std::deque<store::RequestRecord> pending;         // not yet handed to the engine
+  bool input_opened = false;                        // input was tried (it may have failed)
+  std::deque<store::RequestRecord> pending;         // claimed, not yet handed to the engine
   std::unordered_map<int64_t, InFlight> in_flight;  // by line
   size_t unflushed = 0;                             // results waiting in the group-commit buffer
   SteadyClock::time_point retry_after{};            // after the engine turned requests away
+  SteadyClock::time_point claim_after{};            // after a claim found nothing to take
+  bool drained = false;                             // the last claim found nothing (and none since)
+  SteadyClock::time_point check_after{};            // when to ask the store whether the batch is done
+  bool released = false;                            // stopped: its leases were given back
   int64_t started_ms = 0;                           // when this run of the batch began (clock)
   int64_t sampled_ms = 0;                           // the last progress sample
   bool unsampled = false;                           // results stored since the last sample
@@ -109,6 +117,15 @@ class BatchRunner::Scheduler {
         shutdown();
         return;
       }
+      const auto now = SteadyClock::now();
+      if (now >= next_renew_) {
+        renew();
+        next_renew_ = now + r_.options_.lease_duration / 3;
+      }
+      if (now >= next_poll_) {
+        poll();
+        next_poll_ = now + r_.options_.poll_interval;
+      }
       check_expiry();
       dispatch();
       flush(false);
@@ -122,6 +139,7 @@ class BatchRunner::Scheduler {
 
   SteadyClock::time_point next_wakeup() const {
     auto t = SteadyClock::now() + std::chrono::milliseconds(250);  // the wall clock is looked at this often
+    t = std::min({t, next_poll_, next_renew_});
     if (!buffer_.empty()) t = std::min(t, first_buffered_ + r_.options_.flush_interval);
     return t;
   }
@@ -133,10 +151,9 @@ class BatchRunner::Scheduler {
         break;
       case Event::kCancel: {
         auto it = batches_.find(e.batch_id);
-        if (it != batches_.end() && it->second.mode == Mode::kRunning) {
-          it->second.mode = Mode::kCancelling;
-          it->second.stop_requests();
-        } else if (it == batches_.end()) {
+        if (it != batches_.end()) {
+          cancel(it->second);
+        } else {
           activate(e.batch_id);  // resumed but not yet active, or cancelled while validating
         }
         break;
@@ -147,40 +164,76 @@ class BatchRunner::Scheduler {
     }
   }
 
+  void cancel(ActiveBatch& b) {
+    if (b.mode != Mode::kRunning) return;
+    b.mode = Mode::kCancelling;
+    b.stop_requests();
+  }
+
   void activate(const std::string& id) {
     if (batches_.count(id)) return;
     auto rec = r_.store_.get_batch_any_owner(id);
     if (!rec) return log_error(id, "activate", rec.status());
-    if (rec->status == BatchStatus::kFinalizing) {
-      r_.push_job({Job::kFinalize, id, BatchStatus::kCompleted});
+    activate(*rec);
+  }
+
+  void activate(const store::BatchRecord& rec) {
+    if (batches_.count(rec.id)) return;
+    if (rec.status == BatchStatus::kFinalizing) {
+      r_.push_job({Job::kFinalize, rec.id, BatchStatus::kCompleted});
       return;
     }
-    if (rec->status != BatchStatus::kInProgress && rec->status != BatchStatus::kCancelling) return;
-
+    if (rec.status != BatchStatus::kInProgress && rec.status != BatchStatus::kCancelling) return;
     ActiveBatch b;
-    b.id = id;
-    b.endpoint = rec->endpoint;
-    b.expires_at = rec->expires_at;
-    if (rec->status == BatchStatus::kCancelling) {
+    b.id = rec.id;
+    b.endpoint = rec.endpoint;
+    b.input_file_id = rec.input_file_id;
+    b.expires_at = rec.expires_at;
+    if (rec.status == BatchStatus::kCancelling) {
       b.mode = Mode::kCancelling;
-    } else if (r_.clock_.now_seconds() >= rec->expires_at) {
+    } else if (r_.clock_.now_seconds() >= rec.expires_at) {
       b.mode = Mode::kExpiring;
-    } else {
-      auto pending = r_.store_.pending_requests(id);
-      if (!pending) return log_error(id, "activate", pending.status());
-      b.pending.assign(pending->begin(), pending->end());
-      if (!b.pending.empty()) {
-        auto input = r_.blobs_.open(rec->input_file_id);
-        if (input) {
-          b.input = std::move(input).value();
-        } else {
-          log_error(id, "open input file", input.status());  // each request then fails on its own
-        }
-      }
     }
     b.started_ms = r_.clock_.now_millis();
-    auto [it, inserted] = batches_.emplace(id, std::move(b));
+    auto [it, inserted] = batches_.emplace(rec.id, std::move(b));
     if (it->second.mode == Mode::kRunning) sample(it->second);
+  }
+
+  // What the store holds now: batches created or left by other nodes, cancels asked of them, and
+  // batches that ended elsewhere.
+  void poll() {
+    auto unfinished = r_.store_.batches_with_status(
+        {BatchStatus::kValidating, BatchStatus::kInProgress, BatchStatus::kCancelling, BatchStatus::kFinalizing});
+    if (!unfinished) return log_error("-", "poll the store", unfinished.status());
+    std::set<std::string> live;
+    for (const store::BatchRecord& rec : *unfinished) {
+      live.insert(rec.id);
+      if (rec.status == BatchStatus::kValidating) {
+        r_.push_job({Job::kValidate, rec.id});
+        continue;
+      }
+      auto it = batches_.find(rec.id);
+      if (it == batches_.end()) {
+        activate(rec);
+      } else if (rec.status == BatchStatus::kCancelling) {
+        cancel(it->second);
+      }
+    }
+    for (auto it = batches_.begin(); it != batches_.end();) {
+      if (live.count(it->first)) {
+        ++it;
+        continue;
+      }
+      // Ended elsewhere (finalized by another node): whatever is still running here is not needed.
+      it->second.stop_requests();
+      it = batches_.erase(it);
+    }
+  }
+
+  void renew() {
+    if (Status s = r_.store_.renew_leases(r_.options_.node_id, r_.lease_until_ms()); !s) {
+      log_error("-", "renew leases", s);
+    }
   }
 
   void sample(ActiveBatch& b) {
@@ -217,7 +270,7 @@ class BatchRunner::Scheduler {
     // A request stopped by a cancel, an expiry or a shutdown is settled by the finalizer or runs again.
     if (b.mode != Mode::kRunning || stopping_) return;
     if (is_retryable(result.status())) {
-      b.pending.push_back(f.request);
+      b.pending.push_back(f.request);  // still under this node's lease
       b.retry_after = SteadyClock::now() + std::chrono::seconds(1);
       return;
     }
@@ -228,7 +281,7 @@ class BatchRunner::Scheduler {
   void add_result(ActiveBatch& b, const store::RequestRecord& req, store::Outcome outcome, std::string line,
                   store::Usage usage) {
     if (buffer_.empty()) first_buffered_ = SteadyClock::now();
-    buffer_.push_back({b.id, req.line, outcome, std::move(line), usage});
+    buffer_.push_back({b.id, req.line, outcome, std::move(line), usage, req.lease_token});
     ++b.unflushed;
   }
 
@@ -242,7 +295,8 @@ class BatchRunner::Scheduler {
     }
   }
 
-  // The next batch after the last one served that has a request to run (round-robin), or null.
+  // The next batch after the last one served that has a request to run or to claim (round-robin), or
+  // null.
   ActiveBatch* next_runnable(SteadyClock::time_point now) {
     if (batches_.empty()) return nullptr;
     auto start = batches_.upper_bound(last_served_);
@@ -250,7 +304,7 @@ class BatchRunner::Scheduler {
     for (size_t i = 0; i < batches_.size(); ++i, ++it) {
       if (it == batches_.end()) it = batches_.begin();
       ActiveBatch& b = it->second;
-      if (b.mode == Mode::kRunning && !b.pending.empty() && b.retry_after <= now) {
+      if (b.mode == Mode::kRunning && b.retry_after <= now && (!b.pending.empty() || b.claim_after <= now)) {
         last_served_ = it->first;
         return &b;
       }
@@ -258,11 +312,42 @@ class BatchRunner::Scheduler {
     return nullptr;
   }
 
+  // Takes requests of b from the store under this node's lease. False when there were none to take.
+  bool claim(ActiveBatch& b) {
+    const int64_t now_ms = r_.clock_.now_millis();
+    // Enough for the engine's free places and some more, so that a claim is not a transaction a request.
+    const int64_t n = std::max<int64_t>(16, r_.options_.max_in_flight);
+    auto claimed = r_.store_.claim_requests(b.id, r_.options_.node_id, n, now_ms, r_.lease_until_ms());
+    if (!claimed) {
+      log_error(b.id, "claim requests (will retry)", claimed.status());
+      b.claim_after = SteadyClock::now() + r_.options_.poll_interval;
+      return false;
+    }
+    if (claimed->empty()) {
+      b.claim_after = SteadyClock::now() + r_.options_.poll_interval;
+      b.drained = true;
+      return false;
+    }
+    b.drained = false;
+    if (!b.input_opened) {
+      b.input_opened = true;
+      auto input = r_.blobs_.open(b.input_file_id);
+      if (input) {
+        b.input = std::move(input).value();
+      } else {
+        log_error(b.id, "open input file", input.status());  // each request then fails on its own
+      }
+    }
+    for (store::RequestRecord& r : *claimed) b.pending.push_back(std::move(r));
+    return true;
+  }
+
   void dispatch() {
     const auto now = SteadyClock::now();
     while (in_flight_ < r_.options_.max_in_flight) {
       ActiveBatch* b = next_runnable(now);
       if (b == nullptr) return;
+      if (b->pending.empty() && !claim(*b)) continue;
       store::RequestRecord req = std::move(b->pending.front());
       b->pending.pop_front();
       dispatch_one(*b, std::move(req));
@@ -277,6 +362,12 @@ class BatchRunner::Scheduler {
     if (!b.input) return fail(Status::internal("The batch's input file could not be read."));
     std::string bytes(static_cast<size_t>(req.length), '\0');
     auto n = b.input->read_at(req.offset, bytes.data(), bytes.size());
+    if (!n && n.status().is_unavailable()) {
+      // The store of the bytes is away for a moment: the request runs later, still leased here.
+      b.pending.push_back(std::move(req));
+      b.retry_after = SteadyClock::now() + std::chrono::seconds(1);
+      return;
+    }
     if (!n || *n != bytes.size()) return fail(Status::internal("The batch's input file could not be read."));
     nlohmann::json line = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
     const nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(bytes, nullptr, false);
@@ -298,6 +389,11 @@ class BatchRunner::Scheduler {
     if (!handles) {
       b.in_flight.erase(line_no);
       --in_flight_;
+      if (is_retryable(handles.status())) {
+        b.pending.push_back(std::move(req));
+        b.retry_after = SteadyClock::now() + std::chrono::seconds(1);
+        return;
+      }
       return fail(handles.status());
     }
     f.handles = std::move(handles).value();
@@ -324,22 +420,51 @@ class BatchRunner::Scheduler {
     buffer_.clear();
   }
 
+  // A batch with nothing left here ends once the store says so: a running one when every request has
+  // a result (then this node moves it to finalizing, or a cancel won), a stopped one (cancel, expiry)
+  // when no node holds a live lease on its requests any more.
   void end_finished_batches() {
+    const auto now = SteadyClock::now();
     for (auto it = batches_.begin(); it != batches_.end();) {
       ActiveBatch& b = it->second;
-      if (!b.pending.empty() || !b.in_flight.empty() || b.unflushed != 0) {
+      const bool idle = b.pending.empty() && b.in_flight.empty() && b.unflushed == 0;
+      if (!idle || (b.mode == Mode::kRunning && !b.drained) || b.check_after > now) {
+        ++it;
+        continue;
+      }
+      b.check_after = now + r_.options_.poll_interval;
+      if (b.mode != Mode::kRunning && !b.released) {
+        if (Status s = r_.store_.release_batch(b.id, r_.options_.node_id); !s) {
+          log_error(b.id, "release leases", s);
+          ++it;
+          continue;
+        }
+        b.released = true;
+      }
+      auto tally = r_.store_.request_tally(b.id, r_.clock_.now_millis());
+      if (!tally) {
+        log_error(b.id, "count requests", tally.status());
         ++it;
         continue;
       }
       BatchStatus to = BatchStatus::kCompleted;
       if (b.mode == Mode::kCancelling) to = BatchStatus::kCancelled;
       if (b.mode == Mode::kExpiring) to = BatchStatus::kExpired;
+      if (to == BatchStatus::kCompleted ? tally->unfinished > 0 : tally->leased > 0) {
+        ++it;  // other nodes are running requests of it (or hold leases that will lapse)
+        continue;
+      }
       if (to == BatchStatus::kCompleted) {
         Status s = r_.store_.transition(b.id, {BatchStatus::kInProgress}, BatchStatus::kFinalizing,
                                         r_.clock_.now_seconds());
-        // A conflict means a cancel won the race; its event is on the way, finish the batch that way.
-        if (!s && s.http_status() == 409) to = BatchStatus::kCancelled;
-        if (!s && s.http_status() != 409) {
+        if (!s && s.is_conflict()) {
+          // A cancel won the race, or another node moved it on: the next poll says which.
+          b.drained = false;
+          b.claim_after = now + r_.options_.poll_interval;
+          ++it;
+          continue;
+        }
+        if (!s) {
           log_error(b.id, "finalizing", s);
           ++it;
           continue;
@@ -351,7 +476,8 @@ class BatchRunner::Scheduler {
     }
   }
 
-  // Stops every request, waits (bounded) for the engine to report them, and stores what finished.
+  // Stops every request, waits (bounded) for the engine to report them, stores what finished and gives
+  // the leases back, so that other nodes (or the next start) take the rest at once.
   void shutdown() {
     stopping_ = true;
     for (auto& [id, b] : batches_) b.stop_requests();
@@ -373,6 +499,7 @@ class BatchRunner::Scheduler {
     }
     flush(true);
     batches_.clear();
+    if (Status s = r_.store_.release_leases(r_.options_.node_id); !s) log_error("-", "release leases", s);
   }
 
   BatchRunner& r_;
@@ -382,6 +509,8 @@ class BatchRunner::Scheduler {
   bool stopping_ = false;
   std::vector<store::RequestResult> buffer_;
   SteadyClock::time_point first_buffered_{};
+  SteadyClock::time_point next_poll_{};
+  SteadyClock::time_point next_renew_{};
 };
 
 BatchRunner::BatchRunner(store::Store& store, blobs::BlobStore& blobs, engine::Engine& engine,
@@ -397,6 +526,7 @@ void BatchRunner::start() {
   {
     std::lock_guard jobs_lock(jobs_mu_);
     jobs_.clear();
+    queued_jobs_.clear();
     jobs_stop_ = false;
   }
   scheduler_ = std::make_unique<Scheduler>(*this);
@@ -448,9 +578,14 @@ void BatchRunner::cancel(const std::string& batch_id) {
 void BatchRunner::push_job(Job job) {
   {
     std::lock_guard lock(jobs_mu_);
+    if (!queued_jobs_.insert({job.kind, job.batch_id}).second) return;
     jobs_.push_back(std::move(job));
   }
   jobs_cv_.notify_one();
+}
+
+int64_t BatchRunner::lease_until_ms() const {
+  return clock_.now_millis() + static_cast<int64_t>(options_.lease_duration.count());
 }
 
 void BatchRunner::job_loop() {
@@ -466,18 +601,17 @@ void BatchRunner::job_loop() {
       if (jobs_stop_) return;  // what is left is picked up again by the next start()
       job = std::move(jobs_.front());
       jobs_.pop_front();
+      queued_jobs_.erase({job.kind, job.batch_id});
     }
     // A job that the store could not take (a full disk, a locked database) is tried again later; the
     // batch stays as it was meanwhile, as the store's atomic operations guarantee.
-    Status s = job.kind == Job::kValidate
-                   ? validate(job.batch_id)
-                   : finalize_batch(store_, blobs_, clock_, job.batch_id, job.final_status);
+    Status s = job.kind == Job::kValidate ? validate(job.batch_id) : finalize(job);
     if (!s) {
       log_error(job.batch_id, job.kind == Job::kValidate ? "validate (will retry)" : "finalize (will retry)",
                 s);
       std::unique_lock lock(jobs_mu_);
       if (jobs_cv_.wait_for(lock, options_.retry_interval, [&] { return jobs_stop_; })) return;
-      jobs_.push_back(std::move(job));
+      if (queued_jobs_.insert({job.kind, job.batch_id}).second) jobs_.push_back(std::move(job));
     }
   }
 }
@@ -490,9 +624,29 @@ void BatchRunner::remove_expired_files() {
   }
 }
 
+Status BatchRunner::finalize(const Job& job) {
+  auto leased = store_.lease_batch(job.batch_id, options_.node_id, clock_.now_millis(), lease_until_ms());
+  if (!leased) return leased.status().is_not_found() ? Status::ok() : leased.status();
+  if (!*leased) return Status::ok();  // another node finalizes it; if it dies, a poll brings it back
+  if (job.final_status != BatchStatus::kCompleted) {
+    auto tally = store_.request_tally(job.batch_id, clock_.now_millis());
+    if (!tally) return tally.status();
+    if (tally->leased > 0) {
+      // Another node still runs requests of it: they stop at its next poll, or their leases lapse.
+      return Status::unavailable("requests of the batch are still leased by other nodes");
+    }
+  }
+  return finalize_batch(store_, blobs_, clock_, job.batch_id, job.final_status);
+}
+
 Status BatchRunner::validate(const std::string& batch_id) {
   auto rec = store_.get_batch_any_owner(batch_id);
-  if (!rec) return rec.status().http_status() == 404 ? Status::ok() : rec.status();
+  if (!rec) return rec.status().is_not_found() ? Status::ok() : rec.status();
+  if (rec->status == BatchStatus::kValidating) {
+    auto leased = store_.lease_batch(batch_id, options_.node_id, clock_.now_millis(), lease_until_ms());
+    if (!leased) return leased.status();
+    if (!*leased) return Status::ok();  // another node validates it
+  }
   auto activate = [&] {
     events_->push({Event::kActivate, batch_id, 0, std::nullopt});
     return Status::ok();
@@ -502,7 +656,7 @@ Status BatchRunner::validate(const std::string& batch_id) {
 
   auto fail = [&](std::vector<store::BatchError> errors) {
     Status s = store_.fail_batch(batch_id, errors, clock_.now_seconds());
-    if (!s && s.http_status() == 409) return activate();  // cancelled meanwhile
+    if (!s && s.is_conflict()) return activate();  // cancelled meanwhile
     return s;
   };
   auto file_error = [&](std::string message) {
@@ -510,13 +664,14 @@ Status BatchRunner::validate(const std::string& batch_id) {
   };
 
   auto file = store_.get_file(rec->owner, rec->input_file_id);
-  if (!file && file.status().http_status() != 404) return file.status();
+  if (!file && !file.status().is_not_found()) return file.status();
   if (!file) return file_error("The input file '" + rec->input_file_id + "' was not found.");
   if (file->purpose != "batch") {
     return file_error("The input file '" + file->id + "' has purpose '" + file->purpose +
                       "'; a batch's input file must be uploaded with purpose 'batch'.");
   }
   auto input = blobs_.open(file->id);
+  if (!input && input.status().is_unavailable()) return input.status();  // tried again later
   if (!input) return file_error("The input file '" + file->id + "' could not be read.");
 
   ValidationLimits limits;
@@ -524,13 +679,16 @@ Status BatchRunner::validate(const std::string& batch_id) {
   const engine::ModelInfo& model = engine_.model_info();
   limits.models.push_back(model.id);
   limits.models.insert(limits.models.end(), model.aliases.begin(), model.aliases.end());
-  limits.max_requests = options_.max_batch_requests;
-  limits.max_bytes = options_.max_file_bytes;
+  limits.max_requests = options_.limits.max_batch_requests;
+  limits.max_bytes = options_.limits.max_batch_input_bytes;
   ValidatedInput v = validate_input(**input, limits);
-  if (!v.errors.empty()) return fail(std::move(v.errors));
-
-  Status s = store_.start_batch(batch_id, v.model, v.requests, clock_.now_seconds());
-  if (s || s.http_status() == 409) return activate();
+  Status s = v.errors.empty() ? store_.start_batch(batch_id, v.model, v.requests, clock_.now_seconds())
+                              : fail(std::move(v.errors));
+  if (s || s.is_conflict()) {
+    // Done: the next job of the batch (its finalization) may go to any node at once.
+    if (Status r = store_.release_batch(batch_id, options_.node_id); !r) log_error(batch_id, "release", r);
+    return v.errors.empty() ? activate() : s;
+  }
   return s;
 }
 

@@ -2,6 +2,8 @@
 // clock, with the real SQLite store and blob directory in a temporary data dir.
 #include <gtest/gtest.h>
 
+#include "common/http_status.h"
+
 #include <set>
 #include <thread>
 
@@ -217,7 +219,7 @@ TEST_F(BatchRunnerTest, FailsValidationWhenTheInputFileIsMissing) {
 
 TEST_F(BatchRunnerTest, FailsValidationOverTheConfiguredLimits) {
   FakeEngine engine(true);
-  options_.max_batch_requests = 3;
+  options_.limits.max_batch_requests = 3;
   open(engine);
   BatchRecord b = wait_status(create(upload(input_file("t", 4))).id, BatchStatus::kFailed);
   ASSERT_EQ(b.errors.size(), 1u);
@@ -255,7 +257,7 @@ TEST_F(BatchRunnerTest, RejectsBadCreateParameters) {
     if (c.patch.contains("input_file_id")) body.erase("input_file_id");
     auto r = service_->create_batch("alice", body);
     ASSERT_FALSE(r.is_ok());
-    EXPECT_EQ(r.status().http_status(), c.http_status);
+    EXPECT_EQ(http_status_of(r.status()), c.http_status);
     EXPECT_EQ(r.status().code(), c.code);
     EXPECT_EQ(r.status().param(), c.param);
   }
@@ -271,9 +273,9 @@ TEST_F(BatchRunnerTest, RejectsBadCreateParameters) {
 
   auto cancel = service_->cancel_batch("alice", b->id);
   ASSERT_FALSE(cancel.is_ok());
-  EXPECT_EQ(cancel.status().http_status(), 409);
+  EXPECT_EQ(http_status_of(cancel.status()), 409);
   EXPECT_EQ(cancel.status().message(), "Cannot cancel a batch with status 'completed'.");
-  EXPECT_EQ(service_->get_batch("alice", "batch_nope").status().http_status(), 404);
+  EXPECT_EQ(http_status_of(service_->get_batch("alice", "batch_nope").status()), 404);
 }
 
 TEST_F(BatchRunnerTest, CancelStopsRunningRequestsAndKeepsFinishedOnes) {
@@ -302,7 +304,7 @@ TEST_F(BatchRunnerTest, CancelStopsRunningRequestsAndKeepsFinishedOnes) {
     EXPECT_TRUE(l["response"].is_null());
     EXPECT_EQ(l["error"]["code"], "batch_cancelled");
   }
-  EXPECT_EQ(service_->cancel_batch("alice", b.id).status().http_status(), 409);
+  EXPECT_EQ(http_status_of(service_->cancel_batch("alice", b.id).status()), 409);
 }
 
 TEST_F(BatchRunnerTest, SamplesProgressWhenItStartsAsResultsAreStoredAndWhenItEnds) {
@@ -346,7 +348,7 @@ TEST_F(BatchRunnerTest, SamplesProgressWhenItStartsAsResultsAreStoredAndWhenItEn
   EXPECT_EQ(newer->samples.size(), 2u);
   EXPECT_EQ(newer->batch.status, BatchStatus::kCompleted);
   EXPECT_EQ(newer->now_ms, t0 + 3000);
-  EXPECT_EQ(service_->batch_progress("bob", b.id, 0).status().http_status(), 404);
+  EXPECT_EQ(http_status_of(service_->batch_progress("bob", b.id, 0).status()), 404);
 }
 
 TEST_F(BatchRunnerTest, ExpiresWhenTheCompletionWindowPasses) {
@@ -485,12 +487,12 @@ TEST_F(BatchRunnerTest, AnInputFileInUseCannotBeDeleted) {
   const std::string file = upload(input_file("t", 2));
   BatchRecord b = create(file);
   ASSERT_TRUE(engine.wait_held(2));
-  EXPECT_EQ(service_->delete_file("alice", file).http_status(), 409);
+  EXPECT_EQ(http_status_of(service_->delete_file("alice", file)), 409);
   engine.complete(2);
   b = wait_status(b.id, BatchStatus::kCompleted);
   EXPECT_TRUE(service_->delete_file("alice", file));
-  EXPECT_EQ(service_->get_file("alice", file).status().http_status(), 404);
-  EXPECT_EQ(service_->open_file_content("alice", file).status().http_status(), 404);
+  EXPECT_EQ(http_status_of(service_->get_file("alice", file).status()), 404);
+  EXPECT_EQ(http_status_of(service_->open_file_content("alice", file).status()), 404);
   EXPECT_TRUE(service_->delete_file("alice", b.output_file_id));
 }
 
@@ -499,11 +501,11 @@ TEST_F(BatchRunnerTest, OwnersSeeOnlyTheirOwnFilesAndBatches) {
   open(engine);
   const std::string file = upload(input_file("t", 2), "alice");
   BatchRecord b = wait_status(create(file, "alice").id, BatchStatus::kCompleted);
-  EXPECT_EQ(service_->get_file("bob", file).status().http_status(), 404);
-  EXPECT_EQ(service_->open_file_content("bob", b.output_file_id).status().http_status(), 404);
-  EXPECT_EQ(service_->delete_file("bob", file).http_status(), 404);
-  EXPECT_EQ(service_->get_batch("bob", b.id).status().http_status(), 404);
-  EXPECT_EQ(service_->cancel_batch("bob", b.id).status().http_status(), 404);
+  EXPECT_EQ(http_status_of(service_->get_file("bob", file).status()), 404);
+  EXPECT_EQ(http_status_of(service_->open_file_content("bob", b.output_file_id).status()), 404);
+  EXPECT_EQ(http_status_of(service_->delete_file("bob", file)), 404);
+  EXPECT_EQ(http_status_of(service_->get_batch("bob", b.id).status()), 404);
+  EXPECT_EQ(http_status_of(service_->cancel_batch("bob", b.id).status()), 404);
   EXPECT_TRUE(service_->list_files("bob", {})->items.empty());
   EXPECT_TRUE(service_->list_batches("bob", {})->items.empty());
   // Bob cannot run a batch on Alice's file either: to him it does not exist.
@@ -526,14 +528,14 @@ TEST_F(BatchRunnerTest, OneServicePerDataDirectory) {
 
 TEST_F(BatchRunnerTest, UploadsAreCheckedAndDiscardedUploadsLeaveNothing) {
   FakeEngine engine(true);
-  options_.max_upload_bytes = 10;
-  options_.max_file_bytes = 10;
+  options_.limits.max_upload_bytes = 10;
+  options_.limits.max_batch_input_bytes = 10;
   open(engine);
   {
     auto up = service_->begin_upload("alice", "x.jsonl");
     ASSERT_TRUE(up.is_ok());
     EXPECT_TRUE((*up)->append("12345"));
-    EXPECT_EQ((*up)->append("678901").http_status(), 400);
+    EXPECT_EQ(http_status_of((*up)->append("678901")), 400);
   }
   {
     auto up = service_->begin_upload("alice", "x.jsonl");

@@ -1,25 +1,25 @@
 // The Files and Batches service: what the HTTP routes of /v1/files and /v1/batches call. It owns the
-// metadata store (SQLite at DATA_DIR/openbatch.sqlite3), the file bytes (DATA_DIR/files/) and the
-// runner that validates batches, runs their requests on the engine and writes their output files.
+// metadata store, the file bytes and the runner that validates batches, runs their requests on the
+// engine and writes their output files.
 //
-// Wiring (api/server.cpp):
+// The store and the blob store come from the caller (BatchServiceOptions::store and ::blobs): PostgreSQL
+// for many nodes on one database, or anything a test makes. Left out, they are the defaults of one
+// process: SQLite at DATA_DIR/openbatch.sqlite3 and files in DATA_DIR/files/, under a lock that keeps
+// a second process off the same directory.
 //
 //   batch::BatchServiceOptions o;
-//   o.data_dir = options.data_dir;                                   // ServerOptions::data_dir
-//   o.max_batch_requests = options.max_batch_requests;               // ServerOptions::max_batch_requests
-//   o.max_file_bytes = options.max_file_bytes;                       // ServerOptions::max_file_bytes
-//   o.completion_window_seconds = options.completion_window_seconds; //
-//   ServerOptions::completion_window_seconds auto service = batch::BatchService::open(o, engine);  //
-//   Result<std::unique_ptr<BatchService>> if (!service) return service.status();                // cannot
-//   open the data dir or the database ctx.batches = service->get();
-//   (*service)->start();   // resumes every unfinished batch; before or after the routes are registered
+//   o.data_dir = "./openbatch-data";       // or o.store = ..., o.blobs = ... (a shared database)
+//   auto service = batch::BatchService::open(std::move(o), engine);
+//   if (!service) return service.status();
+//   (*service)->start();   // resumes every unfinished batch
 //   ... serve ...
 //   (*service)->stop();    // after the HTTP server has stopped, before engine.shutdown()
 //
 // Durability: every method that changes something is durable when it returns OK. A process killed at
 // any moment and restarted (open + start) resumes every batch that had not ended: requests whose
 // result was stored never run again, and every input line ends in exactly one of the output and error
-// files.
+// files. With many nodes on one store, any node answers any call, and a node that dies leaves its
+// requests to the others once their leases lapse.
 //
 // Ownership: each file and batch belongs to the owner that created it (api::request_owner); methods
 // answer 404 for another owner's ids exactly as for unknown ones.
@@ -38,6 +38,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "engine/engine.h"
+#include "openai/limits.h"
 #include "store/store.h"
 
 namespace openbatch::batch {
@@ -45,12 +46,24 @@ namespace openbatch::batch {
 class BatchRunner;
 
 struct BatchServiceOptions {
-  std::string data_dir = "./openbatch-data";     // created when absent
-  int64_t max_batch_requests = 50000;            // lines of one batch input
-  int64_t max_file_bytes = 200LL * 1024 * 1024;  // bytes of one batch input (validation fails above)
-  // Bytes of one upload (the upload fails above); never less than max_file_bytes.
-  int64_t max_upload_bytes = 512LL * 1024 * 1024;
+  // The metadata store and the file bytes. Null: SQLite and files in data_dir, held by this process
+  // alone (DATA_DIR/openbatch.lock).
+  std::shared_ptr<store::Store> store;
+  std::shared_ptr<blobs::BlobStore> blobs;
+  // The given store is this process's alone (a private embedded database): leases left by a process
+  // that died are ended at open, and blobs without a file record are removed. Implied for the defaults.
+  bool exclusive = false;
+  std::string data_dir = "./openbatch-data";  // for the defaults; created when absent
+  openai::Limits limits;
   int64_t completion_window_seconds = 24 * 3600;  // what "24h" means; tests shorten it
+  // This node's name in the store's leases ("" : a new random one). Nodes sharing a store need
+  // different names.
+  std::string node_id;
+  // How long a lease on requests (and on a batch's validation or finalization) holds unless renewed;
+  // a node renews its leases every third of it. A node that dies leaves its requests for this long.
+  std::chrono::milliseconds lease_duration{30000};
+  // How often the store is asked for work other nodes created or left, and for cancels asked of them.
+  std::chrono::milliseconds poll_interval{500};
   // Requests handed to the engine at once, all batches together. 0: 4 x ModelInfo::parallel.
   int max_in_flight = 0;
   // Group commit of results: a batch of results is stored every flush_interval or every
@@ -60,7 +73,7 @@ struct BatchServiceOptions {
   // How long a batch the store could not validate or finalize (a full disk) waits to be tried again.
   std::chrono::milliseconds retry_interval{5000};
   const Clock* clock = nullptr;  // null: the system clock. REQUIRES: outlives the service.
-  // For tests: wraps the opened store (a store that fails chosen calls, through the store seam).
+  // For tests: wraps the default store (a store that fails chosen calls, through the store seam).
   std::function<std::unique_ptr<store::Store>(std::unique_ptr<store::Store>)> wrap_store;
 };
 
@@ -87,11 +100,11 @@ class FileUpload {
 // Thread-safe.
 class BatchService {
  public:
-  // Opens DATA_DIR's database and files, removing what a crash left half-written. Starts nothing.
-  // Fails (503) while another process has the same data directory open (DATA_DIR/openbatch.lock).
+  // Takes the store and blob store of options, or opens DATA_DIR's, removing what a crash left
+  // half-written. Starts nothing. Fails (unavailable) while another process has the same data directory
+  // open (DATA_DIR/openbatch.lock).
   // REQUIRES: engine outlives the service.
-  static Result<std::unique_ptr<BatchService>> open(const BatchServiceOptions& options,
-                                                    engine::Engine& engine);
+  static Result<std::unique_ptr<BatchService>> open(BatchServiceOptions options, engine::Engine& engine);
   ~BatchService();  // stops when running
   BatchService(const BatchService&) = delete;
   BatchService& operator=(const BatchService&) = delete;
@@ -116,7 +129,7 @@ class BatchService {
   // body: the JSON of POST /v1/batches (input_file_id, endpoint, completion_window, metadata,
   // output_expires_after). Returns the new batch, status "validating"; validation and the run follow
   // in the background.
-  Result<store::BatchRecord> create_batch(const std::string& owner, const nlohmann::json& body);
+  Result<store::BatchRecord> create_batch(const std::string& owner, const nlohmann::ordered_json& body);
   Result<store::BatchRecord> get_batch(const std::string& owner, const std::string& id);
   Result<store::Page<store::BatchRecord>> list_batches(const std::string& owner,
                                                        const store::ListQuery& query);
@@ -131,15 +144,14 @@ class BatchService {
   Result<store::BatchRecord> cancel_batch(const std::string& owner, const std::string& id);
 
  private:
-  BatchService(BatchServiceOptions options, engine::Engine& engine, std::unique_ptr<store::Store> store,
-               std::unique_ptr<blobs::BlobStore> blobs, int lock_fd);
+  BatchService(BatchServiceOptions options, engine::Engine& engine, int lock_fd);
 
-  const int lock_fd_;  // holds the data directory's lock (flock) while the service lives
-  const BatchServiceOptions options_;
+  const int lock_fd_;  // holds the data directory's lock (flock) while the service lives; -1: none
+  BatchServiceOptions options_;  // its store and blobs are moved into store_ and blobs_
   const Clock& clock_;
   engine::Engine& engine_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<blobs::BlobStore> blobs_;
+  std::shared_ptr<store::Store> store_;
+  std::shared_ptr<blobs::BlobStore> blobs_;
   std::unique_ptr<BatchRunner> runner_;
 };
 

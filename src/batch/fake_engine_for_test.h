@@ -144,7 +144,7 @@ class FakeEngine final : public engine::Engine {
     }
     ++cancelled_;
     job->callbacks.on_done(
-        Status(499, "invalid_request_error", "request_cancelled", "", "The request was cancelled."));
+        Status::cancelled("The request was cancelled."));
   }
 
   void answer(Job& job) {

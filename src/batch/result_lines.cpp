@@ -1,6 +1,7 @@
 #include "batch/result_lines.h"
 
 #include "common/error_envelope.h"
+#include "common/http_status.h"
 #include "openai/chat_completion.h"
 
 namespace openbatch::batch {
@@ -26,7 +27,7 @@ std::string output_line(const std::string& custom_id, const std::string& request
 }
 
 std::string failed_line(const std::string& custom_id, const std::string& request_id, const Status& status) {
-  const int code = status.http_status() == 0 ? 500 : status.http_status();
+  const int code = status.is_ok() ? 500 : http_status_of(status);
   return dump(
       {{"id", openai::new_id("batch_req_")},
        {"custom_id", custom_id},

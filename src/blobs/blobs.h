@@ -53,7 +53,15 @@ class BlobStore {
   virtual Result<std::vector<std::string>> list() = 0;
 };
 
-// Blobs as files of dir (created when absent). Temporaries left by a crash are removed here.
-Result<std::unique_ptr<BlobStore>> open_local_blob_store(const std::string& dir);
+// Blobs as files of dir (created when absent). Temporaries left by a crash are removed here. shared:
+// other processes use dir too (nodes on a network file system); then only temporaries untouched for an
+// hour are removed. A blob is renamed into place whole, so every process sees it whole or not at all.
+Result<std::unique_ptr<BlobStore>> open_local_blob_store(const std::string& dir, bool shared = false);
+
+// Blobs in a PostgreSQL database (a libpq connection URI), in chunks of 1 MiB, streamed both ways: no
+// blob is ever whole in memory, and any node on the database reads any blob. A removed blob's chunks
+// stay for a while (readers that opened it keep reading), then go; so do the chunks of an upload that
+// a crash cut.
+Result<std::unique_ptr<BlobStore>> open_postgres_blob_store(const std::string& url);
 
 }  // namespace openbatch::blobs

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -135,7 +136,8 @@ class LocalBlobStore final : public BlobStore {
 
   Result<std::unique_ptr<BlobWriter>> create(const std::string& key) override {
     if (!is_valid_key(key)) return invalid_key(key);
-    const std::string tmp = path(key) + "." + std::to_string(next_tmp_++) + ".tmp";
+    // The process id keeps temporaries of processes sharing the directory apart.
+    const std::string tmp = path(key) + "." + std::to_string(::getpid()) + "-" + std::to_string(next_tmp_++) + ".tmp";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return os_error("create", tmp);
     return std::unique_ptr<BlobWriter>(std::make_unique<LocalBlobWriter>(fd, dir_, tmp, path(key)));
@@ -175,11 +177,16 @@ class LocalBlobStore final : public BlobStore {
     return keys;
   }
 
-  // Removes the temporaries of writers that never committed (a crash). REQUIRES: no writer is open.
-  Status remove_temporaries() {
+  // Removes the temporaries of writers that never committed (a crash): all of them, or in a directory
+  // that other processes share, those untouched for an hour (the others may be theirs, being written).
+  Status remove_temporaries(bool shared) {
     std::error_code ec;
+    const auto cutoff = std::filesystem::file_time_type::clock::now() - std::chrono::hours(1);
     for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
-      if (entry.path().extension() == ".tmp") std::filesystem::remove(entry.path(), ec);
+      if (entry.path().extension() != ".tmp") continue;
+      std::error_code time_ec;
+      if (shared && std::filesystem::last_write_time(entry.path(), time_ec) > cutoff) continue;
+      std::filesystem::remove(entry.path(), ec);
     }
     if (ec) return Status::internal("clean " + dir_ + ": " + ec.message());
     return Status::ok();
@@ -194,12 +201,12 @@ class LocalBlobStore final : public BlobStore {
 
 }  // namespace
 
-Result<std::unique_ptr<BlobStore>> open_local_blob_store(const std::string& dir) {
+Result<std::unique_ptr<BlobStore>> open_local_blob_store(const std::string& dir, bool shared) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::internal("cannot create " + dir + ": " + ec.message());
   auto store = std::make_unique<LocalBlobStore>(dir);
-  if (Status s = store->remove_temporaries(); !s) return s;
+  if (Status s = store->remove_temporaries(shared); !s) return s;
   return std::unique_ptr<BlobStore>(std::move(store));
 }
 

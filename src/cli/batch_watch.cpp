@@ -86,7 +86,7 @@ int watch_batch(client::OpenAiClient& client, const std::string& batch_id, doubl
     Result<nlohmann::json> batch = client.get_batch(batch_id);
     if (!batch) {
       // A server restart or a dropped connection should not end the watch at once.
-      if (batch.status().http_status() == 503 && ++transient_errors < 30) {
+      if (batch.status().is_unavailable() && ++transient_errors < 30) {
         std::this_thread::sleep_for(std::chrono::duration<double>(poll_seconds));
         continue;
       }

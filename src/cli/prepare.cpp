@@ -81,7 +81,7 @@ Result<nlohmann::json> response_format(const PrepareOptions& o) {
 int prepare(const PrepareOptions& o) {
   auto fail = [](const Status& s) {
     std::fprintf(stderr, "prepare: %s\n", s.message().c_str());
-    return s.http_status() == 404 ? kExitError : kExitUsage;
+    return s.is_not_found() ? kExitError : kExitUsage;
   };
   Result<CsvTable> table = read_table(o.input);
   if (!table) return fail(table.status());

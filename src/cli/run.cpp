@@ -14,21 +14,26 @@
 #include <memory>
 #include <mutex>
 #include <sstream>
+#include <thread>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "batch/batch_service.h"
 #include "batch/input_validator.h"
-#include "batch/result_lines.h"
+#include "blobs/blobs.h"
 #include "cli/commands.h"
 #include "cli/engine_options.h"
 #include "cli/exit_codes.h"
 #include "cli/input_table.h"
 #include "cli/output_folder.h"
 #include "cli/progress_line.h"
-#include "openai/chat_completion.h"
+#include "common/clock.h"
+#include "common/temp_dir.h"
 #include "openai/endpoints.h"
+#include "store/forwarding_store.h"
+#include "store/sqlite_store.h"
 
 namespace openbatch::cli {
 namespace {
@@ -105,10 +110,46 @@ class LineAppender {
   int unsynced_ = 0;
 };
 
-struct Done {
-  std::string custom_id;
-  std::string request_id;
-  Result<nlohmann::json> result;
+// The run's store: an embedded SQLite database that only this run uses, whose stored results are
+// also appended to the output files as they are stored (the files, not the database, are what a later
+// run continues from). Everything else goes to the database as it is.
+class OutputFileStore final : public store::ForwardingStore {
+ public:
+  OutputFileStore(std::unique_ptr<store::Store> inner, LineAppender& out, LineAppender* errors)
+      : ForwardingStore(std::move(inner)), out_(out), errors_(errors) {}
+
+  Status record_results(const std::vector<store::RequestResult>& results) override {
+    // The database first: when it fails, the runner stores the same results again, and the lines must
+    // not be in the file twice.
+    if (Status s = inner().record_results(results); !s) return s;
+    std::lock_guard lock(mu_);
+    for (const store::RequestResult& r : results) {
+      LineAppender& dest = r.outcome == store::Outcome::kError && errors_ ? *errors_ : out_;
+      if (Status s = dest.append(r.result_line); !s) {
+        write_failure_ = s;
+        g_stop = 1;
+        return Status::ok();  // stored; the run stops with the write error
+      }
+    }
+    if (std::chrono::steady_clock::now() - last_sync_ > std::chrono::seconds(2)) {
+      out_.sync();
+      if (errors_) errors_->sync();
+      last_sync_ = std::chrono::steady_clock::now();
+    }
+    return Status::ok();
+  }
+
+  Status write_failure() {
+    std::lock_guard lock(mu_);
+    return write_failure_;
+  }
+
+ private:
+  LineAppender& out_;
+  LineAppender* errors_;
+  std::mutex mu_;
+  Status write_failure_;
+  std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
 };
 
 // The first request line that parses: its model is the one the engine answers to, its url the
@@ -183,89 +224,75 @@ int run(RunOptions o) {
   if (!loaded) return report_failure("run", loaded.status());
   engine::Engine& engine = **loaded;
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Done> finished;
-  // The handles of requests in flight (to cancel them on a stop), by custom_id. in_flight and handles
-  // belong to this thread; only finished is shared with the engine's thread.
-  std::unordered_map<std::string, std::vector<std::shared_ptr<engine::GenerationHandle>>> handles;
-  const int limit = o.in_flight > 0 ? o.in_flight : 2 * engine.model_info().parallel;
-  int in_flight = 0;
+  // The same batch loop as the server's, on an embedded store in a folder of its own: requests the
+  // engine turns away (an upstream busy after its retries) run again, and each result is appended as
+  // it is stored.
+  TempDir work;
+  auto db = store::open_sqlite_store(work.path() + "/run.sqlite3");
+  if (!db) return report_failure("run", db.status());
+  auto blobs = blobs::open_local_blob_store(work.path() + "/files");
+  if (!blobs) return report_failure("run", blobs.status());
+  auto output_store = std::make_unique<OutputFileStore>(std::move(db).value(), **out, errors_out.get());
+  OutputFileStore& outputs = *output_store;
+  const int64_t now = SystemClock::instance().now_seconds();
+  store::FileRecord file;
+  file.id = "file-input";
+  file.filename = o.input;
+  file.purpose = "batch";
+  file.bytes = static_cast<int64_t>(data->size());
+  file.created_at = now;
+  store::BatchRecord batch_rec;
+  batch_rec.id = "batch_run";
+  batch_rec.endpoint = limits.endpoint;
+  batch_rec.input_file_id = file.id;
+  batch_rec.completion_window = "24h";
+  batch_rec.created_at = now;
+  batch_rec.expires_at = now + 100LL * 365 * 24 * 3600;  // a run has no completion window
+  {
+    auto w = (*blobs)->create(file.id);
+    if (!w) return report_failure("run", w.status());
+    if (Status s = (*w)->append(*data); !s) return report_failure("run", s);
+    if (Status s = (*w)->commit(); !s) return report_failure("run", s);
+    if (Status s = output_store->insert_file(file); !s) return report_failure("run", s);
+    if (Status s = output_store->insert_batch(batch_rec); !s) return report_failure("run", s);
+    const std::vector<store::RequestRecord> requests(todo.begin(), todo.end());
+    if (Status s = output_store->start_batch(batch_rec.id, input.model, requests, now); !s)
+      return report_failure("run", s);
+  }
+  batch::BatchServiceOptions service_options;
+  service_options.store = std::move(output_store);
+  service_options.blobs = std::move(blobs).value();
+  service_options.exclusive = true;
+  service_options.max_in_flight = o.in_flight > 0 ? o.in_flight : 2 * engine.model_info().parallel;
+  auto service = batch::BatchService::open(std::move(service_options), engine);
+  if (!service) return report_failure("run", service.status());
+
   Progress progress{o.input, "running", 0, 0, total, 0};
-  progress.done = skipped;  // earlier runs' lines count as done
   ProgressLine line(stderr, is_terminal(STDERR_FILENO));
-  auto last_sync = std::chrono::steady_clock::now();
+  (*service)->start();
   int rc = kExitOk;
-
-  auto submit_one = [&](const store::RequestRecord& req) {
-    const std::string request_id = openai::new_id("req_");
-    const std::string bytes = data->substr(static_cast<size_t>(req.offset), static_cast<size_t>(req.length));
-    nlohmann::json line_json = nlohmann::json::parse(bytes, nullptr, false);
-    const nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(bytes, nullptr, false);
-    ++in_flight;
-    // No lock held here: on_done may run before run_endpoint_request returns, on this thread.
-    auto hs = openai::run_endpoint_request(
-        engine, limits.endpoint, line_json["body"], engine::Priority::kBatch,
-        [&mu, &cv, &finished, id = req.custom_id, request_id](Result<nlohmann::json> r) {
-          std::lock_guard lock(mu);
-          finished.push_back({id, request_id, std::move(r)});
-          cv.notify_one();
-        },
-        ordered.is_object() && ordered.contains("body") ? &ordered["body"] : nullptr);
-    if (!hs) {
-      std::lock_guard lock(mu);
-      finished.push_back({req.custom_id, request_id, hs.status()});
-      return;
+  for (;;) {
+    auto b = (*service)->get_batch("", batch_rec.id);
+    if (b) {
+      progress.done = skipped + b->request_counts.completed;
+      progress.failed = b->request_counts.failed;
+      progress.output_tokens = b->usage.output_tokens;
+      line.update(progress);
+      if (store::is_terminal(b->status)) break;
     }
-    handles[req.custom_id] = std::move(hs).value();
-  };
-
-  while (!g_stop && (!todo.empty() || in_flight > 0)) {
-    while (!todo.empty() && in_flight < limit) {
-      submit_one(todo.front());
-      todo.pop_front();
-    }
-    std::deque<Done> batch;
-    {
-      std::unique_lock lock(mu);
-      cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return !finished.empty(); });
-      batch.swap(finished);
-      in_flight -= static_cast<int>(batch.size());
-    }
-    for (Done& d : batch) {
-      handles.erase(d.custom_id);
-      Status s;
-      if (d.result) {
-        s = (*out)->append(batch::output_line(d.custom_id, d.request_id, *d.result));
-        ++progress.done;
-        progress.output_tokens += batch::usage_of(*d.result).output_tokens;
-      } else {
-        LineAppender& dest = errors_out ? *errors_out : **out;
-        s = dest.append(batch::failed_line(d.custom_id, d.request_id, d.result.status()));
-        ++progress.failed;
-      }
-      if (!s) {
-        std::fprintf(stderr, "run: %s\n", s.message().c_str());
-        g_stop = 1;
-        rc = kExitError;
-      }
-    }
-    if (!batch.empty()) line.update(progress);
-    if (std::chrono::steady_clock::now() - last_sync > std::chrono::seconds(2)) {
-      (*out)->sync();
-      if (errors_out) errors_out->sync();
-      last_sync = std::chrono::steady_clock::now();
-    }
+    if (g_stop) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  const bool stopped = g_stop && rc == kExitOk;
-  if (g_stop) {
-    for (auto& [id, hs] : handles) {
-      for (auto& h : hs) h->cancel();
-    }
-  }
+  // Stores (and appends) what finished; what did not runs on the next run.
+  (*service)->stop();
   engine.shutdown();
   (*out)->sync();
   if (errors_out) errors_out->sync();
+  if (Status s = outputs.write_failure(); !s) {
+    std::fprintf(stderr, "run: %s\n", s.message().c_str());
+    rc = kExitError;
+  }
+  const bool stopped = g_stop && rc == kExitOk;
   progress.status = stopped ? "interrupted" : "done";
   line.update(progress, true);
   line.finish();

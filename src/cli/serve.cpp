@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/engine_options.h"
 #include "cli/exit_codes.h"
+#include "store/store.h"
 
 namespace openbatch::cli {
 
@@ -165,6 +166,22 @@ void register_serve(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--data-dir", opts->server.data_dir, "Where files and batches are kept")
+      ->capture_default_str();
+  cmd->add_option("--db", opts->server.db,
+                  "Keep files and batches in this PostgreSQL database (a libpq URI: "
+                  "postgresql://USER@HOST:5432/DB, postgresql:///DB?host=/run/postgresql), shared by every "
+                  "node that names it: any node answers any call and runs any batch's requests (default: "
+                  "SQLite in --data-dir, this process alone)")
+      ->check([](const std::string& url) {
+        return store::is_postgres_url(url) ? std::string() : "expected a postgresql:// or postgres:// URI";
+      });
+  cmd->add_option("--files-dir", opts->server.files_dir,
+                  "Keep file bytes in this directory (shared by the nodes, e.g. a network file system) "
+                  "instead of in the database (--db) or --data-dir");
+  cmd->add_option("--lease-seconds", opts->server.lease_seconds,
+                  "How long this node's claim on batch requests holds without renewal (renewed every third "
+                  "of it while they run); the requests of a node that dies go to the others after it")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--completion-window-seconds", opts->server.completion_window_seconds,
                   "How long the \"24h\" completion window lasts (for testing expiry)")

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "common/curl_global.h"
+#include "common/http_status.h"
 
 namespace openbatch::client {
 namespace {
@@ -30,7 +31,7 @@ Status error_status(long http_status, const std::string& body) {
     if (e.contains("type") && e["type"].is_string()) type = e["type"].get<std::string>();
   }
   if (message.empty()) message = "HTTP " + std::to_string(http_status);
-  return Status(static_cast<int>(http_status), type, code, param, message);
+  return status_from_http(static_cast<int>(http_status), type, code, param, message);
 }
 
 struct CurlDeleter {

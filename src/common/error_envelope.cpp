@@ -8,7 +8,7 @@ nlohmann::json error_envelope(const Status& status) {
   auto null_if_empty = [](const std::string& s) -> nlohmann::json {
     return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
   };
-  const bool internal = status.http_status() == 500;
+  const bool internal = status.is_internal();
   if (internal) std::fprintf(stderr, "openbatch: internal error: %s\n", status.message().c_str());
   return {{"error",
            {{"message", internal ? kInternalErrorMessage : status.message()},

@@ -30,7 +30,7 @@ void scale_to_unit_length(std::vector<float>& v) {
 Status shutting_down() { return Status::unavailable("The server is shutting down."); }
 
 Status request_cancelled() {
-  return Status(499, "invalid_request_error", "request_cancelled", "", "The request was cancelled.");
+  return Status::cancelled("The request was cancelled.");
 }
 
 std::string describe_image_url(const std::string& url) {

@@ -22,7 +22,7 @@ std::shared_ptr<GenerationHandle> MeteredEngine::submit(GenerationRequest reques
       counters->cached_tokens.fetch_add(result->cached_tokens);
       counters->completion_tokens.fetch_add(result->completion_tokens);
       counters->forced_tokens.fetch_add(result->forced_tokens);
-    } else if (result.status().http_status() == request_cancelled().http_status()) {
+    } else if (result.status().is_cancelled()) {
       c.cancelled.fetch_add(1);
     } else {
       c.failed.fetch_add(1);

@@ -1,5 +1,7 @@
 #include "media/data_url.h"
 
+#include "common/http_status.h"
+
 #include <gtest/gtest.h>
 
 #include "media/test_images_for_test.h"
@@ -36,7 +38,7 @@ TEST(DataUrlTest, RejectionsNameTheProblem) {
   for (const Case& c : cases) {
     auto r = decode_data_url(c.url);
     ASSERT_FALSE(r.is_ok()) << c.url;
-    EXPECT_EQ(r.status().http_status(), 400);
+    EXPECT_EQ(http_status_of(r.status()), 400);
     EXPECT_EQ(r.status().code(), "invalid_image_url");
     EXPECT_NE(r.status().message().find(c.says), std::string::npos) << r.status().message();
   }

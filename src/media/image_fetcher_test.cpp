@@ -1,5 +1,7 @@
 #include "media/image_fetcher.h"
 
+#include "common/http_status.h"
+
 #include <gtest/gtest.h>
 
 #include "media/image_server_for_test.h"
@@ -26,7 +28,7 @@ class ImageFetcherTest : public ::testing::Test {
                            const std::string& says) {
     auto r = fetcher.fetch(url);
     ASSERT_FALSE(r.is_ok()) << url;
-    EXPECT_EQ(r.status().http_status(), 400) << r.status().message();
+    EXPECT_EQ(http_status_of(r.status()), 400) << r.status().message();
     EXPECT_EQ(r.status().type(), "invalid_request_error");
     EXPECT_EQ(r.status().code(), code) << r.status().message();
     EXPECT_NE(r.status().message().find(says), std::string::npos) << r.status().message();
@@ -152,7 +154,7 @@ TEST_F(ImageFetcherTest, AnAbortStopsADownloadInProgress) {
   auto r = patient.fetch(server_.url("/slow.png"), &abort);
   stopper.join();
   ASSERT_FALSE(r.is_ok());
-  EXPECT_EQ(r.status().http_status(), 503);
+  EXPECT_EQ(http_status_of(r.status()), 503);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   server_.release_slow();
 }

@@ -1,5 +1,7 @@
 #include "media/image_format.h"
 
+#include "common/http_status.h"
+
 #include <gtest/gtest.h>
 
 #include "media/test_images_for_test.h"
@@ -68,7 +70,7 @@ TEST(ImageFormatTest, TurnsAwayWhatIsNotAnImageSayingWhatItLooksLike) {
   for (const Case& c : cases) {
     auto r = read_image_format(c.bytes);
     ASSERT_FALSE(r.is_ok()) << c.says;
-    EXPECT_EQ(r.status().http_status(), 400);
+    EXPECT_EQ(http_status_of(r.status()), 400);
     EXPECT_EQ(r.status().code(), c.code);
     EXPECT_NE(r.status().message().find(c.says), std::string::npos) << r.status().message();
   }

@@ -1,5 +1,7 @@
 #include "media/image_loading_engine.h"
 
+#include "common/http_status.h"
+
 #include <gtest/gtest.h>
 
 #include <future>
@@ -95,7 +97,7 @@ TEST(ImageLoadingEngineTest, ARequestWhoseImageFailsEndsWithThatImagesError) {
   auto g =
       run(e, request_with({server.url("/good.png"), server.url("/missing.png"), server.url("/page.html")}));
   ASSERT_FALSE(g.is_ok());
-  EXPECT_EQ(g.status().http_status(), 400);
+  EXPECT_EQ(http_status_of(g.status()), 400);
   EXPECT_NE(g.status().message().find(server.url("/missing.png")), std::string::npos) << g.status().message();
   EXPECT_EQ(recorder->submitted, 0);
 }
@@ -104,7 +106,7 @@ TEST(ImageLoadingEngineTest, AModelWithoutVisionSaysItTakesNoImages) {
   ImageLoadingEngine e(std::make_unique<RecordingEngine>(false), fast_options());
   auto g = run(e, request_with({"https://example.invalid/a.png"}));
   ASSERT_FALSE(g.is_ok());
-  EXPECT_EQ(g.status().http_status(), 400);
+  EXPECT_EQ(http_status_of(g.status()), 400);
   EXPECT_EQ(g.status().code(), "image_not_supported");
   EXPECT_NE(g.status().message().find("does not accept images"), std::string::npos);
 }
@@ -122,7 +124,7 @@ TEST(ImageLoadingEngineTest, ACancelWhileLoadingEndsTheRequestWithoutTheEngine) 
   server.release_slow();
   auto r = done->get_future().get();
   ASSERT_FALSE(r.is_ok());
-  EXPECT_EQ(r.status().http_status(), 499);
+  EXPECT_EQ(http_status_of(r.status()), 499);
   EXPECT_EQ(recorder->submitted, 0);
 }
 

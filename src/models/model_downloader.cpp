@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "common/curl_global.h"
+#include "common/http_status.h"
 
 namespace openbatch::models {
 
@@ -251,15 +252,14 @@ Status transfer_error(const std::string& what, CURLcode rc, const Transfer& t, c
       if (t.status == 404) return Status::not_found(what + answer + " (no such file)");
       if (t.status >= 500) return Status::unavailable(what + answer);
       if (t.status == 401 || t.status == 403) {
-        return Status(static_cast<int>(t.status), "invalid_request_error", "", "",
-                      what + answer + " (it needs a token with access)");
+        return status_from_http(static_cast<int>(t.status), "invalid_request_error", "", "",
+                                what + answer + " (it needs a token with access)");
       }
       return Status::invalid_request(what + answer);
     }
     case CURLE_WRITE_ERROR:
       if (!t.failure.is_ok()) {
-        return Status(t.failure.http_status(), t.failure.type(), t.failure.code(), "",
-                      what + t.failure.message());
+        return t.failure.with_param("").with_message(what + t.failure.message());
       }
       return Status::internal(what + "the download could not be written");
     case CURLE_ABORTED_BY_CALLBACK:
@@ -397,7 +397,7 @@ Status ModelDownloader::download_locked(const std::string& url, const std::strin
                                              " and the next run resumes them"
                                        : "");
     // A body that is not the file asked for is not worth resuming.
-    if (s.http_status() == 400 || size <= 0) ::unlink(part.c_str());
+    if (s.is_invalid_argument() || size <= 0) ::unlink(part.c_str());
     return s;
   }
   if (t.status != 200 && t.status != 206) {
@@ -436,8 +436,7 @@ Result<std::string> ModelDownloader::get(const std::string& url, int64_t max_byt
   const CURLcode rc = perform(url, "", t, error);
   if (rc != CURLE_OK) {
     Status s = transfer_error("cannot download " + url + ": ", rc, t, error, "");
-    return Status(s.http_status(), s.type(), s.code(), "",
-                  "cannot get" + s.message().substr(s.message().find(' ', 7)));
+    return s.with_param("").with_message("cannot get" + s.message().substr(s.message().find(' ', 7)));
   }
   if (t.status != 200) {
     return Status::invalid_request("cannot get " + url + ": the server answered HTTP " +

@@ -1,5 +1,7 @@
 #include "models/model_downloader.h"
 
+#include "common/http_status.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -98,7 +100,7 @@ TEST_F(ModelDownloaderTest, APartialFileThatIsNotGgufIsNotResumed) {
 TEST_F(ModelDownloaderTest, A404IsNotFoundAndLeavesNoFile) {
   Status s = downloader_.download(resolve_url("missing.gguf"), path_);
   ASSERT_FALSE(s);
-  EXPECT_EQ(s.http_status(), 404);
+  EXPECT_EQ(http_status_of(s), 404);
   EXPECT_NE(s.message().find("HTTP 404"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find(resolve_url("missing.gguf")), std::string::npos) << s.message();
   EXPECT_FALSE(fs::exists(path_));
@@ -108,7 +110,7 @@ TEST_F(ModelDownloaderTest, A404IsNotFoundAndLeavesNoFile) {
 TEST_F(ModelDownloaderTest, ABodyThatIsNotGgufIsRejected) {
   Status s = downloader_.download(resolve_url("page.gguf"), path_);
   ASSERT_FALSE(s);
-  EXPECT_EQ(s.http_status(), 400);
+  EXPECT_EQ(http_status_of(s), 400);
   EXPECT_NE(s.message().find("not a GGUF file"), std::string::npos) << s.message();
   EXPECT_FALSE(fs::exists(path_));
   EXPECT_FALSE(fs::exists(path_ + ".part"));
@@ -132,7 +134,7 @@ TEST_F(ModelDownloaderTest, AnUnreachableServerIsUnavailable) {
   Status s = downloader_.download(
       "http://127.0.0.1:" + std::to_string(media::testing::closed_port()) + "/m.gguf", path_);
   ASSERT_FALSE(s);
-  EXPECT_EQ(s.http_status(), 503);
+  EXPECT_EQ(http_status_of(s), 503);
   EXPECT_NE(s.message().find("unreachable"), std::string::npos) << s.message();
   s = downloader_.download("ftp://127.0.0.1/m.gguf", path_);
   EXPECT_NE(s.message().find("only http:// and https://"), std::string::npos) << s.message();
@@ -143,7 +145,7 @@ TEST_F(ModelDownloaderTest, StopEndsADownloadAsUnavailable) {
   o.stop = [] { return true; };
   Status s = ModelDownloader(o).download(resolve_url("model.gguf"), path_);
   ASSERT_FALSE(s);
-  EXPECT_EQ(s.http_status(), 503);
+  EXPECT_EQ(http_status_of(s), 503);
   EXPECT_NE(s.message().find("interrupted"), std::string::npos) << s.message();
   EXPECT_FALSE(fs::exists(path_));
 }
@@ -164,7 +166,7 @@ TEST_F(ModelDownloaderTest, GetReadsASmallAnswer) {
   EXPECT_NE(listing->find(R"("rfilename":"model.gguf")"), std::string::npos) << *listing;
   auto missing = downloader_.get(server_.url("/api/models/owner/other"));
   ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.status().http_status(), 404);
+  EXPECT_EQ(http_status_of(missing.status()), 404);
   auto large = downloader_.get(resolve_url("model.gguf"), 1000);
   ASSERT_FALSE(large);
   EXPECT_NE(large.status().message().find("larger than"), std::string::npos) << large.status().message();

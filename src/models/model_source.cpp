@@ -73,14 +73,13 @@ std::string join(const std::vector<std::string>& items) {
 
 // Status with the same kind as s and a message that starts with prefix.
 Status prefixed(const std::string& prefix, const Status& s) {
-  return Status(s.http_status(), s.type(), s.code(), s.param(), prefix + s.message());
+  return s.with_message(prefix + s.message());
 }
 
 // A refusal from the hub says how to send a token when none was sent.
 Status with_token_hint(const Status& s, const HubOptions& o) {
-  if ((s.http_status() != 401 && s.http_status() != 403) || !o.token.empty()) return s;
-  return Status(s.http_status(), s.type(), s.code(), s.param(),
-                s.message() + "; for a gated or private repository set HF_TOKEN to a token with access");
+  if ((!s.is_unauthenticated() && !s.is_permission_denied()) || !o.token.empty()) return s;
+  return s.with_message(s.message() + "; for a gated or private repository set HF_TOKEN to a token with access");
 }
 
 bool is_http_url(const std::string& url) {
@@ -288,7 +287,7 @@ Result<ModelFiles> fetch_model_files(const ModelSource& source, const HubOptions
   std::string projector_file = source.hf_mmproj_file;
   if (model_file.empty()) {
     auto files = list_repository(hub, options.endpoint, *repo);
-    if (!files && files.status().http_status() == 503) {
+    if (!files && files.status().is_unavailable()) {
       // No network: the files of this repository fetched earlier are the choice.
       std::vector<std::string> cached = cached_files(repo_dir);
       if (!choose_model_file(cached, repo->quant)) return prefixed(what, files.status());

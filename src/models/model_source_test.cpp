@@ -1,5 +1,7 @@
 #include "models/model_source.h"
 
+#include "common/http_status.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -71,7 +73,7 @@ TEST(ModelSourceNamesTest, RepositoriesAndFilesMustBeSafeNames) {
                           "a/b:../x", "a\\b/c", "a/b%2e"}) {
     auto bad_repo = parse_hub_repo(bad);
     ASSERT_FALSE(bad_repo) << bad;
-    EXPECT_EQ(bad_repo.status().http_status(), 400);
+    EXPECT_EQ(http_status_of(bad_repo.status()), 400);
     EXPECT_NE(bad_repo.status().message().find(std::string("--hf-repo ") + bad), std::string::npos)
         << bad_repo.status().message();
   }
@@ -157,7 +159,7 @@ TEST_F(ModelSourceTest, TheListingPicksTheQuantAndTheProjector) {
 
   auto missing = fetch_model_files(repo("owner/name:Q2_K"), options());
   ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.status().http_status(), 400);
+  EXPECT_EQ(http_status_of(missing.status()), 400);
   EXPECT_NE(missing.status().message().find("--hf-repo owner/name:Q2_K: no .gguf file for quant Q2_K"),
             std::string::npos)
       << missing.status().message();
@@ -179,14 +181,14 @@ TEST_F(ModelSourceTest, ANamedProjectorAndSplitFilesAreFetched) {
 TEST_F(ModelSourceTest, MissingRepositoriesAndFilesAreNotFound) {
   auto no_repo = fetch_model_files(repo("owner/other"), options());
   ASSERT_FALSE(no_repo);
-  EXPECT_EQ(no_repo.status().http_status(), 404);
+  EXPECT_EQ(http_status_of(no_repo.status()), 404);
   EXPECT_NE(no_repo.status().message().find("--hf-repo owner/other: cannot get " +
                                             server_.url("/api/models/owner/other")),
             std::string::npos)
       << no_repo.status().message();
   auto no_file = fetch_model_files(repo("owner/name", "nope.gguf"), options());
   ASSERT_FALSE(no_file);
-  EXPECT_EQ(no_file.status().http_status(), 404);
+  EXPECT_EQ(http_status_of(no_file.status()), 404);
   EXPECT_FALSE(fs::exists(cached("nope.gguf")));
 }
 
@@ -199,7 +201,7 @@ TEST_F(ModelSourceTest, UnsafeNamesFromTheCommandLineOrTheListingAreRefused) {
       << listed.status().message();
   auto named = fetch_model_files(repo("owner/name", "../name/model-Q8_0.gguf"), options());
   ASSERT_FALSE(named);
-  EXPECT_EQ(named.status().http_status(), 400);
+  EXPECT_EQ(http_status_of(named.status()), 400);
   EXPECT_EQ(server_.total_hits(), 1) << "only the listing was asked for";
   EXPECT_FALSE(fs::exists(dir_.path() + "/escaped.gguf"));
   EXPECT_FALSE(fs::exists(fs::path(dir_.path()).parent_path() / "escaped.gguf"));

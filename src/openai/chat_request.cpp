@@ -113,7 +113,7 @@ Status message_content(const json& content, const std::string& param, const engi
       if (!image) return image.status();
       if (!model.has_vision) {
         Status s = engine::images_not_supported(model);
-        return Status(s.http_status(), s.type(), s.code(), part_param, s.message());
+        return s.with_param(part_param);
       }
       image->offset = text.size();
       out.images.push_back(std::move(image).value());

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "common/http_status.h"
+
 #include <fstream>
 
 #include "openai/chat_completion.h"
@@ -29,7 +31,7 @@ TEST(ChatRequestTest, RejectsBadBodiesLikeOpenAI) {
     auto result = parse_chat_completion_request(c["body"], test_model());
     ASSERT_FALSE(result.is_ok()) << line;
     const Status& s = result.status();
-    EXPECT_EQ(s.http_status(), c["status"].get<int>()) << line;
+    EXPECT_EQ(http_status_of(s), c["status"].get<int>()) << line;
     EXPECT_EQ(s.param(), c["param"].is_null() ? "" : c["param"].get<std::string>()) << line;
     EXPECT_EQ(s.code(), c["code"].is_null() ? "" : c["code"].get<std::string>()) << line;
     EXPECT_FALSE(s.message().empty());

@@ -1,5 +1,7 @@
 #include "openai/embeddings.h"
 
+#include "common/http_status.h"
+
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
@@ -49,7 +51,7 @@ TEST(EmbeddingsRequestTest, RefusesWhatOpenAIRefuses) {
   EXPECT_EQ(error_of(R"({"model":"embedder","input":"x","encoding_format":"int8"})").param(),
             "encoding_format");
   EXPECT_EQ(error_of(R"({"model":"embedder","input":"x","dimensions":0})").param(), "dimensions");
-  EXPECT_EQ(error_of(R"({"model":"other","input":"x"})").http_status(), 404);
+  EXPECT_EQ(http_status_of(error_of(R"({"model":"other","input":"x"})")), 404);
   json many = {{"model", "embedder"}, {"input", json::array()}};
   for (int i = 0; i < 2049; ++i) many["input"].push_back("x");
   EXPECT_FALSE(parse_embeddings_request(many, model()));

@@ -48,7 +48,7 @@ Result<std::string> served_model(const nlohmann::json& body, const engine::Model
   std::string name = it->get<std::string>();
   if (name != model.id &&
       std::find(model.aliases.begin(), model.aliases.end(), name) == model.aliases.end()) {
-    return Status(404, "invalid_request_error", "model_not_found", "",
+    return Status(StatusCode::kNotFound, "invalid_request_error", "model_not_found", "",
                   "The model `" + name + "` does not exist or you do not have access to it.");
   }
   return name;

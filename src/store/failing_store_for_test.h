@@ -93,6 +93,33 @@ class FailingStore final : public Store {
     if (Status s = check("record_results"); !s) return s;
     return inner_->record_results(results);
   }
+  Result<std::vector<RequestRecord>> claim_requests(const std::string& batch_id, const std::string& node,
+                                                    int64_t limit, int64_t now_ms,
+                                                    int64_t lease_until_ms) override {
+    if (Status s = check("claim_requests"); !s) return s;
+    return inner_->claim_requests(batch_id, node, limit, now_ms, lease_until_ms);
+  }
+  Status renew_leases(const std::string& node, int64_t lease_until_ms) override {
+    if (Status s = check("renew_leases"); !s) return s;
+    return inner_->renew_leases(node, lease_until_ms);
+  }
+  Status release_batch(const std::string& batch_id, const std::string& node) override {
+    if (Status s = check("release_batch"); !s) return s;
+    return inner_->release_batch(batch_id, node);
+  }
+  Status release_leases(const std::string& node) override {
+    if (Status s = check("release_leases"); !s) return s;
+    return inner_->release_leases(node);
+  }
+  Result<RequestTally> request_tally(const std::string& batch_id, int64_t now_ms) override {
+    if (Status s = check("request_tally"); !s) return s;
+    return inner_->request_tally(batch_id, now_ms);
+  }
+  Result<bool> lease_batch(const std::string& batch_id, const std::string& node, int64_t now_ms,
+                           int64_t lease_until_ms) override {
+    if (Status s = check("lease_batch"); !s) return s;
+    return inner_->lease_batch(batch_id, node, now_ms, lease_until_ms);
+  }
   Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
                                                    int64_t limit) override {
     if (Status s = check("stored_results"); !s) return s;

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -79,6 +80,15 @@ CREATE TABLE batch_progress (
   cached_tokens INTEGER NOT NULL,
   PRIMARY KEY (batch_id, at_ms)
 ) WITHOUT ROWID;
+)sql",
+    R"sql(
+ALTER TABLE batch_requests ADD COLUMN lease_node TEXT;
+ALTER TABLE batch_requests ADD COLUMN lease_until INTEGER;
+ALTER TABLE batch_requests ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX batch_requests_unfinished ON batch_requests(batch_id, line) WHERE outcome=0;
+CREATE INDEX batch_requests_leased ON batch_requests(lease_node) WHERE outcome=0;
+ALTER TABLE batches ADD COLUMN job_node TEXT;
+ALTER TABLE batches ADD COLUMN job_until INTEGER;
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -234,7 +244,8 @@ BatchRecord read_batch(const Query& q) {
   b.cancelled_at = q.opt_i64(c++);
   b.errors = errors_from_text(q.text(c++));
   const std::string metadata = q.text(c++);
-  b.metadata = metadata.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(metadata, nullptr, false);
+  b.metadata = metadata.empty() ? nlohmann::ordered_json(nullptr)
+                                : nlohmann::ordered_json::parse(metadata, nullptr, false);
   if (b.metadata.is_discarded()) b.metadata = nullptr;
   b.output_expires_after_seconds = q.opt_i64(c++);
   b.request_counts.total = q.i64(c++);
@@ -505,11 +516,13 @@ class SqliteStore final : public Store {
         Usage usage;
       };
       std::map<std::string, Delta> deltas;
-      sqlite3_stmt* update =
-          prepare("UPDATE batch_requests SET outcome=?, result=? WHERE batch_id=? AND line=? AND outcome=0");
+      sqlite3_stmt* update = prepare(
+          "UPDATE batch_requests SET outcome=?1, result=?2, lease_node=NULL, lease_until=NULL WHERE batch_id=?3 "
+          "AND line=?4 AND outcome=0 AND (?5=0 OR lease_token=?5)");
       for (const auto& r : results) {
         Query q(update, fault_);
         q.bind(static_cast<int64_t>(r.outcome)).bind(r.result_line).bind(r.batch_id).bind(r.line);
+        q.bind(r.lease_token);
         if (q.step() != SQLITE_DONE) return error("record_results");
         if (sqlite3_changes(db_) != 1) continue;  // already has a result, or the batch is gone
         Delta& d = deltas[r.batch_id];
@@ -534,6 +547,114 @@ class SqliteStore final : public Store {
       }
       return Status::ok();
     });
+  }
+
+  Result<std::vector<RequestRecord>> claim_requests(const std::string& batch_id, const std::string& node,
+                                                    int64_t limit, int64_t now_ms,
+                                                    int64_t lease_until_ms) override {
+    std::lock_guard lock(mu_);
+    std::vector<RequestRecord> out;
+    Status s = in_transaction([&]() -> Status {
+      {
+        Query q(statement("SELECT status FROM batches WHERE id=?"));
+        q.bind(batch_id);
+        const int rc = q.step();
+        if (rc == SQLITE_DONE) return batch_not_found(batch_id);
+        if (rc != SQLITE_ROW) return error("claim_requests");
+        if (q.text(0) != to_string(BatchStatus::kInProgress)) return Status::ok();
+      }
+      Query q(statement(
+          "UPDATE batch_requests SET lease_node=?1, lease_until=?2, lease_token=lease_token+1 WHERE batch_id=?3 "
+          "AND line IN (SELECT line FROM batch_requests WHERE batch_id=?3 AND outcome=0 AND (lease_until IS "
+          "NULL OR lease_until<=?4) ORDER BY line LIMIT ?5) RETURNING line, custom_id, offset, length, "
+          "lease_token"));
+      q.bind(node).bind(lease_until_ms).bind(batch_id).bind(now_ms).bind(limit);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        out.push_back({q.i64(0), q.text(1), q.i64(2), q.i64(3), q.i64(4)});
+      }
+      if (rc != SQLITE_DONE) return error("claim_requests");
+      return Status::ok();
+    });
+    if (!s) return s;
+    std::sort(out.begin(), out.end(), [](const RequestRecord& a, const RequestRecord& b) { return a.line < b.line; });
+    return out;
+  }
+
+  Status renew_leases(const std::string& node, int64_t lease_until_ms) override {
+    std::lock_guard lock(mu_);
+    return in_transaction([&]() -> Status {
+      {
+        Query q(statement("UPDATE batch_requests SET lease_until=? WHERE lease_node=? AND outcome=0"));
+        q.bind(lease_until_ms).bind(node);
+        if (q.step() != SQLITE_DONE) return error("renew_leases");
+      }
+      Query q(statement("UPDATE batches SET job_until=? WHERE job_node=?"));
+      q.bind(lease_until_ms).bind(node);
+      if (q.step() != SQLITE_DONE) return error("renew_leases");
+      return Status::ok();
+    });
+  }
+
+  Status release_batch(const std::string& batch_id, const std::string& node) override {
+    std::lock_guard lock(mu_);
+    return in_transaction([&]() -> Status {
+      {
+        Query q(statement(
+            "UPDATE batch_requests SET lease_node=NULL, lease_until=NULL WHERE batch_id=? AND lease_node=?"));
+        q.bind(batch_id).bind(node);
+        if (q.step() != SQLITE_DONE) return error("release_batch");
+      }
+      Query q(statement("UPDATE batches SET job_node=NULL, job_until=NULL WHERE id=? AND job_node=?"));
+      q.bind(batch_id).bind(node);
+      if (q.step() != SQLITE_DONE) return error("release_batch");
+      return Status::ok();
+    });
+  }
+
+  Status release_leases(const std::string& node) override {
+    std::lock_guard lock(mu_);
+    return in_transaction([&]() -> Status {
+      {
+        Query q(statement(
+            "UPDATE batch_requests SET lease_node=NULL, lease_until=NULL WHERE lease_node IS NOT NULL AND "
+            "(?1='' OR lease_node=?1)"));
+        q.bind(node);
+        if (q.step() != SQLITE_DONE) return error("release_leases");
+      }
+      Query q(statement(
+          "UPDATE batches SET job_node=NULL, job_until=NULL WHERE job_node IS NOT NULL AND (?1='' OR job_node=?1)"));
+      q.bind(node);
+      if (q.step() != SQLITE_DONE) return error("release_leases");
+      return Status::ok();
+    });
+  }
+
+  Result<RequestTally> request_tally(const std::string& batch_id, int64_t now_ms) override {
+    std::lock_guard lock(mu_);
+    Query q(statement(
+        "SELECT count(*), coalesce(sum(lease_until IS NOT NULL AND lease_until>?), 0) FROM batch_requests "
+        "WHERE batch_id=? AND outcome=0"));
+    q.bind(now_ms).bind(batch_id);
+    if (q.step() != SQLITE_ROW) return error("request_tally");
+    return RequestTally{q.i64(0), q.i64(1)};
+  }
+
+  Result<bool> lease_batch(const std::string& batch_id, const std::string& node, int64_t now_ms,
+                           int64_t lease_until_ms) override {
+    std::lock_guard lock(mu_);
+    Query q(statement(
+        "UPDATE batches SET job_node=?1, job_until=?2 WHERE id=?3 AND (job_node IS NULL OR job_node=?1 OR "
+        "job_until<=?4)"));
+    q.bind(node).bind(lease_until_ms).bind(batch_id).bind(now_ms);
+    if (q.step() != SQLITE_DONE) return error("lease_batch");
+    if (sqlite3_changes(db_) == 1) return true;
+    Query exists(statement("SELECT 1 FROM batches WHERE id=?"));
+    exists.bind(batch_id);
+    const int rc = exists.step();
+    if (rc == SQLITE_DONE) return batch_not_found(batch_id);
+    if (rc != SQLITE_ROW) return error("lease_batch");
+    return false;
   }
 
   Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,

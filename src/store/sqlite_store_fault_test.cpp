@@ -3,6 +3,8 @@
 // and a failed BEGIN runs nothing at all.
 #include <gtest/gtest.h>
 
+#include "common/http_status.h"
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -96,7 +98,7 @@ class SqliteStoreFaultTest : public ::testing::Test {
   }
   static void expect_disk_full(const Status& s) {
     ASSERT_FALSE(s.is_ok());
-    EXPECT_EQ(s.http_status(), 500);
+    EXPECT_EQ(http_status_of(s), 500);
     EXPECT_NE(s.message().find("full"), std::string::npos) << s.message();
   }
 

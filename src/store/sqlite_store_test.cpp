@@ -1,5 +1,7 @@
 #include "store/sqlite_store.h"
 
+#include "common/http_status.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -70,271 +72,6 @@ class SqliteStoreTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(SqliteStoreTest, FilesRoundTripAndBelongToTheirOwner) {
-  FileRecord f = file("file-a");
-  f.expires_at = 5000;
-  ASSERT_TRUE(store_->insert_file(f));
-  auto got = store_->get_file("alice", "file-a");
-  ASSERT_TRUE(got.is_ok());
-  EXPECT_EQ(got->filename, "file-a.jsonl");
-  EXPECT_EQ(got->purpose, "batch");
-  EXPECT_EQ(got->bytes, 10);
-  EXPECT_EQ(got->expires_at, 5000);
-  EXPECT_EQ(store_->get_file("bob", "file-a").status().http_status(), 404);
-  EXPECT_EQ(store_->get_file("alice", "file-x").status().http_status(), 404);
-  EXPECT_EQ(store_->delete_file("bob", "file-a").http_status(), 404);
-  EXPECT_TRUE(store_->delete_file("alice", "file-a"));
-  EXPECT_EQ(store_->get_file("alice", "file-a").status().http_status(), 404);
-}
-
-TEST_F(SqliteStoreTest, ListsFilesByPageOrderAndPurpose) {
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->insert_file(file("file-" + std::to_string(i))));
-  ASSERT_TRUE(store_->insert_file(file("file-out", "alice", "batch_output")));
-  ASSERT_TRUE(store_->insert_file(file("file-bob", "bob")));
-
-  ListQuery q;
-  q.limit = 2;
-  auto page = store_->list_files("alice", q);
-  ASSERT_TRUE(page.is_ok());
-  ASSERT_EQ(page->items.size(), 2u);
-  EXPECT_EQ(page->items[0].id, "file-out");  // newest first
-  EXPECT_EQ(page->items[1].id, "file-4");
-  EXPECT_TRUE(page->has_more);
-
-  q.after = "file-4";
-  page = store_->list_files("alice", q);
-  EXPECT_EQ(page->items[0].id, "file-3");
-  EXPECT_EQ(page->items[1].id, "file-2");
-  EXPECT_TRUE(page->has_more);
-
-  q.after = "file-1";
-  page = store_->list_files("alice", q);
-  ASSERT_EQ(page->items.size(), 1u);
-  EXPECT_EQ(page->items[0].id, "file-0");
-  EXPECT_FALSE(page->has_more);
-
-  ListQuery asc;
-  asc.ascending = true;
-  asc.purpose = "batch";
-  asc.limit = 100;
-  page = store_->list_files("alice", asc);
-  ASSERT_EQ(page->items.size(), 5u);
-  EXPECT_EQ(page->items.front().id, "file-0");
-  EXPECT_EQ(page->items.back().id, "file-4");
-  EXPECT_FALSE(page->has_more);
-
-  ListQuery others;
-  others.after = "file-bob";  // another owner's id is no cursor
-  EXPECT_TRUE(store_->list_files("alice", others)->items.empty());
-}
-
-TEST_F(SqliteStoreTest, AFileInUseByARunningBatchCannotBeDeleted) {
-  ASSERT_TRUE(store_->insert_file(file("file-in")));
-  started_batch("batch_1", 2);
-  Status s = store_->delete_file("alice", "file-in");
-  EXPECT_EQ(s.http_status(), 409);
-  EXPECT_NE(s.message().find("batch_1"), std::string::npos);
-  ASSERT_TRUE(store_->transition("batch_1", {BatchStatus::kInProgress}, BatchStatus::kCancelling, 3000));
-  EXPECT_EQ(store_->delete_file("alice", "file-in").http_status(), 409);
-  ASSERT_TRUE(store_->finish_batch("batch_1", {BatchStatus::kCancelling}, BatchStatus::kCancelled,
-                                   std::nullopt, std::nullopt, 3001));
-  EXPECT_TRUE(store_->delete_file("alice", "file-in"));
-}
-
-TEST_F(SqliteStoreTest, BatchesRoundTripAndListNewestFirst) {
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->insert_batch(batch("batch_" + std::to_string(i))));
-  ASSERT_TRUE(store_->insert_batch(batch("batch_bob", "file-in", "bob")));
-  auto b = store_->get_batch("alice", "batch_1");
-  ASSERT_TRUE(b.is_ok());
-  EXPECT_EQ(b->status, BatchStatus::kValidating);
-  EXPECT_EQ(b->metadata, nlohmann::json({{"k", "v"}}));
-  EXPECT_EQ(b->expires_at, 2000 + 86400);
-  EXPECT_FALSE(b->in_progress_at.has_value());
-  EXPECT_EQ(store_->get_batch("bob", "batch_1").status().http_status(), 404);
-  EXPECT_TRUE(store_->get_batch_any_owner("batch_bob").is_ok());
-
-  ListQuery q;
-  q.limit = 2;
-  auto page = store_->list_batches("alice", q);
-  ASSERT_EQ(page->items.size(), 2u);
-  EXPECT_EQ(page->items[0].id, "batch_2");
-  EXPECT_TRUE(page->has_more);
-  q.after = page->items.back().id;
-  page = store_->list_batches("alice", q);
-  ASSERT_EQ(page->items.size(), 1u);
-  EXPECT_EQ(page->items[0].id, "batch_0");
-  EXPECT_FALSE(page->has_more);
-}
-
-TEST_F(SqliteStoreTest, ValidationStartsOrFailsABatchOnce) {
-  started_batch("batch_1", 3);
-  auto b = store_->get_batch("alice", "batch_1");
-  EXPECT_EQ(b->status, BatchStatus::kInProgress);
-  EXPECT_EQ(b->in_progress_at, 2001);
-  EXPECT_EQ(b->model, "tiny");
-  EXPECT_EQ(b->request_counts.total, 3);
-  EXPECT_EQ(store_->start_batch("batch_1", "tiny", {}, 1).http_status(), 409);
-
-  ASSERT_TRUE(store_->insert_batch(batch("batch_2")));
-  ASSERT_TRUE(store_->fail_batch(
-      "batch_2", {{"invalid_json_line", "bad", "", 4}, {"file_too_large", "big", "x", {}}}, 7));
-  b = store_->get_batch("alice", "batch_2");
-  EXPECT_EQ(b->status, BatchStatus::kFailed);
-  EXPECT_EQ(b->failed_at, 7);
-  ASSERT_EQ(b->errors.size(), 2u);
-  EXPECT_EQ(b->errors[0].code, "invalid_json_line");
-  EXPECT_EQ(b->errors[0].line, 4);
-  EXPECT_EQ(b->errors[0].param, "");
-  EXPECT_EQ(b->errors[1].param, "x");
-  EXPECT_FALSE(b->errors[1].line.has_value());
-}
-
-TEST_F(SqliteStoreTest, CancelConflictsUseOpenAIsMessage) {
-  started_batch("batch_1", 1);
-  ASSERT_TRUE(store_->transition("batch_1", {BatchStatus::kInProgress}, BatchStatus::kFinalizing, 5));
-  ASSERT_TRUE(store_->finish_batch("batch_1", {BatchStatus::kFinalizing}, BatchStatus::kCompleted,
-                                   std::nullopt, std::nullopt, 6));
-  Status s = store_->transition("batch_1", {BatchStatus::kValidating, BatchStatus::kInProgress},
-                                BatchStatus::kCancelling, 7);
-  EXPECT_EQ(s.http_status(), 409);
-  EXPECT_EQ(s.message(), "Cannot cancel a batch with status 'completed'.");
-  auto b = store_->get_batch("alice", "batch_1");
-  EXPECT_EQ(b->finalizing_at, 5);
-  EXPECT_EQ(b->completed_at, 6);
-  EXPECT_FALSE(b->cancelling_at.has_value());
-  EXPECT_EQ(
-      store_->transition("batch_x", {BatchStatus::kInProgress}, BatchStatus::kCancelling, 7).http_status(),
-      404);
-}
-
-TEST_F(SqliteStoreTest, AResultIsStoredAndCountedOnlyOnce) {
-  started_batch("batch_1", 4);
-  ASSERT_TRUE(store_->record_results(
-      {result("batch_1", 1, Outcome::kOutput, 10), result("batch_1", 2, Outcome::kError)}));
-  // Line 1 again (a request that ran twice): ignored, counts unchanged.
-  ASSERT_TRUE(store_->record_results(
-      {result("batch_1", 1, Outcome::kError, 99), result("batch_1", 3, Outcome::kOutput, 5)}));
-  auto b = store_->get_batch("alice", "batch_1");
-  EXPECT_EQ(b->request_counts.completed, 2);
-  EXPECT_EQ(b->request_counts.failed, 1);
-  EXPECT_EQ(b->usage.input_tokens, 15);
-  EXPECT_EQ(b->usage.output_tokens, 30);
-  EXPECT_EQ(b->usage.cached_tokens, 3);
-
-  auto pending = store_->pending_requests("batch_1");
-  ASSERT_EQ(pending->size(), 1u);
-  EXPECT_EQ((*pending)[0].line, 4);
-  EXPECT_EQ((*pending)[0].custom_id, "c4");
-  EXPECT_EQ((*pending)[0].offset, 300);
-  EXPECT_EQ((*pending)[0].length, 99);
-
-  auto rows = store_->stored_results("batch_1", 0, 2);
-  ASSERT_EQ(rows->size(), 2u);
-  EXPECT_EQ((*rows)[0].line, 1);
-  EXPECT_EQ((*rows)[0].outcome, Outcome::kOutput);
-  EXPECT_EQ((*rows)[0].result_line, "{\"line\":1}");
-  EXPECT_EQ((*rows)[1].outcome, Outcome::kError);
-  rows = store_->stored_results("batch_1", 2, 2);
-  ASSERT_EQ(rows->size(), 1u);
-  EXPECT_EQ((*rows)[0].line, 3);
-}
-
-TEST_F(SqliteStoreTest, FinishingRecordsTheFilesAndTheStatusInOneStep) {
-  ASSERT_TRUE(store_->insert_file(file("file-in")));
-  started_batch("batch_1", 2);
-  ASSERT_TRUE(store_->record_results(
-      {result("batch_1", 1, Outcome::kOutput), result("batch_1", 2, Outcome::kError)}));
-  ASSERT_TRUE(store_->transition("batch_1", {BatchStatus::kInProgress}, BatchStatus::kFinalizing, 10));
-  FileRecord out = file("file-out", "alice", "batch_output");
-  FileRecord err = file("file-err", "alice", "batch_output");
-  ASSERT_TRUE(
-      store_->finish_batch("batch_1", {BatchStatus::kFinalizing}, BatchStatus::kCompleted, out, err, 11));
-  auto b = store_->get_batch("alice", "batch_1");
-  EXPECT_EQ(b->status, BatchStatus::kCompleted);
-  EXPECT_EQ(b->output_file_id, "file-out");
-  EXPECT_EQ(b->error_file_id, "file-err");
-  EXPECT_TRUE(store_->get_file("alice", "file-out").is_ok());
-  EXPECT_TRUE(store_->stored_results("batch_1", 0, 10)->empty());  // rows forgotten, counts kept
-  EXPECT_EQ(b->request_counts.completed, 1);
-
-  // A second finish (a repeated finalization) changes nothing.
-  FileRecord again = file("file-again", "alice", "batch_output");
-  EXPECT_EQ(store_
-                ->finish_batch("batch_1", {BatchStatus::kFinalizing}, BatchStatus::kCompleted, again,
-                               std::nullopt, 12)
-                .http_status(),
-            409);
-  EXPECT_EQ(store_->get_file("alice", "file-again").status().http_status(), 404);
-}
-
-TEST_F(SqliteStoreTest, FindsUnfinishedBatchesAndExpiredFiles) {
-  ASSERT_TRUE(store_->insert_file(file("file-in")));
-  FileRecord old = file("file-old");
-  old.expires_at = 100;
-  ASSERT_TRUE(store_->insert_file(old));
-  FileRecord used = file("file-used");
-  used.expires_at = 100;
-  ASSERT_TRUE(store_->insert_file(used));
-  started_batch("batch_1", 1);
-  ASSERT_TRUE(store_->insert_batch(batch("batch_2", "file-used")));
-
-  auto active = store_->batches_with_status({BatchStatus::kValidating, BatchStatus::kInProgress});
-  ASSERT_EQ(active->size(), 2u);
-  auto expired = store_->expired_files(100, 10);
-  ASSERT_EQ(expired->size(), 1u);  // file-used is the input of a validating batch
-  EXPECT_EQ((*expired)[0].id, "file-old");
-  EXPECT_TRUE(store_->expired_files(99, 10)->empty());
-  EXPECT_EQ(store_->all_file_ids()->size(), 3u);
-}
-
-TEST_F(SqliteStoreTest, SurvivesReopening) {
-  ASSERT_TRUE(store_->insert_file(file("file-in")));
-  started_batch("batch_1", 2);
-  ASSERT_TRUE(store_->record_results({result("batch_1", 2, Outcome::kOutput, 3)}));
-  reopen();
-  auto b = store_->get_batch("alice", "batch_1");
-  ASSERT_TRUE(b.is_ok());
-  EXPECT_EQ(b->status, BatchStatus::kInProgress);
-  EXPECT_EQ(b->request_counts.completed, 1);
-  EXPECT_EQ(store_->pending_requests("batch_1")->size(), 1u);
-}
-
-TEST_F(SqliteStoreTest, ProgressSamplesSnapshotTheStoredCountsAndOutliveTheBatch) {
-  ASSERT_TRUE(store_->insert_file(file("file-in")));
-  started_batch("batch_1", 3);
-  ASSERT_TRUE(store_->sample_progress("batch_1", 10'000));
-  ASSERT_TRUE(store_->record_results({result("batch_1", 1, Outcome::kOutput, 4)}));
-  ASSERT_TRUE(store_->sample_progress("batch_1", 10'500));
-  ASSERT_TRUE(store_->record_results({result("batch_1", 2, Outcome::kError)}));
-  ASSERT_TRUE(store_->sample_progress("batch_1", 11'000));
-  ASSERT_TRUE(store_->record_results({result("batch_1", 3, Outcome::kOutput, 2)}));
-  ASSERT_TRUE(store_->sample_progress("batch_1", 11'000)) << "a second sample at the same time replaces it";
-  ASSERT_TRUE(store_->finish_batch("batch_1", {BatchStatus::kInProgress}, BatchStatus::kCompleted,
-                                   std::nullopt, std::nullopt, 2002));
-  reopen();
-
-  auto all = store_->progress_samples("batch_1", 0);
-  ASSERT_TRUE(all.is_ok());
-  ASSERT_EQ(all->size(), 3u);
-  EXPECT_EQ((*all)[0].at_ms, 10'000);
-  EXPECT_EQ((*all)[0].completed, 0);
-  EXPECT_EQ((*all)[1].completed, 1);
-  EXPECT_EQ((*all)[1].usage.input_tokens, 4);
-  EXPECT_EQ((*all)[1].usage.output_tokens, 8);
-  EXPECT_EQ((*all)[1].usage.cached_tokens, 1);
-  EXPECT_EQ((*all)[2].at_ms, 11'000);
-  EXPECT_EQ((*all)[2].completed, 2);
-  EXPECT_EQ((*all)[2].failed, 1);
-  EXPECT_EQ((*all)[2].usage.input_tokens, 6);
-
-  auto later = store_->progress_samples("batch_1", 10'000);
-  ASSERT_TRUE(later.is_ok());
-  ASSERT_EQ(later->size(), 2u) << "only samples after after_ms";
-  EXPECT_EQ(later->front().at_ms, 10'500);
-  EXPECT_TRUE(store_->progress_samples("batch_2", 0)->empty());
-  EXPECT_EQ(store_->sample_progress("batch_2", 1).http_status(), 404);
-}
-
 TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   // A database written by the first schema (before progress samples) opens, keeps its batches and
   // takes samples.
@@ -343,13 +80,21 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   store_.reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE batch_progress; PRAGMA user_version=1", nullptr, nullptr, nullptr),
+  // What the later migrations added goes: progress samples (2), leases (3).
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE batch_progress; DROP INDEX batch_requests_unfinished; DROP INDEX "
+                         "batch_requests_leased; ALTER TABLE batch_requests DROP COLUMN lease_node; ALTER TABLE "
+                         "batch_requests DROP COLUMN lease_until; ALTER TABLE batch_requests DROP COLUMN "
+                         "lease_token; ALTER TABLE batches DROP COLUMN job_node; ALTER TABLE batches DROP COLUMN "
+                         "job_until; PRAGMA user_version=1",
+                         nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   reopen();
   EXPECT_EQ(store_->get_batch("alice", "batch_1")->request_counts.total, 2);
   ASSERT_TRUE(store_->sample_progress("batch_1", 5));
   EXPECT_EQ(store_->progress_samples("batch_1", 0)->size(), 1u);
+  EXPECT_EQ(store_->claim_requests("batch_1", "node-a", 5, 1, 2)->size(), 2u);
 }
 
 TEST_F(SqliteStoreTest, UsesWalAndRefusesANewerSchema) {

@@ -1,13 +1,22 @@
 // The metadata store: files, batches and the requests of each batch. One interface, implemented on
-// SQLite (store/sqlite_store.h) and later on PostgreSQL; nothing here names a particular database.
+// SQLite (store/sqlite_store.h: one process) and PostgreSQL (store/postgres_store.h: many nodes on one
+// database); nothing here names a particular database.
 //
 // Every method is thread-safe and atomic: it either happens wholly or not at all, and it is durable when
 // it returns OK. Records belong to an owner (a digest of an API key, "" without keys); methods that take
-// an owner treat another owner's record as absent.
+// an owner treat another owner's record as absent. A database that cannot be reached (restarting, the
+// network away) is an unavailable Status; the caller tries again later.
+//
+// Many nodes share the work of a batch through leases: a node claims requests that have no result for
+// a while (claim_requests), renews its leases while it works (renew_leases), and stores results fenced by
+// the lease (record_results): a request's result is written once, and a node whose lease lapsed and was
+// taken by another cannot write it. Validation and finalization of a batch are leased the same way, one
+// node at a time (lease_batch). Times of leases are Unix milliseconds of the nodes' clocks.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -81,7 +90,7 @@ struct BatchRecord {
   std::optional<int64_t> in_progress_at, finalizing_at, completed_at, failed_at, expired_at, cancelling_at,
       cancelled_at;
   std::vector<BatchError> errors;
-  nlohmann::json metadata;                              // an object of string values, or null
+  nlohmann::ordered_json metadata;                      // an object of string values (in the client's order), or null
   std::optional<int64_t> output_expires_after_seconds;  // output files expire this long after creation
   RequestCounts request_counts;
   Usage usage;
@@ -102,6 +111,8 @@ struct RequestRecord {
   std::string custom_id;
   int64_t offset = 0;  // byte offset of the line in the input file
   int64_t length = 0;  // bytes of the line, without its newline
+  // The lease under which a node runs the request (claim_requests); its result must carry it. 0: none.
+  int64_t lease_token = 0;
 };
 
 enum class Outcome { kPending = 0, kOutput = 1, kError = 2 };
@@ -113,6 +124,17 @@ struct RequestResult {
   Outcome outcome = Outcome::kOutput;  // kOutput or kError
   std::string result_line;             // one JSON object, no newline
   Usage usage;                         // added to the batch's usage
+  // The lease the request ran under (RequestRecord::lease_token): the result is stored only while the
+  // request's lease is still this one. 0 stores it whatever the lease (a request that never ran, ended
+  // by its batch's cancel or expiry).
+  int64_t lease_token = 0;
+};
+
+// A batch's requests that have no result yet, and how many of them are under a lease that has not
+// lapsed.
+struct RequestTally {
+  int64_t unfinished = 0;
+  int64_t leased = 0;
 };
 
 struct StoredResult {
@@ -175,10 +197,32 @@ class Store {
 
   // Requests of a batch that have no result yet, in line order.
   virtual Result<std::vector<RequestRecord>> pending_requests(const std::string& batch_id) = 0;
-  // Stores results in one transaction. A request that already has a result keeps it (the new one is
-  // ignored); each stored result adds one to request_counts.completed (kOutput) or .failed (kError)
-  // and its usage to the batch's usage, in the same transaction.
+  // Stores results in one transaction. A request that already has a result keeps it, and one whose lease
+  // is no longer the result's lease_token (another node took it) is not written: the new result is
+  // ignored. Each stored result adds one to request_counts.completed (kOutput) or .failed (kError) and its
+  // usage to the batch's usage, in the same transaction.
   virtual Status record_results(const std::vector<RequestResult>& results) = 0;
+
+  // ---- leases
+  // Claims for node up to limit requests of the batch, in line order, that have no result and no lease
+  // that holds at now_ms (none, or one that lapsed): each gets a new lease_token and a lease until
+  // lease_until_ms. Nothing while the batch is not in_progress. Many nodes may claim at once; each
+  // request goes to one of them.
+  virtual Result<std::vector<RequestRecord>> claim_requests(const std::string& batch_id, const std::string& node,
+                                                            int64_t limit, int64_t now_ms,
+                                                            int64_t lease_until_ms) = 0;
+  // Extends every lease node holds (requests and batch jobs) to lease_until_ms.
+  virtual Status renew_leases(const std::string& node, int64_t lease_until_ms) = 0;
+  // Ends node's leases of the batch (its requests' and its job's), so that another node may take them at once.
+  virtual Status release_batch(const std::string& batch_id, const std::string& node) = 0;
+  // Ends every lease node holds; node "" ends every lease of every node (for a store that one process
+  // holds alone, when it starts: the leases of an earlier process that died are nobody's).
+  virtual Status release_leases(const std::string& node) = 0;
+  virtual Result<RequestTally> request_tally(const std::string& batch_id, int64_t now_ms) = 0;
+  // Takes the batch's job lease (its validation or finalization) for node until lease_until_ms, unless
+  // another node holds it at now_ms. True when node holds it now. NotFound for an unknown batch.
+  virtual Result<bool> lease_batch(const std::string& batch_id, const std::string& node, int64_t now_ms,
+                                   int64_t lease_until_ms) = 0;
   // Stored results of a batch with line > after_line, in line order, at most limit of them.
   virtual Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
                                                            int64_t limit) = 0;
@@ -197,5 +241,12 @@ class Store {
                               const std::optional<FileRecord>& output_file,
                               const std::optional<FileRecord>& error_file, int64_t now) = 0;
 };
+
+// Opens the store a URL names: postgresql://... or postgres://... (libpq's connection URIs, unix sockets
+// included: postgresql:///DB?host=/run/postgresql) on PostgreSQL, anything else as the path of a SQLite
+// database file.
+Result<std::unique_ptr<Store>> open_store(const std::string& url);
+// True when url names a PostgreSQL database.
+bool is_postgres_url(const std::string& url);
 
 }  // namespace openbatch::store

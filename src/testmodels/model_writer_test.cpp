@@ -1,5 +1,7 @@
 #include "testmodels/model_writer.h"
 
+#include "common/http_status.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -13,11 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "testmodels/byte_bpe_vocab.h"
 #include "engine/llama/json_grammar.h"
 #include "engine/llama/llama_engine.h"
 #include "llama-cpp.h"
 #include "llama.h"
+#include "testmodels/byte_bpe_vocab.h"
 
 namespace openbatch::testmodels {
 namespace {
@@ -118,7 +120,7 @@ TEST(ModelShapeTest, KnowsTheShapesAndRejectsOthers) {
   }
   Result<ModelShape> unknown = model_shape_by_name("gpt-5");
   ASSERT_FALSE(unknown.is_ok());
-  EXPECT_EQ(unknown.status().http_status(), 400);
+  EXPECT_EQ(http_status_of(unknown.status()), 400);
   EXPECT_EQ(unknown.status().param(), "shape");
   EXPECT_FALSE(weight_type_by_name("q2_k").is_ok());
   EXPECT_TRUE(weight_type_by_name("q4_k_m").is_ok());

@@ -1,17 +1,18 @@
-// WebP images and `detail` (issue 16) with the official openai package against the real server, the
-// tiny-vision model and its projector: the guide's Example 2 (get_caption and its batch) on WebP
-// images served over loopback HTTP and sent as data URLs; a corrupt WebP is a 400; `detail: "low"` is
-// accepted and, on this fixed-resolution projector (16 tokens an image), costs the same tokens.
+// WebP images and `detail` (issue 16) with the official openai package against the real server: the
+// guide's Example 2 (get_caption and its batch) on WebP images served over loopback HTTP and sent as
+// data URLs, on the tiny-vision pair (a fixed-resolution projector, 16 tokens an image, where `detail:
+// "low"` costs the same tokens) and on the qwen2.5-vl-tiny pair (one token per 28 x 28 pixels at the
+// image's own size, where "low" costs fewer); a corrupt WebP is a 400; detail goes upstream as sent.
 //
 // The WebP files of fixtures/ were made once with Debian's libwebp 1.2.4 from picture() below
 // (WebPEncodeRGB at quality 80 and 75, WebPEncodeLosslessRGB, WebPAnimEncoder with three lossless
 // frames of seeds 1, 2, 3, 200 ms each, WebPEncodeRGB at quality 60):
 //   armchair.webp 120x90 seed 1, desk.webp 64x96 seed 2, stool-lossless.webp 40x40 seed 3,
-//   lamp-animated.webp 48x32, poster-1024x768.webp seed 4.
+//   lamp-animated.webp 48x32, poster-1024x768.webp seed 4, chair-112x84.webp seed 5 (quality 80).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toFile } from 'openai';
@@ -20,6 +21,12 @@ import { startServer, waitForBatch, fileLines, VISION_MODEL, MMPROJ } from './ha
 import { caption_system_prompt, get_caption, run_batch } from '../../examples/guide_example2.mjs';
 
 if (!VISION_MODEL || !MMPROJ) throw new Error('set OPENBATCH_TEST_VISION_MODEL and OPENBATCH_TEST_MMPROJ');
+const modelsDir = process.env.OPENBATCH_TEST_REAL_MODELS;
+const VL_MODEL = modelsDir && join(modelsDir, 'qwen2.5-vl-tiny.gguf');
+const VL_MMPROJ = modelsDir && join(modelsDir, 'qwen2.5-vl-tiny-mmproj.gguf');
+if (!VL_MODEL || !existsSync(VL_MODEL) || !existsSync(VL_MMPROJ)) {
+  throw new Error('set OPENBATCH_TEST_REAL_MODELS to a folder with qwen2.5-vl-tiny.gguf and its mmproj (scripts/test.sh)');
+}
 
 const fixture = (name) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
 const dataUrl = (type, bytes) => `data:${type};base64,${Buffer.from(bytes).toString('base64')}`;
@@ -64,10 +71,11 @@ const images = {
   '/img/desk.webp': fixture('desk.webp'),
   '/img/lamp.webp': fixture('lamp-animated.webp'),
   '/img/poster.webp': fixture('poster-1024x768.webp'),
+  '/img/chair.webp': fixture('chair-112x84.webp'),
   '/img/broken.webp': corruptWebp(),
   '/img/cut.webp': fixture('desk.webp').subarray(0, 24),  // cut inside the frame header
 };
-let imageServer, base, server;
+let imageServer, base, server, vlServer;
 
 before(async () => {
   imageServer = createServer((req, res) => {
@@ -82,15 +90,17 @@ before(async () => {
   await new Promise((r) => imageServer.listen(0, '127.0.0.1', r));
   base = `http://localhost:${imageServer.address().port}`;
   server = await startServer({ model: VISION_MODEL, mmproj: MMPROJ, args: ['--image-allow-host', 'localhost'] });
+  vlServer = await startServer({ model: VL_MODEL, mmproj: VL_MMPROJ, args: ['--image-allow-host', 'localhost', '--parallel', '4'] });
 });
 after(async () => {
   await server?.stop();
+  await vlServer?.stop();
   imageServer?.closeAllConnections();
   await new Promise((r) => imageServer?.close(r));
 });
 
-function chat(content, extra = {}) {
-  return server.client.chat.completions.create({
+function chat(content, extra = {}, on = server) {
+  return on.client.chat.completions.create({
     model: 'gpt-4o-mini', temperature: 0, max_tokens: 8, ...extra,
     messages: [{ role: 'system', content: caption_system_prompt }, { role: 'user', content }],
   });
@@ -243,4 +253,72 @@ test('with --upstream, WebP URLs and detail go to the upstream as the client sen
     { type: 'image_url', image_url: { url: inline } },
     { type: 'image_url', image_url: { url: `${base}/img/poster.webp`, detail: 'high' } },
   ]);
+});
+
+// On qwen2.5-vl-tiny an image of w x h pixels, sides multiples of 28, takes (w / 28) * (h / 28) tokens
+// and <|vision_start|> / <|vision_end|> around them.
+const vlTokens = async (content) => (await chat(content, {}, vlServer)).usage.prompt_tokens;
+
+test('qwen2.5-vl-tiny: get_caption captions WebP images by URL and as data URLs; prompt_tokens counts them', async () => {
+  const textOnly = await vlTokens([{ type: 'text', text: 'Oak chair' }]);
+  for (const url of [`${base}/img/chair.webp`, dataUrl('image/webp', fixture('chair-112x84.webp'))]) {
+    assert.equal(typeof await get_caption(vlServer.client, url, 'Oak chair'), 'string');
+    assert.equal(await vlTokens([{ type: 'text', text: 'Oak chair' }, image(url)]), textOnly + 4 * 3 + 2);
+  }
+  const lossless = dataUrl('image/webp', fixture('stool-lossless.webp'));  // 40 x 40: at least 8 tokens
+  assert.equal(typeof await get_caption(vlServer.client, lossless, 'Stool'), 'string');
+  assert.ok(await vlTokens([{ type: 'text', text: 'Oak chair' }, image(lossless)]) > textOnly + 2);
+});
+
+test('qwen2.5-vl-tiny: detail "low" gives a large image the tokens of its 512-pixel copy, a small one its own', async () => {
+  const text = { type: 'text', text: 'Poster' };
+  const poster = `${base}/img/poster.webp`;
+  const high = await vlTokens([text, image(poster, 'high')]);
+  assert.equal(await vlTokens([text, image(poster, 'auto')]), high);
+  assert.equal(await vlTokens([text, image(poster)]), high);
+  const low = await vlTokens([text, image(poster, 'low')]);
+  // The 1024 x 768 poster shrunk to 512 x 384 costs what a 512 x 384 image sent as it is costs.
+  const copy = dataUrl('image/png', pngOf(512, 384, picture(512, 384, 4)));
+  assert.equal(low, await vlTokens([text, image(copy, 'high')]));
+  const textOnly = await vlTokens([text]);
+  assert.ok(low - textOnly < (high - textOnly) / 3, `image tokens: low ${low - textOnly}, high ${high - textOnly}`);
+  const chair = `${base}/img/chair.webp`;  // 112 x 84: left as it is
+  assert.equal(await vlTokens([text, image(chair, 'low')]), await vlTokens([text, image(chair, 'high')]));
+});
+
+test('qwen2.5-vl-tiny: the guide\'s batch on WebP rows, detail "low" lines with fewer tokens, the system prompt reused', async () => {
+  const rows = [
+    { title: 'Oak chair', primary_image: `${base}/img/chair.webp` },
+    { title: 'Inline oak chair', primary_image: dataUrl('image/webp', fixture('chair-112x84.webp')) },
+    { title: 'Leather armchair', primary_image: `${base}/img/armchair.webp` },
+    { title: 'Poster', primary_image: `${base}/img/poster.webp` },
+  ];
+  const dir = mkdtempSync(join(tmpdir(), 'openbatch-webp-vl-'));
+  const { batch_job, results, matched } = await run_batch(vlServer.client, rows, { dir, pollMs: 200, log: () => {} });
+  assert.equal(batch_job.status, 'completed');
+  assert.deepEqual(batch_job.request_counts, { total: rows.length, completed: rows.length, failed: 0 });
+  assert.deepEqual(matched.map((m) => m.title).sort(), rows.map((r) => r.title).sort());
+  for (const r of results) {
+    const row = rows[Number(r.custom_id.slice('task-'.length))];
+    const expected = await vlTokens([{ type: 'text', text: row.title }, image(row.primary_image)]);
+    assert.equal(r.response.body.usage.prompt_tokens, expected, row.title);
+  }
+  assert.ok(results.some((r) => r.response.body.usage.prompt_tokens_details.cached_tokens > 0), 'the system prompt is reused');
+
+  // The same poster at each detail, in one batch.
+  const { client } = vlServer;
+  const line = (detail) => ({ custom_id: `poster-${detail}`, method: 'POST', url: '/v1/chat/completions',
+    body: { model: 'gpt-4o-mini', temperature: 0, max_tokens: 8, messages: [{ role: 'system', content: caption_system_prompt },
+      { role: 'user', content: [{ type: 'text', text: 'Poster' }, image(`${base}/img/poster.webp`, detail)] }] } });
+  const file = await client.files.create({
+    file: await toFile(Buffer.from(['low', 'high', 'auto'].map((d) => JSON.stringify(line(d))).join('\n')), 'posters.jsonl'),
+    purpose: 'batch' });
+  const created = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  const b = await waitForBatch(client, created.id);
+  assert.deepEqual(b.request_counts, { total: 3, completed: 3, failed: 0 });
+  const tokens = Object.fromEntries((await fileLines(client, b.output_file_id))
+    .map((l) => [l.custom_id, l.response.body.usage.prompt_tokens]));
+  assert.equal(tokens['poster-high'], tokens['poster-auto']);
+  assert.ok(tokens['poster-low'] < tokens['poster-high'], JSON.stringify(tokens));
+  assert.equal(tokens['poster-low'], await vlTokens([{ type: 'text', text: 'Poster' }, image(`${base}/img/poster.webp`, 'low')]));
 });

@@ -1,5 +1,7 @@
 #include "engine/llama/llama_engine.h"
 
+#include "common/http_status.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -263,7 +265,7 @@ TEST_F(LlamaEngineTest, EmbeddingsAreUnitVectorsThatDoNotDependOnTheirNeighbours
 
   Result<Embeddings> bad = embed_now(*engine, {{"", {5, 999999}}});
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.status().http_status(), 400);
+  EXPECT_EQ(http_status_of(bad.status()), 400);
   // Generation goes on beside the embedding context.
   GenerationRequest chat;
   chat.messages = {{"user", "hello", {}}};

@@ -9,7 +9,7 @@ LoadPlanInputs cpu_inputs() {
   LoadPlanInputs in;
   in.n_ctx_train = 32768;
   in.free_memory = uint64_t{16} << 30;
-  in.kv_bytes_per_token = 16 * 1024;    // bench-512x8: 8 layers of 512-wide K and V
+  in.kv_bytes_per_token = 16 * 1024;     // bench-512x8: 8 layers of 512-wide K and V
   in.weight_bytes = uint64_t{29} << 20;  // its Q8_0 tensors
   in.hardware_threads = 2;
   return in;
@@ -72,6 +72,14 @@ TEST(LoadPlanTest, LightAttentionModelsTakeOneUnifiedBuffer) {
   const LoadPlan on = plan_load(in);
   EXPECT_TRUE(on.cascade);
   EXPECT_FALSE(on.kv_unified);
+}
+
+TEST(LoadPlanTest, MRopeModelsRunWithoutCascade) {
+  LoadPlanInputs in = cpu_inputs();  // attention-heavy: cascade but for M-RoPE
+  in.mrope = true;
+  const LoadPlan p = plan_load(in);
+  EXPECT_FALSE(p.cascade);
+  EXPECT_TRUE(p.kv_unified);
 }
 
 TEST(LoadPlanTest, GpuTurnsCascadeOffUnlessAsked) {

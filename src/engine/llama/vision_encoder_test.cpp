@@ -1,5 +1,7 @@
 #include "engine/llama/vision_encoder.h"
 
+#include "common/http_status.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -158,7 +160,7 @@ TEST_F(VisionTest, AnImageThatDoesNotDecodeIsA400NamingItsUrl) {
   const ImagePart corrupt = image(png, 0, "https://shop.example/broken.png");
   auto prompt = (*vision)->tokenize("look: " + (*vision)->marker(), {&corrupt});
   ASSERT_FALSE(prompt.is_ok());
-  EXPECT_EQ(prompt.status().http_status(), 400);
+  EXPECT_EQ(http_status_of(prompt.status()), 400);
   EXPECT_EQ(prompt.status().code(), "invalid_image");
   EXPECT_NE(prompt.status().message().find("https://shop.example/broken.png"), std::string::npos);
 }
@@ -247,7 +249,7 @@ TEST_F(VisionTest, EngineWithoutProjectorTurnsImagesAway) {
   EXPECT_FALSE(e->model_info().has_vision);
   auto g = generate(*e, caption({image(media::testing::png_image(8, 8), 100)}));
   ASSERT_FALSE(g.is_ok());
-  EXPECT_EQ(g.status().http_status(), 400);
+  EXPECT_EQ(http_status_of(g.status()), 400);
   EXPECT_EQ(g.status().code(), "image_not_supported");
 }
 

@@ -1,5 +1,7 @@
 #include "engine/upstream/chat_body.h"
 
+#include "common/http_status.h"
+
 namespace openbatch::engine::upstream {
 
 namespace {
@@ -123,7 +125,7 @@ json chat_body(const GenerationRequest& r, const std::string& model) {
 
 Result<Generation> parse_chat_completion(const json& completion) {
   auto bad = [](const std::string& why) {
-    return Status(502, "server_error", "bad_upstream_response", "",
+    return Status(StatusCode::kBadGateway, "server_error", "bad_upstream_response", "",
                   "The upstream server's answer " + why + ".");
   };
   if (!completion.is_object()) return bad("is not a JSON object");
@@ -200,7 +202,7 @@ json embeddings_body(const EmbeddingRequest& r, const std::string& model) {
 
 Result<Embeddings> parse_embeddings(const json& answer, size_t inputs) {
   auto bad = [](const std::string& why) {
-    return Status(502, "server_error", "bad_upstream_response", "",
+    return Status(StatusCode::kBadGateway, "server_error", "bad_upstream_response", "",
                   "The upstream server's embeddings " + why + ".");
   };
   if (!answer.is_object() || !answer.contains("data") || !answer["data"].is_array())
@@ -242,12 +244,12 @@ Status upstream_error(long http_status, const std::string& body, const std::stri
     };
     // The request's own fault reads as the upstream wrote it; a server failure says which server.
     const std::string message = text("message", "HTTP " + std::to_string(status));
-    return Status(status, text("type", type), text("code", ""), text("param", ""),
+    return status_from_http(status, text("type", type), text("code", ""), text("param", ""),
                   status >= 500 ? upstream + ": " + message : message);
   }
   constexpr size_t kShown = 200;
   std::string start = body.substr(0, kShown);
-  return Status(status, type, "", "",
+  return status_from_http(status, type, "", "",
                 upstream + " answered HTTP " + std::to_string(status) + (start.empty() ? "" : ": " + start));
 }
 

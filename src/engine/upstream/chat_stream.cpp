@@ -86,7 +86,7 @@ void ChatStreamReader::event(std::string_view data) {
 Result<json> ChatStreamReader::completion() const {
   if (!error_) return error_;
   if (!done_) {
-    return Status(502, "server_error", "bad_upstream_response", "",
+    return Status(StatusCode::kBadGateway, "server_error", "bad_upstream_response", "",
                   "The upstream server's stream ended early.");
   }
   json message = {{"role", "assistant"}, {"content", text_}};

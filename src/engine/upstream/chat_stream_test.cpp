@@ -1,5 +1,7 @@
 #include "engine/upstream/chat_stream.h"
 
+#include "common/http_status.h"
+
 #include <gtest/gtest.h>
 
 namespace openbatch::engine::upstream {
@@ -34,11 +36,11 @@ TEST(ChatStreamReaderTest, PiecesSplitAnywhereMakeUpTheWholeAnswer) {
 TEST(ChatStreamReaderTest, AnErrorEventOrACutStreamFails) {
   ChatStreamReader failed(nullptr);
   failed.feed("data: {\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\"}}\n\n");
-  EXPECT_EQ(failed.completion().status().http_status(), 500);
+  EXPECT_EQ(http_status_of(failed.completion().status()), 500);
   EXPECT_NE(failed.completion().status().message().find("out of memory"), std::string::npos);
   ChatStreamReader cut(nullptr);
   cut.feed("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n");
-  EXPECT_EQ(cut.completion().status().http_status(), 502);
+  EXPECT_EQ(http_status_of(cut.completion().status()), 502);
 }
 
 }  // namespace

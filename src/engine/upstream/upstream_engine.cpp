@@ -259,10 +259,9 @@ class UpstreamEngine final : public Engine {
     if (transient && job.attempts < options_.max_attempts && retry_later(shared_job, reply.retry_after))
       return;
     if (job.cancelled && !outcome) outcome = request_cancelled();
-    if (transient && outcome.status().http_status() != 500) {
-      // Busy or away after every attempt: 503, which a batch runs again later.
-      const Status& s = outcome.status();
-      outcome = Status(503, "server_error", s.code(), s.param(), s.message());
+    if (transient && !outcome.status().is_internal()) {
+      // Busy or away after every attempt: unavailable, which a batch runs again later.
+      outcome = outcome.status().with_status_code(StatusCode::kUnavailable);
     }
     {
       std::lock_guard lock(core_->mu);

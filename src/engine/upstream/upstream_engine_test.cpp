@@ -1,5 +1,7 @@
 #include "engine/upstream/upstream_engine.h"
 
+#include "common/http_status.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -92,7 +94,7 @@ TEST(ChatBodyTest, UpstreamErrorsKeepTheirEnvelope) {
       upstream_error(400, R"({"error":{"message":"bad","type":"invalid_request_error","param":"messages",
                                       "code":"invalid_value"}})",
                      "http://up/v1");
-  EXPECT_EQ(s.http_status(), 400);
+  EXPECT_EQ(http_status_of(s), 400);
   EXPECT_EQ(s.code(), "invalid_value");
   EXPECT_EQ(s.param(), "messages");
   EXPECT_EQ(s.message(), "bad");
@@ -101,7 +103,7 @@ TEST(ChatBodyTest, UpstreamErrorsKeepTheirEnvelope) {
   Status plain = upstream_error(502, "<html>Bad Gateway</html>", "http://up/v1");
   EXPECT_EQ(plain.type(), "server_error");
   EXPECT_EQ(plain.message(), "http://up/v1 answered HTTP 502: <html>Bad Gateway</html>");
-  EXPECT_EQ(parse_chat_completion(json::parse(R"({"object":"list"})")).status().http_status(), 502);
+  EXPECT_EQ(http_status_of(parse_chat_completion(json::parse(R"({"object":"list"})")).status()), 502);
 }
 
 TEST(UpstreamEngineTest, AnswersWithTheUpstreamsCompletion) {
@@ -201,14 +203,14 @@ TEST(UpstreamEngineTest, GivesUpAfterItsAttempts) {
   server.fail_next(3, 503, "overloaded");
   Result<Generation> busy = generate(*engine, ask("a"));
   ASSERT_FALSE(busy);
-  EXPECT_EQ(busy.status().http_status(), 503);  // a batch runs it again later
+  EXPECT_EQ(http_status_of(busy.status()), 503);  // a batch runs it again later
   EXPECT_NE(busy.status().message().find("overloaded"), std::string::npos);
   EXPECT_EQ(server.bodies().size(), 3u);
 
   server.fail_next(3, 500, R"({"error":{"message":"boom","type":"server_error"}})");
   Result<Generation> broken = generate(*engine, ask("b"));
   ASSERT_FALSE(broken);
-  EXPECT_EQ(broken.status().http_status(), 500);  // the upstream's own failure, to the error file
+  EXPECT_EQ(http_status_of(broken.status()), 500);  // the upstream's own failure, to the error file
   EXPECT_EQ(server.bodies().size(), 6u);
 }
 
@@ -220,7 +222,7 @@ TEST(UpstreamEngineTest, PassesTheRequestsOwnErrorsOnAtOnce) {
                        "type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}})");
   Result<Generation> g = generate(*engine, ask("a long prompt"));
   ASSERT_FALSE(g);
-  EXPECT_EQ(g.status().http_status(), 400);
+  EXPECT_EQ(http_status_of(g.status()), 400);
   EXPECT_EQ(g.status().code(), "context_length_exceeded");
   EXPECT_EQ(g.status().param(), "messages");
   EXPECT_EQ(server.bodies().size(), 1u);
@@ -255,10 +257,10 @@ TEST(UpstreamEngineTest, CancelStopsASentCallAndAWaitingOne) {
   auto waiting_outcome = submit(*engine, ask("second"), &waiting);
   waiting->cancel();
   ASSERT_EQ(waiting_outcome.wait_for(1s), std::future_status::ready);
-  EXPECT_EQ(waiting_outcome.get().status().http_status(), 499);
+  EXPECT_EQ(http_status_of(waiting_outcome.get().status()), 499);
   sent->cancel();
   ASSERT_EQ(sent_outcome.wait_for(5s), std::future_status::ready);
-  EXPECT_EQ(sent_outcome.get().status().http_status(), 499);
+  EXPECT_EQ(http_status_of(sent_outcome.get().status()), 499);
   server.release();
   EXPECT_EQ(server.bodies().size(), 1u);
   ASSERT_TRUE(generate(*engine, ask("third")));  // the worker is free again
@@ -297,10 +299,10 @@ TEST(UpstreamEngineTest, ShutdownAnswersEveryWaitingRequest) {
   });
   engine->shutdown();
   releaser.join();
-  EXPECT_EQ(waiting.get().status().http_status(), 503);
+  EXPECT_EQ(http_status_of(waiting.get().status()), 503);
   Result<Generation> s = sent.get();  // stopped midway (503) or answered just before
-  EXPECT_TRUE(s || s.status().http_status() == 503);
-  EXPECT_EQ(generate(*engine, ask("late")).status().http_status(), 503);
+  EXPECT_TRUE(s || http_status_of(s.status()) == 503);
+  EXPECT_EQ(http_status_of(generate(*engine, ask("late")).status()), 503);
 }
 
 }  // namespace

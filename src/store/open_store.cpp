@@ -1,0 +1,16 @@
+#include "store/postgres_store.h"
+#include "store/sqlite_store.h"
+#include "store/store.h"
+
+namespace openbatch::store {
+
+bool is_postgres_url(const std::string& url) {
+  return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+}
+
+Result<std::unique_ptr<Store>> open_store(const std::string& url) {
+  if (is_postgres_url(url)) return open_postgres_store(url);
+  return open_sqlite_store(url);
+}
+
+}  // namespace openbatch::store

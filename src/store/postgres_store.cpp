@@ -1,0 +1,709 @@
+#include "store/postgres_store.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "postgres/connection.h"
+
+namespace openbatch::store {
+namespace {
+
+using postgres::Connection;
+using postgres::Param;
+using postgres::Rows;
+
+// Each entry moves the schema from version i to i+1. Append only; never edit a shipped entry.
+const std::vector<const char*> kMigrations = {
+    R"sql(
+CREATE TABLE files (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  owner TEXT NOT NULL,
+  filename TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  bytes BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT
+);
+CREATE INDEX files_by_owner ON files(owner, seq);
+CREATE TABLE batches (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  owner TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  model TEXT NOT NULL,
+  input_file_id TEXT NOT NULL,
+  completion_window TEXT NOT NULL,
+  status TEXT NOT NULL,
+  output_file_id TEXT,
+  error_file_id TEXT,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  in_progress_at BIGINT, finalizing_at BIGINT, completed_at BIGINT, failed_at BIGINT,
+  expired_at BIGINT, cancelling_at BIGINT, cancelled_at BIGINT,
+  errors TEXT,
+  metadata TEXT,
+  output_expires_after BIGINT,
+  total BIGINT NOT NULL DEFAULT 0,
+  completed BIGINT NOT NULL DEFAULT 0,
+  failed BIGINT NOT NULL DEFAULT 0,
+  input_tokens BIGINT NOT NULL DEFAULT 0,
+  output_tokens BIGINT NOT NULL DEFAULT 0,
+  cached_tokens BIGINT NOT NULL DEFAULT 0,
+  reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+  job_node TEXT,
+  job_until BIGINT
+);
+CREATE INDEX batches_by_owner ON batches(owner, seq);
+CREATE INDEX batches_by_status ON batches(status);
+CREATE INDEX batches_by_input ON batches(input_file_id);
+CREATE TABLE batch_requests (
+  batch_id TEXT NOT NULL,
+  line BIGINT NOT NULL,
+  custom_id TEXT NOT NULL,
+  byte_offset BIGINT NOT NULL,
+  length BIGINT NOT NULL,
+  outcome INTEGER NOT NULL DEFAULT 0,
+  result TEXT,
+  lease_node TEXT,
+  lease_until BIGINT,
+  lease_token BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (batch_id, line)
+);
+CREATE INDEX batch_requests_unfinished ON batch_requests(batch_id, line) WHERE outcome=0;
+CREATE INDEX batch_requests_leased ON batch_requests(lease_node) WHERE outcome=0;
+CREATE TABLE batch_progress (
+  batch_id TEXT NOT NULL,
+  at_ms BIGINT NOT NULL,
+  completed BIGINT NOT NULL,
+  failed BIGINT NOT NULL,
+  input_tokens BIGINT NOT NULL,
+  output_tokens BIGINT NOT NULL,
+  cached_tokens BIGINT NOT NULL,
+  PRIMARY KEY (batch_id, at_ms)
+);
+)sql",
+};
+
+constexpr const char* kActiveStatuses = "('validating','in_progress','finalizing','cancelling')";
+constexpr const char* kFileColumns = "id, owner, filename, purpose, bytes, created_at, expires_at";
+constexpr const char* kBatchColumns =
+    "id, owner, endpoint, model, input_file_id, completion_window, status, output_file_id, error_file_id, "
+    "created_at, expires_at, in_progress_at, finalizing_at, completed_at, failed_at, expired_at, "
+    "cancelling_at, cancelled_at, errors, metadata, output_expires_after, total, completed, failed, "
+    "input_tokens, output_tokens, cached_tokens, reasoning_tokens";
+
+const char* timestamp_column(BatchStatus s) {
+  switch (s) {
+    case BatchStatus::kValidating:
+      return nullptr;
+    case BatchStatus::kFailed:
+      return "failed_at";
+    case BatchStatus::kInProgress:
+      return "in_progress_at";
+    case BatchStatus::kFinalizing:
+      return "finalizing_at";
+    case BatchStatus::kCompleted:
+      return "completed_at";
+    case BatchStatus::kExpired:
+      return "expired_at";
+    case BatchStatus::kCancelling:
+      return "cancelling_at";
+    case BatchStatus::kCancelled:
+      return "cancelled_at";
+  }
+  return nullptr;
+}
+
+std::string errors_to_text(const std::vector<BatchError>& errors) {
+  if (errors.empty()) return "";
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& e : errors) {
+    arr.push_back({{"code", e.code},
+                   {"message", e.message},
+                   {"param", e.param},
+                   {"line", e.line ? nlohmann::json(*e.line) : nlohmann::json(nullptr)}});
+  }
+  return arr.dump();
+}
+
+std::vector<BatchError> errors_from_text(const std::string& text) {
+  std::vector<BatchError> out;
+  if (text.empty()) return out;
+  auto arr = nlohmann::json::parse(text, nullptr, false);
+  if (!arr.is_array()) return out;
+  for (const auto& e : arr) {
+    BatchError be;
+    be.code = e.value("code", "");
+    be.message = e.value("message", "");
+    be.param = e.value("param", "");
+    if (e.contains("line") && e["line"].is_number_integer()) be.line = e["line"].get<int64_t>();
+    out.push_back(std::move(be));
+  }
+  return out;
+}
+
+FileRecord read_file(const Rows& r, int row) {
+  FileRecord f;
+  f.id = r.text(row, 0);
+  f.owner = r.text(row, 1);
+  f.filename = r.text(row, 2);
+  f.purpose = r.text(row, 3);
+  f.bytes = r.i64(row, 4);
+  f.created_at = r.i64(row, 5);
+  f.expires_at = r.opt_i64(row, 6);
+  return f;
+}
+
+BatchRecord read_batch(const Rows& r, int row) {
+  BatchRecord b;
+  int c = 0;
+  b.id = r.text(row, c++);
+  b.owner = r.text(row, c++);
+  b.endpoint = r.text(row, c++);
+  b.model = r.text(row, c++);
+  b.input_file_id = r.text(row, c++);
+  b.completion_window = r.text(row, c++);
+  b.status = batch_status_from_string(r.text(row, c++)).value_or(BatchStatus::kFailed);
+  b.output_file_id = r.text(row, c++);
+  b.error_file_id = r.text(row, c++);
+  b.created_at = r.i64(row, c++);
+  b.expires_at = r.i64(row, c++);
+  b.in_progress_at = r.opt_i64(row, c++);
+  b.finalizing_at = r.opt_i64(row, c++);
+  b.completed_at = r.opt_i64(row, c++);
+  b.failed_at = r.opt_i64(row, c++);
+  b.expired_at = r.opt_i64(row, c++);
+  b.cancelling_at = r.opt_i64(row, c++);
+  b.cancelled_at = r.opt_i64(row, c++);
+  b.errors = errors_from_text(r.text(row, c++));
+  const std::string metadata = r.text(row, c++);
+  b.metadata = metadata.empty() ? nlohmann::ordered_json(nullptr)
+                                : nlohmann::ordered_json::parse(metadata, nullptr, false);
+  if (b.metadata.is_discarded()) b.metadata = nullptr;
+  b.output_expires_after_seconds = r.opt_i64(row, c++);
+  b.request_counts.total = r.i64(row, c++);
+  b.request_counts.completed = r.i64(row, c++);
+  b.request_counts.failed = r.i64(row, c++);
+  b.usage.input_tokens = r.i64(row, c++);
+  b.usage.output_tokens = r.i64(row, c++);
+  b.usage.cached_tokens = r.i64(row, c++);
+  b.usage.reasoning_tokens = r.i64(row, c++);
+  return b;
+}
+
+Status file_not_found(const std::string& id) { return Status::not_found("No such File object: " + id, "id"); }
+Status batch_not_found(const std::string& id) {
+  return Status::not_found("No batch found with id '" + id + "'.", "id");
+}
+
+template <typename T>
+void trim_page(Page<T>& page, int64_t limit) {
+  if (static_cast<int64_t>(page.items.size()) > limit) {
+    page.items.resize(static_cast<size_t>(limit));
+    page.has_more = true;
+  }
+}
+
+// The status of batch id, its row locked until the transaction ends; NotFound when absent.
+Result<std::string> lock_status(Connection& c, const std::string& id) {
+  auto r = c.exec("SELECT status FROM batches WHERE id=$1 FOR UPDATE", {id});
+  if (!r) return r.status();
+  if (r->size() == 0) return batch_not_found(id);
+  return r->text(0, 0);
+}
+
+// OK when the locked batch is in one of `from`; otherwise the conflict a move to `to` meets.
+Status expect_status(Connection& c, const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to) {
+  auto current = lock_status(c, id);
+  if (!current) return current.status();
+  for (BatchStatus s : from) {
+    if (*current == to_string(s)) return Status::ok();
+  }
+  if (to == BatchStatus::kCancelling || to == BatchStatus::kCancelled) {
+    return Status::conflict("Cannot cancel a batch with status '" + *current + "'.");
+  }
+  return Status::conflict("Cannot move a batch with status '" + *current + "' to '" + to_string(to) + "'.");
+}
+
+Status set_status(Connection& c, const std::string& id, BatchStatus to, int64_t now) {
+  const char* column = timestamp_column(to);
+  if (column) {
+    auto r = c.exec(std::string("UPDATE batches SET status=$1, ") + column + "=$2 WHERE id=$3",
+                    {to_string(to), now, id});
+    return r ? Status::ok() : r.status();
+  }
+  auto r = c.exec("UPDATE batches SET status=$1 WHERE id=$2", {to_string(to), id});
+  return r ? Status::ok() : r.status();
+}
+
+Status insert_file_on(Connection& c, const FileRecord& f) {
+  auto r = c.exec(
+      "INSERT INTO files (id, owner, filename, purpose, bytes, created_at, expires_at) VALUES "
+      "($1,$2,$3,$4,$5,$6,$7)",
+      {f.id, f.owner, f.filename, f.purpose, f.bytes, f.created_at, f.expires_at});
+  return r ? Status::ok() : r.status();
+}
+
+class PostgresStore final : public Store {
+ public:
+  explicit PostgresStore(std::shared_ptr<postgres::Database> db) : db_(std::move(db)) {}
+
+  // ---- files
+
+  Status insert_file(const FileRecord& f) override {
+    return db_->run([&](Connection& c) { return insert_file_on(c, f); });
+  }
+
+  Result<FileRecord> get_file(const std::string& owner, const std::string& id) override {
+    std::optional<FileRecord> out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      auto r = c.exec(std::string("SELECT ") + kFileColumns + " FROM files WHERE id=$1 AND owner=$2", {id, owner});
+      if (!r) return r.status();
+      if (r->size() == 0) return file_not_found(id);
+      out = read_file(*r, 0);
+      return Status::ok();
+    });
+    if (!s) return s;
+    return std::move(*out);
+  }
+
+  Result<Page<FileRecord>> list_files(const std::string& owner, const ListQuery& query) override {
+    Page<FileRecord> page;
+    Status s = db_->run([&](Connection& c) -> Status {
+      std::optional<int64_t> after;
+      if (!query.after.empty()) {
+        auto a = c.exec("SELECT seq FROM files WHERE id=$1 AND owner=$2", {query.after, owner});
+        if (!a) return a.status();
+        if (a->size() == 0) return Status::ok();
+        after = a->i64(0, 0);
+      }
+      const std::string sql = std::string("SELECT ") + kFileColumns +
+                              " FROM files WHERE owner=$1 AND ($2='' OR purpose=$2) AND ($3::bigint IS NULL OR seq " +
+                              (query.ascending ? ">" : "<") + " $3::bigint) ORDER BY seq " +
+                              (query.ascending ? "ASC" : "DESC") + " LIMIT $4";
+      auto r = c.exec(sql, {owner, query.purpose, after, query.limit + 1});
+      if (!r) return r.status();
+      for (int i = 0; i < r->size(); ++i) page.items.push_back(read_file(*r, i));
+      return Status::ok();
+    });
+    if (!s) return s;
+    trim_page(page, query.limit);
+    return page;
+  }
+
+  Status delete_file(const std::string& owner, const std::string& id) override {
+    return db_->transaction([&](Connection& c) -> Status {
+      auto f = c.exec("SELECT 1 FROM files WHERE id=$1 AND owner=$2 FOR UPDATE", {id, owner});
+      if (!f) return f.status();
+      if (f->size() == 0) return file_not_found(id);
+      auto b = c.exec(std::string("SELECT id, status FROM batches WHERE input_file_id=$1 AND status IN ") +
+                          kActiveStatuses + " LIMIT 1",
+                      {id});
+      if (!b) return b.status();
+      if (b->size() > 0) {
+        return Status::conflict("File '" + id + "' is the input of batch '" + b->text(0, 0) +
+                                "', which is still '" + b->text(0, 1) +
+                                "'. Delete it once the batch has ended, or cancel the batch.");
+      }
+      auto d = c.exec("DELETE FROM files WHERE id=$1", {id});
+      return d ? Status::ok() : d.status();
+    });
+  }
+
+  Result<std::vector<FileRecord>> expired_files(int64_t now, int64_t limit) override {
+    std::vector<FileRecord> out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      auto r = c.exec(std::string("SELECT ") + kFileColumns +
+                          " FROM files f WHERE expires_at IS NOT NULL AND expires_at <= $1 AND NOT EXISTS "
+                          "(SELECT 1 FROM batches b WHERE b.input_file_id = f.id AND b.status IN " +
+                          kActiveStatuses + ") ORDER BY seq LIMIT $2",
+                      {now, limit});
+      if (!r) return r.status();
+      for (int i = 0; i < r->size(); ++i) out.push_back(read_file(*r, i));
+      return Status::ok();
+    });
+    if (!s) return s;
+    return out;
+  }
+
+  Result<std::vector<std::string>> all_file_ids() override {
+    std::vector<std::string> out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      auto r = c.exec("SELECT id FROM files");
+      if (!r) return r.status();
+      for (int i = 0; i < r->size(); ++i) out.push_back(r->text(i, 0));
+      return Status::ok();
+    });
+    if (!s) return s;
+    return out;
+  }
+
+  // ---- batches
+
+  Status insert_batch(const BatchRecord& b) override {
+    return db_->run([&](Connection& c) -> Status {
+      auto r = c.exec(
+          "INSERT INTO batches (id, owner, endpoint, model, input_file_id, completion_window, status, "
+          "created_at, expires_at, errors, metadata, output_expires_after, total) "
+          "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+          {b.id, b.owner, b.endpoint, b.model, b.input_file_id, b.completion_window, to_string(b.status),
+           b.created_at, b.expires_at, Param::null_if_empty(errors_to_text(b.errors)),
+           Param::null_if_empty(b.metadata.is_null() ? std::string() : b.metadata.dump()),
+           b.output_expires_after_seconds, b.request_counts.total});
+      return r ? Status::ok() : r.status();
+    });
+  }
+
+  Result<BatchRecord> get_batch(const std::string& owner, const std::string& id) override {
+    return read_one_batch(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE id=$1 AND owner=$2",
+                          {id, owner}, id);
+  }
+
+  Result<BatchRecord> get_batch_any_owner(const std::string& id) override {
+    return read_one_batch(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE id=$1", {id}, id);
+  }
+
+  Result<Page<BatchRecord>> list_batches(const std::string& owner, const ListQuery& query) override {
+    Page<BatchRecord> page;
+    Status s = db_->run([&](Connection& c) -> Status {
+      std::optional<int64_t> after;
+      if (!query.after.empty()) {
+        auto a = c.exec("SELECT seq FROM batches WHERE id=$1 AND owner=$2", {query.after, owner});
+        if (!a) return a.status();
+        if (a->size() == 0) return Status::ok();
+        after = a->i64(0, 0);
+      }
+      auto r = c.exec(std::string("SELECT ") + kBatchColumns +
+                          " FROM batches WHERE owner=$1 AND ($2::bigint IS NULL OR seq < $2::bigint) ORDER BY seq "
+                          "DESC LIMIT $3",
+                      {owner, after, query.limit + 1});
+      if (!r) return r.status();
+      for (int i = 0; i < r->size(); ++i) page.items.push_back(read_batch(*r, i));
+      return Status::ok();
+    });
+    if (!s) return s;
+    trim_page(page, query.limit);
+    return page;
+  }
+
+  Result<std::vector<BatchRecord>> batches_with_status(const std::vector<BatchStatus>& statuses) override {
+    std::vector<BatchRecord> out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      for (BatchStatus st : statuses) {
+        auto r = c.exec(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE status=$1 ORDER BY seq",
+                        {to_string(st)});
+        if (!r) return r.status();
+        for (int i = 0; i < r->size(); ++i) out.push_back(read_batch(*r, i));
+      }
+      return Status::ok();
+    });
+    if (!s) return s;
+    return out;
+  }
+
+  Status start_batch(const std::string& id, const std::string& model, const std::vector<RequestRecord>& requests,
+                     int64_t now) override {
+    return db_->transaction([&](Connection& c) -> Status {
+      if (Status s = expect_status(c, id, {BatchStatus::kValidating}, BatchStatus::kInProgress); !s) return s;
+      // Many rows a statement: a round trip per 1,000 requests, not per request.
+      constexpr size_t kRowsPerInsert = 1000;
+      for (size_t at = 0; at < requests.size(); at += kRowsPerInsert) {
+        const size_t end = std::min(requests.size(), at + kRowsPerInsert);
+        std::string sql = "INSERT INTO batch_requests (batch_id, line, custom_id, byte_offset, length) VALUES ";
+        std::vector<Param> params;
+        params.reserve(1 + 4 * (end - at));
+        params.emplace_back(id);
+        for (size_t i = at; i < end; ++i) {
+          const RequestRecord& r = requests[i];
+          const size_t p = params.size();
+          sql += (i == at ? "" : ",");
+          sql += "($1,$" + std::to_string(p + 1) + ",$" + std::to_string(p + 2) + ",$" + std::to_string(p + 3) +
+                 ",$" + std::to_string(p + 4) + ")";
+          params.emplace_back(r.line);
+          params.emplace_back(r.custom_id);
+          params.emplace_back(r.offset);
+          params.emplace_back(r.length);
+        }
+        if (auto r = c.exec(sql, params); !r) return r.status();
+      }
+      auto r = c.exec("UPDATE batches SET status='in_progress', in_progress_at=$1, model=$2, total=$3 WHERE id=$4",
+                      {now, model, static_cast<int64_t>(requests.size()), id});
+      return r ? Status::ok() : r.status();
+    });
+  }
+
+  Status fail_batch(const std::string& id, const std::vector<BatchError>& errors, int64_t now) override {
+    return db_->transaction([&](Connection& c) -> Status {
+      if (Status s = expect_status(c, id, {BatchStatus::kValidating}, BatchStatus::kFailed); !s) return s;
+      auto r = c.exec("UPDATE batches SET status='failed', failed_at=$1, errors=$2 WHERE id=$3",
+                      {now, Param::null_if_empty(errors_to_text(errors)), id});
+      return r ? Status::ok() : r.status();
+    });
+  }
+
+  Status transition(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to,
+                    int64_t now) override {
+    return db_->transaction([&](Connection& c) -> Status {
+      if (Status s = expect_status(c, id, from, to); !s) return s;
+      return set_status(c, id, to, now);
+    });
+  }
+
+  Result<std::vector<RequestRecord>> pending_requests(const std::string& batch_id) override {
+    std::vector<RequestRecord> out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      auto r = c.exec(
+          "SELECT line, custom_id, byte_offset, length, lease_token FROM batch_requests WHERE batch_id=$1 AND "
+          "outcome=0 ORDER BY line",
+          {batch_id});
+      if (!r) return r.status();
+      for (int i = 0; i < r->size(); ++i) {
+        out.push_back({r->i64(i, 0), r->text(i, 1), r->i64(i, 2), r->i64(i, 3), r->i64(i, 4)});
+      }
+      return Status::ok();
+    });
+    if (!s) return s;
+    return out;
+  }
+
+  Status record_results(const std::vector<RequestResult>& results) override {
+    if (results.empty()) return Status::ok();
+    return db_->transaction([&](Connection& c) -> Status {
+      struct Delta {
+        RequestCounts counts;
+        Usage usage;
+      };
+      std::map<std::string, Delta> deltas;  // reset on each attempt: this body may run again
+      for (const auto& r : results) {
+        auto u = c.exec(
+            "UPDATE batch_requests SET outcome=$1, result=$2, lease_node=NULL, lease_until=NULL WHERE "
+            "batch_id=$3 AND line=$4 AND outcome=0 AND ($5::bigint=0 OR lease_token=$5::bigint)",
+            {static_cast<int64_t>(r.outcome), r.result_line, r.batch_id, r.line, r.lease_token});
+        if (!u) return u.status();
+        if (u->affected() != 1) continue;  // already has a result, another node's lease, or gone
+        Delta& d = deltas[r.batch_id];
+        (r.outcome == Outcome::kOutput ? d.counts.completed : d.counts.failed)++;
+        d.usage.input_tokens += r.usage.input_tokens;
+        d.usage.output_tokens += r.usage.output_tokens;
+        d.usage.cached_tokens += r.usage.cached_tokens;
+        d.usage.reasoning_tokens += r.usage.reasoning_tokens;
+      }
+      for (const auto& [batch_id, d] : deltas) {
+        auto b = c.exec(
+            "UPDATE batches SET completed=completed+$1, failed=failed+$2, input_tokens=input_tokens+$3, "
+            "output_tokens=output_tokens+$4, cached_tokens=cached_tokens+$5, "
+            "reasoning_tokens=reasoning_tokens+$6 WHERE id=$7",
+            {d.counts.completed, d.counts.failed, d.usage.input_tokens, d.usage.output_tokens,
+             d.usage.cached_tokens, d.usage.reasoning_tokens, batch_id});
+        if (!b) return b.status();
+      }
+      return Status::ok();
+    });
+  }
+
+  Result<std::vector<RequestRecord>> claim_requests(const std::string& batch_id, const std::string& node,
+                                                    int64_t limit, int64_t now_ms,
+                                                    int64_t lease_until_ms) override {
+    std::vector<RequestRecord> out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      out.clear();
+      // Rows another node is claiming right now are skipped, not waited for; a row claimed and
+      // committed meanwhile is checked again against its new lease (read committed).
+      auto r = c.exec(
+          "UPDATE batch_requests r SET lease_node=$2, lease_until=$3, lease_token=r.lease_token+1 FROM ("
+          "SELECT line FROM batch_requests WHERE batch_id=$1 AND outcome=0 AND (lease_until IS NULL OR "
+          "lease_until<=$4) AND EXISTS (SELECT 1 FROM batches WHERE id=$1 AND status='in_progress') "
+          "ORDER BY line LIMIT $5 FOR UPDATE SKIP LOCKED) c WHERE r.batch_id=$1 AND r.line=c.line "
+          "RETURNING r.line, r.custom_id, r.byte_offset, r.length, r.lease_token",
+          {batch_id, node, lease_until_ms, now_ms, limit});
+      if (!r) return r.status();
+      for (int i = 0; i < r->size(); ++i) {
+        out.push_back({r->i64(i, 0), r->text(i, 1), r->i64(i, 2), r->i64(i, 3), r->i64(i, 4)});
+      }
+      if (out.empty()) {
+        auto e = c.exec("SELECT 1 FROM batches WHERE id=$1", {batch_id});
+        if (!e) return e.status();
+        if (e->size() == 0) return batch_not_found(batch_id);
+      }
+      return Status::ok();
+    });
+    if (!s) return s;
+    std::sort(out.begin(), out.end(), [](const RequestRecord& a, const RequestRecord& b) { return a.line < b.line; });
+    return out;
+  }
+
+  Status renew_leases(const std::string& node, int64_t lease_until_ms) override {
+    return db_->transaction([&](Connection& c) -> Status {
+      auto r = c.exec("UPDATE batch_requests SET lease_until=$1 WHERE lease_node=$2 AND outcome=0",
+                      {lease_until_ms, node});
+      if (!r) return r.status();
+      auto b = c.exec("UPDATE batches SET job_until=$1 WHERE job_node=$2", {lease_until_ms, node});
+      return b ? Status::ok() : b.status();
+    });
+  }
+
+  Status release_batch(const std::string& batch_id, const std::string& node) override {
+    return db_->transaction([&](Connection& c) -> Status {
+      auto r = c.exec(
+          "UPDATE batch_requests SET lease_node=NULL, lease_until=NULL WHERE batch_id=$1 AND lease_node=$2",
+          {batch_id, node});
+      if (!r) return r.status();
+      auto b = c.exec("UPDATE batches SET job_node=NULL, job_until=NULL WHERE id=$1 AND job_node=$2",
+                      {batch_id, node});
+      return b ? Status::ok() : b.status();
+    });
+  }
+
+  Status release_leases(const std::string& node) override {
+    return db_->transaction([&](Connection& c) -> Status {
+      auto r = c.exec(
+          "UPDATE batch_requests SET lease_node=NULL, lease_until=NULL WHERE lease_node IS NOT NULL AND "
+          "($1='' OR lease_node=$1)",
+          {node});
+      if (!r) return r.status();
+      auto b = c.exec(
+          "UPDATE batches SET job_node=NULL, job_until=NULL WHERE job_node IS NOT NULL AND ($1='' OR job_node=$1)",
+          {node});
+      return b ? Status::ok() : b.status();
+    });
+  }
+
+  Result<RequestTally> request_tally(const std::string& batch_id, int64_t now_ms) override {
+    RequestTally t;
+    Status s = db_->run([&](Connection& c) -> Status {
+      auto r = c.exec(
+          "SELECT count(*), count(*) FILTER (WHERE lease_until IS NOT NULL AND lease_until>$2) FROM "
+          "batch_requests WHERE batch_id=$1 AND outcome=0",
+          {batch_id, now_ms});
+      if (!r) return r.status();
+      t.unfinished = r->i64(0, 0);
+      t.leased = r->i64(0, 1);
+      return Status::ok();
+    });
+    if (!s) return s;
+    return t;
+  }
+
+  Result<bool> lease_batch(const std::string& batch_id, const std::string& node, int64_t now_ms,
+                           int64_t lease_until_ms) override {
+    bool held = false;
+    Status s = db_->run([&](Connection& c) -> Status {
+      auto r = c.exec(
+          "UPDATE batches SET job_node=$1, job_until=$2 WHERE id=$3 AND (job_node IS NULL OR job_node=$1 OR "
+          "job_until<=$4)",
+          {node, lease_until_ms, batch_id, now_ms});
+      if (!r) return r.status();
+      held = r->affected() == 1;
+      if (held) return Status::ok();
+      auto e = c.exec("SELECT 1 FROM batches WHERE id=$1", {batch_id});
+      if (!e) return e.status();
+      return e->size() == 0 ? batch_not_found(batch_id) : Status::ok();
+    });
+    if (!s) return s;
+    return held;
+  }
+
+  Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
+                                                   int64_t limit) override {
+    std::vector<StoredResult> out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      auto r = c.exec(
+          "SELECT line, outcome, result FROM batch_requests WHERE batch_id=$1 AND line>$2 AND outcome<>0 "
+          "ORDER BY line LIMIT $3",
+          {batch_id, after_line, limit});
+      if (!r) return r.status();
+      for (int i = 0; i < r->size(); ++i) {
+        out.push_back({r->i64(i, 0), static_cast<Outcome>(r->i64(i, 1)), r->text(i, 2)});
+      }
+      return Status::ok();
+    });
+    if (!s) return s;
+    return out;
+  }
+
+  Status sample_progress(const std::string& batch_id, int64_t at_ms) override {
+    return db_->run([&](Connection& c) -> Status {
+      auto r = c.exec(
+          "INSERT INTO batch_progress (batch_id, at_ms, completed, failed, input_tokens, output_tokens, "
+          "cached_tokens) SELECT id, $1, completed, failed, input_tokens, output_tokens, cached_tokens FROM "
+          "batches WHERE id=$2 ON CONFLICT (batch_id, at_ms) DO UPDATE SET completed=EXCLUDED.completed, "
+          "failed=EXCLUDED.failed, input_tokens=EXCLUDED.input_tokens, output_tokens=EXCLUDED.output_tokens, "
+          "cached_tokens=EXCLUDED.cached_tokens",
+          {at_ms, batch_id});
+      if (!r) return r.status();
+      return r->affected() == 0 ? batch_not_found(batch_id) : Status::ok();
+    });
+  }
+
+  Result<std::vector<ProgressSample>> progress_samples(const std::string& batch_id, int64_t after_ms) override {
+    std::vector<ProgressSample> out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      auto r = c.exec(
+          "SELECT at_ms, completed, failed, input_tokens, output_tokens, cached_tokens FROM batch_progress "
+          "WHERE batch_id=$1 AND at_ms>$2 ORDER BY at_ms",
+          {batch_id, after_ms});
+      if (!r) return r.status();
+      for (int i = 0; i < r->size(); ++i) {
+        ProgressSample p;
+        p.at_ms = r->i64(i, 0);
+        p.completed = r->i64(i, 1);
+        p.failed = r->i64(i, 2);
+        p.usage.input_tokens = r->i64(i, 3);
+        p.usage.output_tokens = r->i64(i, 4);
+        p.usage.cached_tokens = r->i64(i, 5);
+        out.push_back(p);
+      }
+      return Status::ok();
+    });
+    if (!s) return s;
+    return out;
+  }
+
+  Status finish_batch(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to,
+                      const std::optional<FileRecord>& output_file, const std::optional<FileRecord>& error_file,
+                      int64_t now) override {
+    return db_->transaction([&](Connection& c) -> Status {
+      if (Status s = expect_status(c, id, from, to); !s) return s;
+      for (const auto* f : {&output_file, &error_file}) {
+        if (!f->has_value()) continue;
+        if (Status s = insert_file_on(c, **f); !s) return s;
+      }
+      auto u = c.exec("UPDATE batches SET output_file_id=$1, error_file_id=$2 WHERE id=$3",
+                      {Param::null_if_empty(output_file ? output_file->id : ""),
+                       Param::null_if_empty(error_file ? error_file->id : ""), id});
+      if (!u) return u.status();
+      if (Status s = set_status(c, id, to, now); !s) return s;
+      auto d = c.exec("DELETE FROM batch_requests WHERE batch_id=$1", {id});
+      return d ? Status::ok() : d.status();
+    });
+  }
+
+ private:
+  Result<BatchRecord> read_one_batch(const std::string& sql, const std::vector<Param>& params, const std::string& id) {
+    std::optional<BatchRecord> out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      auto r = c.exec(sql, params);
+      if (!r) return r.status();
+      if (r->size() == 0) return batch_not_found(id);
+      out = read_batch(*r, 0);
+      return Status::ok();
+    });
+    if (!s) return s;
+    return std::move(*out);
+  }
+
+  std::shared_ptr<postgres::Database> db_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url) {
+  auto db = postgres::Database::open(url);
+  if (!db) return db.status();
+  if (Status s = postgres::migrate(**db, "store", kMigrations); !s) return s;
+  return std::unique_ptr<Store>(std::make_unique<PostgresStore>(std::move(db).value()));
+}
+
+}  // namespace openbatch::store

@@ -1,0 +1,484 @@
+#include "store/store.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "common/http_status.h"
+#include "common/temp_dir.h"
+#include "store/postgres_server_for_test.h"
+
+namespace openbatch::store {
+namespace {
+
+// One PostgreSQL server for the tests of this process, started at first use.
+std::string& postgres_start_error() {
+  static std::string error;
+  return error;
+}
+testing::PostgresServer* postgres_server() {
+  static std::unique_ptr<testing::PostgresServer> server = [] {
+    auto s = testing::PostgresServer::start();
+    if (!s) {
+      postgres_start_error() = s.status().message();
+      return std::unique_ptr<testing::PostgresServer>();
+    }
+    return std::move(s).value();
+  }();
+  return server.get();
+}
+
+// The behaviour every Store must have, run against each of them: SQLite, and PostgreSQL on a server
+// the test starts itself (store/postgres_server_for_test.h).
+class StoreContractTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "postgres") {
+      ASSERT_TRUE(postgres_server()) << postgres_start_error();
+      auto url = postgres_server()->create_database();
+      ASSERT_TRUE(url.is_ok()) << url.status().message();
+      url_ = *url;
+    } else {
+      url_ = dir_.path() + "/openbatch.sqlite3";
+    }
+    reopen();
+  }
+
+  // A new Store object on the same database (a restarted process, another node).
+  std::unique_ptr<Store> open_again() {
+    auto s = open_store(url_);
+    EXPECT_TRUE(s.is_ok()) << s.status().message();
+    return s ? std::move(s).value() : nullptr;
+  }
+  void reopen() {
+    store_.reset();
+    store_ = open_again();
+    ASSERT_TRUE(store_);
+  }
+
+  FileRecord file(const std::string& id, const std::string& owner = "alice",
+                  const std::string& purpose = "batch") {
+    FileRecord f;
+    f.id = id;
+    f.owner = owner;
+    f.filename = id + ".jsonl";
+    f.purpose = purpose;
+    f.bytes = 10;
+    f.created_at = 1000;
+    return f;
+  }
+
+  BatchRecord batch(const std::string& id, const std::string& input = "file-in",
+                    const std::string& owner = "alice") {
+    BatchRecord b;
+    b.id = id;
+    b.owner = owner;
+    b.endpoint = "/v1/chat/completions";
+    b.input_file_id = input;
+    b.completion_window = "24h";
+    b.created_at = 2000;
+    b.expires_at = 2000 + 86400;
+    b.metadata = {{"k", "v"}};
+    return b;
+  }
+
+  // A batch with n requests, in progress.
+  void started_batch(const std::string& id, int n) {
+    ASSERT_TRUE(store_->insert_batch(batch(id)));
+    std::vector<RequestRecord> reqs;
+    for (int i = 1; i <= n; ++i) reqs.push_back({i, "c" + std::to_string(i), (i - 1) * 100, 99});
+    ASSERT_TRUE(store_->start_batch(id, "tiny", reqs, 2001));
+  }
+
+  RequestResult result(const std::string& batch_id, int64_t line, Outcome outcome, int input_tokens = 0) {
+    RequestResult r;
+    r.batch_id = batch_id;
+    r.line = line;
+    r.outcome = outcome;
+    r.result_line = "{\"line\":" + std::to_string(line) + "}";
+    r.usage.input_tokens = input_tokens;
+    r.usage.output_tokens = 2 * input_tokens;
+    r.usage.cached_tokens = 1;
+    return r;
+  }
+
+  TempDir dir_;
+  std::string url_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StoreContractTest, FilesRoundTripAndBelongToTheirOwner) {
+  FileRecord f = file("file-a");
+  f.expires_at = 5000;
+  ASSERT_TRUE(store_->insert_file(f));
+  auto got = store_->get_file("alice", "file-a");
+  ASSERT_TRUE(got.is_ok());
+  EXPECT_EQ(got->filename, "file-a.jsonl");
+  EXPECT_EQ(got->purpose, "batch");
+  EXPECT_EQ(got->bytes, 10);
+  EXPECT_EQ(got->expires_at, 5000);
+  EXPECT_EQ(http_status_of(store_->get_file("bob", "file-a").status()), 404);
+  EXPECT_EQ(http_status_of(store_->get_file("alice", "file-x").status()), 404);
+  EXPECT_EQ(http_status_of(store_->delete_file("bob", "file-a")), 404);
+  EXPECT_TRUE(store_->delete_file("alice", "file-a"));
+  EXPECT_EQ(http_status_of(store_->get_file("alice", "file-a").status()), 404);
+}
+
+TEST_P(StoreContractTest, ListsFilesByPageOrderAndPurpose) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->insert_file(file("file-" + std::to_string(i))));
+  ASSERT_TRUE(store_->insert_file(file("file-out", "alice", "batch_output")));
+  ASSERT_TRUE(store_->insert_file(file("file-bob", "bob")));
+
+  ListQuery q;
+  q.limit = 2;
+  auto page = store_->list_files("alice", q);
+  ASSERT_TRUE(page.is_ok());
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->items[0].id, "file-out");  // newest first
+  EXPECT_EQ(page->items[1].id, "file-4");
+  EXPECT_TRUE(page->has_more);
+
+  q.after = "file-4";
+  page = store_->list_files("alice", q);
+  EXPECT_EQ(page->items[0].id, "file-3");
+  EXPECT_EQ(page->items[1].id, "file-2");
+  EXPECT_TRUE(page->has_more);
+
+  q.after = "file-1";
+  page = store_->list_files("alice", q);
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].id, "file-0");
+  EXPECT_FALSE(page->has_more);
+
+  ListQuery asc;
+  asc.ascending = true;
+  asc.purpose = "batch";
+  asc.limit = 100;
+  page = store_->list_files("alice", asc);
+  ASSERT_EQ(page->items.size(), 5u);
+  EXPECT_EQ(page->items.front().id, "file-0");
+  EXPECT_EQ(page->items.back().id, "file-4");
+  EXPECT_FALSE(page->has_more);
+
+  ListQuery others;
+  others.after = "file-bob";  // another owner's id is no cursor
+  EXPECT_TRUE(store_->list_files("alice", others)->items.empty());
+}
+
+TEST_P(StoreContractTest, AFileInUseByARunningBatchCannotBeDeleted) {
+  ASSERT_TRUE(store_->insert_file(file("file-in")));
+  started_batch("batch_1", 2);
+  Status s = store_->delete_file("alice", "file-in");
+  EXPECT_EQ(http_status_of(s), 409);
+  EXPECT_NE(s.message().find("batch_1"), std::string::npos);
+  ASSERT_TRUE(store_->transition("batch_1", {BatchStatus::kInProgress}, BatchStatus::kCancelling, 3000));
+  EXPECT_EQ(http_status_of(store_->delete_file("alice", "file-in")), 409);
+  ASSERT_TRUE(store_->finish_batch("batch_1", {BatchStatus::kCancelling}, BatchStatus::kCancelled,
+                                   std::nullopt, std::nullopt, 3001));
+  EXPECT_TRUE(store_->delete_file("alice", "file-in"));
+}
+
+TEST_P(StoreContractTest, BatchesRoundTripAndListNewestFirst) {
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->insert_batch(batch("batch_" + std::to_string(i))));
+  ASSERT_TRUE(store_->insert_batch(batch("batch_bob", "file-in", "bob")));
+  auto b = store_->get_batch("alice", "batch_1");
+  ASSERT_TRUE(b.is_ok());
+  EXPECT_EQ(b->status, BatchStatus::kValidating);
+  EXPECT_EQ(b->metadata, nlohmann::ordered_json({{"k", "v"}}));
+  EXPECT_EQ(b->expires_at, 2000 + 86400);
+  EXPECT_FALSE(b->in_progress_at.has_value());
+  EXPECT_EQ(http_status_of(store_->get_batch("bob", "batch_1").status()), 404);
+  EXPECT_TRUE(store_->get_batch_any_owner("batch_bob").is_ok());
+
+  ListQuery q;
+  q.limit = 2;
+  auto page = store_->list_batches("alice", q);
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->items[0].id, "batch_2");
+  EXPECT_TRUE(page->has_more);
+  q.after = page->items.back().id;
+  page = store_->list_batches("alice", q);
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].id, "batch_0");
+  EXPECT_FALSE(page->has_more);
+}
+
+TEST_P(StoreContractTest, ValidationStartsOrFailsABatchOnce) {
+  started_batch("batch_1", 3);
+  auto b = store_->get_batch("alice", "batch_1");
+  EXPECT_EQ(b->status, BatchStatus::kInProgress);
+  EXPECT_EQ(b->in_progress_at, 2001);
+  EXPECT_EQ(b->model, "tiny");
+  EXPECT_EQ(b->request_counts.total, 3);
+  EXPECT_EQ(http_status_of(store_->start_batch("batch_1", "tiny", {}, 1)), 409);
+
+  ASSERT_TRUE(store_->insert_batch(batch("batch_2")));
+  ASSERT_TRUE(store_->fail_batch(
+      "batch_2", {{"invalid_json_line", "bad", "", 4}, {"file_too_large", "big", "x", {}}}, 7));
+  b = store_->get_batch("alice", "batch_2");
+  EXPECT_EQ(b->status, BatchStatus::kFailed);
+  EXPECT_EQ(b->failed_at, 7);
+  ASSERT_EQ(b->errors.size(), 2u);
+  EXPECT_EQ(b->errors[0].code, "invalid_json_line");
+  EXPECT_EQ(b->errors[0].line, 4);
+  EXPECT_EQ(b->errors[0].param, "");
+  EXPECT_EQ(b->errors[1].param, "x");
+  EXPECT_FALSE(b->errors[1].line.has_value());
+}
+
+TEST_P(StoreContractTest, CancelConflictsUseOpenAIsMessage) {
+  started_batch("batch_1", 1);
+  ASSERT_TRUE(store_->transition("batch_1", {BatchStatus::kInProgress}, BatchStatus::kFinalizing, 5));
+  ASSERT_TRUE(store_->finish_batch("batch_1", {BatchStatus::kFinalizing}, BatchStatus::kCompleted,
+                                   std::nullopt, std::nullopt, 6));
+  Status s = store_->transition("batch_1", {BatchStatus::kValidating, BatchStatus::kInProgress},
+                                BatchStatus::kCancelling, 7);
+  EXPECT_EQ(http_status_of(s), 409);
+  EXPECT_EQ(s.message(), "Cannot cancel a batch with status 'completed'.");
+  auto b = store_->get_batch("alice", "batch_1");
+  EXPECT_EQ(b->finalizing_at, 5);
+  EXPECT_EQ(b->completed_at, 6);
+  EXPECT_FALSE(b->cancelling_at.has_value());
+  EXPECT_EQ(
+      http_status_of(store_->transition("batch_x", {BatchStatus::kInProgress}, BatchStatus::kCancelling, 7)),
+      404);
+}
+
+TEST_P(StoreContractTest, AResultIsStoredAndCountedOnlyOnce) {
+  started_batch("batch_1", 4);
+  ASSERT_TRUE(store_->record_results(
+      {result("batch_1", 1, Outcome::kOutput, 10), result("batch_1", 2, Outcome::kError)}));
+  // Line 1 again (a request that ran twice): ignored, counts unchanged.
+  ASSERT_TRUE(store_->record_results(
+      {result("batch_1", 1, Outcome::kError, 99), result("batch_1", 3, Outcome::kOutput, 5)}));
+  auto b = store_->get_batch("alice", "batch_1");
+  EXPECT_EQ(b->request_counts.completed, 2);
+  EXPECT_EQ(b->request_counts.failed, 1);
+  EXPECT_EQ(b->usage.input_tokens, 15);
+  EXPECT_EQ(b->usage.output_tokens, 30);
+  EXPECT_EQ(b->usage.cached_tokens, 3);
+
+  auto pending = store_->pending_requests("batch_1");
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].line, 4);
+  EXPECT_EQ((*pending)[0].custom_id, "c4");
+  EXPECT_EQ((*pending)[0].offset, 300);
+  EXPECT_EQ((*pending)[0].length, 99);
+
+  auto rows = store_->stored_results("batch_1", 0, 2);
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].line, 1);
+  EXPECT_EQ((*rows)[0].outcome, Outcome::kOutput);
+  EXPECT_EQ((*rows)[0].result_line, "{\"line\":1}");
+  EXPECT_EQ((*rows)[1].outcome, Outcome::kError);
+  rows = store_->stored_results("batch_1", 2, 2);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].line, 3);
+}
+
+TEST_P(StoreContractTest, FinishingRecordsTheFilesAndTheStatusInOneStep) {
+  ASSERT_TRUE(store_->insert_file(file("file-in")));
+  started_batch("batch_1", 2);
+  ASSERT_TRUE(store_->record_results(
+      {result("batch_1", 1, Outcome::kOutput), result("batch_1", 2, Outcome::kError)}));
+  ASSERT_TRUE(store_->transition("batch_1", {BatchStatus::kInProgress}, BatchStatus::kFinalizing, 10));
+  FileRecord out = file("file-out", "alice", "batch_output");
+  FileRecord err = file("file-err", "alice", "batch_output");
+  ASSERT_TRUE(
+      store_->finish_batch("batch_1", {BatchStatus::kFinalizing}, BatchStatus::kCompleted, out, err, 11));
+  auto b = store_->get_batch("alice", "batch_1");
+  EXPECT_EQ(b->status, BatchStatus::kCompleted);
+  EXPECT_EQ(b->output_file_id, "file-out");
+  EXPECT_EQ(b->error_file_id, "file-err");
+  EXPECT_TRUE(store_->get_file("alice", "file-out").is_ok());
+  EXPECT_TRUE(store_->stored_results("batch_1", 0, 10)->empty());  // rows forgotten, counts kept
+  EXPECT_EQ(b->request_counts.completed, 1);
+
+  // A second finish (a repeated finalization) changes nothing.
+  FileRecord again = file("file-again", "alice", "batch_output");
+  EXPECT_EQ(http_status_of(store_
+                ->finish_batch("batch_1", {BatchStatus::kFinalizing}, BatchStatus::kCompleted, again,
+                               std::nullopt, 12)),
+            409);
+  EXPECT_EQ(http_status_of(store_->get_file("alice", "file-again").status()), 404);
+}
+
+TEST_P(StoreContractTest, FindsUnfinishedBatchesAndExpiredFiles) {
+  ASSERT_TRUE(store_->insert_file(file("file-in")));
+  FileRecord old = file("file-old");
+  old.expires_at = 100;
+  ASSERT_TRUE(store_->insert_file(old));
+  FileRecord used = file("file-used");
+  used.expires_at = 100;
+  ASSERT_TRUE(store_->insert_file(used));
+  started_batch("batch_1", 1);
+  ASSERT_TRUE(store_->insert_batch(batch("batch_2", "file-used")));
+
+  auto active = store_->batches_with_status({BatchStatus::kValidating, BatchStatus::kInProgress});
+  ASSERT_EQ(active->size(), 2u);
+  auto expired = store_->expired_files(100, 10);
+  ASSERT_EQ(expired->size(), 1u);  // file-used is the input of a validating batch
+  EXPECT_EQ((*expired)[0].id, "file-old");
+  EXPECT_TRUE(store_->expired_files(99, 10)->empty());
+  EXPECT_EQ(store_->all_file_ids()->size(), 3u);
+}
+
+TEST_P(StoreContractTest, SurvivesReopening) {
+  ASSERT_TRUE(store_->insert_file(file("file-in")));
+  started_batch("batch_1", 2);
+  ASSERT_TRUE(store_->record_results({result("batch_1", 2, Outcome::kOutput, 3)}));
+  reopen();
+  auto b = store_->get_batch("alice", "batch_1");
+  ASSERT_TRUE(b.is_ok());
+  EXPECT_EQ(b->status, BatchStatus::kInProgress);
+  EXPECT_EQ(b->request_counts.completed, 1);
+  EXPECT_EQ(store_->pending_requests("batch_1")->size(), 1u);
+}
+
+TEST_P(StoreContractTest, ProgressSamplesSnapshotTheStoredCountsAndOutliveTheBatch) {
+  ASSERT_TRUE(store_->insert_file(file("file-in")));
+  started_batch("batch_1", 3);
+  ASSERT_TRUE(store_->sample_progress("batch_1", 10'000));
+  ASSERT_TRUE(store_->record_results({result("batch_1", 1, Outcome::kOutput, 4)}));
+  ASSERT_TRUE(store_->sample_progress("batch_1", 10'500));
+  ASSERT_TRUE(store_->record_results({result("batch_1", 2, Outcome::kError)}));
+  ASSERT_TRUE(store_->sample_progress("batch_1", 11'000));
+  ASSERT_TRUE(store_->record_results({result("batch_1", 3, Outcome::kOutput, 2)}));
+  ASSERT_TRUE(store_->sample_progress("batch_1", 11'000)) << "a second sample at the same time replaces it";
+  ASSERT_TRUE(store_->finish_batch("batch_1", {BatchStatus::kInProgress}, BatchStatus::kCompleted,
+                                   std::nullopt, std::nullopt, 2002));
+  reopen();
+
+  auto all = store_->progress_samples("batch_1", 0);
+  ASSERT_TRUE(all.is_ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].at_ms, 10'000);
+  EXPECT_EQ((*all)[0].completed, 0);
+  EXPECT_EQ((*all)[1].completed, 1);
+  EXPECT_EQ((*all)[1].usage.input_tokens, 4);
+  EXPECT_EQ((*all)[1].usage.output_tokens, 8);
+  EXPECT_EQ((*all)[1].usage.cached_tokens, 1);
+  EXPECT_EQ((*all)[2].at_ms, 11'000);
+  EXPECT_EQ((*all)[2].completed, 2);
+  EXPECT_EQ((*all)[2].failed, 1);
+  EXPECT_EQ((*all)[2].usage.input_tokens, 6);
+
+  auto later = store_->progress_samples("batch_1", 10'000);
+  ASSERT_TRUE(later.is_ok());
+  ASSERT_EQ(later->size(), 2u) << "only samples after after_ms";
+  EXPECT_EQ(later->front().at_ms, 10'500);
+  EXPECT_TRUE(store_->progress_samples("batch_2", 0)->empty());
+  EXPECT_EQ(http_status_of(store_->sample_progress("batch_2", 1)), 404);
+}
+
+TEST_P(StoreContractTest, MetadataKeepsTheOrderItWasGivenIn) {
+  BatchRecord b = batch("batch_1");
+  b.metadata = nlohmann::ordered_json::object();
+  b.metadata["zeta"] = "1";
+  b.metadata["alpha"] = "2";
+  b.metadata["mid"] = "3";
+  ASSERT_TRUE(store_->insert_batch(b));
+  EXPECT_EQ(store_->get_batch("alice", "batch_1")->metadata.dump(), R"({"zeta":"1","alpha":"2","mid":"3"})");
+}
+
+TEST_P(StoreContractTest, NodesClaimDifferentRequestsUnderLeases) {
+  started_batch("batch_1", 5);
+  auto a = store_->claim_requests("batch_1", "node-a", 2, 1000, 31000);
+  ASSERT_TRUE(a.is_ok()) << a.status().message();
+  ASSERT_EQ(a->size(), 2u);
+  EXPECT_EQ((*a)[0].line, 1);
+  EXPECT_EQ((*a)[1].line, 2);
+  EXPECT_EQ((*a)[0].custom_id, "c1");
+  EXPECT_GT((*a)[0].lease_token, 0);
+  std::unique_ptr<Store> other = open_again();
+  auto b = other->claim_requests("batch_1", "node-b", 10, 1000, 31000);
+  ASSERT_EQ(b->size(), 3u) << "what node-a holds is not claimed again";
+  EXPECT_EQ((*b)[0].line, 3);
+  EXPECT_TRUE(store_->claim_requests("batch_1", "node-c", 10, 1000, 31000)->empty());
+  auto tally = store_->request_tally("batch_1", 1000);
+  EXPECT_EQ(tally->unfinished, 5);
+  EXPECT_EQ(tally->leased, 5);
+  EXPECT_EQ(store_->request_tally("batch_1", 31000)->leased, 0) << "lapsed at the deadline";
+}
+
+TEST_P(StoreContractTest, ALapsedLeaseGoesToAnotherNodeAndFencesTheFirst) {
+  started_batch("batch_1", 2);
+  auto first = store_->claim_requests("batch_1", "node-a", 1, 1000, 2000);
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_TRUE(store_->claim_requests("batch_1", "node-b", 1, 1500, 2500)->at(0).line == 2);
+  // node-a stops renewing; at 2000 its lease has lapsed and node-b takes line 1.
+  auto second = store_->claim_requests("batch_1", "node-b", 5, 2000, 9000);
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].line, 1);
+  EXPECT_NE((*second)[0].lease_token, (*first)[0].lease_token);
+  // The late result of node-a is dropped; node-b's is stored and counted, once.
+  RequestResult late = result("batch_1", 1, Outcome::kOutput, 7);
+  late.lease_token = (*first)[0].lease_token;
+  ASSERT_TRUE(store_->record_results({late}));
+  EXPECT_EQ(store_->get_batch("alice", "batch_1")->request_counts.completed, 0);
+  RequestResult current = result("batch_1", 1, Outcome::kOutput, 3);
+  current.lease_token = (*second)[0].lease_token;
+  ASSERT_TRUE(store_->record_results({current, current}));
+  auto b = store_->get_batch("alice", "batch_1");
+  EXPECT_EQ(b->request_counts.completed, 1);
+  EXPECT_EQ(b->usage.input_tokens, 3);
+  EXPECT_EQ(store_->request_tally("batch_1", 2000)->unfinished, 1);
+}
+
+TEST_P(StoreContractTest, RenewedLeasesHoldAndReleasedOnesAreFreeAtOnce) {
+  started_batch("batch_1", 3);
+  ASSERT_EQ(store_->claim_requests("batch_1", "node-a", 3, 1000, 2000)->size(), 3u);
+  ASSERT_TRUE(store_->lease_batch("batch_1", "node-a", 1000, 2000).value());
+  ASSERT_TRUE(store_->renew_leases("node-a", 60000));
+  EXPECT_TRUE(store_->claim_requests("batch_1", "node-b", 3, 5000, 9000)->empty()) << "renewed until 60000";
+  EXPECT_FALSE(store_->lease_batch("batch_1", "node-b", 5000, 9000).value());
+  ASSERT_TRUE(store_->release_batch("batch_1", "node-a"));
+  EXPECT_EQ(store_->request_tally("batch_1", 5000)->leased, 0);
+  EXPECT_TRUE(store_->lease_batch("batch_1", "node-b", 5000, 9000).value());
+  EXPECT_EQ(store_->claim_requests("batch_1", "node-b", 3, 5000, 9000)->size(), 3u);
+  ASSERT_TRUE(store_->release_leases("node-b"));
+  EXPECT_EQ(store_->claim_requests("batch_1", "node-c", 3, 5000, 9000)->size(), 3u);
+  ASSERT_TRUE(store_->release_leases(""));
+  EXPECT_EQ(store_->request_tally("batch_1", 5000)->leased, 0);
+  EXPECT_EQ(http_status_of(store_->lease_batch("batch_nope", "node-a", 1, 2).status()), 404);
+}
+
+TEST_P(StoreContractTest, NothingIsClaimedUnlessTheBatchIsInProgress) {
+  started_batch("batch_1", 2);
+  ASSERT_TRUE(store_->transition("batch_1", {BatchStatus::kInProgress}, BatchStatus::kCancelling, 5));
+  EXPECT_TRUE(store_->claim_requests("batch_1", "node-a", 5, 1000, 2000)->empty());
+  // The finalizer's lines for requests that never ran carry no lease: they are stored.
+  RequestResult unexecuted = result("batch_1", 1, Outcome::kError);
+  ASSERT_TRUE(store_->record_results({unexecuted}));
+  EXPECT_EQ(store_->get_batch("alice", "batch_1")->request_counts.failed, 1);
+}
+
+TEST_P(StoreContractTest, ManyNodesClaimingAtOnceGetEachRequestOnce) {
+  constexpr int kRequests = 400;
+  started_batch("batch_1", kRequests);
+  std::vector<std::thread> nodes;
+  std::vector<std::vector<int64_t>> got(4);
+  for (int n = 0; n < 4; ++n) {
+    nodes.emplace_back([&, n] {
+      std::unique_ptr<Store> s = open_again();
+      for (;;) {
+        auto c = s->claim_requests("batch_1", "node-" + std::to_string(n), 7, 1000, 60000);
+        if (!c.is_ok()) continue;  // SQLite may be busy for a moment
+        if (c->empty()) return;
+        for (const auto& r : *c) got[n].push_back(r.line);
+      }
+    });
+  }
+  for (auto& t : nodes) t.join();
+  std::multiset<int64_t> all;
+  for (const auto& g : got) all.insert(g.begin(), g.end());
+  ASSERT_EQ(all.size(), static_cast<size_t>(kRequests));
+  for (int i = 1; i <= kRequests; ++i) EXPECT_EQ(all.count(i), 1u) << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+}  // namespace
+}  // namespace openbatch::store
