@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { toFile } from 'openai';
 import { PNG } from 'pngjs';
 import { startServer, waitForBatch, fileLines, VISION_MODEL, MMPROJ } from './harness.mjs';
+import { dataUrl } from './test_images.mjs';
 import { caption_system_prompt, get_caption, run_batch } from '../../examples/guide_example2.mjs';
 
 if (!VISION_MODEL || !MMPROJ) throw new Error('set OPENBATCH_TEST_VISION_MODEL and OPENBATCH_TEST_MMPROJ');
@@ -29,7 +30,6 @@ if (!VL_MODEL || !existsSync(VL_MODEL) || !existsSync(VL_MMPROJ)) {
 }
 
 const fixture = (name) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
-const dataUrl = (type, bytes) => `data:${type};base64,${Buffer.from(bytes).toString('base64')}`;
 
 // The fixtures' pixels (RGB): gradients and a disc of the seed's colour.
 function picture(w, h, seed) {
