@@ -15,6 +15,7 @@
 #include "openai/batch_objects.h"
 #include "openai/chat_completion.h"
 #include "openai/endpoints.h"
+#include "openai/jsonl_check.h"
 #include "store/sqlite_store.h"
 
 namespace openbatch::batch {
@@ -38,12 +39,22 @@ class BlobFileUpload final : public FileUpload {
           "The file is larger than the maximum of " + std::to_string(max_bytes_) + " bytes.", "file",
           "file_too_large");
     }
+    lines_.feed(data);
     return writer_->append(data);
   }
 
   Result<store::FileRecord> finish(const std::string& purpose,
                                    std::optional<int64_t> expires_after) override {
     if (Status s = openai::check_upload_purpose(purpose); !s) return s;
+    // A batch input file's lines are checked in full at batch create; one that is not even a JSON
+    // object is refused now, while the user is still at the upload.
+    if (const auto bad = lines_.first_bad_line(); bad && purpose == "batch") {
+      return Status::invalid_request(
+          "Invalid batch input file: line " + std::to_string(*bad) +
+              " is not a JSON object (a batch input file holds one request a line, "
+              "each a JSON object).",
+          "file", "invalid_file_format");
+    }
     if (expires_after) {
       if (Status s = openai::check_upload_expires_after(*expires_after, limits_); !s) return s;
     }
@@ -65,6 +76,7 @@ class BlobFileUpload final : public FileUpload {
   blobs::BlobStore& blobs_;
   std::unique_ptr<blobs::BlobWriter> writer_;
   store::FileRecord rec_;
+  openai::JsonlObjectCheck lines_;
   const openai::Limits& limits_;
   const int64_t max_bytes_;
   const Clock& clock_;
@@ -88,7 +100,8 @@ Status remove_orphan_blobs(store::Store& store, blobs::BlobStore& blobs) {
 
 }  // namespace
 
-Result<std::unique_ptr<BatchService>> BatchService::open(BatchServiceOptions options, engine::Engine& engine) {
+Result<std::unique_ptr<BatchService>> BatchService::open(BatchServiceOptions options,
+                                                         engine::Engine& engine) {
   int lock_fd = -1;
   auto fail = [&lock_fd](Status s) {
     if (lock_fd >= 0) ::close(lock_fd);
@@ -234,6 +247,19 @@ Result<BatchProgress> BatchService::batch_progress(const std::string& owner, con
   auto samples = store_->progress_samples(id, after_ms);
   if (!samples) return samples.status();
   return BatchProgress{std::move(rec).value(), std::move(samples).value(), clock_.now_millis()};
+}
+
+Result<FinishedLines> BatchService::finished_lines(const std::string& owner, const std::string& id,
+                                                   int64_t after, int64_t limit) {
+  if (auto rec = store_->get_batch(owner, id); !rec) return rec.status();
+  auto results = store_->finished_results(id, after, limit);
+  if (!results) return results.status();
+  // Read after the results: a batch finalized meanwhile (its rows gone) shows as ended.
+  auto rec = store_->get_batch(owner, id);
+  if (!rec) return rec.status();
+  FinishedLines out{std::move(rec).value(), std::move(results).value(), after};
+  if (!out.results.empty()) out.cursor = out.results.back().finished;
+  return out;
 }
 
 Result<std::vector<store::BatchRecord>> BatchService::unfinished_batches() {

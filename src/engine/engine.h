@@ -21,9 +21,13 @@ namespace openbatch::engine {
 struct ImagePart {
   size_t offset = 0;  // 0 .. content.size(); images at the same offset keep their order
   std::string url;    // where it comes from (http, https or data:), as the client sent it
-  // The encoded file (PNG, JPEG, GIF, BMP). Filled in by whoever fetches `url` before the request
-  // reaches an engine that runs images; null until then.
+  // The encoded file (PNG, JPEG, GIF, BMP, WebP). Filled in by whoever fetches `url` before the
+  // request reaches an engine that runs images; null until then.
   std::shared_ptr<const std::string> data;
+  // image_url.detail as the client sent it: "auto", "low" or "high"; empty when it sent none. "low"
+  // asks for a smaller image (engines that run images shrink it, see VisionEncoder::tokenize);
+  // engines that forward requests pass it on as it is.
+  std::string detail;
 };
 
 // A function call the model made (an assistant message's `tool_calls`).

@@ -56,8 +56,9 @@ Status check_fields(const json& body) {
 }
 
 // An image_url part: its URL (http, https or data:) and detail, checked for shape only; the image
-// itself is loaded later, off the request's thread.
-Result<std::string> image_url_of(const json& part, const std::string& param) {
+// itself is loaded later, off the request's thread. The part's offset is left to the caller.
+Result<engine::ImagePart> image_part_of(const json& part, const std::string& param) {
+  engine::ImagePart image;
   auto it = part.find("image_url");
   if (it == part.end()) return missing_parameter(param + ".image_url");
   if (!it->is_object()) return invalid_type(param + ".image_url", "an object", *it);
@@ -67,19 +68,19 @@ Result<std::string> image_url_of(const json& part, const std::string& param) {
   auto detail = it->find("detail");
   if (detail != it->end() && !detail->is_null()) {
     if (!detail->is_string()) return invalid_type(param + ".image_url.detail", "a string", *detail);
-    const std::string d = detail->get<std::string>();
-    if (d != "auto" && d != "low" && d != "high") {
+    image.detail = detail->get<std::string>();
+    if (image.detail != "auto" && image.detail != "low" && image.detail != "high") {
       return Status::invalid_request(
-          "Invalid value: '" + d + "'. Supported values are: 'auto', 'low', and 'high'.",
+          "Invalid value: '" + image.detail + "'. Supported values are: 'auto', 'low', and 'high'.",
           param + ".image_url.detail", "invalid_value");
     }
   }
-  std::string u = url->get<std::string>();
-  if (u.empty()) {
+  image.url = url->get<std::string>();
+  if (image.url.empty()) {
     return Status::invalid_request("Invalid 'image_url.url': empty string. Expected an http(s) or data: URL.",
                                    param + ".image_url.url", "empty_string");
   }
-  return u;
+  return image;
 }
 
 // A message's content (a string or an array of parts) as text, with its images at their places.
@@ -108,13 +109,14 @@ Status message_content(const json& content, const std::string& param, const engi
       if (!value->is_string()) return invalid_type(part_param + ".text", "a string", *value);
       text += value->get<std::string>();
     } else if (t == "image_url") {
-      auto url = image_url_of(part, part_param);
-      if (!url) return url.status();
+      auto image = image_part_of(part, part_param);
+      if (!image) return image.status();
       if (!model.has_vision) {
         Status s = engine::images_not_supported(model);
         return s.with_param(part_param);
       }
-      out.images.push_back({text.size(), std::move(url).value(), nullptr});
+      image->offset = text.size();
+      out.images.push_back(std::move(image).value());
     } else {
       return Status::invalid_request(
           "Invalid value: '" + t + "'. Supported values are: 'text' and 'image_url'.", part_param + ".type",

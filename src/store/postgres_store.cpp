@@ -84,6 +84,10 @@ CREATE TABLE batch_progress (
   PRIMARY KEY (batch_id, at_ms)
 );
 )sql",
+    R"sql(
+ALTER TABLE batch_requests ADD COLUMN finished BIGINT;
+CREATE INDEX batch_requests_finished ON batch_requests(batch_id, finished) WHERE outcome<>0;
+)sql",
 };
 
 constexpr const char* kActiveStatuses = "('validating','in_progress','finalizing','cancelling')";
@@ -215,7 +219,8 @@ Result<std::string> lock_status(Connection& c, const std::string& id) {
 }
 
 // OK when the locked batch is in one of `from`; otherwise the conflict a move to `to` meets.
-Status expect_status(Connection& c, const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to) {
+Status expect_status(Connection& c, const std::string& id, const std::vector<BatchStatus>& from,
+                     BatchStatus to) {
   auto current = lock_status(c, id);
   if (!current) return current.status();
   for (BatchStatus s : from) {
@@ -259,7 +264,8 @@ class PostgresStore final : public Store {
   Result<FileRecord> get_file(const std::string& owner, const std::string& id) override {
     std::optional<FileRecord> out;
     Status s = db_->run([&](Connection& c) -> Status {
-      auto r = c.exec(std::string("SELECT ") + kFileColumns + " FROM files WHERE id=$1 AND owner=$2", {id, owner});
+      auto r =
+          c.exec(std::string("SELECT ") + kFileColumns + " FROM files WHERE id=$1 AND owner=$2", {id, owner});
       if (!r) return r.status();
       if (r->size() == 0) return file_not_found(id);
       out = read_file(*r, 0);
@@ -279,10 +285,11 @@ class PostgresStore final : public Store {
         if (a->size() == 0) return Status::ok();
         after = a->i64(0, 0);
       }
-      const std::string sql = std::string("SELECT ") + kFileColumns +
-                              " FROM files WHERE owner=$1 AND ($2='' OR purpose=$2) AND ($3::bigint IS NULL OR seq " +
-                              (query.ascending ? ">" : "<") + " $3::bigint) ORDER BY seq " +
-                              (query.ascending ? "ASC" : "DESC") + " LIMIT $4";
+      const std::string sql =
+          std::string("SELECT ") + kFileColumns +
+          " FROM files WHERE owner=$1 AND ($2='' OR purpose=$2) AND ($3::bigint IS NULL OR seq " +
+          (query.ascending ? ">" : "<") + " $3::bigint) ORDER BY seq " + (query.ascending ? "ASC" : "DESC") +
+          " LIMIT $4";
       auto r = c.exec(sql, {owner, query.purpose, after, query.limit + 1});
       if (!r) return r.status();
       for (int i = 0; i < r->size(); ++i) page.items.push_back(read_file(*r, i));
@@ -375,10 +382,11 @@ class PostgresStore final : public Store {
         if (a->size() == 0) return Status::ok();
         after = a->i64(0, 0);
       }
-      auto r = c.exec(std::string("SELECT ") + kBatchColumns +
-                          " FROM batches WHERE owner=$1 AND ($2::bigint IS NULL OR seq < $2::bigint) ORDER BY seq "
-                          "DESC LIMIT $3",
-                      {owner, after, query.limit + 1});
+      auto r =
+          c.exec(std::string("SELECT ") + kBatchColumns +
+                     " FROM batches WHERE owner=$1 AND ($2::bigint IS NULL OR seq < $2::bigint) ORDER BY seq "
+                     "DESC LIMIT $3",
+                 {owner, after, query.limit + 1});
       if (!r) return r.status();
       for (int i = 0; i < r->size(); ++i) page.items.push_back(read_batch(*r, i));
       return Status::ok();
@@ -403,15 +411,16 @@ class PostgresStore final : public Store {
     return out;
   }
 
-  Status start_batch(const std::string& id, const std::string& model, const std::vector<RequestRecord>& requests,
-                     int64_t now) override {
+  Status start_batch(const std::string& id, const std::string& model,
+                     const std::vector<RequestRecord>& requests, int64_t now) override {
     return db_->transaction([&](Connection& c) -> Status {
       if (Status s = expect_status(c, id, {BatchStatus::kValidating}, BatchStatus::kInProgress); !s) return s;
       // Many rows a statement: a round trip per 1,000 requests, not per request.
       constexpr size_t kRowsPerInsert = 1000;
       for (size_t at = 0; at < requests.size(); at += kRowsPerInsert) {
         const size_t end = std::min(requests.size(), at + kRowsPerInsert);
-        std::string sql = "INSERT INTO batch_requests (batch_id, line, custom_id, byte_offset, length) VALUES ";
+        std::string sql =
+            "INSERT INTO batch_requests (batch_id, line, custom_id, byte_offset, length) VALUES ";
         std::vector<Param> params;
         params.reserve(1 + 4 * (end - at));
         params.emplace_back(id);
@@ -419,8 +428,8 @@ class PostgresStore final : public Store {
           const RequestRecord& r = requests[i];
           const size_t p = params.size();
           sql += (i == at ? "" : ",");
-          sql += "($1,$" + std::to_string(p + 1) + ",$" + std::to_string(p + 2) + ",$" + std::to_string(p + 3) +
-                 ",$" + std::to_string(p + 4) + ")";
+          sql += "($1,$" + std::to_string(p + 1) + ",$" + std::to_string(p + 2) + ",$" +
+                 std::to_string(p + 3) + ",$" + std::to_string(p + 4) + ")";
           params.emplace_back(r.line);
           params.emplace_back(r.custom_id);
           params.emplace_back(r.offset);
@@ -428,8 +437,9 @@ class PostgresStore final : public Store {
         }
         if (auto r = c.exec(sql, params); !r) return r.status();
       }
-      auto r = c.exec("UPDATE batches SET status='in_progress', in_progress_at=$1, model=$2, total=$3 WHERE id=$4",
-                      {now, model, static_cast<int64_t>(requests.size()), id});
+      auto r =
+          c.exec("UPDATE batches SET status='in_progress', in_progress_at=$1, model=$2, total=$3 WHERE id=$4",
+                 {now, model, static_cast<int64_t>(requests.size()), id});
       return r ? Status::ok() : r.status();
     });
   }
@@ -455,7 +465,8 @@ class PostgresStore final : public Store {
     std::vector<RequestRecord> out;
     Status s = db_->run([&](Connection& c) -> Status {
       auto r = c.exec(
-          "SELECT line, custom_id, byte_offset, length, lease_token FROM batch_requests WHERE batch_id=$1 AND "
+          "SELECT line, custom_id, byte_offset, length, lease_token FROM batch_requests WHERE batch_id=$1 "
+          "AND "
           "outcome=0 ORDER BY line",
           {batch_id});
       if (!r) return r.status();
@@ -476,13 +487,26 @@ class PostgresStore final : public Store {
         Usage usage;
       };
       std::map<std::string, Delta> deltas;  // reset on each attempt: this body may run again
+      // Each stored result's place in its batch's order of results (one more than the batch's count),
+      // taken under the batch row's lock, held to the commit: the places of a batch are given out in
+      // commit order, so a reader never sees a later one before an earlier one. The batches are locked
+      // in id order (std::map), so two nodes' transactions cannot wait for each other.
+      std::map<std::string, int64_t> finished;
+      for (const auto& r : results) finished[r.batch_id] = 0;
+      for (auto& [batch_id, n] : finished) {
+        auto b = c.exec("SELECT completed+failed FROM batches WHERE id=$1 FOR UPDATE", {batch_id});
+        if (!b) return b.status();
+        n = b->size() == 1 ? b->i64(0, 0) : 0;
+      }
       for (const auto& r : results) {
         auto u = c.exec(
-            "UPDATE batch_requests SET outcome=$1, result=$2, lease_node=NULL, lease_until=NULL WHERE "
-            "batch_id=$3 AND line=$4 AND outcome=0 AND ($5::bigint=0 OR lease_token=$5::bigint)",
-            {static_cast<int64_t>(r.outcome), r.result_line, r.batch_id, r.line, r.lease_token});
+            "UPDATE batch_requests SET outcome=$1, result=$2, lease_node=NULL, lease_until=NULL, finished=$6 "
+            "WHERE batch_id=$3 AND line=$4 AND outcome=0 AND ($5::bigint=0 OR lease_token=$5::bigint)",
+            {static_cast<int64_t>(r.outcome), r.result_line, r.batch_id, r.line, r.lease_token,
+             finished[r.batch_id] + 1});
         if (!u) return u.status();
         if (u->affected() != 1) continue;  // already has a result, another node's lease, or gone
+        ++finished[r.batch_id];
         Delta& d = deltas[r.batch_id];
         (r.outcome == Outcome::kOutput ? d.counts.completed : d.counts.failed)++;
         d.usage.input_tokens += r.usage.input_tokens;
@@ -530,7 +554,8 @@ class PostgresStore final : public Store {
       return Status::ok();
     });
     if (!s) return s;
-    std::sort(out.begin(), out.end(), [](const RequestRecord& a, const RequestRecord& b) { return a.line < b.line; });
+    std::sort(out.begin(), out.end(),
+              [](const RequestRecord& a, const RequestRecord& b) { return a.line < b.line; });
     return out;
   }
 
@@ -564,7 +589,8 @@ class PostgresStore final : public Store {
           {node});
       if (!r) return r.status();
       auto b = c.exec(
-          "UPDATE batches SET job_node=NULL, job_until=NULL WHERE job_node IS NOT NULL AND ($1='' OR job_node=$1)",
+          "UPDATE batches SET job_node=NULL, job_until=NULL WHERE job_node IS NOT NULL AND ($1='' OR "
+          "job_node=$1)",
           {node});
       return b ? Status::ok() : b.status();
     });
@@ -605,6 +631,25 @@ class PostgresStore final : public Store {
     return held;
   }
 
+  Result<std::vector<StoredResult>> finished_results(const std::string& batch_id, int64_t after,
+                                                     int64_t limit) override {
+    std::vector<StoredResult> out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      out.clear();
+      auto r = c.exec(
+          "SELECT line, outcome, result, finished FROM batch_requests WHERE batch_id=$1 AND outcome<>0 AND "
+          "finished>$2 ORDER BY finished LIMIT $3",
+          {batch_id, after, limit});
+      if (!r) return r.status();
+      for (int i = 0; i < r->size(); ++i) {
+        out.push_back({r->i64(i, 0), static_cast<Outcome>(r->i64(i, 1)), r->text(i, 2), r->i64(i, 3)});
+      }
+      return Status::ok();
+    });
+    if (!s) return s;
+    return out;
+  }
+
   Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
                                                    int64_t limit) override {
     std::vector<StoredResult> out;
@@ -637,7 +682,8 @@ class PostgresStore final : public Store {
     });
   }
 
-  Result<std::vector<ProgressSample>> progress_samples(const std::string& batch_id, int64_t after_ms) override {
+  Result<std::vector<ProgressSample>> progress_samples(const std::string& batch_id,
+                                                       int64_t after_ms) override {
     std::vector<ProgressSample> out;
     Status s = db_->run([&](Connection& c) -> Status {
       auto r = c.exec(
@@ -662,8 +708,8 @@ class PostgresStore final : public Store {
   }
 
   Status finish_batch(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to,
-                      const std::optional<FileRecord>& output_file, const std::optional<FileRecord>& error_file,
-                      int64_t now) override {
+                      const std::optional<FileRecord>& output_file,
+                      const std::optional<FileRecord>& error_file, int64_t now) override {
     return db_->transaction([&](Connection& c) -> Status {
       if (Status s = expect_status(c, id, from, to); !s) return s;
       for (const auto* f : {&output_file, &error_file}) {
@@ -681,7 +727,8 @@ class PostgresStore final : public Store {
   }
 
  private:
-  Result<BatchRecord> read_one_batch(const std::string& sql, const std::vector<Param>& params, const std::string& id) {
+  Result<BatchRecord> read_one_batch(const std::string& sql, const std::vector<Param>& params,
+                                     const std::string& id) {
     std::optional<BatchRecord> out;
     Status s = db_->run([&](Connection& c) -> Status {
       auto r = c.exec(sql, params);

@@ -90,7 +90,7 @@ struct BatchRecord {
   std::optional<int64_t> in_progress_at, finalizing_at, completed_at, failed_at, expired_at, cancelling_at,
       cancelled_at;
   std::vector<BatchError> errors;
-  nlohmann::ordered_json metadata;                      // an object of string values (in the client's order), or null
+  nlohmann::ordered_json metadata;  // an object of string values (in the client's order), or null
   std::optional<int64_t> output_expires_after_seconds;  // output files expire this long after creation
   RequestCounts request_counts;
   Usage usage;
@@ -141,6 +141,7 @@ struct StoredResult {
   int64_t line = 0;
   Outcome outcome = Outcome::kOutput;
   std::string result_line;
+  int64_t finished = 0;  // the result's place in the order the batch's results were stored, from 1
 };
 
 // A page of a list, newest first unless asked otherwise.
@@ -208,12 +209,13 @@ class Store {
   // that holds at now_ms (none, or one that lapsed): each gets a new lease_token and a lease until
   // lease_until_ms. Nothing while the batch is not in_progress. Many nodes may claim at once; each
   // request goes to one of them.
-  virtual Result<std::vector<RequestRecord>> claim_requests(const std::string& batch_id, const std::string& node,
-                                                            int64_t limit, int64_t now_ms,
-                                                            int64_t lease_until_ms) = 0;
+  virtual Result<std::vector<RequestRecord>> claim_requests(const std::string& batch_id,
+                                                            const std::string& node, int64_t limit,
+                                                            int64_t now_ms, int64_t lease_until_ms) = 0;
   // Extends every lease node holds (requests and batch jobs) to lease_until_ms.
   virtual Status renew_leases(const std::string& node, int64_t lease_until_ms) = 0;
-  // Ends node's leases of the batch (its requests' and its job's), so that another node may take them at once.
+  // Ends node's leases of the batch (its requests' and its job's), so that another node may take them at
+  // once.
   virtual Status release_batch(const std::string& batch_id, const std::string& node) = 0;
   // Ends every lease node holds; node "" ends every lease of every node (for a store that one process
   // holds alone, when it starts: the leases of an earlier process that died are nobody's).
@@ -226,6 +228,13 @@ class Store {
   // Stored results of a batch with line > after_line, in line order, at most limit of them.
   virtual Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
                                                            int64_t limit) = 0;
+  // Stored results of a batch with finished > after, in the order they were stored, at most limit of
+  // them (GET /v1/batches/{id}/output while the batch runs). A result's `finished` is given when it is
+  // stored, one more than the batch's last, under the batch's lock: a result is never seen before one
+  // stored earlier, so `after` is a cursor that misses nothing. Empty once the batch is finalized (its
+  // results are then its output and error files).
+  virtual Result<std::vector<StoredResult>> finished_results(const std::string& batch_id, int64_t after,
+                                                             int64_t limit) = 0;
 
   // Records the batch's request counts and usage as stored now, at time at_ms; a sample already at
   // at_ms is replaced. NotFound for an unknown batch.

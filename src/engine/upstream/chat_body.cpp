@@ -19,7 +19,9 @@ json message_content(const Message& m) {
   };
   for (const ImagePart& image : m.images) {
     add_text(std::min(image.offset, m.content.size()));
-    parts.push_back({{"type", "image_url"}, {"image_url", {{"url", image.url}}}});
+    json image_url = {{"url", image.url}};
+    if (!image.detail.empty()) image_url["detail"] = image.detail;
+    parts.push_back({{"type", "image_url"}, {"image_url", std::move(image_url)}});
   }
   add_text(m.content.size());
   return parts;
