@@ -221,7 +221,7 @@ class InputReader {
       Status s = engine::images_not_supported(model_);
       return s.with_param(param);
     }
-    m.images.push_back({m.content.size(), *url, nullptr});
+    m.images.push_back({m.content.size(), *url, nullptr, detail.value_or("")});
     return Status::ok();
   }
 

@@ -169,6 +169,7 @@ TEST(ResponsesRequestTest, ImagePartsNeedAVisionModelAndKeepTheirPlace) {
   ASSERT_EQ(m.images.size(), 1u);
   EXPECT_EQ(m.images[0].offset, 9u);
   EXPECT_EQ(m.images[0].url, "data:image/png;base64,AAAA");
+  EXPECT_EQ(m.images[0].detail, "low");
 }
 
 }  // namespace
