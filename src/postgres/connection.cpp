@@ -108,13 +108,19 @@ Result<std::shared_ptr<Database>> Database::open(const std::string& url, size_t 
   return db;
 }
 
-Result<std::unique_ptr<Connection>> Database::acquire() {
+Result<std::unique_ptr<Connection>> Database::acquire(bool fresh) {
   {
     std::unique_lock lock(pool_->mu);
+    if (fresh) {
+      // Idle connections were opened before the server went away: none of them is good any more.
+      pool_->open -= pool_->idle.size();
+      pool_->idle.clear();
+    }
     pool_->cv.wait(lock, [&] { return !pool_->idle.empty() || pool_->open < pool_->max; });
     if (!pool_->idle.empty()) {
       auto c = std::move(pool_->idle.back());
       pool_->idle.pop_back();
+      c->reused_ = true;
       return c;
     }
     ++pool_->open;
@@ -149,17 +155,22 @@ void Database::release(std::unique_ptr<Connection> c) {
 }
 
 Status Database::run(const std::function<Status(Connection&)>& fn) {
-  auto c = acquire();
-  if (!c) return c.status();
-  Status s = fn(**c);
-  release(std::move(c).value());
-  return s;
+  for (bool fresh = false;; fresh = true) {
+    auto c = acquire(fresh);
+    if (!c) return c.status();
+    Status s = fn(**c);
+    // A connection kept from before a server restart fails on its first use: once more on a new one.
+    const bool again = !s && (*c)->broken() && (*c)->reused_ && !fresh;
+    release(std::move(c).value());
+    if (!again) return s;
+  }
 }
 
 Status Database::transaction(const std::function<Status(Connection&)>& fn) {
   constexpr int kAttempts = 5;
+  bool fresh = false;
   for (int attempt = 1;; ++attempt) {
-    auto c = acquire();
+    auto c = acquire(fresh);
     if (!c) return c.status();
     Connection& conn = **c;
     Status s;
@@ -174,9 +185,15 @@ Status Database::transaction(const std::function<Status(Connection&)>& fn) {
       state = conn.last_sqlstate();
       if (!s && !conn.broken()) conn.exec("ROLLBACK");
     }
-    const bool again = !s && is_retryable(state) && attempt < kAttempts;
+    // A connection kept from before a server restart fails on its first use: once more on a new one.
+    const bool stale = !s && conn.broken() && conn.reused_ && !fresh;
+    const bool again = (stale || (!s && is_retryable(state))) && attempt < kAttempts;
     release(std::move(c).value());
     if (!again) return s;
+    if (stale) {
+      fresh = true;
+      continue;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(5 * attempt));
   }
 }

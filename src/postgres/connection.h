@@ -82,6 +82,7 @@ class Connection {
   explicit Connection(pg_conn* conn) : conn_(conn) {}
   pg_conn* conn_;
   std::string sqlstate_;
+  bool reused_ = false;  // handed out before (it may have outlived its server)
 };
 
 // Connections to one database, opened as needed up to a bound and kept for reuse. Thread-safe.
@@ -103,7 +104,8 @@ class Database {
  private:
   struct Pool;
   explicit Database(std::string url, size_t max_connections);
-  Result<std::unique_ptr<Connection>> acquire();
+  // fresh: drop the idle connections and open a new one.
+  Result<std::unique_ptr<Connection>> acquire(bool fresh = false);
   void release(std::unique_ptr<Connection> c);
 
   const std::string url_;
