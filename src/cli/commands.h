@@ -23,5 +23,7 @@ void register_files(CLI::App& app);
 void register_results(CLI::App& app);
 // Adds `openbatch run` (a batch input file on the embedded engine, no server).
 void register_run(CLI::App& app);
+// Adds `openbatch retry` (a new batch of the lines of a finished batch that failed or never ran).
+void register_retry(CLI::App& app);
 
 }  // namespace openbatch::cli

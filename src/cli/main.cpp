@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   openbatch::cli::register_files(app);
   openbatch::cli::register_results(app);
   openbatch::cli::register_run(app);
+  openbatch::cli::register_retry(app);
   openbatch::cli::expand_hf_short_option(argc, argv);
   try {
     app.parse(argc, argv);

@@ -66,20 +66,26 @@ int make_model(const MakeModelOptions& options) {
   std::fprintf(stderr, "make-model: wrote %s: shape %s, %lld params, %llu bytes, vocab %d, %s, seed %u\n",
                options.output.c_str(), shape->name.c_str(),
                static_cast<long long>(testmodels::parameter_count(*shape, n_vocab)),
-               static_cast<unsigned long long>(ec ? 0 : bytes), n_vocab,
-               options.quantize.c_str(), options.seed);
+               static_cast<unsigned long long>(ec ? 0 : bytes), n_vocab, options.quantize.c_str(),
+               options.seed);
   if (projector != nullptr) {
-    if (Status s =
-            testmodels::write_random_projector(*projector, shape->n_embd, options.seed, options.mmproj_output);
+    if (Status s = testmodels::write_random_projector(*projector, shape->n_embd, options.seed,
+                                                      options.mmproj_output);
         !s) {
       std::fprintf(stderr, "make-model: %s\n", s.message().c_str());
       return 1;
     }
     const auto proj_bytes = std::filesystem::file_size(options.mmproj_output, ec);
     const uint32_t side = projector->image_size / projector->patch_size;
-    std::fprintf(stderr, "make-model: wrote %s: projector %s, %ux%u images, %u tokens an image, %llu bytes\n",
-                 options.mmproj_output.c_str(), projector->name.c_str(), projector->image_size,
-                 projector->image_size, side * side, static_cast<unsigned long long>(ec ? 0 : proj_bytes));
+    const std::string tokens = projector->kind == testmodels::ProjectorKind::kQwen25Vl
+                                   ? "one token per 2x2 patches of " + std::to_string(projector->patch_size) +
+                                         " px, at the image's own size"
+                                   : std::to_string(side * side) + " tokens an image, at " +
+                                         std::to_string(projector->image_size) + "x" +
+                                         std::to_string(projector->image_size);
+    std::fprintf(stderr, "make-model: wrote %s: projector %s, %s, %llu bytes\n",
+                 options.mmproj_output.c_str(), projector->name.c_str(), tokens.c_str(),
+                 static_cast<unsigned long long>(ec ? 0 : proj_bytes));
   }
   return 0;
 }

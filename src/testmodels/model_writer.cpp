@@ -7,15 +7,15 @@
 #include <mutex>
 #include <system_error>
 
-#include "testmodels/byte_bpe_vocab.h"
-#include "testmodels/random_weights.h"
-#include "testmodels/real_vocab.h"
 #include "ggml-backend.h"
 #include "ggml-cpp.h"
 #include "ggml.h"
 #include "gguf.h"
 #include "llama-cpp.h"
 #include "llama.h"
+#include "testmodels/byte_bpe_vocab.h"
+#include "testmodels/random_weights.h"
+#include "testmodels/real_vocab.h"
 
 namespace openbatch::testmodels {
 namespace {
@@ -84,6 +84,10 @@ void set_architecture(gguf_context* g, const ModelShape& shape, uint32_t n_vocab
   gguf_set_val_f32(g, key("attention.layer_norm_rms_epsilon").c_str(), shape.rms_norm_eps);
   gguf_set_val_f32(g, key("rope.freq_base").c_str(), shape.rope_freq_base);
   gguf_set_val_u32(g, key("rope.dimension_count").c_str(), shape.n_embd / shape.n_head);
+  if (std::any_of(shape.rope_sections.begin(), shape.rope_sections.end(), [](int32_t n) { return n != 0; })) {
+    gguf_set_arr_data(g, key("rope.dimension_sections").c_str(), GGUF_TYPE_INT32, shape.rope_sections.data(),
+                      shape.rope_sections.size());
+  }
 }
 
 Result<ModelMetadata> model_metadata(const ModelShape& shape) {
@@ -231,20 +235,38 @@ const std::vector<ModelShape>& model_shapes() {
     auto real = [](std::string name, std::string arch, std::string vocab, std::string tmpl, uint32_t n_embd,
                    uint32_t n_layer, uint32_t n_head, uint32_t n_head_kv, uint32_t n_ff, uint32_t n_ctx,
                    float rope, float eps) {
-      ModelShape s{std::move(name), std::move(arch), std::move(vocab), std::move(tmpl), "", n_embd, n_layer,
-                   n_head, n_head_kv, n_ff, n_ctx, rope, eps};
+      ModelShape s{std::move(name),
+                   std::move(arch),
+                   std::move(vocab),
+                   std::move(tmpl),
+                   "",
+                   n_embd,
+                   n_layer,
+                   n_head,
+                   n_head_kv,
+                   n_ff,
+                   n_ctx,
+                   rope,
+                   eps};
       return s;
     };
     const std::string qwen25 = "Qwen-Qwen2.5-7B-Instruct.jinja";
     const std::string llama32 = "meta-llama-Llama-3.2-3B-Instruct.jinja";
     out.push_back(real("qwen2.5-tiny", "qwen2", "qwen2", qwen25, 64, 2, 4, 2, 128, 32768, 1000000.0f, 1e-6f));
-    out.push_back(real("llama3-tiny", "llama", "llama-bpe", llama32, 64, 2, 4, 2, 128, 131072, 500000.0f, 1e-5f));
+    out.push_back(
+        real("llama3-tiny", "llama", "llama-bpe", llama32, 64, 2, 4, 2, 128, 131072, 500000.0f, 1e-5f));
     out.push_back(real("qwen3-tiny", "qwen3", "qwen2", "Qwen-Qwen3-0.6B.jinja", 64, 2, 4, 2, 128, 40960,
                        1000000.0f, 1e-6f));
     out.push_back(
         real("qwen2.5-0.5b-real", "qwen2", "qwen2", qwen25, 896, 24, 14, 2, 4864, 32768, 1000000.0f, 1e-6f));
-    out.push_back(
-        real("llama3.2-1b-real", "llama", "llama-bpe", llama32, 2048, 16, 32, 8, 8192, 131072, 500000.0f, 1e-5f));
+    out.push_back(real("llama3.2-1b-real", "llama", "llama-bpe", llama32, 2048, 16, 32, 8, 8192, 131072,
+                       500000.0f, 1e-5f));
+    // Qwen2.5-VL-3B's text model scaled down: head size 16, so 8 rotary pairs in M-RoPE sections
+    // 2 (time), 3 (height), 3 (width), as its 16, 24, 24 of 64.
+    ModelShape vl = real("qwen2.5-vl-tiny-text", "qwen2vl", "qwen2", kQwen25VlTemplate, 64, 2, 4, 2, 128,
+                         128000, 1000000.0f, 1e-6f);
+    vl.rope_sections = {2, 3, 3, 0};
+    out.push_back(vl);
     for (auto& s : out) {
       if (s.vocab == "qwen2") s.added_tokens = s.arch == "qwen3" ? "qwen3" : "qwen2.5";
     }
@@ -312,7 +334,8 @@ Status write_random_model(const ModelShape& shape, uint32_t seed, const std::str
   const std::string f32 = temp.add(path + ".f32.tmp");
   auto metadata = model_metadata(shape);
   if (!metadata) return metadata.status();
-  if (Status s = save_random_model(metadata->gguf.get(), metadata->landmarks, shape, seed, saved); !s) return s;
+  if (Status s = save_random_model(metadata->gguf.get(), metadata->landmarks, shape, seed, saved); !s)
+    return s;
   if (Status s = rewrite_model_file(metadata->gguf.get(), saved, f32); !s) return s;
   std::error_code ignored;
   fs::remove(saved, ignored);  // the big models are gigabytes: keep at most two copies on disk

@@ -4,6 +4,7 @@
 // they are shaped so generation ends by itself (see random_weights.h).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -15,11 +16,11 @@ namespace openbatch::testmodels {
 
 struct ModelShape {
   std::string name;
-  std::string arch = "llama";   // llama.cpp's architecture: llama, qwen2, qwen3
-  std::string vocab;            // a real tokenizer (models/ggml-vocab-VOCAB.gguf of llama.cpp's source:
-                                // qwen2, llama-bpe); empty: make-model's own byte-level vocabulary
-  std::string chat_template;    // with a real tokenizer: models/templates/FILE; else ChatML
-  std::string added_tokens;     // the instruct model's added tokens (real_vocab.h): qwen2.5, qwen3
+  std::string arch = "llama";  // llama.cpp's architecture: llama, qwen2, qwen3
+  std::string vocab;           // a real tokenizer (models/ggml-vocab-VOCAB.gguf of llama.cpp's source:
+                               // qwen2, llama-bpe); empty: make-model's own byte-level vocabulary
+  std::string chat_template;   // with a real tokenizer: models/templates/FILE; else ChatML
+  std::string added_tokens;    // the instruct model's added tokens (real_vocab.h): qwen2.5, qwen3
   uint32_t n_embd = 0;
   uint32_t n_layer = 0;
   uint32_t n_head = 0;
@@ -28,6 +29,9 @@ struct ModelShape {
   uint32_t n_ctx_train = 0;
   float rope_freq_base = 10000.0f;
   float rms_norm_eps = 1e-5f;
+  // M-RoPE (arch qwen2vl): how many of each head's rotary pairs turn with the temporal, height and
+  // width positions (and a fourth, unused by Qwen2-VL); all zero for one-dimensional RoPE.
+  std::array<int32_t, 4> rope_sections{};
 };
 
 // Storage type of the weight matrices (norms stay F32).
@@ -35,8 +39,9 @@ enum class WeightType { kF32, kQ8_0, kQ4_K_M };
 
 // The shapes make-model knows: tiny (64-wide, 2 layers, < 1 MB), bench-512x8, qwen2.5-0.5b and
 // llama3.2-1b (the real models' dimensions with our small vocabulary); with a real tokenizer and chat
-// template: qwen2.5-tiny, llama3-tiny, qwen3-tiny (a thinking template), and qwen2.5-0.5b-real and
-// llama3.2-1b-real (the real models' dimensions and vocabularies).
+// template: qwen2.5-tiny, llama3-tiny, qwen3-tiny (a thinking template), qwen2.5-vl-tiny-text (arch
+// qwen2vl with M-RoPE, Qwen2.5-VL's template; the text half of the qwen2.5-vl-tiny vision shape), and
+// qwen2.5-0.5b-real and llama3.2-1b-real (the real models' dimensions and vocabularies).
 const std::vector<ModelShape>& model_shapes();
 // 400 invalid_request (param "shape") for an unknown name.
 Result<ModelShape> model_shape_by_name(std::string_view name);

@@ -15,11 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "testmodels/byte_bpe_vocab.h"
 #include "engine/llama/json_grammar.h"
 #include "engine/llama/llama_engine.h"
 #include "llama-cpp.h"
 #include "llama.h"
+#include "testmodels/byte_bpe_vocab.h"
 
 namespace openbatch::testmodels {
 namespace {

@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <system_error>
 
-#include "testmodels/random_weights.h"
 #include "ggml-cpp.h"
 #include "ggml.h"
 #include "gguf.h"
+#include "testmodels/random_weights.h"
 
 namespace openbatch::testmodels {
 namespace {
@@ -58,6 +58,15 @@ class TensorSet {
 };
 
 size_t parameter_bytes(const ProjectorShape& s, uint32_t n_embd_text) {
+  if (s.kind == ProjectorKind::kQwen25Vl) {
+    const size_t d = s.n_embd;
+    const size_t per_layer = 2 * d + 4 * (d * d + d) + 3 * d * s.n_ff + 2 * s.n_ff + d;
+    const size_t n = 2 * s.patch_size * s.patch_size * 3 * d + s.n_layer * per_layer + d +
+                     4 * d * s.n_mm_hidden + s.n_mm_hidden + size_t{s.n_mm_hidden} * n_embd_text +
+                     n_embd_text;
+    const size_t n_tensors = 8 + 16 * size_t{s.n_layer};
+    return n * sizeof(float) + n_tensors * (ggml_tensor_overhead() + 2 * GGML_MEM_ALIGN);
+  }
   const size_t d = s.n_embd;
   const size_t n_patches = (s.image_size / s.patch_size) * (s.image_size / s.patch_size);
   const size_t per_layer = 4 * (d * d + d) + 2 * d * s.n_ff + s.n_ff + d + 4 * d;
@@ -75,21 +84,74 @@ void set_metadata(gguf_context* g, const ProjectorShape& s, uint32_t n_embd_text
   gguf_set_val_u32(g, "general.file_type", 0);  // all F32
   gguf_set_val_bool(g, "clip.has_vision_encoder", true);
   gguf_set_val_bool(g, "clip.has_text_encoder", false);
-  gguf_set_val_str(g, "clip.projector_type", "mlp");
-  gguf_set_val_bool(g, "clip.use_gelu", true);
+  const bool qwen = s.kind == ProjectorKind::kQwen25Vl;
+  gguf_set_val_str(g, "clip.projector_type", qwen ? "qwen2.5vl_merger" : "mlp");
+  gguf_set_val_bool(g, qwen ? "clip.use_silu" : "clip.use_gelu", true);
+  if (qwen) gguf_set_val_u32(g, "clip.vision.n_wa_pattern", s.n_wa_pattern);
   gguf_set_val_u32(g, "clip.vision.image_size", s.image_size);
   gguf_set_val_u32(g, "clip.vision.patch_size", s.patch_size);
   gguf_set_val_u32(g, "clip.vision.embedding_length", s.n_embd);
   gguf_set_val_u32(g, "clip.vision.feed_forward_length", s.n_ff);
   gguf_set_val_u32(g, "clip.vision.projection_dim", n_embd_text);
   gguf_set_val_u32(g, "clip.vision.attention.head_count", s.n_head);
-  gguf_set_val_f32(g, "clip.vision.attention.layer_norm_epsilon", 1e-5f);
+  gguf_set_val_f32(g, "clip.vision.attention.layer_norm_epsilon", qwen ? 1e-6f : 1e-5f);
   gguf_set_val_u32(g, "clip.vision.block_count", s.n_layer);
   gguf_set_arr_data(g, "clip.vision.image_mean", GGUF_TYPE_FLOAT32, kImageMean, 3);
   gguf_set_arr_data(g, "clip.vision.image_std", GGUF_TYPE_FLOAT32, kImageStd, 3);
 }
 
+// The MLP into the text model, from n_in values a token: its output has the text models'
+// token-embedding statistics.
+void add_projection(TensorSet& t, const ProjectorShape& s, int64_t n_in, uint32_t n_embd_text) {
+  t.normal("mm.0.weight", {n_in, s.n_mm_hidden}, 1.0 / std::sqrt(static_cast<double>(n_in)));
+  t.constant("mm.0.bias", {s.n_mm_hidden}, 0.0f);
+  const double channel_std = kEmbdNoise / std::sqrt(static_cast<double>(n_embd_text));
+  ggml_tensor* w2 = t.normal("mm.2.weight", {s.n_mm_hidden, n_embd_text},
+                             channel_std / kGeluRms / std::sqrt(static_cast<double>(s.n_mm_hidden)));
+  auto* w2_data = static_cast<float*>(w2->data);
+  for (int64_t row = 0; row < std::min<int64_t>(kReservedChannels, n_embd_text); ++row) {
+    std::fill_n(w2_data + row * s.n_mm_hidden, s.n_mm_hidden, 0.0f);
+  }
+  ggml_tensor* b2 = t.constant("mm.2.bias", {n_embd_text}, 0.0f);
+  static_cast<float*>(b2->data)[0] = 1.0f;
+}
+
+// Qwen2.5-VL's vision tower: two patch convolutions (the two frames of a video; a still image goes
+// through both), no bias and no position table (its positions are rotary), RMS norms, SiLU-gated
+// MLPs, and the merger (the MLP over 2x2 neighbouring patches).
+void add_qwen25vl_tensors(TensorSet& t, const ProjectorShape& s, uint32_t n_embd_text) {
+  const int64_t d = s.n_embd;
+  const int64_t p = s.patch_size;
+  const double unit = 1.0 / std::sqrt(static_cast<double>(d));
+  const double patch_std = 1.0 / std::sqrt(static_cast<double>(2 * p * p * 3));
+  t.normal("v.patch_embd.weight", {p, p, 3, d}, patch_std);
+  t.normal("v.patch_embd.weight.1", {p, p, 3, d}, patch_std);
+  for (uint32_t il = 0; il < s.n_layer; ++il) {
+    const std::string b = "v.blk." + std::to_string(il) + ".";
+    t.constant(b + "ln1.weight", {d}, 1.0f);
+    t.constant(b + "ln2.weight", {d}, 1.0f);
+    for (const char* proj : {"attn_q", "attn_k", "attn_v"}) {
+      t.normal(b + proj + ".weight", {d, d}, unit);
+      t.constant(b + proj + ".bias", {d}, 0.0f);
+    }
+    t.normal(b + "attn_out.weight", {d, d}, 0.5 * unit);
+    t.constant(b + "attn_out.bias", {d}, 0.0f);
+    t.normal(b + "ffn_gate.weight", {d, s.n_ff}, unit);
+    t.constant(b + "ffn_gate.bias", {s.n_ff}, 0.0f);
+    t.normal(b + "ffn_up.weight", {d, s.n_ff}, unit);
+    t.constant(b + "ffn_up.bias", {s.n_ff}, 0.0f);
+    t.normal(b + "ffn_down.weight", {s.n_ff, d}, 0.5 / std::sqrt(static_cast<double>(s.n_ff)));
+    t.constant(b + "ffn_down.bias", {d}, 0.0f);
+  }
+  t.constant("v.post_ln.weight", {d}, 1.0f);
+  add_projection(t, s, 4 * d, n_embd_text);
+}
+
 void add_tensors(TensorSet& t, const ProjectorShape& s, uint32_t n_embd_text) {
+  if (s.kind == ProjectorKind::kQwen25Vl) {
+    add_qwen25vl_tensors(t, s, n_embd_text);
+    return;
+  }
   const int64_t d = s.n_embd;
   const int64_t p = s.patch_size;
   const int64_t n_patches = (s.image_size / p) * (s.image_size / p);
@@ -117,18 +179,7 @@ void add_tensors(TensorSet& t, const ProjectorShape& s, uint32_t n_embd_text) {
   }
   t.constant("v.post_ln.weight", {d}, 1.0f);
   t.constant("v.post_ln.bias", {d}, 0.0f);
-  // The MLP into the text model: its output has the text models' token-embedding statistics.
-  t.normal("mm.0.weight", {d, s.n_mm_hidden}, unit);
-  t.constant("mm.0.bias", {s.n_mm_hidden}, 0.0f);
-  const double channel_std = kEmbdNoise / std::sqrt(static_cast<double>(n_embd_text));
-  ggml_tensor* w2 = t.normal("mm.2.weight", {s.n_mm_hidden, n_embd_text},
-                             channel_std / kGeluRms / std::sqrt(static_cast<double>(s.n_mm_hidden)));
-  auto* w2_data = static_cast<float*>(w2->data);
-  for (int64_t row = 0; row < std::min<int64_t>(kReservedChannels, n_embd_text); ++row) {
-    std::fill_n(w2_data + row * s.n_mm_hidden, s.n_mm_hidden, 0.0f);
-  }
-  ggml_tensor* b2 = t.constant("mm.2.bias", {n_embd_text}, 0.0f);
-  static_cast<float*>(b2->data)[0] = 1.0f;
+  add_projection(t, s, d, n_embd_text);
 }
 
 }  // namespace
@@ -139,6 +190,9 @@ const std::vector<ProjectorShape>& projector_shapes() {
       {"tiny-vision", "tiny", 32, 8, 32, 2, 64, 2, 64},
       // 224 x 224 images in 14 x 14 patches: 256 image tokens through a 6-layer ViT, for benchmarks.
       {"bench-vision", "bench-512x8", 224, 14, 384, 6, 1536, 7, 1024},
+      // Qwen2.5-VL's 14-pixel patches, 2x2 merged; a 2-layer ViT (window attention, then the whole
+      // image), 32 wide in 2 heads of 16 (rotary sections of 4); mtmd warms up on 1288 x 1288.
+      {"qwen2.5-vl-tiny", "qwen2.5-vl-tiny-text", 1288, 14, 32, 2, 64, 2, 128, ProjectorKind::kQwen25Vl, 2},
   };
   return shapes;
 }

@@ -1,6 +1,9 @@
-// Writes small vision projectors (mmproj GGUF files, LLaVA-style: a ViT with a 2-layer MLP into the
-// text model's embedding space) with random weights, for tests and benchmarks: `openbatch make-model
-// --shape tiny-vision --mmproj-output FILE`. llama.cpp's mtmd loads them as it loads LLaVA 1.5's.
+// Writes small vision projectors (mmproj GGUF files) with random weights, for tests and benchmarks:
+// `openbatch make-model --shape tiny-vision --mmproj-output FILE`. Two kinds, loaded by llama.cpp's mtmd
+// as it loads the real ones: LLaVA 1.5's (a ViT at a fixed resolution with a 2-layer MLP into the text
+// model's embedding space, one position a token) and Qwen2.5-VL's (a ViT with 2-D rotary positions and
+// window attention at the image's own resolution, 2x2 patches merged into one token, which the text
+// model places on M-RoPE's grid of positions).
 #pragma once
 
 #include <cstdint>
@@ -12,20 +15,27 @@
 
 namespace openbatch::testmodels {
 
+enum class ProjectorKind { kLlava, kQwen25Vl };
+
 struct ProjectorShape {
   std::string name;         // the make-model shape, e.g. "tiny-vision"
   std::string text_shape;   // the text model it pairs with (model_shapes()), e.g. "tiny"
-  uint32_t image_size = 0;  // images are resized to image_size x image_size
+  uint32_t image_size = 0;  // LLaVA: images are resized to image_size x image_size; Qwen2.5-VL: the
+                            // largest side mtmd's warm-up assumes
   uint32_t patch_size = 0;  // one image token per patch: (image_size / patch_size)^2 tokens
   uint32_t n_embd = 0;      // ViT width
   uint32_t n_head = 0;
   uint32_t n_ff = 0;
   uint32_t n_layer = 0;      // the last layer is not run (LLaVA takes the one before)
   uint32_t n_mm_hidden = 0;  // width of the MLP between ViT and text model
+  ProjectorKind kind = ProjectorKind::kLlava;
+  uint32_t n_wa_pattern = 0;  // Qwen2.5-VL: every n-th layer attends over the whole image, others in windows
 };
 
-// The vision shapes make-model knows: tiny-vision (16 tokens an image, for tests) and bench-vision
-// (256 tokens an image through a 6-layer ViT, paired with bench-512x8, for benchmarks).
+// The vision shapes make-model knows: tiny-vision (16 tokens an image, for tests), bench-vision
+// (256 tokens an image through a 6-layer ViT, paired with bench-512x8, for benchmarks) and
+// qwen2.5-vl-tiny (Qwen2.5-VL's projector scaled down, paired with qwen2.5-vl-tiny-text: one token per
+// 28 x 28 pixels of the image, 8 to 4096 of them).
 const std::vector<ProjectorShape>& projector_shapes();
 // null when name is not a vision shape.
 const ProjectorShape* projector_shape_by_name(std::string_view name);

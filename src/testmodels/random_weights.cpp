@@ -5,9 +5,9 @@
 #include <random>
 #include <string_view>
 
-#include "testmodels/byte_bpe_vocab.h"
 #include "ggml-backend.h"
 #include "ggml.h"
+#include "testmodels/byte_bpe_vocab.h"
 
 namespace openbatch::testmodels {
 namespace {

@@ -70,8 +70,9 @@ Result<RealVocab> load_real_vocab(const std::string& name, const std::string& ad
   const std::string path = llama_models_dir() + "/ggml-vocab-" + name + ".gguf";
   gguf_context* src = gguf_init_from_file(path.c_str(), gguf_init_params{/*no_alloc=*/true, /*ctx=*/nullptr});
   if (src == nullptr) {
-    return Status::internal("cannot read the vocabulary " + path +
-                            " (scripts/build-llama.sh puts it there; OPENBATCH_LLAMA_DATA names another folder)");
+    return Status::internal(
+        "cannot read the vocabulary " + path +
+        " (scripts/build-llama.sh puts it there; OPENBATCH_LLAMA_DATA names another folder)");
   }
   RealVocab vocab;
   vocab.tokenizer = gguf_init_empty();
@@ -107,7 +108,8 @@ Result<RealVocab> load_real_vocab(const std::string& name, const std::string& ad
     std::vector<const char*> texts;
     for (const auto& t : tokens) texts.push_back(t.c_str());
     gguf_set_arr_str(vocab.tokenizer, "tokenizer.ggml.tokens", texts.data(), texts.size());
-    gguf_set_arr_data(vocab.tokenizer, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types.data(), types.size());
+    gguf_set_arr_data(vocab.tokenizer, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types.data(),
+                      types.size());
   }
 
   LogitLandmarks& l = vocab.landmarks;
@@ -123,15 +125,18 @@ Result<RealVocab> load_real_vocab(const std::string& name, const std::string& ad
   l.think_start = find_token(tokens, "<think>");
   l.think_end = find_token(tokens, "</think>");
   if (l.quote < 0 || l.close_brace < 0 || l.close_bracket < 0 || l.newline < 0 || l.end < 0) {
-    return Status::internal(path + " lacks the tokens the random weights steer ('\"', '}', ']', newline, end)");
+    return Status::internal(path +
+                            " lacks the tokens the random weights steer ('\"', '}', ']', newline, end)");
   }
   for (size_t i = 0; i < n; ++i) {
-    if (types[i] == kTokenTypeControl && static_cast<int32_t>(i) != l.end) l.never.push_back(static_cast<int32_t>(i));
+    if (types[i] == kTokenTypeControl && static_cast<int32_t>(i) != l.end)
+      l.never.push_back(static_cast<int32_t>(i));
   }
   return vocab;
 }
 
 Result<std::string> load_chat_template(const std::string& file) {
+  if (file == kQwen25VlTemplate) return std::string(kQwen25VlTemplateText);
   const std::string path = llama_models_dir() + "/templates/" + file;
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::internal("cannot read the chat template " + path);

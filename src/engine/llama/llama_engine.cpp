@@ -55,9 +55,9 @@ struct Slot {
   std::unique_ptr<MessageStream> message;  // while streaming: the text read as answer, thinking, calls
   bool thinking = false;                   // the model is inside its thinking block
   bool thinking_done = false;              // it has left it, or never opened one
-  std::vector<llama_token> pending;  // generated (drawn or forced by the grammar), not yet decoded
-  int batch_index = -1;              // where this slot's logits are in the current batch, -1: none
-  llama_token drawn = -1;            // this step's drawn token
+  std::vector<llama_token> pending;        // generated (drawn or forced by the grammar), not yet decoded
+  int batch_index = -1;                    // where this slot's logits are in the current batch, -1: none
+  llama_token drawn = -1;                  // this step's drawn token
   Generation result;
 };
 
@@ -160,7 +160,7 @@ struct LlamaEngine::Impl {
   void loop();
   void admit_jobs();
   AdmissionInputs admission_inputs(const Job& job, bool with_cascade) const;
-  void copy_prefix(const Slot& from, Slot& to, size_t n);
+  void copy_prefix(const Slot& from, Slot& to, size_t n, const VisionPrompt& layout);
   void start_planned(std::shared_ptr<Job> job, const Admission& plan);
   bool start_linked(std::shared_ptr<Job>& job, const Admission& plan);
   void forget(Slot& slot);
@@ -205,9 +205,15 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   plan_in.cascade = options.cascade;
   plan_in.n_ctx_train = llama_model_n_ctx_train(impl->model);
   plan_in.gpu = options.gpu_layers != 0 && llama_supports_gpu_offload();
-  if (options.parallel <= 0) {
-    plan_in.free_memory = free_memory_for_kv(plan_in.gpu);
-    plan_in.kv_bytes_per_token = kv_bytes_per_token(impl->model);
+  if (options.parallel <= 0) plan_in.free_memory = free_memory_for_kv(plan_in.gpu);
+  plan_in.kv_bytes_per_token = kv_bytes_per_token(impl->model);
+  plan_in.weight_bytes = llama_model_size(impl->model);
+  const int rope_type = llama_model_rope_type(impl->model);
+  plan_in.mrope = rope_type == LLAMA_ROPE_TYPE_MROPE || rope_type == LLAMA_ROPE_TYPE_IMROPE;
+  if (plan_in.mrope && options.cascade == CascadeAttention::kOn) {
+    return Status::invalid_request(
+        "--cascade on: cascade attention gives every prefix token one position, and " + model_name +
+        " uses M-RoPE (an image spans fewer positions than tokens); use --cascade auto or off");
   }
   plan_in.hardware_threads = std::thread::hardware_concurrency();
   const LoadPlan plan = plan_load(plan_in);
@@ -221,9 +227,7 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   if (impl->cascade) cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
   cparams.n_batch = plan.n_batch;
   cparams.n_ubatch = cparams.n_batch;
-  // One KV stream per sequence: decode attends only over a sequence's own cells (measured faster
-  // than a unified buffer at 16+ sequences).
-  cparams.kv_unified = false;
+  cparams.kv_unified = plan.kv_unified;
   const int threads = plan.threads;
   cparams.n_threads = threads;
   cparams.n_threads_batch = threads;
@@ -235,7 +239,9 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   impl->info.id = options.model_ids.empty() ? std::filesystem::path(options.model_path).stem().string()
                                             : options.model_ids.front();
   for (size_t i = 1; i < options.model_ids.size(); ++i) impl->info.aliases.push_back(options.model_ids[i]);
-  impl->info.context_per_sequence = static_cast<int>(llama_n_ctx_seq(impl->ctx));
+  // A unified buffer lets one sequence take every cell: each stays within its share.
+  impl->info.context_per_sequence =
+      std::min(plan.ctx_per_sequence, static_cast<int>(llama_n_ctx_seq(impl->ctx)));
   if (!options.mmproj_path.empty()) {
     VisionOptions vopts;
     vopts.mmproj_path = options.mmproj_path;
@@ -491,24 +497,27 @@ AdmissionInputs LlamaEngine::Impl::admission_inputs(const Job& job, bool with_ca
   in.cascade = with_cascade;
   in.prefix_held = with_cascade ? common_prefix_length(prefix_tokens, prompt) : 0;
   // The last prompt token is decoded for the first draw's logits; an image's embeddings go in whole.
-  in.usable = [&job](size_t n) { return job.vision.align_to_image_start(std::min(n, job.prompt.size() - 1)); };
+  in.usable = [&job](size_t n) {
+    return job.vision.align_to_image_start(std::min(n, job.prompt.size() - 1));
+  };
   in.min_copy = kMinCopyTokens;
   return in;
 }
 
-// Gives `to` the KV of the first `n` tokens of `from`. With a KV stream per sequence the copy is of the
-// whole stream buffer, done by llama.cpp at the start of the next decode: far cheaper than computing
-// the prefix again, and decode keeps attending over one sequence's cells only.
-void LlamaEngine::Impl::copy_prefix(const Slot& from, Slot& to, size_t n) {
+// Gives `to` the KV of the first `n` tokens of `from` (whose positions `layout`, the prompt they are a
+// prefix of, tells). In one unified buffer the copy tags the same cells with one more sequence; with a
+// KV stream per sequence (cascade attention) it is a copy of the stream buffer, done by llama.cpp at the
+// start of the next decode. Either is far cheaper than computing the prefix again.
+void LlamaEngine::Impl::copy_prefix(const Slot& from, Slot& to, size_t n, const VisionPrompt& layout) {
   llama_memory_t mem = llama_get_memory(ctx);
   llama_memory_seq_cp(mem, from.seq, to.seq, -1, -1);
-  llama_memory_seq_rm(mem, to.seq, static_cast<llama_pos>(n), -1);
+  llama_memory_seq_rm(mem, to.seq, layout.position_of(n), -1);
   to.cached.assign(from.cached.begin(), from.cached.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
 void LlamaEngine::Impl::start_planned(std::shared_ptr<Job> job, const Admission& plan) {
   Slot& slot = slots[plan.sequence];
-  if (plan.copy_from) copy_prefix(slots[*plan.copy_from], slot, plan.copy_tokens);
+  if (plan.copy_from) copy_prefix(slots[*plan.copy_from], slot, plan.copy_tokens, job->vision);
   start_job(slot, std::move(job));
 }
 
@@ -547,7 +556,7 @@ void LlamaEngine::Impl::start_job(Slot& slot, std::shared_ptr<Job> job) {
   if (reuse >= job->prompt.size()) reuse = job->prompt.size() - 1;
   // An image's embeddings go in whole.
   reuse = job->vision.align_to_image_start(reuse);
-  if (!llama_memory_seq_rm(llama_get_memory(ctx), slot.seq, static_cast<llama_pos>(reuse), -1)) {
+  if (!llama_memory_seq_rm(llama_get_memory(ctx), slot.seq, job->vision.position_of(reuse), -1)) {
     llama_memory_seq_rm(llama_get_memory(ctx), slot.seq, -1, -1);
     reuse = 0;
   }
@@ -576,7 +585,7 @@ bool LlamaEngine::Impl::build_batch() {
   auto add = [&](Slot& slot, llama_token token, bool logits) {
     const int i = batch.n_tokens++;
     batch.token[i] = token;
-    batch.pos[i] = static_cast<llama_pos>(slot.cached.size());
+    batch.pos[i] = slot.job->vision.position_of(slot.cached.size());
     batch.n_seq_id[i] = 1;
     batch.seq_id[i][0] = slot.seq;
     batch.logits[i] = logits;
@@ -624,7 +633,7 @@ void LlamaEngine::Impl::decode_images() {
     VisionPrompt& vp = slot.job->vision;
     PromptImage* image = vp.image_starting_at(slot.prompt_done);
     if (image == nullptr) continue;
-    Status s = vision->decode(ctx, *image, static_cast<llama_pos>(slot.cached.size()), slot.seq);
+    Status s = vision->decode(ctx, *image, vp.position_of(slot.cached.size()), slot.seq);
     if (!s) {
       finish(slot, s);
       forget(slot);
@@ -754,8 +763,9 @@ std::string LlamaEngine::Impl::jump_forward(Slot& slot) {
   std::string forced = slot.sampler->take_forced_text(kMaxForcedBytes);
   if (forced.empty()) return forced;
   // A format's own tags (<tool_call>) are single tokens the model knows: spell them so.
-  std::vector<llama_token> tokens =
-      slot.job->chat.preserved_tokens.empty() ? tokenize_text(vocab, forced) : tokenize_special_text(vocab, forced);
+  std::vector<llama_token> tokens = slot.job->chat.preserved_tokens.empty()
+                                        ? tokenize_text(vocab, forced)
+                                        : tokenize_special_text(vocab, forced);
   std::string spelled;
   for (llama_token t : tokens) spelled += piece_of(*slot.job, t);
   if (spelled != forced) {

@@ -22,7 +22,11 @@ LoadPlan plan_load(const LoadPlanInputs& in) {
   plan.parallel = std::max(parallel, 1);
   const int ctx_total = in.ctx_size > 0 ? in.ctx_size : ctx_per_sequence * plan.parallel;
   plan.ctx_per_sequence = ctx_total / plan.parallel;
-  plan.cascade = in.cascade == CascadeAttention::kOn || (in.cascade == CascadeAttention::kAuto && !in.gpu);
+  const uint64_t prefix_reads = uint64_t(plan.parallel) * kCascadeShortPrompt * in.kv_bytes_per_token;
+  const bool attention_heavy = prefix_reads * 4 >= in.weight_bytes;
+  plan.cascade = !in.mrope && (in.cascade == CascadeAttention::kOn ||
+                               (in.cascade == CascadeAttention::kAuto && !in.gpu && attention_heavy));
+  plan.kv_unified = !plan.cascade;
   // With cascade attention the shared prefix gets a sequence (and its share of the cells) of its own.
   plan.n_seq = plan.parallel + (plan.cascade ? 1 : 0);
   plan.n_ctx = static_cast<uint32_t>(plan.ctx_per_sequence) * static_cast<uint32_t>(plan.n_seq);

@@ -9,8 +9,17 @@ LoadPlanInputs cpu_inputs() {
   LoadPlanInputs in;
   in.n_ctx_train = 32768;
   in.free_memory = uint64_t{16} << 30;
-  in.kv_bytes_per_token = 12 * 1024;
+  in.kv_bytes_per_token = 16 * 1024;     // bench-512x8: 8 layers of 512-wide K and V
+  in.weight_bytes = uint64_t{29} << 20;  // its Q8_0 tensors
   in.hardware_threads = 2;
+  return in;
+}
+
+// Qwen2.5-0.5B's shape: 24 layers, 2 KV heads of 64, a 151,936-token vocabulary; Q8_0.
+LoadPlanInputs qwen_inputs() {
+  LoadPlanInputs in = cpu_inputs();
+  in.kv_bytes_per_token = 12 * 1024;
+  in.weight_bytes = uint64_t{506} << 20;
   return in;
 }
 
@@ -18,7 +27,8 @@ TEST(LoadPlanTest, CpuDefaults) {
   const LoadPlan p = plan_load(cpu_inputs());
   EXPECT_EQ(p.parallel, 16);
   EXPECT_EQ(p.ctx_per_sequence, 4096);
-  EXPECT_TRUE(p.cascade);
+  EXPECT_TRUE(p.cascade);  // its attention over a shared prompt outweighs its weights
+  EXPECT_FALSE(p.kv_unified);
   EXPECT_EQ(p.n_seq, 17);  // the shared prefix's sequence
   EXPECT_EQ(p.n_ctx, 4096u * 17u);
   EXPECT_EQ(p.n_batch, 512u);
@@ -36,10 +46,40 @@ TEST(LoadPlanTest, OperatorsChoicesWin) {
   EXPECT_EQ(p.parallel, 4);
   EXPECT_EQ(p.ctx_per_sequence, 2048);
   EXPECT_FALSE(p.cascade);
+  EXPECT_TRUE(p.kv_unified);
   EXPECT_EQ(p.n_seq, 4);
   EXPECT_EQ(p.n_ctx, 8192u);
   EXPECT_EQ(p.n_batch, 4u);  // at least a token a sequence
   EXPECT_EQ(p.threads, 1);
+}
+
+TEST(LoadPlanTest, LightAttentionModelsTakeOneUnifiedBuffer) {
+  const LoadPlan p = plan_load(qwen_inputs());
+  EXPECT_FALSE(p.cascade);
+  EXPECT_TRUE(p.kv_unified);
+  EXPECT_EQ(p.n_seq, 16);
+  EXPECT_EQ(p.n_ctx, 4096u * 16u);
+  EXPECT_EQ(p.ctx_per_sequence, 4096);
+  // Twice the sequences read twice the prefix: still light (16 x 256 x 12 KiB x 4 = 192 MiB < 506).
+  LoadPlanInputs in = qwen_inputs();
+  in.parallel = 32;
+  EXPECT_FALSE(plan_load(in).cascade);
+  in.parallel = 48;  // 48 x 256 x 12 KiB x 4 = 576 MiB >= 506 MiB
+  EXPECT_TRUE(plan_load(in).cascade);
+  // Asked for, cascade attention comes with its own streams.
+  in = qwen_inputs();
+  in.cascade = CascadeAttention::kOn;
+  const LoadPlan on = plan_load(in);
+  EXPECT_TRUE(on.cascade);
+  EXPECT_FALSE(on.kv_unified);
+}
+
+TEST(LoadPlanTest, MRopeModelsRunWithoutCascade) {
+  LoadPlanInputs in = cpu_inputs();  // attention-heavy: cascade but for M-RoPE
+  in.mrope = true;
+  const LoadPlan p = plan_load(in);
+  EXPECT_FALSE(p.cascade);
+  EXPECT_TRUE(p.kv_unified);
 }
 
 TEST(LoadPlanTest, GpuTurnsCascadeOffUnlessAsked) {

@@ -89,6 +89,15 @@ PromptImage* VisionPrompt::image_starting_at(size_t i) {
   return nullptr;
 }
 
+llama_pos VisionPrompt::position_of(size_t i) const {
+  size_t saved = 0;
+  for (const PromptImage& image : images) {
+    if (image.start + image.n_tokens > i) break;
+    saved += image.n_tokens - image.n_pos;
+  }
+  return static_cast<llama_pos>(i - saved);
+}
+
 size_t VisionPrompt::align_to_image_start(size_t i) const {
   for (const PromptImage& image : images) {
     if (image.start < i && i < image.start + image.n_tokens) return image.start;
@@ -113,12 +122,7 @@ Result<std::unique_ptr<VisionEncoder>> VisionEncoder::load(const VisionOptions& 
   if (!mtmd_support_vision(v->mtmd_)) {
     return Status::internal("the projector " + options.mmproj_path + " has no vision encoder");
   }
-  if (mtmd_decode_use_mrope(v->mtmd_)) {
-    // M-RoPE models (Qwen2-VL and later) place image embeddings on a 2-D grid of positions, which
-    // the engine's one-position-per-token sequences do not track.
-    return Status::internal("the projector " + options.mmproj_path +
-                            " is for an M-RoPE model (Qwen2-VL family), which this server does not run yet");
-  }
+  v->mrope_ = mtmd_decode_use_mrope(v->mtmd_);
   v->n_embd_ = llama_model_n_embd_inp(model);
   v->budget_ = std::make_shared<Budget>();
   v->budget_->max_holds = std::max(1, options.max_encoded_waiting);
@@ -175,6 +179,7 @@ Result<VisionPrompt> VisionEncoder::tokenize(const std::string& prompt_text,
     PromptImage image;
     image.start = prompt.tokens.size();
     image.n_tokens = mtmd_input_chunk_get_n_tokens(chunk);
+    image.n_pos = static_cast<size_t>(mtmd_input_chunk_get_n_pos(chunk));
     image.url = images[next_image++]->url;
     image.chunk = std::shared_ptr<mtmd_input_chunk>(mtmd_input_chunk_copy(chunk), mtmd_input_chunk_free);
     const char* id = mtmd_input_chunk_get_id(chunk);

@@ -56,7 +56,8 @@ class EmbeddingHold {
 // One image of a prompt.
 struct PromptImage {
   size_t start = 0;                         // index of its first placeholder in VisionPrompt::tokens
-  size_t n_tokens = 0;                      // placeholders (positions) it takes
+  size_t n_tokens = 0;                      // placeholders (embeddings) it takes
+  size_t n_pos = 0;                         // positions it takes: n_tokens, or fewer with M-RoPE
   std::string url;                          // for error messages
   std::shared_ptr<mtmd_input_chunk> chunk;  // mtmd's chunk, holding the preprocessed image
   std::vector<float> embeddings;            // n_tokens * n_embd once encoded; emptied once decoded
@@ -72,6 +73,10 @@ struct VisionPrompt {
   PromptImage* image_starting_at(size_t i);
   // i moved back to the start of the image it falls inside, if it falls inside one.
   size_t align_to_image_start(size_t i) const;
+  // The position of tokens[i] (or of the i-th token, generated ones included) in its sequence: i, less
+  // what the images before it save with M-RoPE, whose image spans max(width, height) positions in
+  // patches. REQUIRES: i does not fall inside an image (an image's start is fine).
+  llama_pos position_of(size_t i) const;
 };
 
 struct VisionOptions {
@@ -88,6 +93,9 @@ class VisionEncoder {
   ~VisionEncoder();  // shutdown()
   VisionEncoder(const VisionEncoder&) = delete;
   VisionEncoder& operator=(const VisionEncoder&) = delete;
+
+  // Whether the model places image embeddings on M-RoPE's grid of positions (Qwen2-VL and later).
+  bool uses_mrope() const { return mrope_; }
 
   // What stands for one image in a rendered prompt (unguessable, so user text cannot fake one).
   const std::string& marker() const { return marker_; }
@@ -126,6 +134,7 @@ class VisionEncoder {
 
   mtmd_context* mtmd_ = nullptr;
   std::string marker_;
+  bool mrope_ = false;
   int n_embd_ = 0;
   std::shared_ptr<Budget> budget_;  // shared with the holds, which may outlive the encoder
 
