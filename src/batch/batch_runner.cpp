@@ -202,8 +202,8 @@ class BatchRunner::Scheduler {
   // What the store holds now: batches created or left by other nodes, cancels asked of them, and
   // batches that ended elsewhere.
   void poll() {
-    auto unfinished = r_.store_.batches_with_status(
-        {BatchStatus::kValidating, BatchStatus::kInProgress, BatchStatus::kCancelling, BatchStatus::kFinalizing});
+    auto unfinished = r_.store_.batches_with_status({BatchStatus::kValidating, BatchStatus::kInProgress,
+                                                     BatchStatus::kCancelling, BatchStatus::kFinalizing});
     if (!unfinished) return log_error("-", "poll the store", unfinished.status());
     std::set<std::string> live;
     for (const store::BatchRecord& rec : *unfinished) {

@@ -2,14 +2,13 @@
 // clock, with the real SQLite store and blob directory in a temporary data dir.
 #include <gtest/gtest.h>
 
-#include "common/http_status.h"
-
 #include <set>
 #include <thread>
 
 #include "batch/batch_service.h"
 #include "batch/fake_engine_for_test.h"
 #include "blobs/blobs.h"
+#include "common/http_status.h"
 #include "common/temp_dir.h"
 #include "store/sqlite_store.h"
 

@@ -88,7 +88,8 @@ Status remove_orphan_blobs(store::Store& store, blobs::BlobStore& blobs) {
 
 }  // namespace
 
-Result<std::unique_ptr<BatchService>> BatchService::open(BatchServiceOptions options, engine::Engine& engine) {
+Result<std::unique_ptr<BatchService>> BatchService::open(BatchServiceOptions options,
+                                                         engine::Engine& engine) {
   int lock_fd = -1;
   auto fail = [&lock_fd](Status s) {
     if (lock_fd >= 0) ::close(lock_fd);

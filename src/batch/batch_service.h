@@ -146,7 +146,7 @@ class BatchService {
  private:
   BatchService(BatchServiceOptions options, engine::Engine& engine, int lock_fd);
 
-  const int lock_fd_;  // holds the data directory's lock (flock) while the service lives; -1: none
+  const int lock_fd_;            // holds the data directory's lock (flock) while the service lives; -1: none
   BatchServiceOptions options_;  // its store and blobs are moved into store_ and blobs_
   const Clock& clock_;
   engine::Engine& engine_;

@@ -67,8 +67,8 @@ Result<Rows> Connection::exec(const std::string& sql, const std::vector<Param>& 
   // Without parameters, PQexec: it also runs several statements at once (migrations).
   PGresult* r = params.empty() && !binary_results
                     ? PQexec(conn_, sql.c_str())
-                    : PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                                   lengths.data(), formats.data(), binary_results ? 1 : 0);
+                    : PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
+                                   values.data(), lengths.data(), formats.data(), binary_results ? 1 : 0);
   Rows rows(r);
   const ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
@@ -138,7 +138,8 @@ Result<std::unique_ptr<Connection>> Database::acquire(bool fresh) {
   }
   auto c = std::unique_ptr<Connection>(new Connection(conn));
   // Our statements say what they mean; keep libpq's notices off stderr.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   return c;
 }
 
@@ -202,8 +203,8 @@ Status migrate(Database& db, const std::string& component, const std::vector<con
   return db.transaction([&](Connection& c) -> Status {
     // Any fixed number: every openbatch node takes the same lock while it migrates.
     if (auto r = c.exec("SELECT pg_advisory_xact_lock(7262001)"); !r) return r.status();
-    if (auto r = c.exec(
-            "CREATE TABLE IF NOT EXISTS openbatch_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL)");
+    if (auto r = c.exec("CREATE TABLE IF NOT EXISTS openbatch_schema (component TEXT PRIMARY KEY, version "
+                        "INTEGER NOT NULL)");
         !r) {
       return r.status();
     }
@@ -211,8 +212,9 @@ Status migrate(Database& db, const std::string& component, const std::vector<con
     if (!v) return v.status();
     const int64_t version = v->size() == 0 ? 0 : v->i64(0, 0);
     if (version > static_cast<int64_t>(migrations.size())) {
-      return Status::internal("the database's " + component + " schema has version " + std::to_string(version) +
-                              ", newer than this openbatch knows (" + std::to_string(migrations.size()) + ")");
+      return Status::internal("the database's " + component + " schema has version " +
+                              std::to_string(version) + ", newer than this openbatch knows (" +
+                              std::to_string(migrations.size()) + ")");
     }
     for (size_t i = static_cast<size_t>(version); i < migrations.size(); ++i) {
       if (auto r = c.exec(migrations[i]); !r) return r.status();

@@ -48,7 +48,8 @@ class PostgresServer {
 
   // A libpq URI for database db on this server.
   std::string url(const std::string& db = "postgres") const {
-    return "postgresql:///" + db + "?host=" + dir_.path() + "&port=" + std::to_string(kPort) + "&user=openbatch";
+    return "postgresql:///" + db + "?host=" + dir_.path() + "&port=" + std::to_string(kPort) +
+           "&user=openbatch";
   }
 
   // A fresh, empty database; returns its URI.
@@ -92,18 +93,23 @@ class PostgresServer {
     }
     if (::geteuid() == 0) {
       const passwd* pw = ::getpwnam("postgres");
-      if (pw == nullptr) return Status::unavailable("running as root, and there is no 'postgres' user to run PostgreSQL as");
+      if (pw == nullptr)
+        return Status::unavailable("running as root, and there is no 'postgres' user to run PostgreSQL as");
       as_user_ = "postgres";
-      if (::chown(dir_.path().c_str(), pw->pw_uid, pw->pw_gid) != 0) return Status::internal("cannot chown " + dir_.path());
+      if (::chown(dir_.path().c_str(), pw->pw_uid, pw->pw_gid) != 0)
+        return Status::internal("cannot chown " + dir_.path());
     }
     return run({bin("initdb"), "-D", data_dir(), "-U", "openbatch", "-A", "trust", "-E", "UTF8", "--locale=C",
                 "--no-sync"});
   }
 
   Status start_server() {
-    const std::string options = "-k " + dir_.path() + " -p " + std::to_string(kPort) +
-                                " -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
-    if (Status s = run({bin("pg_ctl"), "-D", data_dir(), "-l", log_path(), "-o", options, "-w", "-t", "60", "start"}); !s) {
+    const std::string options =
+        "-k " + dir_.path() + " -p " + std::to_string(kPort) +
+        " -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
+    if (Status s = run(
+            {bin("pg_ctl"), "-D", data_dir(), "-l", log_path(), "-o", options, "-w", "-t", "60", "start"});
+        !s) {
       std::error_code ec;
       std::string log;
       if (auto f = std::fopen(log_path().c_str(), "r")) {

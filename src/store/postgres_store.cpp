@@ -215,7 +215,8 @@ Result<std::string> lock_status(Connection& c, const std::string& id) {
 }
 
 // OK when the locked batch is in one of `from`; otherwise the conflict a move to `to` meets.
-Status expect_status(Connection& c, const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to) {
+Status expect_status(Connection& c, const std::string& id, const std::vector<BatchStatus>& from,
+                     BatchStatus to) {
   auto current = lock_status(c, id);
   if (!current) return current.status();
   for (BatchStatus s : from) {
@@ -259,7 +260,8 @@ class PostgresStore final : public Store {
   Result<FileRecord> get_file(const std::string& owner, const std::string& id) override {
     std::optional<FileRecord> out;
     Status s = db_->run([&](Connection& c) -> Status {
-      auto r = c.exec(std::string("SELECT ") + kFileColumns + " FROM files WHERE id=$1 AND owner=$2", {id, owner});
+      auto r =
+          c.exec(std::string("SELECT ") + kFileColumns + " FROM files WHERE id=$1 AND owner=$2", {id, owner});
       if (!r) return r.status();
       if (r->size() == 0) return file_not_found(id);
       out = read_file(*r, 0);
@@ -279,10 +281,11 @@ class PostgresStore final : public Store {
         if (a->size() == 0) return Status::ok();
         after = a->i64(0, 0);
       }
-      const std::string sql = std::string("SELECT ") + kFileColumns +
-                              " FROM files WHERE owner=$1 AND ($2='' OR purpose=$2) AND ($3::bigint IS NULL OR seq " +
-                              (query.ascending ? ">" : "<") + " $3::bigint) ORDER BY seq " +
-                              (query.ascending ? "ASC" : "DESC") + " LIMIT $4";
+      const std::string sql =
+          std::string("SELECT ") + kFileColumns +
+          " FROM files WHERE owner=$1 AND ($2='' OR purpose=$2) AND ($3::bigint IS NULL OR seq " +
+          (query.ascending ? ">" : "<") + " $3::bigint) ORDER BY seq " + (query.ascending ? "ASC" : "DESC") +
+          " LIMIT $4";
       auto r = c.exec(sql, {owner, query.purpose, after, query.limit + 1});
       if (!r) return r.status();
       for (int i = 0; i < r->size(); ++i) page.items.push_back(read_file(*r, i));
@@ -375,10 +378,11 @@ class PostgresStore final : public Store {
         if (a->size() == 0) return Status::ok();
         after = a->i64(0, 0);
       }
-      auto r = c.exec(std::string("SELECT ") + kBatchColumns +
-                          " FROM batches WHERE owner=$1 AND ($2::bigint IS NULL OR seq < $2::bigint) ORDER BY seq "
-                          "DESC LIMIT $3",
-                      {owner, after, query.limit + 1});
+      auto r =
+          c.exec(std::string("SELECT ") + kBatchColumns +
+                     " FROM batches WHERE owner=$1 AND ($2::bigint IS NULL OR seq < $2::bigint) ORDER BY seq "
+                     "DESC LIMIT $3",
+                 {owner, after, query.limit + 1});
       if (!r) return r.status();
       for (int i = 0; i < r->size(); ++i) page.items.push_back(read_batch(*r, i));
       return Status::ok();
@@ -403,15 +407,16 @@ class PostgresStore final : public Store {
     return out;
   }
 
-  Status start_batch(const std::string& id, const std::string& model, const std::vector<RequestRecord>& requests,
-                     int64_t now) override {
+  Status start_batch(const std::string& id, const std::string& model,
+                     const std::vector<RequestRecord>& requests, int64_t now) override {
     return db_->transaction([&](Connection& c) -> Status {
       if (Status s = expect_status(c, id, {BatchStatus::kValidating}, BatchStatus::kInProgress); !s) return s;
       // Many rows a statement: a round trip per 1,000 requests, not per request.
       constexpr size_t kRowsPerInsert = 1000;
       for (size_t at = 0; at < requests.size(); at += kRowsPerInsert) {
         const size_t end = std::min(requests.size(), at + kRowsPerInsert);
-        std::string sql = "INSERT INTO batch_requests (batch_id, line, custom_id, byte_offset, length) VALUES ";
+        std::string sql =
+            "INSERT INTO batch_requests (batch_id, line, custom_id, byte_offset, length) VALUES ";
         std::vector<Param> params;
         params.reserve(1 + 4 * (end - at));
         params.emplace_back(id);
@@ -419,8 +424,8 @@ class PostgresStore final : public Store {
           const RequestRecord& r = requests[i];
           const size_t p = params.size();
           sql += (i == at ? "" : ",");
-          sql += "($1,$" + std::to_string(p + 1) + ",$" + std::to_string(p + 2) + ",$" + std::to_string(p + 3) +
-                 ",$" + std::to_string(p + 4) + ")";
+          sql += "($1,$" + std::to_string(p + 1) + ",$" + std::to_string(p + 2) + ",$" +
+                 std::to_string(p + 3) + ",$" + std::to_string(p + 4) + ")";
           params.emplace_back(r.line);
           params.emplace_back(r.custom_id);
           params.emplace_back(r.offset);
@@ -428,8 +433,9 @@ class PostgresStore final : public Store {
         }
         if (auto r = c.exec(sql, params); !r) return r.status();
       }
-      auto r = c.exec("UPDATE batches SET status='in_progress', in_progress_at=$1, model=$2, total=$3 WHERE id=$4",
-                      {now, model, static_cast<int64_t>(requests.size()), id});
+      auto r =
+          c.exec("UPDATE batches SET status='in_progress', in_progress_at=$1, model=$2, total=$3 WHERE id=$4",
+                 {now, model, static_cast<int64_t>(requests.size()), id});
       return r ? Status::ok() : r.status();
     });
   }
@@ -455,7 +461,8 @@ class PostgresStore final : public Store {
     std::vector<RequestRecord> out;
     Status s = db_->run([&](Connection& c) -> Status {
       auto r = c.exec(
-          "SELECT line, custom_id, byte_offset, length, lease_token FROM batch_requests WHERE batch_id=$1 AND "
+          "SELECT line, custom_id, byte_offset, length, lease_token FROM batch_requests WHERE batch_id=$1 "
+          "AND "
           "outcome=0 ORDER BY line",
           {batch_id});
       if (!r) return r.status();
@@ -530,7 +537,8 @@ class PostgresStore final : public Store {
       return Status::ok();
     });
     if (!s) return s;
-    std::sort(out.begin(), out.end(), [](const RequestRecord& a, const RequestRecord& b) { return a.line < b.line; });
+    std::sort(out.begin(), out.end(),
+              [](const RequestRecord& a, const RequestRecord& b) { return a.line < b.line; });
     return out;
   }
 
@@ -564,7 +572,8 @@ class PostgresStore final : public Store {
           {node});
       if (!r) return r.status();
       auto b = c.exec(
-          "UPDATE batches SET job_node=NULL, job_until=NULL WHERE job_node IS NOT NULL AND ($1='' OR job_node=$1)",
+          "UPDATE batches SET job_node=NULL, job_until=NULL WHERE job_node IS NOT NULL AND ($1='' OR "
+          "job_node=$1)",
           {node});
       return b ? Status::ok() : b.status();
     });
@@ -637,7 +646,8 @@ class PostgresStore final : public Store {
     });
   }
 
-  Result<std::vector<ProgressSample>> progress_samples(const std::string& batch_id, int64_t after_ms) override {
+  Result<std::vector<ProgressSample>> progress_samples(const std::string& batch_id,
+                                                       int64_t after_ms) override {
     std::vector<ProgressSample> out;
     Status s = db_->run([&](Connection& c) -> Status {
       auto r = c.exec(
@@ -662,8 +672,8 @@ class PostgresStore final : public Store {
   }
 
   Status finish_batch(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to,
-                      const std::optional<FileRecord>& output_file, const std::optional<FileRecord>& error_file,
-                      int64_t now) override {
+                      const std::optional<FileRecord>& output_file,
+                      const std::optional<FileRecord>& error_file, int64_t now) override {
     return db_->transaction([&](Connection& c) -> Status {
       if (Status s = expect_status(c, id, from, to); !s) return s;
       for (const auto* f : {&output_file, &error_file}) {
@@ -681,7 +691,8 @@ class PostgresStore final : public Store {
   }
 
  private:
-  Result<BatchRecord> read_one_batch(const std::string& sql, const std::vector<Param>& params, const std::string& id) {
+  Result<BatchRecord> read_one_batch(const std::string& sql, const std::vector<Param>& params,
+                                     const std::string& id) {
     std::optional<BatchRecord> out;
     Status s = db_->run([&](Connection& c) -> Status {
       auto r = c.exec(sql, params);

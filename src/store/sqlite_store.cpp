@@ -517,7 +517,8 @@ class SqliteStore final : public Store {
       };
       std::map<std::string, Delta> deltas;
       sqlite3_stmt* update = prepare(
-          "UPDATE batch_requests SET outcome=?1, result=?2, lease_node=NULL, lease_until=NULL WHERE batch_id=?3 "
+          "UPDATE batch_requests SET outcome=?1, result=?2, lease_node=NULL, lease_until=NULL WHERE "
+          "batch_id=?3 "
           "AND line=?4 AND outcome=0 AND (?5=0 OR lease_token=?5)");
       for (const auto& r : results) {
         Query q(update, fault_);
@@ -564,7 +565,8 @@ class SqliteStore final : public Store {
         if (q.text(0) != to_string(BatchStatus::kInProgress)) return Status::ok();
       }
       Query q(statement(
-          "UPDATE batch_requests SET lease_node=?1, lease_until=?2, lease_token=lease_token+1 WHERE batch_id=?3 "
+          "UPDATE batch_requests SET lease_node=?1, lease_until=?2, lease_token=lease_token+1 WHERE "
+          "batch_id=?3 "
           "AND line IN (SELECT line FROM batch_requests WHERE batch_id=?3 AND outcome=0 AND (lease_until IS "
           "NULL OR lease_until<=?4) ORDER BY line LIMIT ?5) RETURNING line, custom_id, offset, length, "
           "lease_token"));
@@ -577,7 +579,8 @@ class SqliteStore final : public Store {
       return Status::ok();
     });
     if (!s) return s;
-    std::sort(out.begin(), out.end(), [](const RequestRecord& a, const RequestRecord& b) { return a.line < b.line; });
+    std::sort(out.begin(), out.end(),
+              [](const RequestRecord& a, const RequestRecord& b) { return a.line < b.line; });
     return out;
   }
 
@@ -622,8 +625,9 @@ class SqliteStore final : public Store {
         q.bind(node);
         if (q.step() != SQLITE_DONE) return error("release_leases");
       }
-      Query q(statement(
-          "UPDATE batches SET job_node=NULL, job_until=NULL WHERE job_node IS NOT NULL AND (?1='' OR job_node=?1)"));
+      Query q(
+          statement("UPDATE batches SET job_node=NULL, job_until=NULL WHERE job_node IS NOT NULL AND (?1='' "
+                    "OR job_node=?1)"));
       q.bind(node);
       if (q.step() != SQLITE_DONE) return error("release_leases");
       return Status::ok();

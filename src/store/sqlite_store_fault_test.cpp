@@ -3,12 +3,11 @@
 // and a failed BEGIN runs nothing at all.
 #include <gtest/gtest.h>
 
-#include "common/http_status.h"
-
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "common/http_status.h"
 #include "common/temp_dir.h"
 #include "store/sqlite_store.h"
 

@@ -1,10 +1,9 @@
 #include "store/sqlite_store.h"
 
-#include "common/http_status.h"
-
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include "common/http_status.h"
 #include "common/temp_dir.h"
 
 namespace openbatch::store {
@@ -81,14 +80,15 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
   // What the later migrations added goes: progress samples (2), leases (3).
-  ASSERT_EQ(sqlite3_exec(db,
-                         "DROP TABLE batch_progress; DROP INDEX batch_requests_unfinished; DROP INDEX "
-                         "batch_requests_leased; ALTER TABLE batch_requests DROP COLUMN lease_node; ALTER TABLE "
-                         "batch_requests DROP COLUMN lease_until; ALTER TABLE batch_requests DROP COLUMN "
-                         "lease_token; ALTER TABLE batches DROP COLUMN job_node; ALTER TABLE batches DROP COLUMN "
-                         "job_until; PRAGMA user_version=1",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   "DROP TABLE batch_progress; DROP INDEX batch_requests_unfinished; DROP INDEX "
+                   "batch_requests_leased; ALTER TABLE batch_requests DROP COLUMN lease_node; ALTER TABLE "
+                   "batch_requests DROP COLUMN lease_until; ALTER TABLE batch_requests DROP COLUMN "
+                   "lease_token; ALTER TABLE batches DROP COLUMN job_node; ALTER TABLE batches DROP COLUMN "
+                   "job_until; PRAGMA user_version=1",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(db);
   reopen();
   EXPECT_EQ(store_->get_batch("alice", "batch_1")->request_counts.total, 2);

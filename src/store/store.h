@@ -90,7 +90,7 @@ struct BatchRecord {
   std::optional<int64_t> in_progress_at, finalizing_at, completed_at, failed_at, expired_at, cancelling_at,
       cancelled_at;
   std::vector<BatchError> errors;
-  nlohmann::ordered_json metadata;                      // an object of string values (in the client's order), or null
+  nlohmann::ordered_json metadata;  // an object of string values (in the client's order), or null
   std::optional<int64_t> output_expires_after_seconds;  // output files expire this long after creation
   RequestCounts request_counts;
   Usage usage;
@@ -208,12 +208,13 @@ class Store {
   // that holds at now_ms (none, or one that lapsed): each gets a new lease_token and a lease until
   // lease_until_ms. Nothing while the batch is not in_progress. Many nodes may claim at once; each
   // request goes to one of them.
-  virtual Result<std::vector<RequestRecord>> claim_requests(const std::string& batch_id, const std::string& node,
-                                                            int64_t limit, int64_t now_ms,
-                                                            int64_t lease_until_ms) = 0;
+  virtual Result<std::vector<RequestRecord>> claim_requests(const std::string& batch_id,
+                                                            const std::string& node, int64_t limit,
+                                                            int64_t now_ms, int64_t lease_until_ms) = 0;
   // Extends every lease node holds (requests and batch jobs) to lease_until_ms.
   virtual Status renew_leases(const std::string& node, int64_t lease_until_ms) = 0;
-  // Ends node's leases of the batch (its requests' and its job's), so that another node may take them at once.
+  // Ends node's leases of the batch (its requests' and its job's), so that another node may take them at
+  // once.
   virtual Status release_batch(const std::string& batch_id, const std::string& node) = 0;
   // Ends every lease node holds; node "" ends every lease of every node (for a store that one process
   // holds alone, when it starts: the leases of an earlier process that died are nobody's).

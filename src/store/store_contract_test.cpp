@@ -1,5 +1,3 @@
-#include "store/store.h"
-
 #include <gtest/gtest.h>
 
 #include <set>
@@ -8,6 +6,7 @@
 #include "common/http_status.h"
 #include "common/temp_dir.h"
 #include "store/postgres_server_for_test.h"
+#include "store/store.h"
 
 namespace openbatch::store {
 namespace {
@@ -297,9 +296,8 @@ TEST_P(StoreContractTest, FinishingRecordsTheFilesAndTheStatusInOneStep) {
 
   // A second finish (a repeated finalization) changes nothing.
   FileRecord again = file("file-again", "alice", "batch_output");
-  EXPECT_EQ(http_status_of(store_
-                ->finish_batch("batch_1", {BatchStatus::kFinalizing}, BatchStatus::kCompleted, again,
-                               std::nullopt, 12)),
+  EXPECT_EQ(http_status_of(store_->finish_batch("batch_1", {BatchStatus::kFinalizing},
+                                                BatchStatus::kCompleted, again, std::nullopt, 12)),
             409);
   EXPECT_EQ(http_status_of(store_->get_file("alice", "file-again").status()), 404);
 }
