@@ -15,6 +15,7 @@
 #include "openai/batch_objects.h"
 #include "openai/chat_completion.h"
 #include "openai/endpoints.h"
+#include "openai/jsonl_check.h"
 #include "store/sqlite_store.h"
 
 namespace openbatch::batch {
@@ -38,12 +39,21 @@ class BlobFileUpload final : public FileUpload {
           "The file is larger than the maximum of " + std::to_string(max_bytes_) + " bytes.", "file",
           "file_too_large");
     }
+    lines_.feed(data);
     return writer_->append(data);
   }
 
   Result<store::FileRecord> finish(const std::string& purpose,
                                    std::optional<int64_t> expires_after) override {
     if (Status s = openai::check_upload_purpose(purpose); !s) return s;
+    // A batch input file's lines are checked in full at batch create; one that is not even a JSON
+    // object is refused now, while the user is still at the upload.
+    if (const auto bad = lines_.first_bad_line(); bad && purpose == "batch") {
+      return Status::invalid_request("Invalid batch input file: line " + std::to_string(*bad) +
+                                         " is not a JSON object (a batch input file holds one request a line, "
+                                         "each a JSON object).",
+                                     "file", "invalid_file_format");
+    }
     if (expires_after) {
       if (Status s = openai::check_upload_expires_after(*expires_after, limits_); !s) return s;
     }
@@ -65,6 +75,7 @@ class BlobFileUpload final : public FileUpload {
   blobs::BlobStore& blobs_;
   std::unique_ptr<blobs::BlobWriter> writer_;
   store::FileRecord rec_;
+  openai::JsonlObjectCheck lines_;
   const openai::Limits& limits_;
   const int64_t max_bytes_;
   const Clock& clock_;
