@@ -364,7 +364,7 @@ TEST_F(BatchApiTest, AnswersCreateErrorsWithOpenAIsEnvelope) {
   json f = upload(request_line("a") + "\n");
   json err =
       post("/v1/batches",
-           {{"input_file_id", f["id"]}, {"endpoint", "/v1/completions"}, {"completion_window", "24h"}}, 400);
+           {{"input_file_id", f["id"]}, {"endpoint", "/v1/moderations"}, {"completion_window", "24h"}}, 400);
   EXPECT_EQ(err["error"]["code"], "invalid_value");
   EXPECT_EQ(err["error"]["param"], "endpoint");
   EXPECT_EQ(err["error"]["type"], "invalid_request_error");

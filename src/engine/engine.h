@@ -95,8 +95,20 @@ struct SamplingParams {
   std::vector<std::pair<int32_t, float>> logit_bias;  // token id -> bias added to its logit
 };
 
+// A prompt the model reads as it is, with no chat template (POST /v1/completions): text (tokenised as
+// llama-server tokenises a completion prompt: the model's begin token added, special tokens parsed),
+// or token ids when tokens is not empty. echo: the answer's text starts with the prompt.
+struct RawPrompt {
+  std::string text;
+  std::vector<int32_t> tokens;
+  bool echo = false;
+};
+
 struct GenerationRequest {
   std::vector<Message> messages;
+  // Set: the prompt, instead of messages rendered by the chat template; messages, tools and
+  // response_format are then empty (the answer is free text, never parsed for calls or thinking).
+  std::optional<RawPrompt> raw_prompt;
   SamplingParams sampling;
   int max_tokens = -1;  // -1: until the end of the context or an end-of-generation token
   std::vector<std::string> stop;

@@ -233,14 +233,7 @@ Status parse_response_format(const json& body, engine::GenerationRequest& out) {
   if (t == "text") return Status::ok();
   if (t == "json_object") {
     // OpenAI asks that the conversation mention JSON, so that the model is told what to produce.
-    bool mentions_json = false;
-    for (const auto& m : out.messages) {
-      std::string lower = m.content;
-      std::transform(lower.begin(), lower.end(), lower.begin(),
-                     [](unsigned char c) { return std::tolower(c); });
-      mentions_json = mentions_json || lower.find("json") != std::string::npos;
-    }
-    if (!mentions_json) {
+    if (!mentions_json(out.messages)) {
       return Status::invalid_request(
           "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
           "'json_object'.",
@@ -272,6 +265,8 @@ Status parse_response_format(const json& body, engine::GenerationRequest& out) {
       "Invalid value: '" + t + "'. Supported values are: 'json_object', 'json_schema', and 'text'.",
       "response_format.type", "invalid_value");
 }
+
+}  // namespace
 
 Status parse_stop(const json& body, engine::GenerationRequest& out) {
   auto it = body.find("stop");
@@ -317,7 +312,15 @@ Status parse_logit_bias(const json& body, engine::GenerationRequest& out) {
   return Status::ok();
 }
 
-}  // namespace
+bool mentions_json(const std::vector<engine::Message>& messages) {
+  for (const auto& m : messages) {
+    std::string lower = m.content;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (lower.find("json") != std::string::npos) return true;
+  }
+  return false;
+}
 
 Result<ChatCompletionRequest> parse_chat_completion_request(const json& body, const engine::ModelInfo& model,
                                                             const nlohmann::ordered_json* ordered) {
