@@ -22,9 +22,9 @@ Read read(std::string_view a, std::string_view b) {
   reader.feed(a);
   reader.feed(b);
   const auto c = reader.completion();
-  out.completion = c.is_ok()
-                       ? c->dump()
-                       : "error " + std::to_string(openbatch::http_status_of(c.status())) + " " + c.status().message();
+  out.completion = c.is_ok() ? c->dump()
+                             : "error " + std::to_string(openbatch::http_status_of(c.status())) + " " +
+                                   c.status().message();
   return out;
 }
 

@@ -57,7 +57,9 @@ Result<Json> parse_object(const httplib::Request& req) {
 
 }  // namespace
 
-Result<nlohmann::json> parse_json_object(const httplib::Request& req) { return parse_object<nlohmann::json>(req); }
+Result<nlohmann::json> parse_json_object(const httplib::Request& req) {
+  return parse_object<nlohmann::json>(req);
+}
 
 Result<nlohmann::ordered_json> parse_ordered_json_object(const httplib::Request& req) {
   return parse_object<nlohmann::ordered_json>(req);

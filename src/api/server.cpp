@@ -10,9 +10,9 @@
 #include "api/routes.h"
 #include "batch/batch_service.h"
 #include "blobs/blobs.h"
-#include "store/store.h"
 #include "common/clock.h"
 #include "engine/metered_engine.h"
+#include "store/store.h"
 
 namespace openbatch::api {
 
@@ -35,10 +35,9 @@ httplib::Server::HandlerResponse check_api_key(const ApiKeyMatcher& keys, const 
     return httplib::Server::HandlerResponse::Unhandled;
   const std::string token = bearer_token(req);
   if (token.empty()) {
-    send_error(res,
-               Status::unauthorized(
-                      "You didn't provide an API key. You need to provide your API key in an Authorization "
-                      "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."));
+    send_error(res, Status::unauthorized(
+                        "You didn't provide an API key. You need to provide your API key in an Authorization "
+                        "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."));
     return httplib::Server::HandlerResponse::Handled;
   }
   if (!keys.matches(token)) {
@@ -66,7 +65,8 @@ Result<std::unique_ptr<batch::BatchService>> open_batch_service(const ServerOpti
     o.exclusive = !store::is_postgres_url(options.db);
   }
   if (!options.files_dir.empty()) {
-    auto blobs = blobs::open_local_blob_store(options.files_dir, /*shared=*/store::is_postgres_url(options.db));
+    auto blobs =
+        blobs::open_local_blob_store(options.files_dir, /*shared=*/store::is_postgres_url(options.db));
     if (!blobs) return blobs.status();
     o.blobs = std::move(blobs).value();
   } else if (store::is_postgres_url(options.db)) {
@@ -108,11 +108,9 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 404) {
-      send_error(res, Status::not_found(
-                             "Invalid URL (" + req.method + " " + req.path + ")"));
+      send_error(res, Status::not_found("Invalid URL (" + req.method + " " + req.path + ")"));
     } else if (res.status == 405) {
-      send_error(res, Status::method_not_allowed(
-                             "Method not allowed (" + req.method + " " + req.path + ")"));
+      send_error(res, Status::method_not_allowed("Method not allowed (" + req.method + " " + req.path + ")"));
     } else if (res.status == 413) {
       send_error(res, Status::too_large("The request body is too large."));
     }

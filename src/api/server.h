@@ -24,7 +24,7 @@ struct ServerOptions {
   // The metadata store: "" keeps it in data_dir (SQLite, this process alone); postgresql://... shares
   // one PostgreSQL database among many nodes (file bytes too, unless files_dir says where they go).
   std::string db;
-  std::string files_dir;  // file bytes in this directory (shared by the nodes); "": data_dir or db
+  std::string files_dir;      // file bytes in this directory (shared by the nodes); "": data_dir or db
   double lease_seconds = 30;  // how long a node's claim on requests holds without renewal
   // Connections served at once, each on a thread of its own; one more is answered 503 at once.
   int max_connections = 512;

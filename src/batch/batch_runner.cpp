@@ -75,7 +75,7 @@ struct BatchRunner::ActiveBatch {
   int64_t expires_at = 0;
   Mode mode = Mode::kRunning;
   std::unique_ptr<blobs::BlobReader> input;
-  bool input_opened = false;                        // input was tried (it may have failed)
+  bool input_failed = false;                        // the input file cannot be read (not for a moment)
   std::deque<store::RequestRecord> pending;         // claimed, not yet handed to the engine
   std::unordered_map<int64_t, InFlight> in_flight;  // by line
   size_t unflushed = 0;                             // results waiting in the group-commit buffer
@@ -202,8 +202,8 @@ class BatchRunner::Scheduler {
   // What the store holds now: batches created or left by other nodes, cancels asked of them, and
   // batches that ended elsewhere.
   void poll() {
-    auto unfinished = r_.store_.batches_with_status(
-        {BatchStatus::kValidating, BatchStatus::kInProgress, BatchStatus::kCancelling, BatchStatus::kFinalizing});
+    auto unfinished = r_.store_.batches_with_status({BatchStatus::kValidating, BatchStatus::kInProgress,
+                                                     BatchStatus::kCancelling, BatchStatus::kFinalizing});
     if (!unfinished) return log_error("-", "poll the store", unfinished.status());
     std::set<std::string> live;
     for (const store::BatchRecord& rec : *unfinished) {
@@ -329,15 +329,6 @@ class BatchRunner::Scheduler {
       return false;
     }
     b.drained = false;
-    if (!b.input_opened) {
-      b.input_opened = true;
-      auto input = r_.blobs_.open(b.input_file_id);
-      if (input) {
-        b.input = std::move(input).value();
-      } else {
-        log_error(b.id, "open input file", input.status());  // each request then fails on its own
-      }
-    }
     for (store::RequestRecord& r : *claimed) b.pending.push_back(std::move(r));
     return true;
   }
@@ -359,6 +350,20 @@ class BatchRunner::Scheduler {
     auto fail = [&](const Status& s) {
       add_result(b, req, store::Outcome::kError, failed_line(req.custom_id, request_id, s), {});
     };
+    if (!b.input && !b.input_failed) {
+      auto input = r_.blobs_.open(b.input_file_id);
+      if (input) {
+        b.input = std::move(input).value();
+      } else if (input.status().is_unavailable()) {
+        // The store of the bytes is away for a moment: the request runs later, still leased here.
+        b.pending.push_back(std::move(req));
+        b.retry_after = SteadyClock::now() + std::chrono::seconds(1);
+        return;
+      } else {
+        log_error(b.id, "open input file", input.status());  // each request then fails on its own
+        b.input_failed = true;
+      }
+    }
     if (!b.input) return fail(Status::internal("The batch's input file could not be read."));
     std::string bytes(static_cast<size_t>(req.length), '\0');
     auto n = b.input->read_at(req.offset, bytes.data(), bytes.size());

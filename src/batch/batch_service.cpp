@@ -210,7 +210,7 @@ Result<std::unique_ptr<blobs::BlobReader>> BatchService::open_file_content(const
   auto rec = store_->get_file(owner, id);
   if (!rec) return rec.status();
   auto reader = blobs_->open(id);
-  if (!reader) return Status::not_found("No such File object: " + id, "id");
+  if (!reader && reader.status().is_not_found()) return Status::not_found("No such File object: " + id, "id");
   return reader;
 }
 

@@ -143,8 +143,7 @@ class FakeEngine final : public engine::Engine {
       held_.erase(it);
     }
     ++cancelled_;
-    job->callbacks.on_done(
-        Status::cancelled("The request was cancelled."));
+    job->callbacks.on_done(Status::cancelled("The request was cancelled."));
   }
 
   void answer(Job& job) {

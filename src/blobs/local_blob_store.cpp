@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -137,7 +137,8 @@ class LocalBlobStore final : public BlobStore {
   Result<std::unique_ptr<BlobWriter>> create(const std::string& key) override {
     if (!is_valid_key(key)) return invalid_key(key);
     // The process id keeps temporaries of processes sharing the directory apart.
-    const std::string tmp = path(key) + "." + std::to_string(::getpid()) + "-" + std::to_string(next_tmp_++) + ".tmp";
+    const std::string tmp =
+        path(key) + "." + std::to_string(::getpid()) + "-" + std::to_string(next_tmp_++) + ".tmp";
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return os_error("create", tmp);
     return std::unique_ptr<BlobWriter>(std::make_unique<LocalBlobWriter>(fd, dir_, tmp, path(key)));

@@ -67,7 +67,8 @@ class PostgresBlobReader final : public BlobReader {
       const int64_t seq = at / static_cast<int64_t>(kChunkBytes);
       if (Status s = load(seq); !s) return s;
       const size_t within = static_cast<size_t>(at - seq * static_cast<int64_t>(kChunkBytes));
-      if (within >= chunk_.size()) return Status::internal("blob " + upload_id_ + ": chunk " + std::to_string(seq) + " is short");
+      if (within >= chunk_.size())
+        return Status::internal("blob " + upload_id_ + ": chunk " + std::to_string(seq) + " is short");
       const size_t take = std::min(n - done, chunk_.size() - within);
       std::memcpy(buf + done, chunk_.data() + within, take);
       done += take;
@@ -83,7 +84,8 @@ class PostgresBlobReader final : public BlobReader {
       auto r = c.exec("SELECT data FROM blob_chunks WHERE upload_id=$1 AND seq=$2", {upload_id_, seq},
                       /*binary_results=*/true);
       if (!r) return r.status();
-      if (r->size() == 0) return Status::not_found("blob " + upload_id_ + ": chunk " + std::to_string(seq) + " is gone");
+      if (r->size() == 0)
+        return Status::not_found("blob " + upload_id_ + ": chunk " + std::to_string(seq) + " is gone");
       chunk_ = r->text(0, 0);
       chunk_seq_ = seq;
       return Status::ok();
@@ -182,7 +184,8 @@ class PostgresBlobStore final : public BlobStore {
     if (!is_valid_key(key)) return no_blob(key);
     const std::string upload_id = random_alphanumeric(24);
     Status s = db_->run([&](Connection& c) -> Status {
-      auto r = c.exec("INSERT INTO blob_uploads (upload_id, touched_ms) VALUES ($1,$2)", {upload_id, now_ms()});
+      auto r =
+          c.exec("INSERT INTO blob_uploads (upload_id, touched_ms) VALUES ($1,$2)", {upload_id, now_ms()});
       return r ? Status::ok() : r.status();
     });
     if (!s) return s;

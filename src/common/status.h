@@ -14,20 +14,20 @@ namespace openbatch {
 
 enum class StatusCode {
   kOk,
-  kInvalidArgument,     // the request is wrong (400)
-  kUnauthenticated,     // no or a wrong API key (401)
-  kPermissionDenied,    // a key without access (403)
-  kNotFound,            // no such thing, or another owner's (404)
-  kMethodNotAllowed,    // (405)
-  kConflict,            // the state forbids it: cancelling a finished batch, a fenced write (409)
-  kTooLarge,            // a body past the limits (413)
-  kUnprocessable,       // well-formed but refused by an upstream (422)
-  kRateLimited,         // too many requests (429)
-  kCancelled,           // stopped by the caller (499)
-  kInternal,            // our fault; the client sees a generic message (500)
-  kBadGateway,          // an upstream answered something unusable (502)
-  kUnavailable,         // cannot take the work now: shutting down, busy, a database away (503)
-  kDeadlineExceeded,    // an upstream took too long (504)
+  kInvalidArgument,   // the request is wrong (400)
+  kUnauthenticated,   // no or a wrong API key (401)
+  kPermissionDenied,  // a key without access (403)
+  kNotFound,          // no such thing, or another owner's (404)
+  kMethodNotAllowed,  // (405)
+  kConflict,          // the state forbids it: cancelling a finished batch, a fenced write (409)
+  kTooLarge,          // a body past the limits (413)
+  kUnprocessable,     // well-formed but refused by an upstream (422)
+  kRateLimited,       // too many requests (429)
+  kCancelled,         // stopped by the caller (499)
+  kInternal,          // our fault; the client sees a generic message (500)
+  kBadGateway,        // an upstream answered something unusable (502)
+  kUnavailable,       // cannot take the work now: shutting down, busy, a database away (503)
+  kDeadlineExceeded,  // an upstream took too long (504)
 };
 
 class Status {

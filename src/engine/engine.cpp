@@ -29,9 +29,7 @@ void scale_to_unit_length(std::vector<float>& v) {
 
 Status shutting_down() { return Status::unavailable("The server is shutting down."); }
 
-Status request_cancelled() {
-  return Status::cancelled("The request was cancelled.");
-}
+Status request_cancelled() { return Status::cancelled("The request was cancelled."); }
 
 std::string describe_image_url(const std::string& url) {
   constexpr size_t kShown = 48;

@@ -1,9 +1,8 @@
 #include "media/data_url.h"
 
-#include "common/http_status.h"
-
 #include <gtest/gtest.h>
 
+#include "common/http_status.h"
 #include "media/test_images_for_test.h"
 
 namespace openbatch::media {

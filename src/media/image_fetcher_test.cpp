@@ -1,9 +1,8 @@
 #include "media/image_fetcher.h"
 
-#include "common/http_status.h"
-
 #include <gtest/gtest.h>
 
+#include "common/http_status.h"
 #include "media/image_server_for_test.h"
 
 namespace openbatch::media {

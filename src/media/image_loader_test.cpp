@@ -1,12 +1,11 @@
 #include "media/image_loader.h"
 
-#include "common/http_status.h"
-
 #include <gtest/gtest.h>
 
 #include <future>
 #include <vector>
 
+#include "common/http_status.h"
 #include "media/image_server_for_test.h"
 
 namespace openbatch::media {

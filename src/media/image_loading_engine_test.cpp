@@ -1,11 +1,10 @@
 #include "media/image_loading_engine.h"
 
-#include "common/http_status.h"
-
 #include <gtest/gtest.h>
 
 #include <future>
 
+#include "common/http_status.h"
 #include "media/image_server_for_test.h"
 
 namespace openbatch::media {

@@ -1,13 +1,12 @@
 #include "models/model_downloader.h"
 
-#include "common/http_status.h"
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <vector>
 
+#include "common/http_status.h"
 #include "common/temp_dir.h"
 #include "media/image_server_for_test.h"
 #include "models/hub_server_for_test.h"

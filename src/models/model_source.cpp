@@ -72,14 +72,13 @@ std::string join(const std::vector<std::string>& items) {
 }
 
 // Status with the same kind as s and a message that starts with prefix.
-Status prefixed(const std::string& prefix, const Status& s) {
-  return s.with_message(prefix + s.message());
-}
+Status prefixed(const std::string& prefix, const Status& s) { return s.with_message(prefix + s.message()); }
 
 // A refusal from the hub says how to send a token when none was sent.
 Status with_token_hint(const Status& s, const HubOptions& o) {
   if ((!s.is_unauthenticated() && !s.is_permission_denied()) || !o.token.empty()) return s;
-  return s.with_message(s.message() + "; for a gated or private repository set HF_TOKEN to a token with access");
+  return s.with_message(s.message() +
+                        "; for a gated or private repository set HF_TOKEN to a token with access");
 }
 
 bool is_http_url(const std::string& url) {

@@ -211,16 +211,18 @@ Status check_upload_purpose(const std::string& purpose) {
   static const std::unordered_set<std::string> kPurposes = {"batch",  "assistants", "fine-tune",
                                                             "vision", "user_data",  "evals"};
   if (kPurposes.count(purpose)) return Status::ok();
-  return invalid_value("purpose", "Invalid value for 'purpose': '" + purpose +
-                                      "'. Supported values are: 'batch', 'assistants', 'fine-tune', 'vision', "
-                                      "'user_data' and 'evals'.");
+  return invalid_value("purpose",
+                       "Invalid value for 'purpose': '" + purpose +
+                           "'. Supported values are: 'batch', 'assistants', 'fine-tune', 'vision', "
+                           "'user_data' and 'evals'.");
 }
 
 Status check_upload_expires_after(int64_t seconds, const Limits& limits) {
   if (seconds >= limits.min_expires_after_seconds && seconds <= limits.max_expires_after_seconds) {
     return Status::ok();
   }
-  return invalid_value("expires_after[seconds]", "Invalid 'expires_after[seconds]': " + expires_range(limits));
+  return invalid_value("expires_after[seconds]",
+                       "Invalid 'expires_after[seconds]': " + expires_range(limits));
 }
 
 }  // namespace openbatch::openai

@@ -23,7 +23,7 @@ nlohmann::ordered_json list_object(nlohmann::ordered_json data, bool has_more);
 struct BatchCreateRequest {
   std::string input_file_id;
   std::string endpoint;
-  std::string completion_window;  // "24h"
+  std::string completion_window;    // "24h"
   nlohmann::ordered_json metadata;  // an object of string values, or null
   std::optional<int64_t> output_expires_after_seconds;
 };

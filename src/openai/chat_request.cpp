@@ -18,19 +18,39 @@ const char* kRoles[] = {"system", "developer", "user", "assistant", "tool", "fun
 // The fields of a Chat Completions body this server honours; the ones it takes without effect
 // (metadata for the caller, routing hints of OpenAI's own service, README "Accepted without effect");
 // and the ones it refuses. A field in none of the lists is refused as OpenAI refuses it.
-const char* kHonoured[] = {"model", "messages", "temperature", "top_p", "presence_penalty", "frequency_penalty",
-                           "max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs", "logprobs",
-                           "stream", "stream_options", "stop", "logit_bias", "response_format", "tools",
-                           "tool_choice", "parallel_tool_calls", "reasoning_effort", "ignore_eos"};
-const char* kWithoutEffect[] = {"store", "metadata", "user", "service_tier", "prompt_cache_key",
-                                "safety_identifier"};
+const char* kHonoured[] = {"model",
+                           "messages",
+                           "temperature",
+                           "top_p",
+                           "presence_penalty",
+                           "frequency_penalty",
+                           "max_tokens",
+                           "max_completion_tokens",
+                           "n",
+                           "seed",
+                           "top_logprobs",
+                           "logprobs",
+                           "stream",
+                           "stream_options",
+                           "stop",
+                           "logit_bias",
+                           "response_format",
+                           "tools",
+                           "tool_choice",
+                           "parallel_tool_calls",
+                           "reasoning_effort",
+                           "ignore_eos"};
+const char* kWithoutEffect[] = {"store",        "metadata",         "user",
+                                "service_tier", "prompt_cache_key", "safety_identifier"};
 // Message fields: as sent back by the SDKs when a client appends an answer to the conversation.
-const char* kMessageFields[] = {"role", "content", "name", "tool_calls", "tool_call_id", "refusal",
-                                "annotations", "reasoning_content", "audio", "function_call"};
+const char* kMessageFields[] = {"role",         "content",      "name",        "tool_calls",
+                                "tool_call_id", "refusal",      "annotations", "reasoning_content",
+                                "audio",        "function_call"};
 
 template <size_t N>
 bool one_of(const char* const (&names)[N], const std::string& name) {
-  return std::find_if(std::begin(names), std::end(names), [&](const char* n) { return name == n; }) != std::end(names);
+  return std::find_if(std::begin(names), std::end(names), [&](const char* n) { return name == n; }) !=
+         std::end(names);
 }
 
 Status check_fields(const json& body) {
@@ -173,8 +193,8 @@ Status parse_messages(const json& body, const engine::ModelInfo& model, engine::
     engine::Message message;
     if (auto calls = m.find("tool_calls"); calls != m.end()) {
       if (r != "assistant") {
-        return Status::invalid_request("Only assistant messages can have 'tool_calls'.", param + ".tool_calls",
-                                       "invalid_value");
+        return Status::invalid_request("Only assistant messages can have 'tool_calls'.",
+                                       param + ".tool_calls", "invalid_value");
       }
       auto parsed = parse_message_tool_calls(*calls, param + ".tool_calls");
       if (!parsed) return parsed.status();
@@ -302,8 +322,7 @@ bool mentions_json(const std::vector<engine::Message>& messages) {
   return false;
 }
 
-Result<ChatCompletionRequest> parse_chat_completion_request(const json& body,
-                                                            const engine::ModelInfo& model,
+Result<ChatCompletionRequest> parse_chat_completion_request(const json& body, const engine::ModelInfo& model,
                                                             const nlohmann::ordered_json* ordered) {
   ChatCompletionRequest req;
   engine::GenerationRequest& gen = req.generation;

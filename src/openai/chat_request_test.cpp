@@ -1,9 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "common/http_status.h"
-
 #include <fstream>
 
+#include "common/http_status.h"
 #include "openai/chat_completion.h"
 
 namespace openbatch::openai {
@@ -163,7 +162,8 @@ TEST(ChatRequestTest, ReadsToolsToolChoiceAndToolMessages) {
                  {"role": "tool", "tool_call_id": "call_1", "content": "21"}]})");
   const std::string raw = body.dump();
   // The client's key order (z before a), as it sent it.
-  const std::string ordered_raw = R"({"tools": [{"function": {"parameters": {"type": "object", "properties": {"z": {"type": "string"}, "a": {"type": "string"}}}}}]})";
+  const std::string ordered_raw =
+      R"({"tools": [{"function": {"parameters": {"type": "object", "properties": {"z": {"type": "string"}, "a": {"type": "string"}}}}}]})";
   const auto ordered = nlohmann::ordered_json::parse(ordered_raw);
   auto r = parse_chat_completion_request(body, test_model(), &ordered);
   ASSERT_TRUE(r.is_ok()) << r.status().message();

@@ -1,11 +1,11 @@
 #include "openai/embeddings.h"
 
-#include "common/http_status.h"
-
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
 #include <cstring>
+
+#include "common/http_status.h"
 
 namespace openbatch::openai {
 namespace {

@@ -9,13 +9,13 @@
 namespace openbatch::openai {
 
 struct Limits {
-  int64_t max_batch_requests = 50000;             // lines of one batch input (validation fails above)
-  int64_t max_batch_input_bytes = 200LL << 20;    // bytes of one batch input (validation fails above)
-  int64_t max_upload_bytes = 512LL << 20;         // bytes of one upload (the upload fails above)
-  size_t max_metadata_pairs = 16;                 // metadata of a batch
+  int64_t max_batch_requests = 50000;           // lines of one batch input (validation fails above)
+  int64_t max_batch_input_bytes = 200LL << 20;  // bytes of one batch input (validation fails above)
+  int64_t max_upload_bytes = 512LL << 20;       // bytes of one upload (the upload fails above)
+  size_t max_metadata_pairs = 16;               // metadata of a batch
   size_t max_metadata_key_chars = 64;
   size_t max_metadata_value_chars = 512;
-  int64_t min_expires_after_seconds = 3600;       // expires_after / output_expires_after: one hour
+  int64_t min_expires_after_seconds = 3600;              // expires_after / output_expires_after: one hour
   int64_t max_expires_after_seconds = 30LL * 24 * 3600;  // to 30 days
 
   // The largest upload accepted: never less than a batch input.

@@ -67,8 +67,8 @@ Result<Rows> Connection::exec(const std::string& sql, const std::vector<Param>& 
   // Without parameters, PQexec: it also runs several statements at once (migrations).
   PGresult* r = params.empty() && !binary_results
                     ? PQexec(conn_, sql.c_str())
-                    : PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                                   lengths.data(), formats.data(), binary_results ? 1 : 0);
+                    : PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
+                                   values.data(), lengths.data(), formats.data(), binary_results ? 1 : 0);
   Rows rows(r);
   const ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
@@ -108,13 +108,19 @@ Result<std::shared_ptr<Database>> Database::open(const std::string& url, size_t 
   return db;
 }
 
-Result<std::unique_ptr<Connection>> Database::acquire() {
+Result<std::unique_ptr<Connection>> Database::acquire(bool fresh) {
   {
     std::unique_lock lock(pool_->mu);
+    if (fresh) {
+      // Idle connections were opened before the server went away: none of them is good any more.
+      pool_->open -= pool_->idle.size();
+      pool_->idle.clear();
+    }
     pool_->cv.wait(lock, [&] { return !pool_->idle.empty() || pool_->open < pool_->max; });
     if (!pool_->idle.empty()) {
       auto c = std::move(pool_->idle.back());
       pool_->idle.pop_back();
+      c->reused_ = true;
       return c;
     }
     ++pool_->open;
@@ -132,7 +138,8 @@ Result<std::unique_ptr<Connection>> Database::acquire() {
   }
   auto c = std::unique_ptr<Connection>(new Connection(conn));
   // Our statements say what they mean; keep libpq's notices off stderr.
-  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
   return c;
 }
 
@@ -149,17 +156,22 @@ void Database::release(std::unique_ptr<Connection> c) {
 }
 
 Status Database::run(const std::function<Status(Connection&)>& fn) {
-  auto c = acquire();
-  if (!c) return c.status();
-  Status s = fn(**c);
-  release(std::move(c).value());
-  return s;
+  for (bool fresh = false;; fresh = true) {
+    auto c = acquire(fresh);
+    if (!c) return c.status();
+    Status s = fn(**c);
+    // A connection kept from before a server restart fails on its first use: once more on a new one.
+    const bool again = !s && (*c)->broken() && (*c)->reused_ && !fresh;
+    release(std::move(c).value());
+    if (!again) return s;
+  }
 }
 
 Status Database::transaction(const std::function<Status(Connection&)>& fn) {
   constexpr int kAttempts = 5;
+  bool fresh = false;
   for (int attempt = 1;; ++attempt) {
-    auto c = acquire();
+    auto c = acquire(fresh);
     if (!c) return c.status();
     Connection& conn = **c;
     Status s;
@@ -174,9 +186,15 @@ Status Database::transaction(const std::function<Status(Connection&)>& fn) {
       state = conn.last_sqlstate();
       if (!s && !conn.broken()) conn.exec("ROLLBACK");
     }
-    const bool again = !s && is_retryable(state) && attempt < kAttempts;
+    // A connection kept from before a server restart fails on its first use: once more on a new one.
+    const bool stale = !s && conn.broken() && conn.reused_ && !fresh;
+    const bool again = (stale || (!s && is_retryable(state))) && attempt < kAttempts;
     release(std::move(c).value());
     if (!again) return s;
+    if (stale) {
+      fresh = true;
+      continue;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(5 * attempt));
   }
 }
@@ -185,8 +203,8 @@ Status migrate(Database& db, const std::string& component, const std::vector<con
   return db.transaction([&](Connection& c) -> Status {
     // Any fixed number: every openbatch node takes the same lock while it migrates.
     if (auto r = c.exec("SELECT pg_advisory_xact_lock(7262001)"); !r) return r.status();
-    if (auto r = c.exec(
-            "CREATE TABLE IF NOT EXISTS openbatch_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL)");
+    if (auto r = c.exec("CREATE TABLE IF NOT EXISTS openbatch_schema (component TEXT PRIMARY KEY, version "
+                        "INTEGER NOT NULL)");
         !r) {
       return r.status();
     }
@@ -194,8 +212,9 @@ Status migrate(Database& db, const std::string& component, const std::vector<con
     if (!v) return v.status();
     const int64_t version = v->size() == 0 ? 0 : v->i64(0, 0);
     if (version > static_cast<int64_t>(migrations.size())) {
-      return Status::internal("the database's " + component + " schema has version " + std::to_string(version) +
-                              ", newer than this openbatch knows (" + std::to_string(migrations.size()) + ")");
+      return Status::internal("the database's " + component + " schema has version " +
+                              std::to_string(version) + ", newer than this openbatch knows (" +
+                              std::to_string(migrations.size()) + ")");
     }
     for (size_t i = static_cast<size_t>(version); i < migrations.size(); ++i) {
       if (auto r = c.exec(migrations[i]); !r) return r.status();

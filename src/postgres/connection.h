@@ -28,12 +28,12 @@ struct Param {
   std::optional<std::string> value;  // nullopt: NULL
   bool binary = false;
 
-  Param(std::nullptr_t) {}                                      // NOLINT(google-explicit-constructor)
-  Param(const std::string& v) : value(v) {}                     // NOLINT(google-explicit-constructor)
-  Param(const char* v) : value(std::string(v)) {}               // NOLINT(google-explicit-constructor)
-  Param(int64_t v) : value(std::to_string(v)) {}                // NOLINT(google-explicit-constructor)
-  Param(int v) : value(std::to_string(v)) {}                    // NOLINT(google-explicit-constructor)
-  Param(const std::optional<int64_t>& v) {                      // NOLINT(google-explicit-constructor)
+  Param(std::nullptr_t) {}                         // NOLINT(google-explicit-constructor)
+  Param(const std::string& v) : value(v) {}        // NOLINT(google-explicit-constructor)
+  Param(const char* v) : value(std::string(v)) {}  // NOLINT(google-explicit-constructor)
+  Param(int64_t v) : value(std::to_string(v)) {}   // NOLINT(google-explicit-constructor)
+  Param(int v) : value(std::to_string(v)) {}       // NOLINT(google-explicit-constructor)
+  Param(const std::optional<int64_t>& v) {         // NOLINT(google-explicit-constructor)
     if (v) value = std::to_string(*v);
   }
   static Param bytes(std::string_view v) {
@@ -55,7 +55,7 @@ class Rows {
   Rows& operator=(Rows&&) = delete;
   Rows(const Rows&) = delete;
 
-  int size() const;  // rows
+  int size() const;          // rows
   int64_t affected() const;  // rows an INSERT, UPDATE or DELETE changed
   bool is_null(int row, int col) const;
   std::string text(int row, int col) const;  // "" for NULL
@@ -72,7 +72,8 @@ class Connection {
   ~Connection();
   // Runs sql with params ($1, $2...). binary_results: columns come back as bytes (for bytea). Without
   // params, sql may hold several statements.
-  Result<Rows> exec(const std::string& sql, const std::vector<Param>& params = {}, bool binary_results = false);
+  Result<Rows> exec(const std::string& sql, const std::vector<Param>& params = {},
+                    bool binary_results = false);
   bool broken() const;
   // The SQLSTATE of the last statement that failed ("" when none did).
   const std::string& last_sqlstate() const { return sqlstate_; }
@@ -82,6 +83,7 @@ class Connection {
   explicit Connection(pg_conn* conn) : conn_(conn) {}
   pg_conn* conn_;
   std::string sqlstate_;
+  bool reused_ = false;  // handed out before (it may have outlived its server)
 };
 
 // Connections to one database, opened as needed up to a bound and kept for reuse. Thread-safe.
@@ -103,7 +105,8 @@ class Database {
  private:
   struct Pool;
   explicit Database(std::string url, size_t max_connections);
-  Result<std::unique_ptr<Connection>> acquire();
+  // fresh: drop the idle connections and open a new one.
+  Result<std::unique_ptr<Connection>> acquire(bool fresh = false);
   void release(std::unique_ptr<Connection> c);
 
   const std::string url_;

@@ -1,7 +1,5 @@
 #include "testmodels/model_writer.h"
 
-#include "common/http_status.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -15,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/http_status.h"
 #include "engine/llama/json_grammar.h"
 #include "engine/llama/llama_engine.h"
 #include "llama-cpp.h"

@@ -6,6 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
 import { dirname, join } from 'node:path';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { readCsv, categorize_system_prompt } from '../../examples/guide_example1.mjs';
 import { startServer } from './harness.mjs';
@@ -16,9 +18,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const KEYS = ['sk-fleet-a', 'sk-fleet-b'];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function startNode(pg, upstream, port = 0) {
+async function startNode(pg, upstream, port = 0, extra = []) {
   const args = ['--upstream', upstream.baseURL, '--db', pg.url(), '--lease-seconds', '2', '--parallel', '2',
-    '--api-key', KEYS[0], '--api-key', KEYS[1], '--port', String(port)];
+    '--api-key', KEYS[0], '--api-key', KEYS[1], '--port', String(port), ...extra];
   return startServer({ model: null, args, apiKey: KEYS[0] });
 }
 
@@ -143,4 +145,70 @@ test('three nodes on one PostgreSQL run the guide\'s Example 1 through kills and
   const mine = await patientClient(nodes[2], KEYS[1]).files.create({ file: await toFile(Buffer.from(text), 'b.jsonl'), purpose: 'batch' });
   await assert.rejects(patientClient(nodes[0]).files.retrieve(mine.id), (e) => e.status === 404);
   assert.equal((await patientClient(nodes[1], KEYS[1]).files.retrieve(mine.id)).id, mine.id);
+});
+
+test('a cancel asked of one node stops the requests the other nodes run, promptly, each line once', async (t) => {
+  const pg = await startPostgres();
+  t.after(() => pg.stop());
+  const upstream = await startStandin({ delayMs: 300 });
+  t.after(() => upstream.close());
+  const nodes = [await startNode(pg, upstream), await startNode(pg, upstream), await startNode(pg, upstream)];
+  t.after(() => Promise.all(nodes.map((n) => n.stop('SIGKILL'))));
+  const tasks = exampleTasks();
+  const text = tasks.map((o) => JSON.stringify(o) + '\n').join('');
+  const c1 = nodes[0].client;
+  const file = await c1.files.create({ file: await toFile(Buffer.from(text), 'movies.jsonl'), purpose: 'batch' });
+  const batch = await c1.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  let b = batch;
+  while (b.request_counts.completed < 6) {
+    await sleep(50);
+    b = await nodes[1].client.batches.retrieve(batch.id);
+  }
+  const cancelled = await nodes[2].client.batches.cancel(batch.id);
+  assert.equal(cancelled.status, 'cancelling');
+  const asked = Date.now();
+  while (b.status !== 'cancelled') {
+    assert.ok(Date.now() - asked < 15000, `still ${b.status}`);
+    await sleep(100);
+    b = await nodes[0].client.batches.retrieve(batch.id);
+  }
+  const n = tasks.length;
+  assert.ok(b.request_counts.completed < n, 'cancelled before the end');
+  assert.equal(b.request_counts.completed + b.request_counts.failed, n);
+  const out = await linesOf(nodes[1].client, b.output_file_id);
+  const err = await linesOf(nodes[1].client, b.error_file_id);
+  assert.equal(out.length, b.request_counts.completed);
+  assert.ok(err.every((l) => l.error.code === 'batch_cancelled'));
+  assert.equal(new Set([...out, ...err].map((l) => l.custom_id)).size, n, 'every custom_id once');
+  // The nodes stopped calling the upstream: nothing more goes out after the cancel ended.
+  const calls = upstream.calls();
+  await sleep(700);
+  assert.equal(upstream.calls(), calls);
+});
+
+test('--files-dir keeps the bytes in a directory the nodes share; the database keeps the rest', async (t) => {
+  const pg = await startPostgres();
+  t.after(() => pg.stop());
+  const upstream = await startStandin({ delayMs: 5 });
+  t.after(() => upstream.close());
+  const shared = mkdtempSync(join(tmpdir(), 'openbatch-shared-files-'));
+  t.after(() => rmSync(shared, { recursive: true, force: true }));
+  const nodes = [await startNode(pg, upstream, 0, ['--files-dir', shared]),
+    await startNode(pg, upstream, 0, ['--files-dir', shared])];
+  t.after(() => Promise.all(nodes.map((n) => n.stop())));
+  const tasks = exampleTasks().slice(0, 12);
+  const file = await nodes[0].client.files.create({
+    file: await toFile(Buffer.from(tasks.map((o) => JSON.stringify(o) + '\n').join('')), 'm.jsonl'), purpose: 'batch',
+  });
+  assert.ok(readdirSync(shared).includes(file.id), 'the upload is a file of the shared directory');
+  const batch = await nodes[1].client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  let b = batch;
+  while (b.status !== 'completed') {
+    assert.ok(!['failed', 'expired', 'cancelled'].includes(b.status), b.status);
+    await sleep(100);
+    b = await nodes[0].client.batches.retrieve(batch.id);
+  }
+  assert.ok(readdirSync(shared).includes(b.output_file_id));
+  const out = await linesOf(nodes[1].client, b.output_file_id);
+  assert.deepEqual(out.map((l) => l.custom_id).sort(), tasks.map((x) => x.custom_id).sort());
 });

@@ -6,8 +6,11 @@ import { createServer } from 'node:http';
 export const PROMPT_TOKENS = 11;
 export const COMPLETION_TOKENS = 7;
 
-export async function startStandin({ delayMs = 50 } = {}) {
+// busyFirst: the first call of each conversation (by its last message) is answered 503, as a busy
+// upstream answers.
+export async function startStandin({ delayMs = 50, busyFirst = false } = {}) {
   let calls = 0;
+  const seen = new Set();
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => { body += d; });
@@ -25,6 +28,12 @@ export async function startStandin({ delayMs = 50 } = {}) {
       calls++;
       const request = JSON.parse(body);
       const last = request.messages[request.messages.length - 1].content;
+      if (busyFirst && !seen.has(last)) {
+        seen.add(last);
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'busy', type: 'server_error', param: null, code: null } }));
+        return;
+      }
       setTimeout(() => {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({

@@ -1,7 +1,5 @@
 #include "engine/llama/llama_engine.h"
 
-#include "common/http_status.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/http_status.h"
 #include "common/temp_dir.h"
 #include "testmodels/model_writer.h"
 

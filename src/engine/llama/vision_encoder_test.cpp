@@ -1,7 +1,5 @@
 #include "engine/llama/vision_encoder.h"
 
-#include "common/http_status.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,13 +8,14 @@
 #include <future>
 #include <iterator>
 
+#include "common/http_status.h"
 #include "engine/llama/chat_template.h"
 #include "engine/llama/llama_engine.h"
-#include "testmodels/model_writer.h"
-#include "testmodels/projector_writer.h"
 #include "engine/llama/prompt.h"
 #include "llama-cpp.h"
 #include "media/test_images_for_test.h"
+#include "testmodels/model_writer.h"
+#include "testmodels/projector_writer.h"
 
 namespace openbatch::engine {
 namespace {

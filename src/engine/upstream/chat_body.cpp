@@ -63,7 +63,8 @@ json message_json(const Message& m) {
   if (!m.tool_calls.empty()) {
     json calls = json::array();
     for (const ToolCall& c : m.tool_calls) {
-      calls.push_back({{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+      calls.push_back(
+          {{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
     }
     out["tool_calls"] = std::move(calls);
     if (m.content.empty() && m.images.empty()) out["content"] = nullptr;
@@ -76,7 +77,8 @@ void add_tools(const GenerationRequest& r, json& body) {
   if (r.tools.empty()) return;
   json tools = json::array();
   for (const Tool& t : r.tools) {
-    json function = {{"name", t.name}, {"parameters", json::parse(t.parameters.empty() ? "{}" : t.parameters)}};
+    json function = {{"name", t.name},
+                     {"parameters", json::parse(t.parameters.empty() ? "{}" : t.parameters)}};
     if (!t.description.empty()) function["description"] = t.description;
     if (t.strict) function["strict"] = *t.strict;
     tools.push_back({{"type", "function"}, {"function", std::move(function)}});
@@ -162,7 +164,7 @@ Result<Generation> parse_chat_completion(const json& completion) {
   }
   // OpenAI's other reasons (content_filter) end the text as a stop does.
   const json reason = choice.value("finish_reason", json("stop"));
-  g.finish_reason = reason == "length"                           ? FinishReason::kLength
+  g.finish_reason = reason == "length"                                ? FinishReason::kLength
                     : reason == "tool_calls" || !g.tool_calls.empty() ? FinishReason::kToolCalls
                                                                       : FinishReason::kStop;
   if (auto usage = completion.find("usage"); usage != completion.end() && usage->is_object()) {
@@ -249,12 +251,13 @@ Status upstream_error(long http_status, const std::string& body, const std::stri
     // The request's own fault reads as the upstream wrote it; a server failure says which server.
     const std::string message = text("message", "HTTP " + std::to_string(status));
     return status_from_http(status, text("type", type), text("code", ""), text("param", ""),
-                  status >= 500 ? upstream + ": " + message : message);
+                            status >= 500 ? upstream + ": " + message : message);
   }
   constexpr size_t kShown = 200;
   std::string start = body.substr(0, kShown);
-  return status_from_http(status, type, "", "",
-                upstream + " answered HTTP " + std::to_string(status) + (start.empty() ? "" : ": " + start));
+  return status_from_http(
+      status, type, "", "",
+      upstream + " answered HTTP " + std::to_string(status) + (start.empty() ? "" : ": " + start));
 }
 
 }  // namespace openbatch::engine::upstream

@@ -1,8 +1,8 @@
 #include "engine/upstream/chat_stream.h"
 
-#include "common/http_status.h"
-
 #include <gtest/gtest.h>
+
+#include "common/http_status.h"
 
 namespace openbatch::engine::upstream {
 namespace {
@@ -19,8 +19,7 @@ TEST(ChatStreamReaderTest, PiecesSplitAnywhereMakeUpTheWholeAnswer) {
   const std::string stream = kStream;
   for (size_t cut = 1; cut < stream.size(); cut += 7) {
     std::vector<std::string> pieces;
-    ChatStreamReader reader(
-        [&pieces](GenerationDelta d) { pieces.emplace_back(d.content); });
+    ChatStreamReader reader([&pieces](GenerationDelta d) { pieces.emplace_back(d.content); });
     reader.feed(std::string_view(stream).substr(0, cut));
     reader.feed(std::string_view(stream).substr(cut));
     EXPECT_EQ(pieces, (std::vector<std::string>{"Hel", "lo"})) << cut;

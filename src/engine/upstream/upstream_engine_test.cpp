@@ -1,12 +1,11 @@
 #include "engine/upstream/upstream_engine.h"
 
-#include "common/http_status.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <future>
 
+#include "common/http_status.h"
 #include "engine/upstream/chat_body.h"
 #include "engine/upstream/upstream_server_for_test.h"
 
