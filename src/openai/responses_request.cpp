@@ -88,7 +88,8 @@ Result<std::string> required_string(const json& object, const char* name, const 
 // Refuses the fields of an item other than the ones its type has.
 Status check_item_fields(const json& item, std::initializer_list<const char*> known,
                          const std::string& param) {
-  for (const auto& [key, value] : item.items()) {
+  for (const auto& field : item.items()) {
+    const std::string& key = field.key();
     if (std::find_if(known.begin(), known.end(), [&](const char* k) { return key == k; }) != known.end())
       continue;
     return Status::invalid_request("Unrecognized field supplied: " + key, param + "." + key,
