@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (fuzz/, clang 14 with AddressSanitizer and UBSan; installs clang-14 and
-# libfuzzer-14-dev from Debian if missing) and runs one for SECONDS. The corpus grows in
+# Builds the libFuzzer targets (fuzz/, clang 14 with AddressSanitizer and UBSan; installs clang-14,
+# libfuzzer-14-dev and libwebp-dev from Debian if missing) and runs one for SECONDS. The corpus grows in
 # build-fuzz/corpus/TARGET across runs, seeded from the tests' own data; inputs that crash are kept in
 # build-fuzz/crashes/TARGET/ and the script fails. Inputs in fuzz/regressions/TARGET/ (crashes found
 # before, each fixed) are replayed first.
@@ -23,7 +23,7 @@ fi
 [[ " ${targets[*]} " == *" $target "* ]] || { echo "unknown target '$target' (${targets[*]})" >&2; exit 2; }
 
 missing=()
-for p in clang-14 libfuzzer-14-dev; do
+for p in clang-14 libfuzzer-14-dev libwebp-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -56,7 +56,8 @@ def images():
             'bmp': b'BM' + struct.pack('<IHHI', 70, 0, 0, 54) + struct.pack('<IiiHHIIiiII', 40, 4, -3, 1, 24, 0, 0, 0, 0, 0, 0),
             'jpeg': b'\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00'
                     b'\xff\xc0\x00\x11\x08\x00\x06\x00\x08\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01\xff\xd9',
-            'webp': b'RIFF\x24\x00\x00\x00WEBPVP8 '}
+            'webp-cut': b'RIFF\x24\x00\x00\x00WEBPVP8 ',
+            **{'webp-' + f.stem: f.read_bytes() for f in sorted(pathlib.Path('tests/e2e/fixtures').glob('*.webp'))}}
 line = lambda i, **body: json.dumps({'custom_id': f'r{i}', 'method': 'POST', 'url': '/v1/chat/completions',
     'body': {'model': 'tiny', 'messages': [{'role': 'user', 'content': 'hi'}], **body}})
 if target == 'batch_lines':

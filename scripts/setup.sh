@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake git pkg-config ca-certificates curl openssl ccache nodejs npm
   nlohmann-json3-dev libsimdjson-dev libcpp-httplib-dev libcli11-dev libcurl4-openssl-dev
-  libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev sqlite3
+  libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev sqlite3 libwebp-dev
   libpq-dev postgresql-15 # the PostgreSQL store; the tests start a PostgreSQL 15 of their own
   chromium) # chromium: the dashboard's end-to-end test drives it headless (puppeteer-core)
 missing=()

@@ -316,14 +316,30 @@ TEST_F(BatchApiTest, ServesTheProgressSamplesOfABatchToItsOwner) {
 }
 
 TEST_F(BatchApiTest, ReportsValidationErrorsAsAListOnTheBatch) {
-  json f = upload(request_line("a") + "\n{oops\n");
+  json f =
+      upload(request_line("a") + "\n{\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{}}\n");
   json b = wait_batch(create_batch(f["id"])["id"], "failed");
   EXPECT_EQ(b["errors"]["object"], "list");
   ASSERT_EQ(b["errors"]["data"].size(), 1u);
-  EXPECT_EQ(b["errors"]["data"][0]["code"], "invalid_json_line");
+  EXPECT_EQ(b["errors"]["data"][0]["code"], "missing_required_parameter");
   EXPECT_EQ(b["errors"]["data"][0]["line"], 2);
-  EXPECT_TRUE(b["errors"]["data"][0]["param"].is_null());
+  EXPECT_EQ(b["errors"]["data"][0]["param"], "custom_id");
   EXPECT_TRUE(b["failed_at"].is_number_integer());
+}
+
+TEST_F(BatchApiTest, AnUploadWithALineThatIsNotAJsonObjectIsRefusedNamingIt) {
+  httplib::MultipartFormDataItems items = {
+      {"file", request_line("a") + "\n{oops\n", "tasks.jsonl", "application/jsonl"},
+      {"purpose", "batch", "", ""}};
+  auto res = client().Post("/v1/files", items);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  json e = json::parse(res->body)["error"];
+  EXPECT_EQ(e["code"], "invalid_file_format");
+  EXPECT_EQ(e["param"], "file");
+  EXPECT_NE(e["message"].get<std::string>().find("line 2"), std::string::npos) << e;
+  // Another purpose takes any bytes.
+  EXPECT_EQ(upload("{oops\n", "key-alice", "user_data")["purpose"], "user_data");
 }
 
 TEST_F(BatchApiTest, ListsBatchesNewestFirstByPage) {
@@ -348,7 +364,7 @@ TEST_F(BatchApiTest, AnswersCreateErrorsWithOpenAIsEnvelope) {
   json f = upload(request_line("a") + "\n");
   json err =
       post("/v1/batches",
-           {{"input_file_id", f["id"]}, {"endpoint", "/v1/completions"}, {"completion_window", "24h"}}, 400);
+           {{"input_file_id", f["id"]}, {"endpoint", "/v1/moderations"}, {"completion_window", "24h"}}, 400);
   EXPECT_EQ(err["error"]["code"], "invalid_value");
   EXPECT_EQ(err["error"]["param"], "endpoint");
   EXPECT_EQ(err["error"]["type"], "invalid_request_error");

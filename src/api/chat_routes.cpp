@@ -1,10 +1,7 @@
 // POST /v1/chat/completions: answered whole, or streamed as server-sent events in OpenAI's chunk format.
 #include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <future>
-#include <mutex>
 
+#include "api/event_stream.h"
 #include "api/routes.h"
 #include "engine/engine.h"
 #include "openai/chat_completion.h"
@@ -20,30 +17,8 @@ int64_t now_seconds() {
       .count();
 }
 
-// Events of one stream, produced on the engine thread and written out on the HTTP thread.
-struct StreamState {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::string> events;  // "data: ...\n\n" lines ready to send
-  bool finished = false;
-  std::vector<std::shared_ptr<engine::GenerationHandle>> handles;
-
-  void push(std::string event, bool last = false) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      events.push_back(std::move(event));
-      finished = finished || last;
-    }
-    cv.notify_one();
-  }
-};
-
-std::string sse(const json& body) {
-  return "data: " + body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
-}
-
 void stream_completion(RouteContext& ctx, openai::ChatCompletionRequest request, httplib::Response& res) {
-  auto state = std::make_shared<StreamState>();
+  auto state = std::make_shared<EventStream>();
   const std::string id = openai::new_id("chatcmpl-");
   const std::string model = request.model;
   const int64_t created = now_seconds();
@@ -112,38 +87,8 @@ void stream_completion(RouteContext& ctx, openai::ChatCompletionRequest request,
     }
     state->push("data: [DONE]\n\n", true);
   };
-  auto handles = openai::run_chat_completion(*ctx.engine, std::move(request), on_done, on_delta);
-  {
-    std::lock_guard<std::mutex> lock(state->mu);
-    state->handles = std::move(handles);
-  }
-
-  res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [state](size_t /*offset*/, httplib::DataSink& sink) {
-        std::unique_lock<std::mutex> lock(state->mu);
-        state->cv.wait_for(lock, std::chrono::seconds(1),
-                           [&] { return !state->events.empty() || state->finished; });
-        while (!state->events.empty()) {
-          std::string event = std::move(state->events.front());
-          state->events.pop_front();
-          lock.unlock();
-          if (!sink.write(event.data(), event.size())) return false;
-          lock.lock();
-        }
-        if (state->finished) sink.done();
-        return true;
-      },
-      [state](bool success) {
-        std::lock_guard<std::mutex> lock(state->mu);
-        // The client went away: stop generating for it.
-        if (!success) {
-          for (auto& h : state->handles) h->cancel();
-        }
-        // The handles hold callbacks that hold this state: let go of them to break the cycle.
-        state->handles.clear();
-      });
+  state->set_handles(openai::run_chat_completion(*ctx.engine, std::move(request), on_done, on_delta));
+  EventStream::serve(state, res);
 }
 
 }  // namespace
@@ -157,14 +102,9 @@ void register_chat_routes(httplib::Server& server, RouteContext& ctx) {
     if (!request) return send_error(res, request.status());
     if (request->stream) return stream_completion(ctx, std::move(request).value(), res);
 
-    auto promise = std::make_shared<std::promise<Result<json>>>();
-    auto future = promise->get_future();
-    auto handles =
-        openai::run_chat_completion(*ctx.engine, std::move(request).value(),
-                                    [promise](Result<json> r) { promise->set_value(std::move(r)); });
-    Result<json> result = future.get();
-    if (!result) return send_error(res, result.status());
-    send_json(res, *result);
+    send_when_done(res, [&](AnswerCallback done) {
+      return openai::run_chat_completion(*ctx.engine, std::move(request).value(), std::move(done));
+    });
   });
 }
 

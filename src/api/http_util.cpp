@@ -2,6 +2,7 @@
 #include <httplib.h>
 
 #include <cstdio>
+#include <future>
 #include <string_view>
 
 #include "api/routes.h"
@@ -15,6 +16,16 @@ nlohmann::json error_body(const Status& status) { return error_envelope(status);
 void send_error(httplib::Response& res, const Status& status) {
   res.status = status.is_ok() ? 500 : http_status_of(status);
   res.set_content(error_body(status).dump(), "application/json");
+}
+
+void send_when_done(httplib::Response& res,
+                    const std::function<std::vector<std::shared_ptr<engine::GenerationHandle>>(AnswerCallback)>& work) {
+  auto promise = std::make_shared<std::promise<Result<nlohmann::json>>>();
+  auto future = promise->get_future();
+  auto handles = work([promise](Result<nlohmann::json> r) { promise->set_value(std::move(r)); });
+  Result<nlohmann::json> result = future.get();
+  if (!result) return send_error(res, result.status());
+  send_json(res, *result);
 }
 
 void send_json(httplib::Response& res, const nlohmann::json& body, int http_status) {

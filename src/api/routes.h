@@ -4,9 +4,12 @@
 
 #include <httplib.h>
 
+#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/connection_pool.h"
 #include "api/server.h"
@@ -44,6 +47,13 @@ nlohmann::json error_body(const Status& status);
 // The token of an "Authorization: Bearer TOKEN" header, or "".
 std::string bearer_token(const httplib::Request& req);
 
+// Starts work with a callback that takes its answer (a response body or why there is none) and
+// answers res with it once it comes; blocks the HTTP thread until then. work returns the handles of
+// what it started, held until the answer.
+using AnswerCallback = std::function<void(Result<nlohmann::json>)>;
+void send_when_done(httplib::Response& res,
+                    const std::function<std::vector<std::shared_ptr<engine::GenerationHandle>>(AnswerCallback)>& work);
+
 // Parses a JSON request body; a body that is not a JSON object is a 400 naming the problem.
 Result<nlohmann::json> parse_json_object(const httplib::Request& req);
 // The same, keeping the order of the keys (a batch's metadata keeps the client's order).
@@ -52,6 +62,8 @@ Result<nlohmann::ordered_json> parse_ordered_json_object(const httplib::Request&
 void register_model_routes(httplib::Server& server, RouteContext& ctx);
 void register_chat_routes(httplib::Server& server, RouteContext& ctx);
 void register_embeddings_routes(httplib::Server& server, RouteContext& ctx);
+void register_responses_routes(httplib::Server& server, RouteContext& ctx);
+void register_completions_routes(httplib::Server& server, RouteContext& ctx);
 void register_web_routes(httplib::Server& server);
 void register_file_routes(httplib::Server& server, RouteContext& ctx);
 void register_batch_routes(httplib::Server& server, RouteContext& ctx);

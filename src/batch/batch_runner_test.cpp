@@ -194,10 +194,11 @@ TEST_F(BatchRunnerTest, NoErrorFileWhenNothingFails) {
 TEST_F(BatchRunnerTest, FailsValidationNamingEachBadLine) {
   FakeEngine engine(true);
   open(engine);
-  BatchRecord b = create(upload(request_line("a") + "\nnot json\n" + request_line("a") + "\n"));
+  BatchRecord b =
+      create(upload(request_line("a") + "\n{\"method\":\"POST\",\"body\":{}}\n" + request_line("a") + "\n"));
   b = wait_status(b.id, BatchStatus::kFailed);
   ASSERT_EQ(b.errors.size(), 2u);
-  EXPECT_EQ(b.errors[0].code, "invalid_json_line");
+  EXPECT_EQ(b.errors[0].code, "missing_required_parameter");
   EXPECT_EQ(b.errors[0].line, 2);
   EXPECT_EQ(b.errors[1].code, "duplicate_custom_id");
   EXPECT_EQ(b.errors[1].line, 3);

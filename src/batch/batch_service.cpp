@@ -49,10 +49,11 @@ class BlobFileUpload final : public FileUpload {
     // A batch input file's lines are checked in full at batch create; one that is not even a JSON
     // object is refused now, while the user is still at the upload.
     if (const auto bad = lines_.first_bad_line(); bad && purpose == "batch") {
-      return Status::invalid_request("Invalid batch input file: line " + std::to_string(*bad) +
-                                         " is not a JSON object (a batch input file holds one request a line, "
-                                         "each a JSON object).",
-                                     "file", "invalid_file_format");
+      return Status::invalid_request(
+          "Invalid batch input file: line " + std::to_string(*bad) +
+              " is not a JSON object (a batch input file holds one request a line, "
+              "each a JSON object).",
+          "file", "invalid_file_format");
     }
     if (expires_after) {
       if (Status s = openai::check_upload_expires_after(*expires_after, limits_); !s) return s;
@@ -246,6 +247,19 @@ Result<BatchProgress> BatchService::batch_progress(const std::string& owner, con
   auto samples = store_->progress_samples(id, after_ms);
   if (!samples) return samples.status();
   return BatchProgress{std::move(rec).value(), std::move(samples).value(), clock_.now_millis()};
+}
+
+Result<FinishedLines> BatchService::finished_lines(const std::string& owner, const std::string& id,
+                                                   int64_t after, int64_t limit) {
+  if (auto rec = store_->get_batch(owner, id); !rec) return rec.status();
+  auto results = store_->finished_results(id, after, limit);
+  if (!results) return results.status();
+  // Read after the results: a batch finalized meanwhile (its rows gone) shows as ended.
+  auto rec = store_->get_batch(owner, id);
+  if (!rec) return rec.status();
+  FinishedLines out{std::move(rec).value(), std::move(results).value(), after};
+  if (!out.results.empty()) out.cursor = out.results.back().finished;
+  return out;
 }
 
 Result<std::vector<store::BatchRecord>> BatchService::unfinished_batches() {

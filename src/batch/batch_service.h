@@ -84,6 +84,14 @@ struct BatchProgress {
   int64_t now_ms = 0;
 };
 
+// What GET /v1/batches/{id}/output answers: result lines stored after a cursor, in the order they
+// finished, and the batch as it was once they were read.
+struct FinishedLines {
+  store::BatchRecord batch;
+  std::vector<store::StoredResult> results;
+  int64_t cursor = 0;  // the last result's `finished`, or the cursor asked with when there is none
+};
+
 // One upload in progress: its bytes go straight to a temporary blob, never all in memory.
 // Not thread-safe; destroying it without finish() discards the bytes.
 class FileUpload {
@@ -136,6 +144,10 @@ class BatchService {
   // The batch and its progress samples with at_ms > after_ms (GET /v1/batches/{id}/progress), oldest
   // first, with the clock's time now.
   Result<BatchProgress> batch_progress(const std::string& owner, const std::string& id, int64_t after_ms);
+  // The results of a batch stored after cursor `after` (at most limit), in the order they finished. Once
+  // the batch is finalized there are none: its results are its output and error files.
+  Result<FinishedLines> finished_lines(const std::string& owner, const std::string& id, int64_t after,
+                                       int64_t limit);
   // Every batch that has not ended (validating, in_progress, finalizing, cancelling), any owner, oldest
   // first: what GET /metrics counts.
   Result<std::vector<store::BatchRecord>> unfinished_batches();

@@ -138,6 +138,17 @@ class LineChecker {
       if (body_obj["input"].get(input) != simdjson::SUCCESS || input.is_null()) {
         return invalid("body.input", "The request body must have 'input' (a string or an array).");
       }
+    } else if (limits_.endpoint == openai::kResponsesEndpoint) {
+      element input;
+      if (body_obj["input"].get(input) != simdjson::SUCCESS || input.is_null()) {
+        return invalid("body.input", "The request body must have 'input' (a string or an array of items).");
+      }
+    } else if (limits_.endpoint == openai::kCompletionsEndpoint) {
+      element prompt;
+      if (body_obj["prompt"].get(prompt) != simdjson::SUCCESS || prompt.is_null()) {
+        return invalid("body.prompt",
+                       "The request body must have 'prompt' (a string, strings or token ids).");
+      }
     } else {
       element messages;
       if (body_obj["messages"].get(messages) != simdjson::SUCCESS || messages.type() != element_type::ARRAY) {

@@ -48,6 +48,17 @@ store::Usage usage_of(const nlohmann::json& body) {
   auto it = body.find("usage");
   if (it == body.end() || !it->is_object()) return u;
   const nlohmann::json& usage = *it;
+  if (usage.contains("input_tokens")) {  // a Responses API `response`
+    u.input_tokens = int_at(usage, "input_tokens");
+    u.output_tokens = int_at(usage, "output_tokens");
+    if (auto d = usage.find("input_tokens_details"); d != usage.end() && d->is_object()) {
+      u.cached_tokens = int_at(*d, "cached_tokens");
+    }
+    if (auto d = usage.find("output_tokens_details"); d != usage.end() && d->is_object()) {
+      u.reasoning_tokens = int_at(*d, "reasoning_tokens");
+    }
+    return u;
+  }
   u.input_tokens = int_at(usage, "prompt_tokens");
   u.output_tokens = int_at(usage, "completion_tokens");
   if (auto d = usage.find("prompt_tokens_details"); d != usage.end() && d->is_object()) {

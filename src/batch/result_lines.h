@@ -18,7 +18,8 @@ std::string failed_line(const std::string& custom_id, const std::string& request
 std::string unexecuted_line(const std::string& custom_id, const std::string& code,
                             const std::string& message);
 
-// The usage a chat.completion body reports, in the batch's terms.
+// The usage a response body reports (chat.completion, text_completion, embeddings: prompt_tokens...;
+// a Responses `response`: input_tokens...), in the batch's terms.
 store::Usage usage_of(const nlohmann::json& body);
 
 }  // namespace openbatch::batch

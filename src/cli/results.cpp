@@ -13,6 +13,7 @@
 #include "cli/csv.h"
 #include "cli/exit_codes.h"
 #include "cli/input_table.h"
+#include "cli/results_follow.h"
 #include "client/openai_client.h"
 
 namespace openbatch::cli {
@@ -27,6 +28,8 @@ struct ResultsOptions {
   std::string column = "result";
   std::string error_column = "error";
   bool spread = false;
+  bool follow = false;
+  double poll_seconds = 1.0;
 };
 
 struct RowResult {
@@ -104,6 +107,14 @@ std::string joined_csv(const ResultsOptions& o, const CsvTable& table,
 
 int results(const ResultsOptions& o) {
   client::OpenAiClient client(client::options_from_environment());
+  if (o.follow) {
+    if (!o.join.empty()) {
+      std::fprintf(stderr,
+                   "results: --follow writes the lines as they finish; --join needs them all (drop one)\n");
+      return kExitUsage;
+    }
+    return follow_results(client, o.id, o.errors, o.output, o.poll_seconds);
+  }
   Result<nlohmann::json> batch = client.get_batch(o.id);
   if (!batch) return report_failure("results", batch.status());
   const std::string status = batch->value("status", "");
@@ -189,6 +200,7 @@ void register_results(CLI::App& app) {
       "Examples:\n"
       "  openbatch results batch_abc123 -o results.jsonl --errors\n"
       "  openbatch results batch_abc123 --join movies.csv --column categories --spread -o movies_out.csv\n"
+      "  openbatch results batch_abc123 --follow --errors   # lines as they finish, while the batch runs\n"
       "Rows match results by custom_id: --id-column's value, or task-<row index> as `prepare` writes it.\n"
       "Exit codes: 0 written, 1 server, network or file error (or the batch has no output yet), 2 bad "
       "arguments.");
@@ -200,6 +212,11 @@ void register_results(CLI::App& app) {
   cmd->add_option("--id-column", o->id_column, "Column that gave custom_id (default: task-<row index>)");
   cmd->add_option("--column", o->column, "Name of the result column")->capture_default_str();
   cmd->add_option("--error-column", o->error_column, "Name of the error column")->capture_default_str();
+  cmd->add_flag(
+      "--follow,-f", o->follow,
+      "Write the lines as they finish while the batch runs (openbatch servers), then the rest once it "
+      "has ended");
+  cmd->add_option("--poll", o->poll_seconds, "Seconds between checks with --follow")->capture_default_str();
   cmd->add_flag("--spread", o->spread, "Spread JSON-object results into one column per key (<column>.<key>)");
   cmd->callback([o] {
     if (const int rc = results(*o); rc != 0) throw CLI::RuntimeError(rc);

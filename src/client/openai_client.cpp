@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <memory>
 
@@ -10,6 +11,21 @@
 
 namespace openbatch::client {
 namespace {
+
+// CURLOPT_HEADERFUNCTION: "Name: value\r\n" into a map with the name in lower case.
+size_t collect_header(char* data, size_t size, size_t n, void* user) {
+  auto* headers = static_cast<std::map<std::string, std::string>*>(user);
+  const std::string line(data, size * n);
+  const size_t colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const size_t start = line.find_first_not_of(" \t", colon + 1);
+    const size_t end = line.find_last_not_of("\r\n \t");
+    (*headers)[name] = start == std::string::npos || end < start ? "" : line.substr(start, end - start + 1);
+  }
+  return size * n;
+}
 
 size_t append_body(char* data, size_t size, size_t count, void* user) {
   static_cast<std::string*>(user)->append(data, size * count);
@@ -69,6 +85,8 @@ Result<OpenAiClient::Response> OpenAiClient::send(const std::string& method, con
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, append_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &response.headers);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, options_.timeout_seconds);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "openbatch-cli");
@@ -165,6 +183,22 @@ Result<nlohmann::json> OpenAiClient::list_all(const std::string& path) {
 
 Result<nlohmann::json> OpenAiClient::list_batches() { return list_all("/batches"); }
 Result<nlohmann::json> OpenAiClient::list_files() { return list_all("/files"); }
+
+Result<OpenAiClient::FinishedLines> OpenAiClient::batch_output(const std::string& id, int64_t after) {
+  Result<Response> r = send("GET", "/batches/" + id + "/output?after=" + std::to_string(after), nullptr);
+  if (!r) return r.status();
+  if (r->status < 200 || r->status >= 300) return error_status(r->status, r->body);
+  FinishedLines out;
+  out.jsonl = std::move(r->body);
+  out.status = r->headers["openbatch-batch-status"];
+  try {
+    out.cursor = std::stoll(r->headers["openbatch-cursor"]);
+  } catch (const std::exception&) {
+    return Status::internal("GET /batches/" + id +
+                            "/output: no openbatch-cursor header (not an openbatch server?)");
+  }
+  return out;
+}
 
 Result<std::string> OpenAiClient::file_content(const std::string& id) {
   Result<Response> r = send("GET", "/files/" + id + "/content", nullptr);

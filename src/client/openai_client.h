@@ -41,12 +41,22 @@ class OpenAiClient {
   // GET /files/{id}/content: the raw bytes.
   Result<std::string> file_content(const std::string& id);
 
+  // GET /batches/{id}/output?after=CURSOR (openbatch's own): the result lines stored after the cursor,
+  // in the order they finished, while the batch runs.
+  struct FinishedLines {
+    std::string jsonl;   // whole lines, each ending in a newline
+    int64_t cursor = 0;  // the `after` of the next call (the openbatch-cursor header)
+    std::string status;  // the batch's status when they were read (openbatch-batch-status)
+  };
+  Result<FinishedLines> batch_output(const std::string& id, int64_t after);
+
   const ClientOptions& options() const { return options_; }
 
  private:
   struct Response {
     long status = 0;
     std::string body;
+    std::map<std::string, std::string> headers;  // names in lower case
   };
   // Sends one request; a transport failure is a 503 Status. A JSON body is sent when json_body is set.
   Result<Response> send(const std::string& method, const std::string& path, const nlohmann::json* json_body,

@@ -21,9 +21,13 @@ namespace openbatch::engine {
 struct ImagePart {
   size_t offset = 0;  // 0 .. content.size(); images at the same offset keep their order
   std::string url;    // where it comes from (http, https or data:), as the client sent it
-  // The encoded file (PNG, JPEG, GIF, BMP). Filled in by whoever fetches `url` before the request
-  // reaches an engine that runs images; null until then.
+  // The encoded file (PNG, JPEG, GIF, BMP, WebP). Filled in by whoever fetches `url` before the
+  // request reaches an engine that runs images; null until then.
   std::shared_ptr<const std::string> data;
+  // image_url.detail as the client sent it: "auto", "low" or "high"; empty when it sent none. "low"
+  // asks for a smaller image (engines that run images shrink it, see VisionEncoder::tokenize);
+  // engines that forward requests pass it on as it is.
+  std::string detail;
 };
 
 // A function call the model made (an assistant message's `tool_calls`).
@@ -91,8 +95,20 @@ struct SamplingParams {
   std::vector<std::pair<int32_t, float>> logit_bias;  // token id -> bias added to its logit
 };
 
+// A prompt the model reads as it is, with no chat template (POST /v1/completions): text (tokenised as
+// llama-server tokenises a completion prompt: the model's begin token added, special tokens parsed),
+// or token ids when tokens is not empty. echo: the answer's text starts with the prompt.
+struct RawPrompt {
+  std::string text;
+  std::vector<int32_t> tokens;
+  bool echo = false;
+};
+
 struct GenerationRequest {
   std::vector<Message> messages;
+  // Set: the prompt, instead of messages rendered by the chat template; messages, tools and
+  // response_format are then empty (the answer is free text, never parsed for calls or thinking).
+  std::optional<RawPrompt> raw_prompt;
   SamplingParams sampling;
   int max_tokens = -1;  // -1: until the end of the context or an end-of-generation token
   std::vector<std::string> stop;

@@ -1,5 +1,7 @@
 #include "media/image_format.h"
 
+#include <webp/decode.h>
+
 #include <cctype>
 
 namespace openbatch::media {
@@ -19,8 +21,8 @@ bool starts_with(std::string_view b, std::string_view magic) { return b.substr(0
 
 Status not_an_image(const std::string& what) {
   return Status::invalid_request(
-      "The image is not in a supported format (" + what + "). Supported formats: png, jpeg, gif, bmp.", "",
-      "invalid_image_format");
+      "The image is not in a supported format (" + what + "). Supported formats: png, jpeg, gif, bmp, webp.",
+      "", "invalid_image_format");
 }
 
 Status truncated(const std::string& format) {
@@ -55,8 +57,6 @@ Result<ImageFormat> read_jpeg(std::string_view b) {
 
 std::string describe(std::string_view b) {
   if (b.empty()) return "the file is empty";
-  if (starts_with(b, "RIFF") && b.size() >= 12 && b.substr(8, 4) == "WEBP")
-    return "webp images are not supported";
   if (starts_with(b, "%PDF")) return "it is a PDF document";
   size_t i = 0;
   while (i < b.size() && i < 64 && std::isspace(static_cast<unsigned char>(b[i]))) ++i;
@@ -88,6 +88,14 @@ Result<ImageFormat> read_image_format(std::string_view b) {
       const int32_t h = static_cast<int32_t>(le32(b, 22));  // negative: rows top-down
       f = {"bmp", le32(b, 18), static_cast<uint32_t>(h < 0 ? -static_cast<int64_t>(h) : h)};
     }
+  } else if (starts_with(b, "RIFF") && b.size() >= 12 && b.substr(8, 4) == "WEBP") {
+    // libwebp reads the canvas size of every kind (VP8, VP8L, VP8X with alpha or animation).
+    WebPBitstreamFeatures features;
+    if (WebPGetFeatures(reinterpret_cast<const uint8_t*>(b.data()), b.size(), &features) != VP8_STATUS_OK ||
+        features.width <= 0 || features.height <= 0) {
+      return truncated("webp");
+    }
+    f = {"webp", static_cast<uint32_t>(features.width), static_cast<uint32_t>(features.height)};
   } else {
     return not_an_image(describe(b));
   }

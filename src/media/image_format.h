@@ -12,14 +12,14 @@
 namespace openbatch::media {
 
 struct ImageFormat {
-  std::string name;  // "png", "jpeg", "gif", "bmp"
+  std::string name;  // "png", "jpeg", "gif", "bmp", "webp"
   uint32_t width = 0;
   uint32_t height = 0;
 };
 
-// The format and size of an encoded PNG, JPEG, GIF or BMP file. 400 invalid_image_format (naming
-// what the bytes look like instead) for anything else, WebP included (the decoder cannot read it).
-// 400 invalid_image when the header is cut short or declares no pixels.
+// The format and size of an encoded PNG, JPEG, GIF, BMP or WebP file (an animation's canvas size).
+// 400 invalid_image_format (naming what the bytes look like instead) for anything else. 400
+// invalid_image when the header is cut short or declares no pixels.
 Result<ImageFormat> read_image_format(std::string_view bytes);
 
 }  // namespace openbatch::media

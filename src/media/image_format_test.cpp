@@ -8,6 +8,16 @@
 namespace openbatch::media {
 namespace {
 
+TEST(ImageFormatTest, ReadsFormatAndSizeOfLossyAndLosslessWebp) {
+  for (bool lossless : {false, true}) {
+    auto webp = read_image_format(testing::webp_image(45, 17, 1, lossless));
+    ASSERT_TRUE(webp.is_ok()) << webp.status().message();
+    EXPECT_EQ(webp->name, "webp");
+    EXPECT_EQ(webp->width, 45u);
+    EXPECT_EQ(webp->height, 17u);
+  }
+}
+
 TEST(ImageFormatTest, ReadsFormatAndSizeOfPngBmpGifJpeg) {
   auto png = read_image_format(testing::png_image(40, 30));
   ASSERT_TRUE(png.is_ok());
@@ -46,7 +56,9 @@ TEST(ImageFormatTest, TurnsAwayWhatIsNotAnImageSayingWhatItLooksLike) {
       {"  <!doctype html><html>Not found</html>", "invalid_image_format", "HTML"},
       {"{\"error\": 1}", "invalid_image_format", "JSON"},
       {"%PDF-1.7", "invalid_image_format", "PDF"},
-      {std::string("RIFF\x10\x00\x00\x00WEBPVP8 ", 16), "invalid_image_format", "webp"},
+      {"%PDF-1.7", "invalid_image_format", "Supported formats: png, jpeg, gif, bmp, webp."},
+      {std::string("RIFF\x10\x00\x00\x00WEBPVP8 ", 16), "invalid_image", "webp image is truncated"},
+      {testing::webp_image(8, 8).substr(0, 24), "invalid_image", "webp image is truncated"},
       {"", "invalid_image_format", "empty"},
       {std::string("\x89PNG\r\n\x1a\n\x00\x00", 10), "invalid_image", "png image is truncated"},
       {std::string("\xFF\xD8\xFF\xD9", 4), "invalid_image", "jpeg image is truncated"},

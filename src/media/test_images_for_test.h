@@ -1,6 +1,8 @@
-// Small encoded images for tests: PNG (through zlib) and BMP, with pixels drawn from a seed.
+// Small encoded images for tests: PNG (through zlib), BMP and WebP (libwebp's encoder), with pixels
+// drawn from a seed.
 #pragma once
 
+#include <webp/encode.h>
 #include <zlib.h>
 
 #include <cstdint>
@@ -85,6 +87,20 @@ inline std::string bmp_image(uint32_t width, uint32_t height, uint32_t seed = 0)
     bmp.append(row - width * 3, '\0');
   }
   return bmp;
+}
+
+// A WebP file of the seed's pixels: lossy (quality 80) or lossless (its pixels decode exactly).
+inline std::string webp_image(uint32_t width, uint32_t height, uint32_t seed = 0, bool lossless = false) {
+  const std::vector<uint8_t> rgb = test_pixels(width, height, seed);
+  uint8_t* out = nullptr;
+  const int stride = static_cast<int>(width * 3);
+  const size_t n =
+      lossless
+          ? WebPEncodeLosslessRGB(rgb.data(), static_cast<int>(width), static_cast<int>(height), stride, &out)
+          : WebPEncodeRGB(rgb.data(), static_cast<int>(width), static_cast<int>(height), stride, 80.0f, &out);
+  std::string webp(reinterpret_cast<const char*>(out), n);
+  WebPFree(out);
+  return webp;
 }
 
 // A base64 data: URL of bytes.

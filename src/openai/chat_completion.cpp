@@ -1,11 +1,10 @@
 #include "openai/chat_completion.h"
 
-#include "openai/chat_tools.h"
-
 #include <chrono>
 #include <mutex>
 
 #include "common/random.h"
+#include "openai/chat_tools.h"
 
 namespace openbatch::openai {
 
@@ -114,38 +113,30 @@ json chunk_choice(int index, json delta, const std::vector<engine::TokenLogprob>
           {"finish_reason", finish ? json(finish_reason_name(*finish)) : json(nullptr)}};
 }
 
-std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(engine::Engine& engine,
-                                                                           ChatCompletionRequest request,
-                                                                           ChatCompletionDone done,
-                                                                           ChoiceDeltaCallback on_delta) {
+std::vector<std::shared_ptr<engine::GenerationHandle>> run_generations(
+    engine::Engine& engine, const engine::GenerationRequest& request, int n, GenerationsDone done,
+    ChoiceDeltaCallback on_delta) {
   struct State {
     std::mutex mu;
     std::vector<engine::Generation> choices;
     std::optional<Status> error;
     int remaining = 0;
-    ChatCompletionDone done;
-    std::string model;
-    bool logprobs = false;
+    GenerationsDone done;
     std::vector<std::shared_ptr<engine::GenerationHandle>> handles;
   };
   auto state = std::make_shared<State>();
-  state->choices.resize(request.n);
-  state->remaining = request.n;
+  state->choices.resize(n);
+  state->remaining = n;
   state->done = std::move(done);
-  state->model = request.model;
-  state->logprobs = request.generation.logprobs;
-  const int64_t created =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
   std::vector<std::shared_ptr<engine::GenerationHandle>> handles;
-  for (int i = 0; i < request.n; ++i) {
-    engine::GenerationRequest gen = request.generation;
+  for (int i = 0; i < n; ++i) {
+    engine::GenerationRequest gen = request;
     if (gen.sampling.seed && i > 0) gen.sampling.seed = *gen.sampling.seed + static_cast<uint32_t>(i);
     engine::GenerationCallbacks cb;
     if (on_delta) {
       cb.on_delta = [on_delta, i](engine::GenerationDelta delta) { on_delta(i, std::move(delta)); };
     }
-    cb.on_done = [state, i, created](Result<engine::Generation> result) {
+    cb.on_done = [state, i](Result<engine::Generation> result) {
       std::unique_lock<std::mutex> lock(state->mu);
       if (result) {
         state->choices[i] = std::move(result).value();
@@ -160,8 +151,7 @@ std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(engin
       if (state->error) {
         state->done(*state->error);
       } else {
-        state->done(build_chat_completion(new_id("chatcmpl-"), state->model, created, state->choices,
-                                          state->logprobs));
+        state->done(std::move(state->choices));
       }
     };
     auto handle = engine.submit(std::move(gen), std::move(cb));
@@ -170,6 +160,21 @@ std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(engin
     state->handles.push_back(handle);
   }
   return handles;
+}
+
+std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(engine::Engine& engine,
+                                                                           ChatCompletionRequest request,
+                                                                           ChatCompletionDone done,
+                                                                           ChoiceDeltaCallback on_delta) {
+  const int64_t created =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  auto finish = [done = std::move(done), model = request.model, logprobs = request.generation.logprobs,
+                 created](Result<std::vector<engine::Generation>> choices) {
+    if (!choices) return done(choices.status());
+    done(build_chat_completion(new_id("chatcmpl-"), model, created, *choices, logprobs));
+  };
+  return run_generations(engine, request.generation, request.n, std::move(finish), std::move(on_delta));
 }
 
 }  // namespace openbatch::openai

@@ -54,13 +54,29 @@ nlohmann::json chunk_choice(int index, nlohmann::json delta,
 
 // Runs a parsed request (all its n choices) on engine and calls done once with the `chat.completion`
 // body or the Status that explains the failure; on_delta, when set, sees each choice's text as it is
-// generated (answer, thinking and tool-call pieces). Both run on the engine's thread and must not block. Returns handles that cancel the
-// work. Thread-safe.
+// generated (answer, thinking and tool-call pieces). Both run on the engine's thread and must not block.
+// Returns handles that cancel the work. Thread-safe.
 using ChatCompletionDone = std::function<void(Result<nlohmann::json>)>;
 using ChoiceDeltaCallback = std::function<void(int choice, engine::GenerationDelta delta)>;
+// Runs n generations of request (choice i > 0 with seed + i when a seed is set) and calls done once
+// with all of them, in choice order, or with the first failure (the others are then cancelled).
+// on_delta as for run_chat_completion. Returns handles that cancel the work. Thread-safe.
+using GenerationsDone = std::function<void(Result<std::vector<engine::Generation>>)>;
+std::vector<std::shared_ptr<engine::GenerationHandle>> run_generations(
+    engine::Engine& engine, const engine::GenerationRequest& request, int n, GenerationsDone done,
+    ChoiceDeltaCallback on_delta = nullptr);
+
 std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(
     engine::Engine& engine, ChatCompletionRequest request, ChatCompletionDone done,
     ChoiceDeltaCallback on_delta = nullptr);
+
+// `stop` (a string or an array of at most 4) and `logit_bias` (token id -> -100..100) of a body, as
+// Chat Completions and Completions read them.
+Status parse_stop(const nlohmann::json& body, engine::GenerationRequest& out);
+Status parse_logit_bias(const nlohmann::json& body, engine::GenerationRequest& out);
+
+// Whether any message's text says "json" in any case (OpenAI's condition for a json_object format).
+bool mentions_json(const std::vector<engine::Message>& messages);
 
 // A new unguessable id with the given prefix ("chatcmpl-", "file-", "batch_", "batch_req_").
 std::string new_id(const std::string& prefix);

@@ -76,8 +76,9 @@ Status check_fields(const json& body) {
 }
 
 // An image_url part: its URL (http, https or data:) and detail, checked for shape only; the image
-// itself is loaded later, off the request's thread.
-Result<std::string> image_url_of(const json& part, const std::string& param) {
+// itself is loaded later, off the request's thread. The part's offset is left to the caller.
+Result<engine::ImagePart> image_part_of(const json& part, const std::string& param) {
+  engine::ImagePart image;
   auto it = part.find("image_url");
   if (it == part.end()) return missing_parameter(param + ".image_url");
   if (!it->is_object()) return invalid_type(param + ".image_url", "an object", *it);
@@ -87,19 +88,19 @@ Result<std::string> image_url_of(const json& part, const std::string& param) {
   auto detail = it->find("detail");
   if (detail != it->end() && !detail->is_null()) {
     if (!detail->is_string()) return invalid_type(param + ".image_url.detail", "a string", *detail);
-    const std::string d = detail->get<std::string>();
-    if (d != "auto" && d != "low" && d != "high") {
+    image.detail = detail->get<std::string>();
+    if (image.detail != "auto" && image.detail != "low" && image.detail != "high") {
       return Status::invalid_request(
-          "Invalid value: '" + d + "'. Supported values are: 'auto', 'low', and 'high'.",
+          "Invalid value: '" + image.detail + "'. Supported values are: 'auto', 'low', and 'high'.",
           param + ".image_url.detail", "invalid_value");
     }
   }
-  std::string u = url->get<std::string>();
-  if (u.empty()) {
+  image.url = url->get<std::string>();
+  if (image.url.empty()) {
     return Status::invalid_request("Invalid 'image_url.url': empty string. Expected an http(s) or data: URL.",
                                    param + ".image_url.url", "empty_string");
   }
-  return u;
+  return image;
 }
 
 // A message's content (a string or an array of parts) as text, with its images at their places.
@@ -128,13 +129,14 @@ Status message_content(const json& content, const std::string& param, const engi
       if (!value->is_string()) return invalid_type(part_param + ".text", "a string", *value);
       text += value->get<std::string>();
     } else if (t == "image_url") {
-      auto url = image_url_of(part, part_param);
-      if (!url) return url.status();
+      auto image = image_part_of(part, part_param);
+      if (!image) return image.status();
       if (!model.has_vision) {
         Status s = engine::images_not_supported(model);
         return s.with_param(part_param);
       }
-      out.images.push_back({text.size(), std::move(url).value(), nullptr});
+      image->offset = text.size();
+      out.images.push_back(std::move(image).value());
     } else {
       return Status::invalid_request(
           "Invalid value: '" + t + "'. Supported values are: 'text' and 'image_url'.", part_param + ".type",
@@ -231,14 +233,7 @@ Status parse_response_format(const json& body, engine::GenerationRequest& out) {
   if (t == "text") return Status::ok();
   if (t == "json_object") {
     // OpenAI asks that the conversation mention JSON, so that the model is told what to produce.
-    bool mentions_json = false;
-    for (const auto& m : out.messages) {
-      std::string lower = m.content;
-      std::transform(lower.begin(), lower.end(), lower.begin(),
-                     [](unsigned char c) { return std::tolower(c); });
-      mentions_json = mentions_json || lower.find("json") != std::string::npos;
-    }
-    if (!mentions_json) {
+    if (!mentions_json(out.messages)) {
       return Status::invalid_request(
           "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
           "'json_object'.",
@@ -270,6 +265,8 @@ Status parse_response_format(const json& body, engine::GenerationRequest& out) {
       "Invalid value: '" + t + "'. Supported values are: 'json_object', 'json_schema', and 'text'.",
       "response_format.type", "invalid_value");
 }
+
+}  // namespace
 
 Status parse_stop(const json& body, engine::GenerationRequest& out) {
   auto it = body.find("stop");
@@ -315,7 +312,15 @@ Status parse_logit_bias(const json& body, engine::GenerationRequest& out) {
   return Status::ok();
 }
 
-}  // namespace
+bool mentions_json(const std::vector<engine::Message>& messages) {
+  for (const auto& m : messages) {
+    std::string lower = m.content;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (lower.find("json") != std::string::npos) return true;
+  }
+  return false;
+}
 
 Result<ChatCompletionRequest> parse_chat_completion_request(const json& body, const engine::ModelInfo& model,
                                                             const nlohmann::ordered_json* ordered) {

@@ -62,8 +62,10 @@ TEST(ChatRequestTest, ImagePartsKeepTheirPlaceInTheMessage) {
   ASSERT_EQ(m[1].images.size(), 2u);
   EXPECT_EQ(m[1].images[0].offset, 0u);
   EXPECT_EQ(m[1].images[0].url, "https://x/a.png");
+  EXPECT_EQ(m[1].images[0].detail, "");  // none sent
   EXPECT_EQ(m[1].images[1].offset, 9u);
   EXPECT_EQ(m[1].images[1].url, "data:image/png;base64,AAAA");
+  EXPECT_EQ(m[1].images[1].detail, "low");
   EXPECT_EQ(m[1].images[1].data, nullptr);
   EXPECT_TRUE(engine::has_images(m));
 

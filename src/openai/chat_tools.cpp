@@ -31,29 +31,7 @@ Result<engine::Tool> parse_tool(const json& t, const std::string& param) {
   auto function = t.find("function");
   if (function == t.end()) return missing_parameter(param + ".function");
   if (!function->is_object()) return invalid_type(param + ".function", "an object", *function);
-  engine::Tool tool;
-  auto name = function->find("name");
-  if (name == function->end()) return missing_parameter(param + ".function.name");
-  if (!name->is_string()) return invalid_type(param + ".function.name", "a string", *name);
-  tool.name = name->get<std::string>();
-  if (!valid_function_name(tool.name)) {
-    return Status::invalid_request("Invalid '" + param + ".function.name': string does not match pattern. Expected "
-                                       "a string that matches the pattern '^[a-zA-Z0-9_-]{1,64}$'.",
-                                   param + ".function.name", "invalid_value");
-  }
-  FieldReader f(*function, param + ".function.");
-  std::optional<std::string> description;
-  if (Status s = f.string("description", description); !s) return s;
-  tool.description = description.value_or("");
-  if (Status s = f.boolean("strict", tool.strict); !s) return s;
-  auto parameters = function->find("parameters");
-  if (parameters == function->end() || parameters->is_null()) {
-    tool.parameters = R"({"type":"object","properties":{}})";
-  } else {
-    if (!parameters->is_object()) return invalid_type(param + ".function.parameters", "an object", *parameters);
-    tool.parameters = parameters->empty() ? R"({"type":"object","properties":{}})" : parameters->dump();
-  }
-  return tool;
+  return parse_function_definition(*function, param + ".function.");
 }
 
 Status parse_tool_choice(const json& body, engine::GenerationRequest& out) {
@@ -69,18 +47,9 @@ Status parse_tool_choice(const json& body, engine::GenerationRequest& out) {
         "invalid_value");
   }
   if (it->is_string()) {
-    const std::string c = it->get<std::string>();
-    if (c == "auto") {
-      out.tool_choice = engine::ToolChoice::kAuto;
-    } else if (c == "required") {
-      out.tool_choice = engine::ToolChoice::kRequired;
-    } else if (c == "none") {
-      out.tool_choice = engine::ToolChoice::kNone;
-    } else {
-      return Status::invalid_request(
-          "Invalid value: '" + c + "'. Supported values are: 'none', 'auto', and 'required'.", "tool_choice",
-          "invalid_value");
-    }
+    auto mode = tool_choice_mode(it->get<std::string>(), "tool_choice");
+    if (!mode) return mode.status();
+    out.tool_choice = *mode;
     return Status::ok();
   }
   if (!it->is_object()) return invalid_type("tool_choice", "a string or an object", *it);
@@ -113,26 +82,62 @@ Status parse_reasoning_effort(const json& body, engine::GenerationRequest& out) 
   std::optional<std::string> effort;
   if (Status s = FieldReader(body).string("reasoning_effort", effort); !s) return s;
   if (!effort) return Status::ok();
-  using E = engine::ReasoningEffort;
-  if (*effort == "none") {
-    out.reasoning_effort = E::kNone;
-  } else if (*effort == "minimal") {
-    out.reasoning_effort = E::kMinimal;
-  } else if (*effort == "low") {
-    out.reasoning_effort = E::kLow;
-  } else if (*effort == "medium") {
-    out.reasoning_effort = E::kMedium;
-  } else if (*effort == "high") {
-    out.reasoning_effort = E::kHigh;
-  } else {
-    return Status::invalid_request("Invalid value: '" + *effort +
-                                       "'. Supported values are: 'none', 'minimal', 'low', 'medium', and 'high'.",
-                                   "reasoning_effort", "invalid_value");
-  }
+  auto parsed = reasoning_effort_of(*effort, "reasoning_effort");
+  if (!parsed) return parsed.status();
+  out.reasoning_effort = *parsed;
   return Status::ok();
 }
 
 }  // namespace
+
+Result<engine::Tool> parse_function_definition(const json& function, const std::string& prefix) {
+  engine::Tool tool;
+  auto name = function.find("name");
+  if (name == function.end()) return missing_parameter(prefix + "name");
+  if (!name->is_string()) return invalid_type(prefix + "name", "a string", *name);
+  tool.name = name->get<std::string>();
+  if (!valid_function_name(tool.name)) {
+    return Status::invalid_request("Invalid '" + prefix +
+                                       "name': string does not match pattern. Expected "
+                                       "a string that matches the pattern '^[a-zA-Z0-9_-]{1,64}$'.",
+                                   prefix + "name", "invalid_value");
+  }
+  FieldReader f(function, prefix);
+  std::optional<std::string> description;
+  if (Status s = f.string("description", description); !s) return s;
+  tool.description = description.value_or("");
+  if (Status s = f.boolean("strict", tool.strict); !s) return s;
+  auto parameters = function.find("parameters");
+  if (parameters == function.end() || parameters->is_null()) {
+    tool.parameters = R"({"type":"object","properties":{}})";
+  } else {
+    if (!parameters->is_object()) return invalid_type(prefix + "parameters", "an object", *parameters);
+    tool.parameters = parameters->empty() ? R"({"type":"object","properties":{}})" : parameters->dump();
+  }
+  return tool;
+}
+
+Result<engine::ToolChoice> tool_choice_mode(const std::string& choice, const std::string& param) {
+  if (choice == "auto") return engine::ToolChoice::kAuto;
+  if (choice == "required") return engine::ToolChoice::kRequired;
+  if (choice == "none") return engine::ToolChoice::kNone;
+  return Status::invalid_request(
+      "Invalid value: '" + choice + "'. Supported values are: 'none', 'auto', and 'required'.", param,
+      "invalid_value");
+}
+
+Result<engine::ReasoningEffort> reasoning_effort_of(const std::string& effort, const std::string& param) {
+  using E = engine::ReasoningEffort;
+  if (effort == "none") return E::kNone;
+  if (effort == "minimal") return E::kMinimal;
+  if (effort == "low") return E::kLow;
+  if (effort == "medium") return E::kMedium;
+  if (effort == "high") return E::kHigh;
+  return Status::invalid_request(
+      "Invalid value: '" + effort +
+          "'. Supported values are: 'none', 'minimal', 'low', 'medium', and 'high'.",
+      param, "invalid_value");
+}
 
 std::string dump_in_client_order(const nlohmann::ordered_json* ordered, const std::string& pointer,
                                  std::string fallback) {

@@ -18,6 +18,17 @@ namespace openbatch::openai {
 Status parse_tool_fields(const nlohmann::json& body, engine::GenerationRequest& out,
                          const nlohmann::ordered_json* ordered = nullptr);
 
+// A function's definition: `name` (^[a-zA-Z0-9_-]{1,64}$), `description`, `parameters` (an object;
+// absent: no parameters) and `strict`, read from object. prefix names where it is in params
+// ("tools[0].function." in Chat Completions, "tools[0]." in the Responses API's flat tools).
+Result<engine::Tool> parse_function_definition(const nlohmann::json& object, const std::string& prefix);
+
+// "auto", "required" or "none" (a 400 at param otherwise).
+Result<engine::ToolChoice> tool_choice_mode(const std::string& choice, const std::string& param);
+
+// "none", "minimal", "low", "medium" or "high" (a 400 at param otherwise).
+Result<engine::ReasoningEffort> reasoning_effort_of(const std::string& effort, const std::string& param);
+
 // The JSON at pointer in ordered, written out in the client's key order; `fallback` when ordered is null
 // or holds nothing there.
 std::string dump_in_client_order(const nlohmann::ordered_json* ordered, const std::string& pointer,

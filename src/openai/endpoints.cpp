@@ -1,15 +1,34 @@
 #include "openai/endpoints.h"
 
+#include "openai/completions.h"
 #include "openai/embeddings.h"
+#include "openai/responses_body.h"
+#include "openai/responses_request.h"
 
 namespace openbatch::openai {
 
+namespace {
+
+const char* const kBatchEndpoints[] = {kChatCompletionsEndpoint, kEmbeddingsEndpoint, kResponsesEndpoint,
+                                       kCompletionsEndpoint};
+
+}  // namespace
+
 bool is_batch_endpoint(std::string_view endpoint) {
-  return endpoint == kChatCompletionsEndpoint || endpoint == kEmbeddingsEndpoint;
+  for (const char* e : kBatchEndpoints) {
+    if (endpoint == e) return true;
+  }
+  return false;
 }
 
 std::string batch_endpoints_phrase() {
-  return std::string("'") + kChatCompletionsEndpoint + "' and '" + kEmbeddingsEndpoint + "'";
+  std::string out;
+  const size_t n = std::size(kBatchEndpoints);
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) out += i + 1 == n ? ", and " : ", ";
+    out += std::string("'") + kBatchEndpoints[i] + "'";
+  }
+  return out;
 }
 
 Result<std::vector<std::shared_ptr<engine::GenerationHandle>>> run_endpoint_request(
@@ -21,6 +40,18 @@ Result<std::vector<std::shared_ptr<engine::GenerationHandle>>> run_endpoint_requ
     parsed->embedding.priority = priority;
     run_embeddings(engine, std::move(parsed).value(), std::move(done));
     return std::vector<std::shared_ptr<engine::GenerationHandle>>{};
+  }
+  if (endpoint == kResponsesEndpoint) {
+    auto parsed = parse_responses_request(body, engine.model_info(), ordered);
+    if (!parsed) return parsed.status();
+    parsed->generation.priority = priority;
+    return run_response(engine, std::move(parsed).value(), std::move(done));
+  }
+  if (endpoint == kCompletionsEndpoint) {
+    auto parsed = parse_completion_request(body, engine.model_info());
+    if (!parsed) return parsed.status();
+    parsed->generation.priority = priority;
+    return run_completion(engine, std::move(parsed).value(), std::move(done));
   }
   auto parsed = parse_chat_completion_request(body, engine.model_info(), ordered);
   if (!parsed) return parsed.status();

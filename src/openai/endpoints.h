@@ -16,10 +16,13 @@ namespace openbatch::openai {
 
 inline constexpr const char* kChatCompletionsEndpoint = "/v1/chat/completions";
 inline constexpr const char* kEmbeddingsEndpoint = "/v1/embeddings";
+inline constexpr const char* kResponsesEndpoint = "/v1/responses";
+inline constexpr const char* kCompletionsEndpoint = "/v1/completions";
 
 // Whether a batch may target endpoint.
 bool is_batch_endpoint(std::string_view endpoint);
-// "'/v1/chat/completions' and '/v1/embeddings'", for error messages.
+// "'/v1/chat/completions', '/v1/embeddings', '/v1/responses', and '/v1/completions'", for error
+// messages (OpenAI's other batch endpoints, /v1/moderations and the image and video ones, are not served).
 std::string batch_endpoints_phrase();
 
 // Parses body as endpoint's request and runs it on engine at priority; done gets the response body or

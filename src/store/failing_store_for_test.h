@@ -125,6 +125,11 @@ class FailingStore final : public Store {
     if (Status s = check("stored_results"); !s) return s;
     return inner_->stored_results(batch_id, after_line, limit);
   }
+  Result<std::vector<StoredResult>> finished_results(const std::string& batch_id, int64_t after,
+                                                     int64_t limit) override {
+    if (Status s = check("finished_results"); !s) return s;
+    return inner_->finished_results(batch_id, after, limit);
+  }
   Status sample_progress(const std::string& batch_id, int64_t at_ms) override {
     if (Status s = check("sample_progress"); !s) return s;
     return inner_->sample_progress(batch_id, at_ms);

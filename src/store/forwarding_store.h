@@ -80,6 +80,10 @@ class ForwardingStore : public Store {
                                                    int64_t limit) override {
     return inner_->stored_results(batch_id, after_line, limit);
   }
+  Result<std::vector<StoredResult>> finished_results(const std::string& batch_id, int64_t after,
+                                                     int64_t limit) override {
+    return inner_->finished_results(batch_id, after, limit);
+  }
   Status sample_progress(const std::string& batch_id, int64_t at_ms) override {
     return inner_->sample_progress(batch_id, at_ms);
   }

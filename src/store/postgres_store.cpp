@@ -84,6 +84,10 @@ CREATE TABLE batch_progress (
   PRIMARY KEY (batch_id, at_ms)
 );
 )sql",
+    R"sql(
+ALTER TABLE batch_requests ADD COLUMN finished BIGINT;
+CREATE INDEX batch_requests_finished ON batch_requests(batch_id, finished) WHERE outcome<>0;
+)sql",
 };
 
 constexpr const char* kActiveStatuses = "('validating','in_progress','finalizing','cancelling')";
@@ -483,13 +487,26 @@ class PostgresStore final : public Store {
         Usage usage;
       };
       std::map<std::string, Delta> deltas;  // reset on each attempt: this body may run again
+      // Each stored result's place in its batch's order of results (one more than the batch's count),
+      // taken under the batch row's lock, held to the commit: the places of a batch are given out in
+      // commit order, so a reader never sees a later one before an earlier one. The batches are locked
+      // in id order (std::map), so two nodes' transactions cannot wait for each other.
+      std::map<std::string, int64_t> finished;
+      for (const auto& r : results) finished[r.batch_id] = 0;
+      for (auto& [batch_id, n] : finished) {
+        auto b = c.exec("SELECT completed+failed FROM batches WHERE id=$1 FOR UPDATE", {batch_id});
+        if (!b) return b.status();
+        n = b->size() == 1 ? b->i64(0, 0) : 0;
+      }
       for (const auto& r : results) {
         auto u = c.exec(
-            "UPDATE batch_requests SET outcome=$1, result=$2, lease_node=NULL, lease_until=NULL WHERE "
-            "batch_id=$3 AND line=$4 AND outcome=0 AND ($5::bigint=0 OR lease_token=$5::bigint)",
-            {static_cast<int64_t>(r.outcome), r.result_line, r.batch_id, r.line, r.lease_token});
+            "UPDATE batch_requests SET outcome=$1, result=$2, lease_node=NULL, lease_until=NULL, finished=$6 "
+            "WHERE batch_id=$3 AND line=$4 AND outcome=0 AND ($5::bigint=0 OR lease_token=$5::bigint)",
+            {static_cast<int64_t>(r.outcome), r.result_line, r.batch_id, r.line, r.lease_token,
+             finished[r.batch_id] + 1});
         if (!u) return u.status();
         if (u->affected() != 1) continue;  // already has a result, another node's lease, or gone
+        ++finished[r.batch_id];
         Delta& d = deltas[r.batch_id];
         (r.outcome == Outcome::kOutput ? d.counts.completed : d.counts.failed)++;
         d.usage.input_tokens += r.usage.input_tokens;
@@ -612,6 +629,25 @@ class PostgresStore final : public Store {
     });
     if (!s) return s;
     return held;
+  }
+
+  Result<std::vector<StoredResult>> finished_results(const std::string& batch_id, int64_t after,
+                                                     int64_t limit) override {
+    std::vector<StoredResult> out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      out.clear();
+      auto r = c.exec(
+          "SELECT line, outcome, result, finished FROM batch_requests WHERE batch_id=$1 AND outcome<>0 AND "
+          "finished>$2 ORDER BY finished LIMIT $3",
+          {batch_id, after, limit});
+      if (!r) return r.status();
+      for (int i = 0; i < r->size(); ++i) {
+        out.push_back({r->i64(i, 0), static_cast<Outcome>(r->i64(i, 1)), r->text(i, 2), r->i64(i, 3)});
+      }
+      return Status::ok();
+    });
+    if (!s) return s;
+    return out;
   }
 
   Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,

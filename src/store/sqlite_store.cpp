@@ -90,6 +90,10 @@ CREATE INDEX batch_requests_leased ON batch_requests(lease_node) WHERE outcome=0
 ALTER TABLE batches ADD COLUMN job_node TEXT;
 ALTER TABLE batches ADD COLUMN job_until INTEGER;
 )sql",
+    R"sql(
+ALTER TABLE batch_requests ADD COLUMN finished INTEGER;
+CREATE INDEX batch_requests_finished ON batch_requests(batch_id, finished) WHERE outcome<>0;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -516,16 +520,26 @@ class SqliteStore final : public Store {
         Usage usage;
       };
       std::map<std::string, Delta> deltas;
+      // Each stored result's place in its batch's order of results: one more than the batch's count.
+      std::map<std::string, int64_t> finished;
+      for (const auto& r : results) {
+        if (finished.count(r.batch_id)) continue;
+        Query q(statement("SELECT completed+failed FROM batches WHERE id=?"));
+        q.bind(r.batch_id);
+        const int rc = q.step();
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return error("record_results");
+        finished[r.batch_id] = rc == SQLITE_ROW ? q.i64(0) : 0;
+      }
       sqlite3_stmt* update = prepare(
-          "UPDATE batch_requests SET outcome=?1, result=?2, lease_node=NULL, lease_until=NULL WHERE "
-          "batch_id=?3 "
-          "AND line=?4 AND outcome=0 AND (?5=0 OR lease_token=?5)");
+          "UPDATE batch_requests SET outcome=?1, result=?2, lease_node=NULL, lease_until=NULL, finished=?6 "
+          "WHERE batch_id=?3 AND line=?4 AND outcome=0 AND (?5=0 OR lease_token=?5)");
       for (const auto& r : results) {
         Query q(update, fault_);
         q.bind(static_cast<int64_t>(r.outcome)).bind(r.result_line).bind(r.batch_id).bind(r.line);
-        q.bind(r.lease_token);
+        q.bind(r.lease_token).bind(finished[r.batch_id] + 1);
         if (q.step() != SQLITE_DONE) return error("record_results");
         if (sqlite3_changes(db_) != 1) continue;  // already has a result, or the batch is gone
+        ++finished[r.batch_id];
         Delta& d = deltas[r.batch_id];
         (r.outcome == Outcome::kOutput ? d.counts.completed : d.counts.failed)++;
         d.usage.input_tokens += r.usage.input_tokens;
@@ -673,6 +687,21 @@ class SqliteStore final : public Store {
     while ((rc = q.step()) == SQLITE_ROW)
       out.push_back({q.i64(0), static_cast<Outcome>(q.i64(1)), q.text(2)});
     if (rc != SQLITE_DONE) return error("stored_results");
+    return out;
+  }
+
+  Result<std::vector<StoredResult>> finished_results(const std::string& batch_id, int64_t after,
+                                                     int64_t limit) override {
+    std::lock_guard lock(mu_);
+    Query q(statement(
+        "SELECT line, outcome, result, finished FROM batch_requests WHERE batch_id=? AND outcome<>0 AND "
+        "finished>? ORDER BY finished LIMIT ?"));
+    q.bind(batch_id).bind(after).bind(limit);
+    std::vector<StoredResult> out;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW)
+      out.push_back({q.i64(0), static_cast<Outcome>(q.i64(1)), q.text(2), q.i64(3)});
+    if (rc != SQLITE_DONE) return error("finished_results");
     return out;
   }
 

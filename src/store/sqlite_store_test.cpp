@@ -79,9 +79,10 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   store_.reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
-  // What the later migrations added goes: progress samples (2), leases (3).
+  // What the later migrations added goes: progress samples (2), leases (3), finish order (4).
   ASSERT_EQ(
       sqlite3_exec(db,
+                   "DROP INDEX batch_requests_finished; ALTER TABLE batch_requests DROP COLUMN finished; "
                    "DROP TABLE batch_progress; DROP INDEX batch_requests_unfinished; DROP INDEX "
                    "batch_requests_leased; ALTER TABLE batch_requests DROP COLUMN lease_node; ALTER TABLE "
                    "batch_requests DROP COLUMN lease_until; ALTER TABLE batch_requests DROP COLUMN "
@@ -95,6 +96,8 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   ASSERT_TRUE(store_->sample_progress("batch_1", 5));
   EXPECT_EQ(store_->progress_samples("batch_1", 0)->size(), 1u);
   EXPECT_EQ(store_->claim_requests("batch_1", "node-a", 5, 1, 2)->size(), 2u);
+  ASSERT_TRUE(store_->record_results({{"batch_1", 2, Outcome::kOutput, "{}", {}, 0}}));
+  EXPECT_EQ(store_->finished_results("batch_1", 0, 5)->size(), 1u);
 }
 
 TEST_F(SqliteStoreTest, UsesWalAndRefusesANewerSchema) {

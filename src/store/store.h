@@ -141,6 +141,7 @@ struct StoredResult {
   int64_t line = 0;
   Outcome outcome = Outcome::kOutput;
   std::string result_line;
+  int64_t finished = 0;  // the result's place in the order the batch's results were stored, from 1
 };
 
 // A page of a list, newest first unless asked otherwise.
@@ -227,6 +228,13 @@ class Store {
   // Stored results of a batch with line > after_line, in line order, at most limit of them.
   virtual Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
                                                            int64_t limit) = 0;
+  // Stored results of a batch with finished > after, in the order they were stored, at most limit of
+  // them (GET /v1/batches/{id}/output while the batch runs). A result's `finished` is given when it is
+  // stored, one more than the batch's last, under the batch's lock: a result is never seen before one
+  // stored earlier, so `after` is a cursor that misses nothing. Empty once the batch is finalized (its
+  // results are then its output and error files).
+  virtual Result<std::vector<StoredResult>> finished_results(const std::string& batch_id, int64_t after,
+                                                             int64_t limit) = 0;
 
   // Records the batch's request counts and usage as stored now, at time at_ms; a sample already at
   // at_ms is replaced. NotFound for an unknown batch.

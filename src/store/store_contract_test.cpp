@@ -475,6 +475,65 @@ TEST_P(StoreContractTest, ManyNodesClaimingAtOnceGetEachRequestOnce) {
   for (int i = 1; i <= kRequests; ++i) EXPECT_EQ(all.count(i), 1u) << i;
 }
 
+TEST_P(StoreContractTest, FinishedResultsComeInTheOrderTheyWereStored) {
+  started_batch("batch_1", 5);
+  ASSERT_TRUE(store_->record_results(
+      {result("batch_1", 4, Outcome::kOutput), result("batch_1", 2, Outcome::kError)}));
+  ASSERT_TRUE(store_->record_results({result("batch_1", 4, Outcome::kError)}));  // a second result: ignored
+  ASSERT_TRUE(store_->record_results({result("batch_1", 1, Outcome::kOutput)}));
+  auto rows = store_->finished_results("batch_1", 0, 10);
+  ASSERT_TRUE(rows.is_ok()) << rows.status().message();
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].line, 4);
+  EXPECT_EQ((*rows)[0].finished, 1);
+  EXPECT_EQ((*rows)[0].outcome, Outcome::kOutput);
+  EXPECT_EQ((*rows)[1].line, 2);
+  EXPECT_EQ((*rows)[1].finished, 2);
+  EXPECT_EQ((*rows)[2].line, 1);
+  EXPECT_EQ((*rows)[2].finished, 3);
+  // The cursor: what came after the last one seen, a page at a time.
+  rows = store_->finished_results("batch_1", 1, 1);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].line, 2);
+  EXPECT_TRUE(store_->finished_results("batch_1", 3, 10)->empty());
+  ASSERT_TRUE(store_->record_results({result("batch_1", 5, Outcome::kOutput)}));
+  rows = store_->finished_results("batch_1", 3, 10);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].line, 5);
+  EXPECT_EQ((*rows)[0].finished, 4);
+}
+
+// Nodes storing results of one batch at once: the places are 1..n, each once, and a reader following
+// the cursor meanwhile never skips one (it would if a later place committed before an earlier one).
+TEST_P(StoreContractTest, ResultsStoredByManyNodesAtOnceGetEachPlaceOnce) {
+  constexpr int kRequests = 120;
+  started_batch("batch_1", kRequests);
+  std::vector<std::thread> nodes;
+  for (int n = 0; n < 3; ++n) {
+    nodes.emplace_back([&, n] {
+      std::unique_ptr<Store> s = open_again();
+      for (int line = 1 + n; line <= kRequests; line += 3) {
+        while (!s->record_results({result("batch_1", line, Outcome::kOutput)})) {
+        }  // SQLite may be busy for a moment
+      }
+    });
+  }
+  std::set<int64_t> seen_lines;
+  int64_t cursor = 0;
+  std::unique_ptr<Store> reader = open_again();
+  while (static_cast<int>(seen_lines.size()) < kRequests) {
+    auto rows = reader->finished_results("batch_1", cursor, 7);
+    if (!rows.is_ok()) continue;
+    for (const auto& r : *rows) {
+      EXPECT_EQ(r.finished, cursor + 1);
+      cursor = r.finished;
+      EXPECT_TRUE(seen_lines.insert(r.line).second) << r.line;
+    }
+  }
+  for (auto& t : nodes) t.join();
+  EXPECT_EQ(cursor, kRequests);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 

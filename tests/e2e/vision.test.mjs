@@ -12,36 +12,12 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toFile } from 'openai';
-import { PNG } from 'pngjs';
-import jpeg from 'jpeg-js';
+import { pngImage, jpegImage, dataUrl } from './test_images.mjs';
 import { startServer, BIN, VISION_MODEL, MMPROJ } from './harness.mjs';
 import { caption_system_prompt, get_caption, run_batch } from '../../examples/guide_example2.mjs';
 
 if (!VISION_MODEL || !MMPROJ) throw new Error('set OPENBATCH_TEST_VISION_MODEL and OPENBATCH_TEST_MMPROJ');
 
-// RGBA pixels: a colour gradient with seeded noise, so each seed is a different picture.
-function pixels(width, height, seed) {
-  const data = Buffer.alloc(width * height * 4);
-  let s = seed * 2654435761 + 1;
-  for (let i = 0; i < width * height; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    const x = i % width, y = Math.floor(i / width);
-    data[i * 4] = (x * 255) / width;
-    data[i * 4 + 1] = (y * 255) / height;
-    data[i * 4 + 2] = s >>> 24;
-    data[i * 4 + 3] = 255;
-  }
-  return data;
-}
-function pngImage(width, height, seed) {
-  const png = new PNG({ width, height });
-  pixels(width, height, seed).copy(png.data);
-  return PNG.sync.write(png);
-}
-function jpegImage(width, height, seed) {
-  return jpeg.encode({ data: pixels(width, height, seed), width, height }, 85).data;
-}
-const dataUrl = (type, bytes) => `data:${type};base64,${Buffer.from(bytes).toString('base64')}`;
 
 // The shop's image server: generated images, and a page for each way fetching can fail.
 const images = {

@@ -17,6 +17,7 @@
 #include "engine/llama/parallelism.h"
 #include "engine/llama/prefix_planner.h"
 #include "engine/llama/prompt.h"
+#include "engine/llama/raw_prompt.h"
 #include "engine/llama/sampling.h"
 #include "engine/llama/text_stream.h"
 #include "engine/llama/vision_encoder.h"
@@ -121,7 +122,24 @@ struct LlamaEngine::Impl {
   }
 
   Result<ChatPrompt> render(const GenerationRequest& request) const {
+    if (request.raw_prompt) return raw_chat_prompt(*request.raw_prompt);
     return chat_template->render(request, vision ? vision->marker() : std::string());
+  }
+
+  // The tokens of a request without images: its raw prompt's, or its rendered chat's.
+  Result<std::vector<llama_token>> request_tokens(const GenerationRequest& request,
+                                                  const ChatPrompt& chat) const {
+    if (!request.raw_prompt) return prompt_tokens(chat);
+    auto tokens = raw_prompt_tokens(vocab, *request.raw_prompt);
+    if (!tokens) return tokens.status();
+    if (static_cast<int>(tokens->size()) >= info.context_per_sequence) {
+      return Status::invalid_request(
+          "This model's maximum context length is " + std::to_string(info.context_per_sequence) +
+              " tokens. However, your prompt has " + std::to_string(tokens->size()) +
+              " tokens. Please reduce the prompt.",
+          "prompt", "context_length_exceeded");
+    }
+    return tokens;
   }
 
   Result<std::vector<llama_token>> prompt_tokens(const ChatPrompt& chat) const {
@@ -279,7 +297,7 @@ Result<int> LlamaEngine::count_prompt_tokens(const GenerationRequest& request) {
     if (!prompt) return prompt.status();
     return static_cast<int>(prompt->tokens.size());
   }
-  auto tokens = impl_->prompt_tokens(*chat);
+  auto tokens = impl_->request_tokens(request, *chat);
   if (!tokens) return tokens.status();
   return static_cast<int>(tokens->size());
 }
@@ -299,7 +317,7 @@ std::shared_ptr<GenerationHandle> LlamaEngine::submit(GenerationRequest request,
   }
   job->chat = std::move(chat).value();
   if (!images) {
-    auto tokens = impl_->prompt_tokens(job->chat);
+    auto tokens = impl_->request_tokens(job->request, job->chat);
     if (!tokens) {
       callbacks.on_done(tokens.status());
       return job;
@@ -572,6 +590,9 @@ void LlamaEngine::Impl::start_job(Slot& slot, std::shared_ptr<Job> job) {
   slot.message = job->callbacks.on_delta ? std::make_unique<MessageStream>(job->chat.parser) : nullptr;
   slot.thinking = job->chat.thinking_open;
   slot.thinking_done = job->chat.thinking_end_tags.empty();
+  if (job->callbacks.on_delta && job->request.raw_prompt && job->request.raw_prompt->echo) {
+    job->callbacks.on_delta({raw_prompt_echo(vocab, *job->request.raw_prompt), {}, {}, {}});
+  }
   slot.job = std::move(job);
   slot.state = SlotState::kPrefill;
 }
@@ -799,6 +820,9 @@ void LlamaEngine::Impl::finish(Slot& slot, Result<Generation> result) {
     }
     parsed = job->chat.parser->parse(slot.text->text(), /*partial=*/false);
     result->text = std::move(parsed.content);
+    if (job->request.raw_prompt && job->request.raw_prompt->echo) {
+      result->text = raw_prompt_echo(vocab, *job->request.raw_prompt) + result->text;
+    }
     result->reasoning_content = std::move(parsed.reasoning_content);
     result->tool_calls = std::move(parsed.tool_calls);
     if (!result->tool_calls.empty() && result->finish_reason == FinishReason::kStop) {

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "common/random.h"
+#include "engine/llama/image_bitmap.h"
 #include "mtmd-helper.h"
 #include "mtmd.h"
 
@@ -140,18 +141,9 @@ Result<VisionPrompt> VisionEncoder::tokenize(const std::string& prompt_text,
                                              const std::vector<const ImagePart*>& images) {
   std::vector<mtmd::bitmap> bitmaps;
   for (const ImagePart* image : images) {
-    if (!image->data) return Status::internal("image " + describe_image_url(image->url) + " was not loaded");
-    mtmd_helper_bitmap_wrapper w = mtmd_helper_bitmap_init_from_buf(
-        mtmd_, reinterpret_cast<const unsigned char*>(image->data->data()), image->data->size(),
-        /*placeholder=*/false, mtmd_helper_init_opt_default());
-    if (w.bitmap == nullptr || mtmd_bitmap_is_audio(w.bitmap)) {
-      if (w.bitmap != nullptr) mtmd_bitmap_free(w.bitmap);
-      return Status::invalid_request("The image at " + describe_image_url(image->url) +
-                                         " could not be decoded: the file is corrupt or not "
-                                         "an image in a supported format (png, jpeg, gif, bmp).",
-                                     "", "invalid_image");
-    }
-    bitmaps.emplace_back(w.bitmap);
+    auto bitmap = image_bitmap(mtmd_, *image);
+    if (!bitmap) return bitmap.status();
+    bitmaps.push_back(std::move(bitmap).value());
   }
   std::vector<const mtmd_bitmap*> ptrs;
   for (auto& b : bitmaps) ptrs.push_back(b.ptr.get());

@@ -100,8 +100,9 @@ class VisionEncoder {
   // What stands for one image in a rendered prompt (unguessable, so user text cannot fake one).
   const std::string& marker() const { return marker_; }
 
-  // Decodes the images (their data must be set) and tokenises prompt_text, which holds one marker
-  // per image in the same order. 400 invalid_image naming the URL when an image cannot be decoded.
+  // Decodes the images (their data must be set; see image_bitmap() for the formats and `detail`) and
+  // tokenises prompt_text, which holds one marker per image in the same order. 400 invalid_image
+  // naming the URL when an image cannot be decoded.
   // Thread-safe.
   Result<VisionPrompt> tokenize(const std::string& prompt_text, const std::vector<const ImagePart*>& images);
 

@@ -19,7 +19,9 @@ json message_content(const Message& m) {
   };
   for (const ImagePart& image : m.images) {
     add_text(std::min(image.offset, m.content.size()));
-    parts.push_back({{"type", "image_url"}, {"image_url", {{"url", image.url}}}});
+    json image_url = {{"url", image.url}};
+    if (!image.detail.empty()) image_url["detail"] = image.detail;
+    parts.push_back({{"type", "image_url"}, {"image_url", std::move(image_url)}});
   }
   add_text(m.content.size());
   return parts;
@@ -100,6 +102,16 @@ json chat_body(const GenerationRequest& r, const std::string& model) {
   json body = {{"model", model}, {"messages", std::move(messages)}};
   add_tools(r, body);
   if (const char* effort = reasoning_effort_name(r.reasoning_effort)) body["reasoning_effort"] = effort;
+  add_sampling_fields(r, body);
+  if (json format = response_format(r); !format.is_null()) body["response_format"] = std::move(format);
+  if (r.logprobs) {
+    body["logprobs"] = true;
+    if (r.top_logprobs > 0) body["top_logprobs"] = r.top_logprobs;
+  }
+  return body;
+}
+
+void add_sampling_fields(const GenerationRequest& r, json& body) {
   const SamplingParams& s = r.sampling;
   body["temperature"] = s.temperature;
   body["top_p"] = s.top_p;
@@ -114,13 +126,7 @@ json chat_body(const GenerationRequest& r, const std::string& model) {
   // max_tokens rather than max_completion_tokens: every OpenAI-compatible server reads it.
   if (r.max_tokens >= 0) body["max_tokens"] = r.max_tokens;
   if (!r.stop.empty()) body["stop"] = r.stop;
-  if (json format = response_format(r); !format.is_null()) body["response_format"] = std::move(format);
-  if (r.logprobs) {
-    body["logprobs"] = true;
-    if (r.top_logprobs > 0) body["top_logprobs"] = r.top_logprobs;
-  }
   if (r.ignore_eos) body["ignore_eos"] = true;
-  return body;
 }
 
 Result<Generation> parse_chat_completion(const json& completion) {

@@ -16,6 +16,10 @@ namespace openbatch::engine::upstream {
 // are sent as set; ignore_eos (not OpenAI's) only when true.
 nlohmann::json chat_body(const GenerationRequest& request, const std::string& model);
 
+// The sampling fields of request as Chat Completions and Completions bodies name them: temperature,
+// top_p, seed, penalties and logit_bias as set, max_tokens, stop, ignore_eos (not OpenAI's) when true.
+void add_sampling_fields(const GenerationRequest& request, nlohmann::json& body);
+
 // The first choice of a `chat.completion` answer as a Generation, with its usage (cached tokens from
 // usage.prompt_tokens_details) and logprobs. A body that is not a chat completion is a 502.
 Result<Generation> parse_chat_completion(const nlohmann::json& completion);

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "engine/upstream/chat_body.h"
 #include "engine/upstream/chat_stream.h"
+#include "engine/upstream/completions_body.h"
 #include "engine/upstream/upstream_http.h"
 
 namespace openbatch::engine::upstream {
@@ -129,6 +130,7 @@ class UpstreamEngine final : public Engine {
 
   std::shared_ptr<GenerationHandle> submit(GenerationRequest request,
                                            GenerationCallbacks callbacks) override {
+    if (request.raw_prompt) return submit_completion(std::move(request), std::move(callbacks));
     auto job = std::make_shared<Job>();
     job->priority = request.priority;
     json body = chat_body(request, options_.model);
@@ -185,6 +187,26 @@ class UpstreamEngine final : public Engine {
   }
 
  private:
+  // A raw prompt goes to the upstream's /completions, asked whole: a caller that streams gets the
+  // text in one piece when it is there.
+  std::shared_ptr<GenerationHandle> submit_completion(GenerationRequest request,
+                                                      GenerationCallbacks callbacks) {
+    auto job = std::make_shared<Job>();
+    job->priority = request.priority;
+    job->path = "/completions";
+    job->body =
+        completions_body(request, options_.model).dump(-1, ' ', false, json::error_handler_t::replace);
+    job->finish = [callbacks = std::move(callbacks)](Result<json> answer) {
+      Result<Generation> g = answer ? parse_text_completion(*answer) : Result<Generation>(answer.status());
+      if (g && callbacks.on_delta && (!g->text.empty() || !g->logprobs.empty())) {
+        callbacks.on_delta({g->text, {}, {}, g->logprobs});
+      }
+      callbacks.on_done(std::move(g));
+    };
+    enqueue(job);
+    return std::make_shared<Handle>(core_, job);
+  }
+
   // Queues job, or answers it at once when the engine has stopped.
   void enqueue(const std::shared_ptr<Job>& job) {
     {

@@ -55,8 +55,8 @@ std::future<Result<Generation>> submit(Engine& engine, GenerationRequest request
 TEST(ChatBodyTest, CarriesEveryFieldOfTheRequest) {
   GenerationRequest r;
   r.messages = {{"system", "Answer in JSON.", {}}, {"user", "Look: and this", {}}};
-  r.messages[1].images = {{6, "https://example.com/a.png", nullptr},
-                          {14, "data:image/png;base64,AAAA", nullptr}};
+  r.messages[1].images = {{6, "https://example.com/a.png", nullptr, ""},
+                          {14, "data:image/png;base64,AAAA", nullptr, "low"}};
   r.sampling.temperature = 0.2f;
   r.sampling.seed = 42;
   r.sampling.logit_bias = {{17, -100.0f}};
@@ -74,7 +74,7 @@ TEST(ChatBodyTest, CarriesEveryFieldOfTheRequest) {
   EXPECT_EQ(body["messages"][1]["content"], json::parse(R"([{"type":"text","text":"Look: "},
                             {"type":"image_url","image_url":{"url":"https://example.com/a.png"}},
                             {"type":"text","text":"and this"},
-                            {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}])"));
+                            {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA","detail":"low"}}])"));
   EXPECT_FLOAT_EQ(body["temperature"].get<float>(), 0.2f);
   EXPECT_EQ(body["seed"], 42);
   EXPECT_EQ(body["logit_bias"], json({{"17", -100.0}}));

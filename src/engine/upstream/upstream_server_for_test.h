@@ -4,6 +4,8 @@
 //   POST /v1/chat/completions   a chat.completion whose text is the last message's content, reversed,
 //                               with usage (cached tokens 2) and one logprob a character when asked;
 //                               streamed as one chunk a character when asked
+//   POST /v1/completions        a text_completion whose text is the prompt reversed (a string
+//                               prompt; "N tokens" for token ids), the prompt first with echo
 // and can be told to answer the next calls with an error status (and Retry-After), or to hold calls
 // until released. Records every chat body it gets, in order.
 #pragma once
@@ -31,6 +33,33 @@ class UpstreamServer {
     });
     server_.Post("/v1/chat/completions",
                  [this](const httplib::Request& req, httplib::Response& res) { answer(req, res); });
+    server_.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+      nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+      {
+        std::lock_guard lock(mu_);
+        bodies_.push_back(body);
+      }
+      const nlohmann::json& prompt = body["prompt"];
+      const std::string p = prompt.is_string() ? prompt.get<std::string>() : "";
+      std::string text =
+          prompt.is_string() ? std::string(p.rbegin(), p.rend()) : std::to_string(prompt.size()) + " tokens";
+      if (body.value("echo", false)) text = p + text;
+      nlohmann::json choice = {
+          {"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", "length"}};
+      if (body.contains("logprobs")) {
+        choice["logprobs"] = {{"tokens", {text.substr(0, 1)}},
+                              {"token_logprobs", {-0.25}},
+                              {"top_logprobs", {{{text.substr(0, 1), -0.25}}}},
+                              {"text_offset", {0}}};
+      }
+      res.set_content(
+          nlohmann::json({{"id", "cmpl-up"},
+                          {"object", "text_completion"},
+                          {"choices", {choice}},
+                          {"usage", {{"prompt_tokens", 4}, {"completion_tokens", 3}, {"total_tokens", 7}}}})
+              .dump(),
+          "application/json");
+    });
     // Each input's vector is {its length (characters or token ids), 1, 0}; listed last input first.
     server_.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
       nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
