@@ -32,6 +32,9 @@ async function startNode(args) {
   const port = await new Promise((resolve, reject) => {
     // Once it listens, the log (a line a request) is only drained, never searched.
     proc.stderr.on('data', (d) => {
+      if (process.env.BENCH_LOG) {
+        for (const line of String(d).split('\n')) if (/batch |error|cannot/.test(line)) process.stderr.write(`[${proc.pid}] ${line}\n`);
+      }
       if (listening) return;
       log += d;
       const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log);
@@ -92,7 +95,7 @@ const nodeArgs = ['--upstream', upstream.baseURL, '--parallel', String(PARALLEL)
 let lastPgBatch;
 let lastPgNode;
 try {
-  for (const n of NODES) {
+  for (const [index, n] of NODES.entries()) {
     const nodes = [];
     for (let i = 0; i < n; i++) nodes.push(await startNode(nodeArgs));
     const r = await runBatch(nodes[0].client);
@@ -100,7 +103,7 @@ try {
     process.stderr.write(`fleet bench: ${n} node(s): ${r.seconds.toFixed(1)} s\n`);
     lastPgBatch = r.id;
     for (const node of nodes.slice(1)) await node.stop();
-    if (n === NODES[NODES.length - 1]) lastPgNode = nodes[0]; else await nodes[0].stop();
+    if (index === NODES.length - 1) lastPgNode = nodes[0]; else await nodes[0].stop();
   }
   const pgGet = await wrk(lastPgNode.port, lastPgBatch);
   await lastPgNode.stop();
