@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/http_status.h"
 #include "engine/upstream/chat_stream.h"
 
 namespace {
