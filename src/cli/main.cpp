@@ -6,7 +6,7 @@
 #include "cli/openmp_policy.h"
 
 int main(int argc, char** argv) {
-  openbatch::cli::restart_with_passive_openmp(argc, argv);
+  openbatch::cli::restart_with_short_openmp_spin(argc, argv);
   CLI::App app{"openbatch: a self-hosted, OpenAI-compatible Batch API on llama.cpp"};
   app.require_subcommand(1);
   openbatch::cli::register_serve(app);
