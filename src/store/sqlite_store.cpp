@@ -678,16 +678,12 @@ class SqliteStore final : public Store {
   Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
                                                    int64_t limit) override {
     std::lock_guard lock(mu_);
-    Query q(statement(
-        "SELECT line, outcome, result FROM batch_requests WHERE batch_id=? AND line>? AND outcome<>0 "
-        "ORDER BY line LIMIT ?"));
+    Query q(
+        statement("SELECT line, outcome, result, finished FROM batch_requests WHERE batch_id=? AND line>? "
+                  "AND outcome<>0 "
+                  "ORDER BY line LIMIT ?"));
     q.bind(batch_id).bind(after_line).bind(limit);
-    std::vector<StoredResult> out;
-    int rc;
-    while ((rc = q.step()) == SQLITE_ROW)
-      out.push_back({q.i64(0), static_cast<Outcome>(q.i64(1)), q.text(2)});
-    if (rc != SQLITE_DONE) return error("stored_results");
-    return out;
+    return read_results(q, "stored_results");
   }
 
   Result<std::vector<StoredResult>> finished_results(const std::string& batch_id, int64_t after,
@@ -697,11 +693,16 @@ class SqliteStore final : public Store {
         "SELECT line, outcome, result, finished FROM batch_requests WHERE batch_id=? AND outcome<>0 AND "
         "finished>? ORDER BY finished LIMIT ?"));
     q.bind(batch_id).bind(after).bind(limit);
+    return read_results(q, "finished_results");
+  }
+
+  // The rows of a query selecting line, outcome, result and finished.
+  Result<std::vector<StoredResult>> read_results(Query& q, const char* what) {
     std::vector<StoredResult> out;
     int rc;
     while ((rc = q.step()) == SQLITE_ROW)
       out.push_back({q.i64(0), static_cast<Outcome>(q.i64(1)), q.text(2), q.i64(3)});
-    if (rc != SQLITE_DONE) return error("finished_results");
+    if (rc != SQLITE_DONE) return error(what);
     return out;
   }
 
