@@ -92,7 +92,8 @@ test('cancel stops a running batch and keeps what finished', async (t) => {
   const server = await startServer({ args: ['--parallel', '2'] });
   t.after(() => server.stop());
   const { client } = server;
-  const file = await upload(client, jsonl(Array.from({ length: 300 }, (_, i) => task(i, { max_tokens: 64 }))));
+  // Far more work than any machine finishes in the test's time: the cancel, not the speed, ends it.
+  const file = await upload(client, jsonl(Array.from({ length: 3000 }, (_, i) => task(i, { max_tokens: 64, ignore_eos: true }))));
   const b = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
   await waitFor(client, b.id, ['in_progress']);
   await new Promise((r) => setTimeout(r, 300));
@@ -100,7 +101,7 @@ test('cancel stops a running batch and keeps what finished', async (t) => {
   assert.ok(['cancelling', 'cancelled'].includes(cancelling.status));
   const done = await waitFor(client, b.id, ['cancelled'], 20000);
   assert.ok(done.cancelled_at > 0);
-  assert.ok(done.request_counts.completed < 300, 'it stopped before the end');
+  assert.ok(done.request_counts.completed < 3000, 'it stopped before the end');
   const out = await lines(client, done.output_file_id);
   assert.equal(out.length, done.request_counts.completed);
 });
@@ -109,13 +110,14 @@ test('a batch past its completion window expires; unfinished requests get batch_
   const server = await startServer({ args: ['--parallel', '2', '--completion-window-seconds', '2'] });
   t.after(() => server.stop());
   const { client } = server;
-  const file = await upload(client, jsonl(Array.from({ length: 400 }, (_, i) => task(i, { max_tokens: 64, ignore_eos: true }))));
+  // 3,000 x 64 tokens: more than any machine generates in the 2-s window, so the window ends it.
+  const file = await upload(client, jsonl(Array.from({ length: 3000 }, (_, i) => task(i, { max_tokens: 64, ignore_eos: true }))));
   const b = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
   const done = await waitFor(client, b.id, ['expired'], 60000);
   assert.ok(done.expired_at > 0);
   const out = await lines(client, done.output_file_id);
   const err = await lines(client, done.error_file_id);
-  assert.equal(out.length + err.length, 400);
+  assert.equal(out.length + err.length, 3000);
   assert.ok(err.length > 0);
   for (const l of err) assert.equal(l.error.code, 'batch_expired');
 });

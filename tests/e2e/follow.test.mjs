@@ -5,10 +5,17 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { toFile } from 'openai';
 import { startServer, waitForBatch, BIN } from './harness.mjs';
+import { startStandin } from './standin_upstream.mjs';
 
+// The requests run on a stand-in upstream answering after 100 ms, two at a time: a batch of 40 lines
+// lasts about 2 s on any machine, so "while it runs" does not depend on how fast the machine is.
 let server;
-before(async () => { server = await startServer({ args: ['--parallel', '2'] }); });
-after(() => server?.stop());
+let upstream;
+before(async () => {
+  upstream = await startStandin({ delayMs: 100 });
+  server = await startServer({ model: null, args: ['--upstream', upstream.baseURL, '--parallel', '2'] });
+});
+after(async () => { await server?.stop(); await upstream?.close(); });
 
 const lines = Array.from({ length: 40 }, (_, i) => JSON.stringify({
   custom_id: `row-${i}`, method: 'POST', url: '/v1/chat/completions',
