@@ -61,9 +61,14 @@ async function runBatch(client) {
   const file = await client.files.create({ file: await toFile(Buffer.from(tasks()), 'tasks.jsonl'), purpose: 'batch' });
   const started = Date.now();
   let b = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  let sampled = Date.now();
   while (!['completed', 'failed', 'expired', 'cancelled'].includes(b.status)) {
     await sleep(100);
     b = await client.batches.retrieve(b.id);
+    if (process.env.BENCH_LOG && Date.now() - sampled > 2000) {
+      sampled = Date.now();
+      process.stderr.write(`leases: ${await leases(b.id)} done ${b.request_counts.completed}\n`);
+    }
   }
   const seconds = (Date.now() - started) / 1000;
   if (b.status !== 'completed' || b.request_counts.completed !== REQUESTS) {
@@ -86,6 +91,19 @@ async function wrk(port, batchId) {
   const p99 = /\s99%\s+(\S+)/.exec(out)[1];
   const errors = /Non-2xx[^\n]*|Socket errors[^\n]*/.exec(out);
   return { rps, p99, errors: errors ? errors[0] : '' };
+}
+
+// BENCH_LOG: which nodes hold live leases on the batch's requests now (psql on the bench's database).
+function leases(batchId) {
+  return new Promise((resolve) => {
+    const q = `SELECT coalesce(lease_node,'-') || ':' || count(*) FROM batch_requests WHERE batch_id='${batchId}' AND outcome=0 ` +
+      `AND lease_until > (extract(epoch from now())*1000)::bigint GROUP BY lease_node ORDER BY 1`;
+    const p = spawn('psql', ['-Atc', q, pg.url()], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    p.stdout.on('data', (d) => { text += d; });
+    p.stderr.on('data', (d) => { text += d; });
+    p.on('exit', () => resolve(text.trim().split('\n').join(' ')));
+  });
 }
 
 const pg = await startPostgres();

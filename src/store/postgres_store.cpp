@@ -534,12 +534,15 @@ class PostgresStore final : public Store {
     Status s = db_->run([&](Connection& c) -> Status {
       out.clear();
       // Rows another node is claiming right now are skipped, not waited for; a row claimed and
-      // committed meanwhile is checked again against its new lease (read committed).
+      // committed meanwhile is checked again against its new lease (read committed). The rows to take
+      // are a MATERIALIZED CTE, chosen once: as a subquery in FROM, a nested-loop plan ran it again for
+      // every row of the batch, each run locking the next rows, and one claim took the whole batch.
       auto r = c.exec(
-          "UPDATE batch_requests r SET lease_node=$2, lease_until=$3, lease_token=r.lease_token+1 FROM ("
-          "SELECT line FROM batch_requests WHERE batch_id=$1 AND outcome=0 AND (lease_until IS NULL OR "
-          "lease_until<=$4) AND EXISTS (SELECT 1 FROM batches WHERE id=$1 AND status='in_progress') "
-          "ORDER BY line LIMIT $5 FOR UPDATE SKIP LOCKED) c WHERE r.batch_id=$1 AND r.line=c.line "
+          "WITH c AS MATERIALIZED (SELECT line FROM batch_requests WHERE batch_id=$1 AND outcome=0 AND "
+          "(lease_until IS NULL OR lease_until<=$4) AND EXISTS (SELECT 1 FROM batches WHERE id=$1 AND "
+          "status='in_progress') ORDER BY line LIMIT $5 FOR UPDATE SKIP LOCKED) "
+          "UPDATE batch_requests r SET lease_node=$2, lease_until=$3, lease_token=r.lease_token+1 FROM c "
+          "WHERE r.batch_id=$1 AND r.line=c.line "
           "RETURNING r.line, r.custom_id, r.byte_offset, r.length, r.lease_token",
           {batch_id, node, lease_until_ms, now_ms, limit});
       if (!r) return r.status();
