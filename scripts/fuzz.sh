@@ -5,8 +5,9 @@
 # build-fuzz/crashes/TARGET/ and the script fails. Inputs in fuzz/regressions/TARGET/ (crashes found
 # before, each fixed) are replayed first.
 #
-# Usage: scripts/fuzz.sh TARGET SECONDS      TARGET: batch_lines, chat_request, embeddings_request, csv,
-#        scripts/fuzz.sh all SECONDS                 data_url, image_format, sse (or all: each in turn)
+# Usage: scripts/fuzz.sh TARGET SECONDS      TARGET: batch_lines, chat_request, responses_request,
+#        scripts/fuzz.sh all SECONDS                 completion_request, embeddings_request, csv, data_url,
+#                                                    image_format, sse (or all: each in turn)
 # Environment: OPENBATCH_JOBS (build jobs, default: all cores), FUZZ_BUILD_DIR (default: build-fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ target="${1:?usage: scripts/fuzz.sh TARGET SECONDS}"
 seconds="${2:?usage: scripts/fuzz.sh TARGET SECONDS}"
 build_dir="${FUZZ_BUILD_DIR:-build-fuzz}"
 jobs="${OPENBATCH_JOBS:-$(nproc)}"
-targets=(batch_lines chat_request embeddings_request csv data_url image_format sse)
+targets=(batch_lines chat_request responses_request completion_request embeddings_request csv data_url image_format sse)
 
 if [[ "$target" == all ]]; then
   for t in "${targets[@]}"; do "$0" "$t" "$seconds"; done
@@ -83,6 +84,30 @@ elif target == 'chat_request':
             {'role': 'assistant', 'content': None, 'tool_calls': [{'id': 'call_1', 'type': 'function',
                 'function': {'name': 'f', 'arguments': '{"x": 1}'}}]},
             {'role': 'tool', 'tool_call_id': 'call_1', 'content': '2'}]}))
+elif target == 'responses_request':
+    for i, case in enumerate(open('src/openai/testdata/responses_request_errors.jsonl')):
+        put(f'case{i}', json.dumps(json.loads(case)['body']))
+    put('full', json.dumps({'model': 'gpt-4o-mini', 'instructions': 'be brief', 'max_output_tokens': 64, 'temperature': 0.2,
+        'top_p': 0.9, 'store': False, 'stream': True, 'metadata': {'z': '1', 'a': '2'}, 'reasoning': {'effort': 'low'},
+        'text': {'format': {'type': 'json_schema', 'name': 'r', 'strict': True, 'schema': {'type': 'object',
+            'properties': {'a': {'type': 'string'}}, 'required': ['a'], 'additionalProperties': False}}},
+        'input': [{'role': 'user', 'content': [{'type': 'input_text', 'text': 't'},
+            {'type': 'input_image', 'image_url': 'data:image/png;base64,' + base64.b64encode(png(2, 2)).decode(), 'detail': 'low'}]},
+            {'role': 'assistant', 'content': [{'type': 'output_text', 'text': 'a'}]}]}))
+    put('tools', json.dumps({'model': 'm', 'tool_choice': {'type': 'function', 'name': 'f'}, 'parallel_tool_calls': False,
+        'tools': [{'type': 'function', 'name': 'f', 'description': 'd', 'strict': True,
+            'parameters': {'type': 'object', 'properties': {'x': {'type': 'integer'}}, 'required': ['x']}}],
+        'input': [{'role': 'user', 'content': 'call f'},
+            {'type': 'function_call', 'call_id': 'call_1', 'name': 'f', 'arguments': '{"x": 1}'},
+            {'type': 'function_call_output', 'call_id': 'call_1', 'output': '2'}]}))
+elif target == 'completion_request':
+    for i, case in enumerate(open('src/openai/testdata/completion_request_errors.jsonl')):
+        put(f'case{i}', json.dumps(json.loads(case)['body']))
+    for i, prompt in enumerate(['Once upon a time', ['a', 'b'], [1, 2, 3], [[1, 2], [3]], '']):
+        put(f'prompt{i}', json.dumps({'model': 'gpt-4o-mini', 'prompt': prompt}))
+    put('full', json.dumps({'model': 'm', 'prompt': ['x', 'y'], 'max_tokens': 8, 'temperature': 0.5, 'top_p': 0.9, 'n': 2,
+        'best_of': 2, 'seed': 1, 'stop': ['\n'], 'logprobs': 2, 'echo': True, 'presence_penalty': 0.1,
+        'logit_bias': {'5': -100}, 'stream': True, 'stream_options': {'include_usage': True}, 'suffix': ''}))
 elif target == 'embeddings_request':
     for i, inp in enumerate(['a red chair', ['a', 'b'], [1, 2, 3], [[1, 2], [3]], '', [], [[]]]):
         put(f'in{i}', json.dumps({'model': 'embedder', 'input': inp}))
@@ -112,7 +137,7 @@ PY
 fi
 
 dict=()
-[[ "$target" == chat_request || "$target" == embeddings_request || "$target" == batch_lines || "$target" == sse ]] &&
+[[ "$target" == *_request || "$target" == batch_lines || "$target" == sse ]] &&
   dict=(-dict=fuzz/json.dict)
 bin="$build_dir/fuzz/${target}_fuzz"
 if compgen -G "fuzz/regressions/$target/*" >/dev/null; then
