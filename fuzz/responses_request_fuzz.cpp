@@ -15,7 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   model.aliases = {"gpt-4o-mini"};
   model.context_per_sequence = 4096;
   model.has_vision = (size % 2) == 0;
-  const auto r = openbatch::openai::parse_responses_request(body, model, (size % 3) == 0 ? &ordered : nullptr);
+  const auto r =
+      openbatch::openai::parse_responses_request(body, model, (size % 3) == 0 ? &ordered : nullptr);
   if (!r.is_ok() && !r.status().is_invalid_argument() && !r.status().is_not_found()) std::abort();
   return 0;
 }

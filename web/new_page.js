@@ -3,7 +3,7 @@
 // prompt, a user template with {Column} placeholders, the endpoint, JSON mode. Submitted through the
 // Files and Batches API like any client's; then the page of the new batch opens.
 import { apiJson, el } from './api.js';
-import { parseCsv, parseJsonlTable, batchInputSummary, buildRequests, toJsonl } from './prepare.js';
+import { ENDPOINTS, parseCsv, parseJsonlTable, batchInputSummary, buildRequests, toJsonl } from './prepare.js';
 
 const MAX_PREVIEW_ROWS = 3;
 
@@ -19,9 +19,7 @@ export function newPage(view, { setError }) {
   const fileInfo = el('div', { id: 'file-info', class: 'muted' });
 
   const model = el('select', { id: 'model' });
-  const endpoint = el('select', { id: 'endpoint' },
-    el('option', { value: '/v1/chat/completions' }, '/v1/chat/completions'),
-    el('option', { value: '/v1/embeddings' }, '/v1/embeddings'));
+  const endpoint = el('select', { id: 'endpoint' }, ...ENDPOINTS.map((e) => el('option', { value: e }, e)));
   const system = el('textarea', { id: 'system', rows: 4, placeholder: 'You are a helpful assistant…' });
   const user = el('textarea', { id: 'user', rows: 3, placeholder: 'Categorize this movie: {Overview}' });
   const columns = el('div', { class: 'chips', id: 'columns' });
@@ -43,24 +41,28 @@ export function newPage(view, { setError }) {
   const submit = el('button', { id: 'submit', class: 'primary', type: 'submit', disabled: true }, 'Create batch');
 
   const field = (label, input, hint) => el('label', { class: 'field' }, el('span', {}, label), input, hint ? el('span', { class: 'muted small' }, hint) : null);
-  const chatOnly = [];
+  // The fields each endpoint takes: embeddings only the input; completions no image and no output format.
+  const TEXT = ['/v1/chat/completions', '/v1/responses', '/v1/completions'];
+  const RICH = ['/v1/chat/completions', '/v1/responses'];
+  const forEndpoints = [];  // [node, the endpoints that show it]
   const tableOnly = [];
-  const chat = (node) => { chatOnly.push(node); return node; };
+  const only = (endpoints, node) => { forEndpoints.push([node, endpoints]); return node; };
+  const shown = (node) => !node.hidden;
   const rowsOnly = (node) => { tableOnly.push(node); return node; };
 
   const form = el('form', { class: 'new-batch', onsubmit: (e) => { e.preventDefault(); create(); } },
     card('1. Input file', drop, fileInfo, sample),
     rowsOnly(card('2. Requests',
       el('div', { class: 'grid2' }, field('Model', model), field('Endpoint', endpoint)),
-      chat(field('System prompt', system)),
+      only(TEXT, field('System prompt', system)),
       field('User message', user, 'a {Column} placeholder is the row\'s value; {{ and }} are braces'),
       columns,
       el('div', { class: 'grid2' },
         field('custom_id', idColumn),
-        chat(field('Image URL column', imageColumn))),
-      chat(el('div', { class: 'grid3' },
-        field('Output', format), field('Temperature', temperature), field('Max tokens', maxTokens))),
-      chat(field('JSON schema', schema)))),
+        only(RICH, field('Image URL column', imageColumn))),
+      only(TEXT, el('div', { class: 'grid3' },
+        only(RICH, field('Output', format)), field('Temperature', temperature), field('Max tokens', maxTokens))),
+      only(RICH, field('JSON schema', schema)))),
     card('3. Create',
       field('Description', description, 'kept in the batch\'s metadata'),
       summary,
@@ -82,19 +84,22 @@ export function newPage(view, { setError }) {
     if (!file) throw new Error('Choose an input file.');
     if (ready) return null;
     if (!user.value) throw new Error('Write the user message (with {Column} placeholders).');
+    // Only what the chosen endpoint shows counts: a field hidden for it keeps its value for later.
+    const text = shown(system.closest('label'));
+    const rich = shown(format.closest('label'));
     return buildRequests(table, {
-      model: model.value, endpoint: endpoint.value, system: system.value, user: user.value,
-      idColumn: idColumn.value, imageColumn: imageColumn.value, format: format.value, schemaText: schema.value,
-      temperature: temperature.value === '' ? null : Number(temperature.value),
-      maxTokens: maxTokens.value === '' ? null : Number(maxTokens.value),
+      model: model.value, endpoint: endpoint.value, system: text ? system.value : '', user: user.value,
+      idColumn: idColumn.value, imageColumn: rich ? imageColumn.value : '', format: rich ? format.value : 'text',
+      schemaText: schema.value,
+      temperature: !text || temperature.value === '' ? null : Number(temperature.value),
+      maxTokens: !text || maxTokens.value === '' ? null : Number(maxTokens.value),
     });
   }
 
   function update() {
-    const isChat = endpoint.value === '/v1/chat/completions';
     for (const n of tableOnly) n.hidden = !table;
-    for (const n of chatOnly) n.hidden = !isChat;
-    schema.closest('label').hidden = !isChat || format.value !== 'json_schema';
+    for (const [n, endpoints] of forEndpoints) n.hidden = !endpoints.includes(endpoint.value);
+    if (format.value !== 'json_schema') schema.closest('label').hidden = true;
     try {
       const reqs = requests();
       if (ready) {

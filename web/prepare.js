@@ -152,36 +152,75 @@ export function responseFormat(format, schemaText) {
   return { type: 'json_schema', json_schema: spec };
 }
 
+// The endpoints a batch of rows can go to.
+export const ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/completions', '/v1/embeddings'];
+
+// What the endpoint takes of the options (as `openbatch prepare` checks them): embeddings take only the
+// input, completions no image and no response format. Throws with the reason.
+function checkEndpoint(o) {
+  if (!ENDPOINTS.includes(o.endpoint)) throw new Error(`endpoint: one of ${ENDPOINTS.join(', ')} (not ${o.endpoint})`);
+  const json = o.format === 'json_object' || o.format === 'json_schema';
+  if (o.endpoint === '/v1/embeddings') {
+    const extra = o.system ? 'system prompt' : o.imageColumn ? 'image column' : json ? 'output'
+      : o.temperature !== null && o.temperature !== undefined ? 'temperature'
+        : o.maxTokens !== null && o.maxTokens !== undefined ? 'max tokens' : null;
+    if (extra) throw new Error(`${extra}: /v1/embeddings takes only the input`);
+  }
+  if (o.endpoint === '/v1/completions' && o.imageColumn) throw new Error('image column: /v1/completions takes text only');
+  if (o.endpoint === '/v1/completions' && json) throw new Error('output: /v1/completions answers text only');
+}
+
+// The body of one request to o.endpoint, in that endpoint's own fields.
+function requestBody(o, user, imageUrl, format) {
+  const body = { model: o.model };
+  if (o.endpoint === '/v1/embeddings') return { ...body, input: user };
+  if (o.temperature !== null && o.temperature !== undefined) body.temperature = o.temperature;
+  const maxTokens = o.maxTokens !== null && o.maxTokens !== undefined ? o.maxTokens : null;
+  if (o.endpoint === '/v1/completions') {
+    if (maxTokens !== null) body.max_tokens = maxTokens;
+    body.prompt = o.system ? `${o.system}\n\n${user}` : user;
+    return body;
+  }
+  if (o.endpoint === '/v1/responses') {
+    if (maxTokens !== null) body.max_output_tokens = maxTokens;
+    // text.format carries json_schema's name, schema and strict beside its type.
+    if (format) body.text = { format: { type: format.type, ...(format.json_schema || {}) } };
+    if (o.system) body.instructions = o.system;
+    body.input = imageUrl
+      ? [{ role: 'user', content: [{ type: 'input_text', text: user }, { type: 'input_image', image_url: imageUrl }] }]
+      : user;
+    return body;
+  }
+  const messages = [];
+  if (o.system) messages.push({ role: 'system', content: o.system });
+  if (imageUrl) {
+    messages.push({ role: 'user', content: [{ type: 'text', text: user }, { type: 'image_url', image_url: { url: imageUrl } }] });
+  } else {
+    messages.push({ role: 'user', content: user });
+  }
+  if (maxTokens !== null) body.max_tokens = maxTokens;
+  if (format) body.response_format = format;
+  body.messages = messages;
+  return body;
+}
+
 // One request per row. o: { model, endpoint, system, user, idColumn, imageColumn, format, schemaText,
-// temperature, maxTokens } (temperature and maxTokens: numbers or null). Chat requests carry the system
-// prompt and the filled user template (with the row's image URL, if any); embeddings requests embed it.
+// temperature, maxTokens } (temperature and maxTokens: numbers or null). Chat and Responses requests
+// carry the system prompt (as instructions for Responses) and the filled user template (with the row's
+// image URL, if any); completions prompt with the system prompt, a blank line and the template;
+// embeddings requests embed the template.
 export function buildRequests(table, o) {
+  checkEndpoint(o);
   const ids = rowIds(table, o.idColumn);
-  const format = o.endpoint === '/v1/chat/completions' ? responseFormat(o.format, o.schemaText) : null;
+  const format = o.endpoint === '/v1/embeddings' ? null : responseFormat(o.format, o.schemaText);
   let imageCol = -1;
   if (o.imageColumn && (imageCol = table.header.indexOf(o.imageColumn)) < 0) {
     throw new Error(`image column: no column named '${o.imageColumn}'`);
   }
   return table.rows.map((row, i) => {
     const user = fillTemplate(o.user, table.header, row);
-    let body;
-    if (o.endpoint === '/v1/embeddings') {
-      body = { model: o.model, input: user };
-    } else {
-      const messages = [];
-      if (o.system) messages.push({ role: 'system', content: o.system });
-      if (imageCol >= 0 && row[imageCol]) {
-        messages.push({ role: 'user', content: [{ type: 'text', text: user }, { type: 'image_url', image_url: { url: row[imageCol] } }] });
-      } else {
-        messages.push({ role: 'user', content: user });
-      }
-      body = { model: o.model };
-      if (o.temperature !== null && o.temperature !== undefined) body.temperature = o.temperature;
-      if (o.maxTokens !== null && o.maxTokens !== undefined) body.max_tokens = o.maxTokens;
-      if (format) body.response_format = format;
-      body.messages = messages;
-    }
-    return { custom_id: ids[i], method: 'POST', url: o.endpoint, body };
+    const imageUrl = imageCol >= 0 ? row[imageCol] : '';
+    return { custom_id: ids[i], method: 'POST', url: o.endpoint, body: requestBody(o, user, imageUrl, format) };
   });
 }
 

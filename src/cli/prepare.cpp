@@ -78,11 +78,93 @@ Result<nlohmann::json> response_format(const PrepareOptions& o) {
   return nlohmann::json{{"type", "json_schema"}, {"json_schema", spec}};
 }
 
+// What the endpoint takes of the options: embeddings take only the input; completions take no image
+// and no response format. An option the endpoint would not honour is an error, not dropped.
+Status check_endpoint(const PrepareOptions& o) {
+  const std::string& e = o.endpoint;
+  if (e != "/v1/chat/completions" && e != "/v1/responses" && e != "/v1/completions" &&
+      e != "/v1/embeddings") {
+    return Status::invalid_request(
+        "--endpoint: one of /v1/chat/completions, /v1/responses, /v1/completions, "
+        "/v1/embeddings (not " +
+        e + ")");
+  }
+  const bool json = o.json_object || !o.json_schema.empty();
+  const char* flag = o.json_object ? "--json-object" : "--json-schema";
+  if (e == "/v1/embeddings") {
+    const char* extra = !o.system.empty()         ? "--system"
+                        : !o.image_column.empty() ? "--image-column"
+                        : json                    ? flag
+                        : o.temperature           ? "--temperature"
+                        : o.max_tokens            ? "--max-tokens"
+                                                  : nullptr;
+    if (extra) return Status::invalid_request(std::string(extra) + ": /v1/embeddings takes only the input");
+  }
+  if (e == "/v1/completions" && !o.image_column.empty()) {
+    return Status::invalid_request("--image-column: /v1/completions takes text only");
+  }
+  if (e == "/v1/completions" && json) {
+    return Status::invalid_request(std::string(flag) + ": /v1/completions answers text only");
+  }
+  return Status::ok();
+}
+
+// The body of one request to o.endpoint: the system prompt, the filled user template, the row's image URL
+// (empty: none) and the options, in the endpoint's own fields.
+nlohmann::json request_body(const PrepareOptions& o, const std::string& system, const std::string& user,
+                            const std::string& image_url, const nlohmann::json& format) {
+  nlohmann::json body = {{"model", o.model}};
+  if (o.endpoint == "/v1/embeddings") {
+    body["input"] = user;
+    return body;
+  }
+  if (o.temperature) body["temperature"] = *o.temperature;
+  if (o.endpoint == "/v1/completions") {
+    if (o.max_tokens) body["max_tokens"] = *o.max_tokens;
+    body["prompt"] = system.empty() ? user : system + "\n\n" + user;
+    return body;
+  }
+  if (o.endpoint == "/v1/responses") {
+    if (o.max_tokens) body["max_output_tokens"] = *o.max_tokens;
+    if (!format.is_null()) {
+      // text.format carries json_schema's name, schema and strict beside its type.
+      nlohmann::json f = {{"type", format["type"]}};
+      if (format.contains("json_schema")) f.update(format["json_schema"]);
+      body["text"] = {{"format", f}};
+    }
+    if (!system.empty()) body["instructions"] = system;
+    if (image_url.empty()) {
+      body["input"] = user;
+    } else {
+      body["input"] = {{{"role", "user"},
+                        {"content",
+                         {{{"type", "input_text"}, {"text", user}},
+                          {{"type", "input_image"}, {"image_url", image_url}}}}}};
+    }
+    return body;
+  }
+  nlohmann::json messages = nlohmann::json::array();
+  if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
+  if (!image_url.empty()) {
+    messages.push_back({{"role", "user"},
+                        {"content",
+                         {{{"type", "text"}, {"text", user}},
+                          {{"type", "image_url"}, {"image_url", {{"url", image_url}}}}}}});
+  } else {
+    messages.push_back({{"role", "user"}, {"content", user}});
+  }
+  if (o.max_tokens) body["max_tokens"] = *o.max_tokens;
+  if (!format.is_null()) body["response_format"] = format;
+  body["messages"] = std::move(messages);
+  return body;
+}
+
 int prepare(const PrepareOptions& o) {
   auto fail = [](const Status& s) {
     std::fprintf(stderr, "prepare: %s\n", s.message().c_str());
     return s.is_not_found() ? kExitError : kExitUsage;
   };
+  if (Status s = check_endpoint(o); !s) return fail(s);
   Result<CsvTable> table = read_table(o.input);
   if (!table) return fail(table.status());
   Result<std::vector<std::string>> ids = row_ids(*table, o.id_column);
@@ -101,22 +183,11 @@ int prepare(const PrepareOptions& o) {
     const CsvRow& row = table->rows[i];
     Result<std::string> user = fill_template(o.user, *table, row);
     if (!user) return fail(user.status());
-    nlohmann::json messages = nlohmann::json::array();
-    if (!system->empty()) messages.push_back({{"role", "system"}, {"content", *system}});
-    if (image_col >= 0 && !row[image_col].empty()) {
-      messages.push_back({{"role", "user"},
-                          {"content",
-                           {{{"type", "text"}, {"text", *user}},
-                            {{"type", "image_url"}, {"image_url", {{"url", row[image_col]}}}}}}});
-    } else {
-      messages.push_back({{"role", "user"}, {"content", *user}});
-    }
-    nlohmann::json body = {{"model", o.model}};
-    if (o.temperature) body["temperature"] = *o.temperature;
-    if (o.max_tokens) body["max_tokens"] = *o.max_tokens;
-    if (!format->is_null()) body["response_format"] = *format;
-    body["messages"] = std::move(messages);
-    nlohmann::json task = {{"custom_id", (*ids)[i]}, {"method", "POST"}, {"url", o.endpoint}, {"body", body}};
+    const std::string image_url = image_col >= 0 ? row[image_col] : std::string();
+    nlohmann::json task = {{"custom_id", (*ids)[i]},
+                           {"method", "POST"},
+                           {"url", o.endpoint},
+                           {"body", request_body(o, *system, *user, image_url, *format)}};
     out += task.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     out += '\n';
   }
@@ -131,8 +202,7 @@ int prepare(const PrepareOptions& o) {
 void register_prepare(CLI::App& app) {
   auto o = std::make_shared<PrepareOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "prepare",
-      "Write a batch input file (JSONL) with one chat completion request per row of a CSV or JSONL file");
+      "prepare", "Write a batch input file (JSONL) with one request per row of a CSV or JSONL file");
   cmd->footer(
       "Example (the guide's Example 1):\n"
       "  openbatch prepare movies.csv --model gpt-4o-mini --system @prompt.txt --user \"{Overview}\" \\\n"
@@ -157,7 +227,10 @@ void register_prepare(CLI::App& app) {
       ->excludes(json_object);
   cmd->add_option("--temperature", o->temperature, "Sampling temperature");
   cmd->add_option("--max-tokens", o->max_tokens, "Most tokens each answer may have");
-  cmd->add_option("--endpoint", o->endpoint, "url of every request")->capture_default_str();
+  cmd->add_option(
+         "--endpoint", o->endpoint,
+         "url of every request: /v1/chat/completions, /v1/responses, /v1/completions or /v1/embeddings")
+      ->capture_default_str();
   cmd->add_option("--output,-o", o->output, "Batch input file to write")->required();
   cmd->callback([o] {
     if (const int rc = prepare(*o); rc != 0) throw CLI::RuntimeError(rc);

@@ -205,3 +205,58 @@ test('a JSONL file of batch requests goes as it is, and a running batch can be c
   await page.waitForSelector('#error-lines');
   assert.match(await page.$eval('#error-lines', (e) => e.textContent), /batch_cancelled/);
 });
+
+test('the page makes a /v1/responses batch from a CSV, and shows each endpoint only the fields it takes', async (t) => {
+  const server = await startServer({ args: ['--api-key', 'sk-alice'], apiKey: 'sk-alice' });
+  const dir = mkdtempSync(join(tmpdir(), 'openbatch-dash-'));
+  const browser = await launch();
+  t.after(async () => { await browser.close(); await server.stop(); rmSync(dir, { recursive: true, force: true }); });
+  const root = server.baseURL.replace(/\/v1$/, '');
+  writeFileSync(join(dir, 'tickets.csv'), 'id,text\nt1,My order is late\nt2,The chair arrived broken\nt3,How do I return a lamp?\n');
+  const page = await browser.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(`${root}/#/new?key=sk-alice`);
+  await (await page.waitForSelector('#file')).uploadFile(join(dir, 'tickets.csv'));
+  await waitText(page, '#file-info', /tickets\.csv: 3 rows, 2 columns/);
+  await page.$eval('#system', (e) => { e.value = 'Summarise the ticket in JSON.'; e.dispatchEvent(new Event('input')); });
+  await page.$eval('#user', (e) => { e.value = 'Ticket: {text}'; e.dispatchEvent(new Event('input')); });
+  await page.select('#id-column', 'id');
+  await page.select('#format', 'json_object');
+  await page.type('#max-tokens', '16');
+  const visible = (sel) => page.$eval(sel, (e) => !!e.closest('label').offsetParent);
+
+  // Embeddings take only the input; completions no image and no output format; their hidden fields
+  // do not leak into the requests.
+  await page.select('#endpoint', '/v1/embeddings');
+  await waitText(page, '#summary', /3 requests, one per row, to \/v1\/embeddings/);
+  assert.deepEqual([await visible('#system'), await visible('#format'), await visible('#max-tokens')], [false, false, false]);
+  assert.deepEqual(JSON.parse(await page.$eval('#preview', (e) => e.textContent)).body, { model: 'gpt-4o-mini', input: 'Ticket: My order is late' });
+  await page.select('#endpoint', '/v1/completions');
+  await waitText(page, '#summary', /to \/v1\/completions/);
+  assert.deepEqual([await visible('#system'), await visible('#format'), await visible('#image-column')], [true, false, false]);
+  assert.deepEqual(JSON.parse(await page.$eval('#preview', (e) => e.textContent)).body,
+    { model: 'gpt-4o-mini', max_tokens: 16, prompt: 'Summarise the ticket in JSON.\n\nTicket: My order is late' });
+
+  await page.select('#endpoint', '/v1/responses');
+  await waitText(page, '#summary', /3 requests, one per row, to \/v1\/responses/);
+  assert.deepEqual(JSON.parse(await page.$eval('#preview', (e) => e.textContent)).body, {
+    model: 'gpt-4o-mini', max_output_tokens: 16, text: { format: { type: 'json_object' } },
+    instructions: 'Summarise the ticket in JSON.', input: 'Ticket: My order is late',
+  });
+  await page.click('#submit');
+  await page.waitForFunction(() => /^#\/batches\/batch_/.test(location.hash), { timeout: 30000 });
+  const batchId = await page.evaluate(() => location.hash.slice('#/batches/'.length));
+  await page.waitForSelector('.batch-head .pill[data-status="completed"]', { timeout: 60000 });
+  const batch = await server.client.batches.retrieve(batchId);
+  assert.equal(batch.endpoint, '/v1/responses');
+  assert.deepEqual(batch.request_counts, { total: 3, completed: 3, failed: 0 });
+  const out = await fileLines(server.client, batch.output_file_id);
+  assert.deepEqual(out.map((l) => l.custom_id).sort(), ['t1', 't2', 't3']);
+  for (const l of out) {
+    assert.equal(l.response.status_code, 200);
+    assert.equal(l.response.body.object, 'response');
+    assert.ok(l.response.body.usage.output_tokens <= 16);
+  }
+  assert.deepEqual(pageErrors, []);
+});

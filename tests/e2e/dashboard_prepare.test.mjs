@@ -34,10 +34,22 @@ const CASES = [
   ['repeated id', 'n.csv', 'id\nx\nx\n', { user: '{id}', idColumn: 'id' }],
   ['empty id', 'o.csv', 'id,v\n,1\n', { user: '{v}', idColumn: 'id' }],
   ['a JSONL line that is not an object', 'p.jsonl', '{"a":1}\n[1]\n', { user: '{a}' }],
+  // Every endpoint in its own fields.
+  ['/v1/responses: instructions, an image, text.format json_schema, max_output_tokens', 'q.csv', 'title,img\nA,https://example.com/a.png\nB,\n',
+    { endpoint: '/v1/responses', user: 'Caption {title}', system: 'Be brief.', imageColumn: 'img', format: 'json_schema',
+      schemaText: '{"name":"c","schema":{"type":"object"},"strict":true}', temperature: 0.2, maxTokens: 30 }],
+  ['/v1/responses: json_object', 'r.csv', 'q\nx\n', { endpoint: '/v1/responses', user: '{q}', format: 'json_object' }],
+  ['/v1/completions: the system prompt before the template', 's.csv', 'q\nx\ny\n',
+    { endpoint: '/v1/completions', user: 'Q: {q}\nA:', system: 'Answer briefly.', temperature: 0, maxTokens: 5 }],
+  ['/v1/embeddings: only the input', 't.csv', 'q\nx\n', { endpoint: '/v1/embeddings', user: 'say {q}' }],
+  ['/v1/completions refuses an image column', 'u.csv', 'q,img\nx,y\n', { endpoint: '/v1/completions', user: '{q}', imageColumn: 'img' }],
+  ['/v1/completions refuses JSON mode', 'v.csv', 'q\nx\n', { endpoint: '/v1/completions', user: '{q}', format: 'json_object' }],
+  ['/v1/embeddings refuses a system prompt', 'w.csv', 'q\nx\n', { endpoint: '/v1/embeddings', user: '{q}', system: 's' }],
+  ['an endpoint rows cannot go to', 'x.csv', 'q\nx\n', { endpoint: '/v1/moderations', user: '{q}' }],
 ];
 
 function cliArgs(file, out, o, dir) {
-  const args = ['prepare', file, '--model', o.model, '--user', o.user, '-o', out];
+  const args = ['prepare', file, '--model', o.model, '--user', o.user, '--endpoint', o.endpoint, '-o', out];
   if (o.system) args.push('--system', o.system);
   if (o.idColumn) args.push('--id-column', o.idColumn);
   if (o.imageColumn) args.push('--image-column', o.imageColumn);
@@ -73,7 +85,7 @@ test('the page makes the requests `openbatch prepare` makes, and fails where it 
     if (cli.error !== undefined) {
       assert.ok(page.error, `${name}: the CLI fails (${cli.error.trim()}), the page made ${JSON.stringify(page.requests)}`);
       // The CLI says "--user: ..." where the page says "user template: ...".
-      const words = page.error.replace(/^user template: /, '').replace(/^image column: /, '');
+      const words = page.error.replace(/^(user template|image column|output|system prompt|temperature|max tokens|endpoint): /, '');
       assert.ok(cli.error.includes(words), `${name}: the page says "${page.error}", the CLI "${cli.error.trim()}"`);
     } else {
       assert.deepEqual(page, cli, name);
@@ -88,9 +100,11 @@ test('a JSONL file of batch requests is recognised and summarised; rows are not'
   assert.equal(batchInputSummary('{"title":"a"}\n'), null);
   assert.equal(batchInputSummary('not json'), null);
   assert.equal(fillTemplate('{a}}}{{', ['a'], ['x']), 'x}{');
-  // Embeddings requests embed the filled template.
-  assert.deepEqual(buildRequests(parseCsv('t\nhello\n'), { ...base, endpoint: '/v1/embeddings', user: 'say {t}', format: 'json_object' }),
+  // Embeddings requests embed the filled template, and take nothing else.
+  assert.deepEqual(buildRequests(parseCsv('t\nhello\n'), { ...base, endpoint: '/v1/embeddings', user: 'say {t}' }),
     [{ custom_id: 'task-0', method: 'POST', url: '/v1/embeddings', body: { model: 'gpt-4o-mini', input: 'say hello' } }]);
+  assert.throws(() => buildRequests(parseCsv('t\nhello\n'), { ...base, endpoint: '/v1/embeddings', user: '{t}', format: 'json_object' }),
+    /output: \/v1\/embeddings takes only the input/);
 });
 
 test('the chart\'s rates come from the cumulative samples', () => {
