@@ -129,17 +129,39 @@ void add_sampling_fields(const GenerationRequest& r, json& body) {
   if (r.ignore_eos) body["ignore_eos"] = true;
 }
 
-Result<Generation> parse_chat_completion(const json& completion) {
-  auto bad = [](const std::string& why) {
-    return Status(StatusCode::kBadGateway, "server_error", "bad_upstream_response", "",
-                  "The upstream server's answer " + why + ".");
-  };
-  if (!completion.is_object()) return bad("is not a JSON object");
-  auto choices = completion.find("choices");
-  if (choices == completion.end() || !choices->is_array() || choices->empty() || !(*choices)[0].is_object()) {
-    return bad("has no choices");
+Status bad_upstream_answer(const std::string& why) {
+  return Status(StatusCode::kBadGateway, "server_error", "bad_upstream_response", "",
+                "The upstream server's answer " + why + ".");
+}
+
+Result<const json*> first_choice(const json& answer) {
+  if (!answer.is_object()) return bad_upstream_answer("is not a JSON object");
+  auto choices = answer.find("choices");
+  if (choices == answer.end() || !choices->is_array() || choices->empty() || !(*choices)[0].is_object()) {
+    return bad_upstream_answer("has no choices");
   }
-  const json& choice = (*choices)[0];
+  return &(*choices)[0];
+}
+
+void read_usage(const json& answer, Generation& g) {
+  auto usage = answer.find("usage");
+  if (usage == answer.end() || !usage->is_object()) return;
+  g.prompt_tokens = int_field(*usage, "prompt_tokens");
+  g.completion_tokens = int_field(*usage, "completion_tokens");
+  if (auto details = usage->find("prompt_tokens_details"); details != usage->end() && details->is_object()) {
+    g.cached_tokens = int_field(*details, "cached_tokens");
+  }
+  if (auto details = usage->find("completion_tokens_details");
+      details != usage->end() && details->is_object()) {
+    g.reasoning_tokens = int_field(*details, "reasoning_tokens");
+  }
+}
+
+Result<Generation> parse_chat_completion(const json& completion) {
+  auto bad = bad_upstream_answer;
+  Result<const json*> first = first_choice(completion);
+  if (!first) return first.status();
+  const json& choice = **first;
   auto message = choice.find("message");
   if (message == choice.end() || !message->is_object()) return bad("has no message");
   Generation g;
@@ -167,18 +189,7 @@ Result<Generation> parse_chat_completion(const json& completion) {
   g.finish_reason = reason == "length"                                ? FinishReason::kLength
                     : reason == "tool_calls" || !g.tool_calls.empty() ? FinishReason::kToolCalls
                                                                       : FinishReason::kStop;
-  if (auto usage = completion.find("usage"); usage != completion.end() && usage->is_object()) {
-    g.prompt_tokens = int_field(*usage, "prompt_tokens");
-    g.completion_tokens = int_field(*usage, "completion_tokens");
-    if (auto details = usage->find("prompt_tokens_details");
-        details != usage->end() && details->is_object()) {
-      g.cached_tokens = int_field(*details, "cached_tokens");
-    }
-    if (auto details = usage->find("completion_tokens_details");
-        details != usage->end() && details->is_object()) {
-      g.reasoning_tokens = int_field(*details, "reasoning_tokens");
-    }
-  }
+  read_usage(completion, g);
   if (auto lp = choice.find("logprobs"); lp != choice.end()) g.logprobs = parse_logprobs(*lp);
   return g;
 }

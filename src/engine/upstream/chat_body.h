@@ -20,6 +20,16 @@ nlohmann::json chat_body(const GenerationRequest& request, const std::string& mo
 // top_p, seed, penalties and logit_bias as set, max_tokens, stop, ignore_eos (not OpenAI's) when true.
 void add_sampling_fields(const GenerationRequest& request, nlohmann::json& body);
 
+// An upstream answer that is not what it should be: a 502 bad_upstream_response saying why.
+Status bad_upstream_answer(const std::string& why);
+
+// The first choice of an answer's `choices` (chat or text completion); a 502 when there is none.
+Result<const nlohmann::json*> first_choice(const nlohmann::json& answer);
+
+// An answer's `usage` into g: prompt and completion tokens, cached tokens (prompt_tokens_details) and
+// reasoning tokens (completion_tokens_details); what is absent stays 0.
+void read_usage(const nlohmann::json& answer, Generation& g);
+
 // The first choice of a `chat.completion` answer as a Generation, with its usage (cached tokens from
 // usage.prompt_tokens_details) and logprobs. A body that is not a chat completion is a 502.
 Result<Generation> parse_chat_completion(const nlohmann::json& completion);

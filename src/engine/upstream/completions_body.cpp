@@ -17,34 +17,16 @@ json completions_body(const GenerationRequest& r, const std::string& model) {
 }
 
 Result<Generation> parse_text_completion(const json& completion) {
-  auto bad = [](const std::string& why) {
-    return Status(StatusCode::kBadGateway, "server_error", "bad_upstream_response", "",
-                  "The upstream server's answer " + why + ".");
-  };
-  if (!completion.is_object()) return bad("is not a JSON object");
-  auto choices = completion.find("choices");
-  if (choices == completion.end() || !choices->is_array() || choices->empty() || !(*choices)[0].is_object()) {
-    return bad("has no choices");
-  }
-  const json& choice = (*choices)[0];
+  Result<const json*> first = first_choice(completion);
+  if (!first) return first.status();
+  const json& choice = **first;
   auto text = choice.find("text");
-  if (text == choice.end() || !text->is_string()) return bad("has no text");
+  if (text == choice.end() || !text->is_string()) return bad_upstream_answer("has no text");
   Generation g;
   g.text = text->get<std::string>();
   g.finish_reason =
       choice.value("finish_reason", json("stop")) == "length" ? FinishReason::kLength : FinishReason::kStop;
-  auto count = [](const json& object, const char* name) {
-    auto it = object.find(name);
-    return it != object.end() && it->is_number_integer() ? it->get<int>() : 0;
-  };
-  if (auto usage = completion.find("usage"); usage != completion.end() && usage->is_object()) {
-    g.prompt_tokens = count(*usage, "prompt_tokens");
-    g.completion_tokens = count(*usage, "completion_tokens");
-    if (auto details = usage->find("prompt_tokens_details");
-        details != usage->end() && details->is_object()) {
-      g.cached_tokens = count(*details, "cached_tokens");
-    }
-  }
+  read_usage(completion, g);
   auto lp = choice.find("logprobs");
   if (lp != choice.end() && lp->is_object() && (*lp)["tokens"].is_array() &&
       (*lp)["token_logprobs"].is_array()) {
