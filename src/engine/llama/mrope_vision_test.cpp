@@ -17,13 +17,12 @@
 #include "mtmd.h"
 #include "testmodels/model_writer.h"
 #include "testmodels/projector_writer.h"
+#include "testmodels/vision_pair_for_test.h"
 
 namespace openbatch::engine {
 namespace {
 
 using namespace testmodels;  // the test models' writers
-
-namespace fs = std::filesystem;
 
 constexpr int kSteps = 4;  // greedy tokens compared
 constexpr int kTop = 5;    // top logprobs compared at each
@@ -52,19 +51,15 @@ class MRopeVisionTest : public testing::Test {
   static void SetUpTestSuite() {
     set_llama_log_level_warn();
     set_mtmd_log_level_warn();
-    dir_ = new fs::path(fs::temp_directory_path() / ("openbatch_mrope_test_" + std::to_string(getpid())));
-    fs::create_directories(*dir_);
-    const ProjectorShape& shape = *projector_shape_by_name("qwen2.5-vl-tiny");
-    const ModelShape text = model_shape_by_name(shape.text_shape).value();
-    ASSERT_TRUE(write_random_model(text, 1, model_path()).is_ok());
-    ASSERT_TRUE(write_random_projector(shape, text.n_embd, 1, mmproj_path()).is_ok());
+    pair_ = new VisionPairForTest("qwen2.5-vl-tiny");
+    ASSERT_TRUE(pair_->status().is_ok()) << pair_->status().message();
   }
   static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
-    delete dir_;
+    delete pair_;
+    pair_ = nullptr;
   }
-  static std::string model_path() { return (*dir_ / "qwen2.5-vl-tiny.gguf").string(); }
-  static std::string mmproj_path() { return (*dir_ / "qwen2.5-vl-tiny-mmproj.gguf").string(); }
+  static std::string model_path() { return pair_->model_path(); }
+  static std::string mmproj_path() { return pair_->mmproj_path(); }
 
   static std::unique_ptr<LlamaEngine> engine(int parallel) {
     LlamaEngineOptions o;
@@ -154,9 +149,9 @@ class MRopeVisionTest : public testing::Test {
     llama_batch_free(batch);
   }
 
-  static fs::path* dir_;
+  static VisionPairForTest* pair_;
 };
-fs::path* MRopeVisionTest::dir_ = nullptr;
+VisionPairForTest* MRopeVisionTest::pair_ = nullptr;
 
 TEST_F(MRopeVisionTest, ImagesSpanFewerPositionsThanTokens) {
   llama_model_params mp = llama_model_default_params();

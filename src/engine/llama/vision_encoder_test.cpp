@@ -16,13 +16,12 @@
 #include "media/test_images_for_test.h"
 #include "testmodels/model_writer.h"
 #include "testmodels/projector_writer.h"
+#include "testmodels/vision_pair_for_test.h"
 
 namespace openbatch::engine {
 namespace {
 
 using namespace testmodels;  // the test models' writers
-
-namespace fs = std::filesystem;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -38,19 +37,15 @@ class VisionTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
     set_llama_log_level_warn();
-    dir_ = new fs::path(fs::temp_directory_path() / ("openbatch_vision_test_" + std::to_string(getpid())));
-    fs::create_directories(*dir_);
-    const ProjectorShape& shape = *projector_shape_by_name("tiny-vision");
-    const ModelShape text = model_shape_by_name(shape.text_shape).value();
-    ASSERT_TRUE(write_random_model(text, 1, model_path()).is_ok());
-    ASSERT_TRUE(write_random_projector(shape, text.n_embd, 1, mmproj_path()).is_ok());
+    pair_ = new VisionPairForTest("tiny-vision");
+    ASSERT_TRUE(pair_->status().is_ok()) << pair_->status().message();
   }
   static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
-    delete dir_;
+    delete pair_;
+    pair_ = nullptr;
   }
-  static std::string model_path() { return (*dir_ / "tiny-vision.gguf").string(); }
-  static std::string mmproj_path() { return (*dir_ / "tiny-vision-mmproj.gguf").string(); }
+  static std::string model_path() { return pair_->model_path(); }
+  static std::string mmproj_path() { return pair_->mmproj_path(); }
 
   static std::unique_ptr<LlamaEngine> engine(bool with_projector, int parallel = 1) {
     LlamaEngineOptions o;
@@ -79,14 +74,14 @@ class VisionTest : public testing::Test {
     return r;
   }
 
-  static fs::path* dir_;
+  static VisionPairForTest* pair_;
 };
-fs::path* VisionTest::dir_ = nullptr;
+VisionPairForTest* VisionTest::pair_ = nullptr;
 
 TEST_F(VisionTest, ProjectorIsDeterministicInItsSeed) {
   const ProjectorShape& shape = *projector_shape_by_name("tiny-vision");
-  const std::string again = (*dir_ / "again.gguf").string();
-  const std::string other = (*dir_ / "other.gguf").string();
+  const std::string again = pair_->path_of("again.gguf");
+  const std::string other = pair_->path_of("other.gguf");
   ASSERT_TRUE(write_random_projector(shape, 64, 1, again).is_ok());
   ASSERT_TRUE(write_random_projector(shape, 64, 2, other).is_ok());
   EXPECT_EQ(read_file(again), read_file(mmproj_path()));
