@@ -115,7 +115,8 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--requests", o.requests, "requests a workload")
       ->check(CLI::Range(1, 50000))
       ->capture_default_str();
-  app.add_option("--workload", o.workload, "shared, distinct, both, or guide (the guide's prompt verbatim and real overviews)")
+  app.add_option("--workload", o.workload,
+                 "shared, distinct, both, or guide (the guide's prompt verbatim and real overviews)")
       ->check(CLI::IsMember({"shared", "distinct", "both", "guide"}))
       ->capture_default_str();
   app.add_option("--runs", o.runs, "runs a system (alternating order); the best counts")
@@ -139,7 +140,8 @@ void add_options(CLI::App& app, Options& o) {
                  "background processes spinning on a core during every run of every system (a machine "
                  "that is not idle)")
       ->capture_default_str();
-  app.add_option("--overviews", o.overviews, "CSV with an Overview column: the guide workload's user messages")
+  app.add_option("--overviews", o.overviews,
+                 "CSV with an Overview column: the guide workload's user messages")
       ->capture_default_str();
   app.add_option("--work-dir", o.work_dir, "models, logs and batch files")->capture_default_str();
   app.add_option("--ctx-per-sequence", o.env.ctx_per_sequence,
@@ -149,6 +151,9 @@ void add_options(CLI::App& app, Options& o) {
   o.env.llama_server_bin = std::string(OPENBATCH_LLAMA_PREFIX) + "/bin/llama-server";
   o.env.batched_bench_bin = std::string(OPENBATCH_LLAMA_PREFIX) + "/bin/llama-batched-bench";
   app.add_option("--openbatch", o.env.openbatch_bin, "openbatch binary")->capture_default_str();
+  app.add_option("--openbatch-flag", o.env.openbatch_flags,
+                 "a further `openbatch serve` argument, repeated for each (e.g. --openbatch-flag=--cascade "
+                 "--openbatch-flag=off)");
   app.add_option("--llama-server", o.env.llama_server_bin, "llama-server binary")->capture_default_str();
   app.add_option("--batched-bench", o.env.batched_bench_bin, "llama-batched-bench binary")
       ->capture_default_str();
@@ -236,9 +241,11 @@ int run(Options& o) {
     rows.insert(rows.end(), got.begin(), got.end());
   }
   spinners.clear();
-  std::printf("\nmodel %s, %d requests a workload, %s, %d threads%s, %d busy process(es), best of %d run(s); logs in %s\n\n",
-              o.env.model_path.c_str(), o.requests, o.format.c_str(), o.env.threads,
-              o.gpu ? ", all layers on the GPU" : "", o.busy, o.runs, o.work_dir.c_str());
+  std::printf(
+      "\nmodel %s, %d requests a workload, %s, %d threads%s, %d busy process(es), best of %d run(s); logs in "
+      "%s\n\n",
+      o.env.model_path.c_str(), o.requests, o.format.c_str(), o.env.threads,
+      o.gpu ? ", all layers on the GPU" : "", o.busy, o.runs, o.work_dir.c_str());
   std::printf("%s", format_table(rows).c_str());
   for (const std::string& line : warnings) std::printf("WARNING: %s\n", line.c_str());
   return warnings.empty() ? 0 : 1;

@@ -30,6 +30,7 @@ std::vector<std::string> serve_command(const BenchEnv& env, const std::string& d
   if (parallel > 0) {
     argv.insert(argv.end(), {"--parallel", std::to_string(parallel)});
   }
+  argv.insert(argv.end(), env.openbatch_flags.begin(), env.openbatch_flags.end());
   return argv;
 }
 
@@ -98,6 +99,7 @@ Result<Measurement> run_openbatch(const BenchEnv& env, const Workload& workload,
   Measurement m;
   m.system = "openbatch";
   m.setting = setting_from_log(**server, parallel);
+  for (const std::string& flag : env.openbatch_flags) m.setting += " " + flag;
 
   const auto start = Clock::now();
   auto file = api.upload_file(input, "batch");

@@ -35,6 +35,7 @@ struct BenchEnv {
   std::string model_id = "bench";
   std::string work_dir;  // logs, batch files and openbatch's data directory
   std::string openbatch_bin;
+  std::vector<std::string> openbatch_flags;  // more `openbatch serve` flags (e.g. --cascade off)
   std::string llama_server_bin;
   std::string batched_bench_bin;
   int threads = 1;
