@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "batch/batch_finalizer.h"
+#include "batch/batch_prompt_tokens.h"
 #include "batch/input_validator.h"
 #include "batch/result_lines.h"
 #include "openai/chat_completion.h"
@@ -36,6 +37,21 @@ bool is_retryable(const Status& s) { return s.is_cancelled() || s.is_unavailable
 // ends: fine-grained for a batch of seconds, about 1,700 samples for one that runs 24 hours.
 constexpr int64_t kMinSampleSpacingMs = 250;
 constexpr int64_t kSampleSpacingDivisor = 200;
+
+// OpenAI's entry of errors.data for a batch past the enqueued-token limit, without its organization.
+store::BatchError enqueued_token_limit_error(const std::string& model, int64_t limit) {
+  // In thousands, as OpenAI writes it: "90,000".
+  const std::string plain = std::to_string(limit);
+  std::string digits;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    if (i > 0 && (plain.size() - i) % 3 == 0) digits += ',';
+    digits += plain[i];
+  }
+  return {"token_limit_exceeded",
+          "Enqueued token limit reached for " + model + ". Limit: " + digits +
+              " enqueued tokens. Please try again once some in_progress batches have been completed.",
+          "", std::nullopt};
+}
 
 }  // namespace
 
@@ -687,12 +703,26 @@ Status BatchRunner::validate(const std::string& batch_id) {
   limits.max_requests = options_.limits.max_batch_requests;
   limits.max_bytes = options_.limits.max_batch_input_bytes;
   ValidatedInput v = validate_input(**input, limits);
-  Status s = v.errors.empty() ? store_.start_batch(batch_id, v.model, v.requests, clock_.now_seconds())
-                              : fail(std::move(v.errors));
+  bool started = false;
+  Status s;
+  if (!v.errors.empty()) {
+    s = fail(std::move(v.errors));
+  } else {
+    store::TokenQuota quota;
+    quota.max_enqueued_tokens = options_.limits.max_enqueued_tokens;
+    if (quota.max_enqueued_tokens > 0) {
+      auto tokens = count_batch_prompt_tokens(engine_, rec->endpoint, **input, v.requests);
+      if (!tokens) return tokens.status();  // tried again later
+      quota.prompt_tokens = *tokens;
+    }
+    s = store_.start_batch(batch_id, v.model, v.requests, clock_.now_seconds(), quota);
+    started = s.is_ok() || s.is_conflict();
+    if (s.is_rate_limited()) s = fail({enqueued_token_limit_error(v.model, quota.max_enqueued_tokens)});
+  }
   if (s || s.is_conflict()) {
     // Done: the next job of the batch (its finalization) may go to any node at once.
     if (Status r = store_.release_batch(batch_id, options_.node_id); !r) log_error(batch_id, "release", r);
-    return v.errors.empty() ? activate() : s;
+    return started ? activate() : s;
   }
   return s;
 }

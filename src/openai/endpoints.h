@@ -34,4 +34,12 @@ Result<std::vector<std::shared_ptr<engine::GenerationHandle>>> run_endpoint_requ
     engine::Engine& engine, std::string_view endpoint, const nlohmann::json& body, engine::Priority priority,
     ChatCompletionDone done, const nlohmann::ordered_json* ordered = nullptr);
 
+// The prompt tokens body would use on engine (Engine::count_prompt_tokens), without running it: what a
+// batch line holds of its owner's enqueued-token limit. A chat or responses body counts its rendered
+// prompt once (whatever its n); a completions body each of its prompts; an embeddings body each input.
+// A body that does not parse, or that the engine cannot count, is the Status that explains why.
+// REQUIRES: is_batch_endpoint(endpoint).
+Result<int64_t> count_endpoint_prompt_tokens(engine::Engine& engine, std::string_view endpoint,
+                                             const nlohmann::json& body);
+
 }  // namespace openbatch::openai

@@ -52,7 +52,7 @@ class SqliteStoreTest : public ::testing::Test {
     ASSERT_TRUE(store_->insert_batch(batch(id)));
     std::vector<RequestRecord> reqs;
     for (int i = 1; i <= n; ++i) reqs.push_back({i, "c" + std::to_string(i), (i - 1) * 100, 99});
-    ASSERT_TRUE(store_->start_batch(id, "tiny", reqs, 2001));
+    ASSERT_TRUE(store_->start_batch(id, "tiny", reqs, 2001, {}));
   }
 
   RequestResult result(const std::string& batch_id, int64_t line, Outcome outcome, int input_tokens = 0) {
