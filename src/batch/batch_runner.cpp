@@ -59,7 +59,7 @@ struct BatchRunner::Event {
   enum Kind { kActivate, kCancel, kDone } kind = kActivate;
   std::string batch_id;
   int64_t line = 0;
-  std::optional<Result<nlohmann::json>> result;  // kDone
+  std::optional<Result<nlohmann::ordered_json>> result;  // kDone
 };
 
 struct BatchRunner::EventQueue {
@@ -277,7 +277,7 @@ class BatchRunner::Scheduler {
     ActiveBatch::InFlight f = std::move(fit->second);
     b.in_flight.erase(fit);
 
-    const Result<nlohmann::json>& result = *e.result;
+    const Result<nlohmann::ordered_json>& result = *e.result;
     if (result.is_ok()) {
       add_result(b, f.request, store::Outcome::kOutput,
                  output_line(f.request.custom_id, f.request_id, *result), usage_of(*result));
@@ -403,7 +403,7 @@ class BatchRunner::Scheduler {
     // The callback only queues an event: it runs on the engine's thread, maybe before this returns.
     auto handles = openai::run_endpoint_request(
         r_.engine_, b.endpoint, line["body"], engine::Priority::kBatch,
-        [events = r_.events_, id = b.id, line_no](Result<nlohmann::json> result) {
+        [events = r_.events_, id = b.id, line_no](Result<nlohmann::ordered_json> result) {
           events->push({Event::kDone, id, line_no, std::move(result)});
         },
         ordered.is_object() && ordered.contains("body") ? &ordered["body"] : nullptr);
