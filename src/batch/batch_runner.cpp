@@ -686,7 +686,10 @@ Status BatchRunner::validate(const std::string& batch_id) {
 
   auto file = store_.get_file(rec->owner, rec->input_file_id);
   if (!file && !file.status().is_not_found()) return file.status();
-  if (!file) return file_error("The input file '" + rec->input_file_id + "' was not found.");
+  // OpenAI's wording, with the API key where it names the organization.
+  if (!file) {
+    return file_error("Cannot find file " + rec->input_file_id + ", or this API key does not have access to it.");
+  }
   if (file->purpose != "batch") {
     return file_error("The input file '" + file->id + "' has purpose '" + file->purpose +
                       "'; a batch's input file must be uploaded with purpose 'batch'.");

@@ -214,6 +214,8 @@ TEST_F(BatchRunnerTest, FailsValidationWhenTheInputFileIsMissing) {
   ASSERT_EQ(b.errors.size(), 1u);
   EXPECT_EQ(b.errors[0].code, "invalid_request");
   EXPECT_EQ(b.errors[0].param, "file_id");
+  EXPECT_EQ(b.errors[0].message,
+            "Cannot find file file-doesnotexist, or this API key does not have access to it.");  // OpenAI's
   EXPECT_FALSE(b.errors[0].line.has_value());
 }
 

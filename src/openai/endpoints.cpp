@@ -9,8 +9,9 @@ namespace openbatch::openai {
 
 namespace {
 
-const char* const kBatchEndpoints[] = {kChatCompletionsEndpoint, kEmbeddingsEndpoint, kResponsesEndpoint,
-                                       kCompletionsEndpoint};
+// In the order OpenAI's message names them.
+const char* const kBatchEndpoints[] = {kChatCompletionsEndpoint, kCompletionsEndpoint, kEmbeddingsEndpoint,
+                                       kResponsesEndpoint};
 
 }  // namespace
 

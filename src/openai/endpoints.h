@@ -21,7 +21,7 @@ inline constexpr const char* kCompletionsEndpoint = "/v1/completions";
 
 // Whether a batch may target endpoint.
 bool is_batch_endpoint(std::string_view endpoint);
-// "'/v1/chat/completions', '/v1/embeddings', '/v1/responses', and '/v1/completions'", for error
+// "'/v1/chat/completions', '/v1/completions', '/v1/embeddings', and '/v1/responses'", for error
 // messages (OpenAI's other batch endpoints, /v1/moderations and the image and video ones, are not served).
 std::string batch_endpoints_phrase();
 
