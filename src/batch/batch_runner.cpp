@@ -688,7 +688,8 @@ Status BatchRunner::validate(const std::string& batch_id) {
   if (!file && !file.status().is_not_found()) return file.status();
   // OpenAI's wording, with the API key where it names the organization.
   if (!file) {
-    return file_error("Cannot find file " + rec->input_file_id + ", or this API key does not have access to it.");
+    return file_error("Cannot find file " + rec->input_file_id +
+                      ", or this API key does not have access to it.");
   }
   if (file->purpose != "batch") {
     return file_error("The input file '" + file->id + "' has purpose '" + file->purpose +

@@ -231,7 +231,7 @@ TEST_F(BatchRunnerTest, FailsValidationOverTheConfiguredLimits) {
 
 TEST_F(BatchRunnerTest, ABatchPastItsOwnersEnqueuedTokenLimitFailsUntilEarlierOnesEnd) {
   FakeEngine engine(/*auto_complete=*/false);  // every prompt counts 10 tokens
-  options_.limits.max_enqueued_tokens = 25;  // below 1,000: no thousands separator in the message
+  options_.limits.max_enqueued_tokens = 25;    // below 1,000: no thousands separator in the message
   open(engine);
   BatchRecord first = create(upload(input_file("a", 2)));  // 20 tokens: fits
   ASSERT_TRUE(engine.wait_held(2));

@@ -129,7 +129,8 @@ class LineChecker {
     bool streaming = false;
     if (body_obj["stream"].get(stream) == simdjson::SUCCESS &&
         stream.get_bool().get(streaming) == simdjson::SUCCESS && streaming) {
-      add("streaming_unsupported", api_name() + ": Streaming is not supported in the Batch API.", "body.stream");
+      add("streaming_unsupported", api_name() + ": Streaming is not supported in the Batch API.",
+          "body.stream");
       return false;
     }
 
@@ -162,7 +163,8 @@ class LineChecker {
     }
 
     if (!is_served(model_name)) {
-      add("model_not_found", "The provided model '" + std::string(model_name) + "' is not supported by the Batch API.",
+      add("model_not_found",
+          "The provided model '" + std::string(model_name) + "' is not supported by the Batch API.",
           "body.model");
       return false;
     }

@@ -89,7 +89,8 @@ TEST(InputValidator, RejectsEachBadLineWithItsCodeAndLine) {
           EXPECT_EQ(*v.errors[i].line, want[i]["line"].get<int64_t>());
         }
         EXPECT_FALSE(v.errors[i].message.empty());
-        if (want[i].contains("message")) EXPECT_EQ(v.errors[i].message, want[i]["message"].get<std::string>());
+        if (want[i].contains("message"))
+          EXPECT_EQ(v.errors[i].message, want[i]["message"].get<std::string>());
       }
     }
   }

@@ -37,7 +37,8 @@ int estimate_prompt_tokens(const GenerationRequest& request) {
     bytes += m.content.size() + m.reasoning_content.size();
     for (const ToolCall& call : m.tool_calls) bytes += call.name.size() + call.arguments.size();
   }
-  for (const Tool& tool : request.tools) bytes += tool.name.size() + tool.description.size() + tool.parameters.size();
+  for (const Tool& tool : request.tools)
+    bytes += tool.name.size() + tool.description.size() + tool.parameters.size();
   return static_cast<int>((bytes + 3) / 4);
 }
 

@@ -180,7 +180,8 @@ Result<CompletionRequest> parse_completion_request(const json& body, const engin
 }
 
 ojson completion_logprobs_json(const std::vector<engine::TokenLogprob>& tokens, size_t text_start) {
-  ojson out_tokens = ojson::array(), logprobs = ojson::array(), top = ojson::array(), offsets = ojson::array();
+  ojson out_tokens = ojson::array(), logprobs = ojson::array(), top = ojson::array(),
+        offsets = ojson::array();
   size_t at = text_start;
   for (const auto& t : tokens) {
     out_tokens.push_back(t.token);
@@ -196,7 +197,7 @@ ojson completion_logprobs_json(const std::vector<engine::TokenLogprob>& tokens, 
 }
 
 ojson build_text_completion(const std::string& id, const std::string& model, int64_t created,
-                           const std::vector<engine::Generation>& generations, int n, bool with_logprobs) {
+                            const std::vector<engine::Generation>& generations, int n, bool with_logprobs) {
   ojson choices = ojson::array();
   int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
   for (size_t i = 0; i < generations.size(); ++i) {
@@ -228,13 +229,13 @@ ojson build_text_completion(const std::string& id, const std::string& model, int
 }
 
 ojson build_completion_chunk(const std::string& id, const std::string& model, int64_t created, ojson choices,
-                            ojson usage) {
+                             ojson usage) {
   ojson chunk = {{"id", id},
-                {"object", "text_completion"},
-                {"created", created},
-                {"model", model},
-                {"system_fingerprint", kSystemFingerprint},
-                {"choices", std::move(choices)}};
+                 {"object", "text_completion"},
+                 {"created", created},
+                 {"model", model},
+                 {"system_fingerprint", kSystemFingerprint},
+                 {"choices", std::move(choices)}};
   if (!usage.is_discarded()) chunk["usage"] = std::move(usage);
   return chunk;
 }

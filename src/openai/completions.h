@@ -37,13 +37,14 @@ Result<CompletionRequest> parse_completion_request(const nlohmann::json& body,
 // The `logprobs` object of a completion choice: tokens, token_logprobs, top_logprobs (one
 // {token: logprob} object per token) and text_offset (where each token starts in the choice's text,
 // whose first `text_start` bytes are an echoed prompt).
-nlohmann::ordered_json completion_logprobs_json(const std::vector<engine::TokenLogprob>& tokens, size_t text_start);
+nlohmann::ordered_json completion_logprobs_json(const std::vector<engine::TokenLogprob>& tokens,
+                                                size_t text_start);
 
 // The `text_completion` object for finished generations: choices[i] is generations[i] (prompt i / n).
 // prompt_tokens counts each prompt once.
 nlohmann::ordered_json build_text_completion(const std::string& id, const std::string& model, int64_t created,
-                                     const std::vector<engine::Generation>& generations, int n,
-                                     bool with_logprobs);
+                                             const std::vector<engine::Generation>& generations, int n,
+                                             bool with_logprobs);
 
 // One chunk of a stream: `choices` as given, usage added when not discarded.
 nlohmann::ordered_json build_completion_chunk(

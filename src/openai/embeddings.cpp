@@ -124,9 +124,9 @@ Result<ojson> build_embeddings_response(const EmbeddingsApiRequest& request, con
     data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::move(embedding)}});
   }
   return ojson{{"object", "list"},
-              {"data", std::move(data)},
-              {"model", request.model},
-              {"usage", {{"prompt_tokens", e.prompt_tokens}, {"total_tokens", e.prompt_tokens}}}};
+               {"data", std::move(data)},
+               {"model", request.model},
+               {"usage", {{"prompt_tokens", e.prompt_tokens}, {"total_tokens", e.prompt_tokens}}}};
 }
 
 void run_embeddings(engine::Engine& engine, EmbeddingsApiRequest request, ChatCompletionDone done) {

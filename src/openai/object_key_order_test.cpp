@@ -40,8 +40,8 @@ engine::Generation answer() {
 
 TEST(ObjectKeyOrderTest, AChatCompletion) {
   const ordered_json c = build_chat_completion("chatcmpl-1", "m", 100, {answer()}, /*with_logprobs=*/false);
-  EXPECT_EQ(keys_of(c),
-            (Keys{"id", "object", "created", "model", "choices", "usage", "service_tier", "system_fingerprint"}));
+  EXPECT_EQ(keys_of(c), (Keys{"id", "object", "created", "model", "choices", "usage", "service_tier",
+                              "system_fingerprint"}));
   EXPECT_EQ(keys_of(c["choices"][0]), (Keys{"index", "message", "logprobs", "finish_reason"}));
   EXPECT_EQ(keys_of(c["choices"][0]["message"]), (Keys{"role", "content", "refusal", "annotations"}));
   EXPECT_EQ(keys_of(c["usage"]), (Keys{"prompt_tokens", "completion_tokens", "total_tokens",
@@ -50,9 +50,10 @@ TEST(ObjectKeyOrderTest, AChatCompletion) {
 }
 
 TEST(ObjectKeyOrderTest, AChatCompletionChunk) {
-  const ordered_json chunk = build_chat_chunk(
-      "chatcmpl-1", "m", 100, ordered_json::array({chunk_choice(0, {{"content", "Hi"}}, nullptr, std::nullopt)}),
-      usage_json(1, 2, 0));
+  const ordered_json chunk =
+      build_chat_chunk("chatcmpl-1", "m", 100,
+                       ordered_json::array({chunk_choice(0, {{"content", "Hi"}}, nullptr, std::nullopt)}),
+                       usage_json(1, 2, 0));
   EXPECT_EQ(keys_of(chunk), (Keys{"id", "object", "created", "model", "service_tier", "system_fingerprint",
                                   "choices", "usage"}));
   EXPECT_EQ(keys_of(chunk["choices"][0]), (Keys{"index", "delta", "logprobs", "finish_reason"}));

@@ -81,19 +81,35 @@ json response_object(const ResponsesRequest& request, const std::string& id, int
                      const std::string& status, json output, json usage, json error) {
   // The keys in the order of OpenAI's API reference; the request's echoed fields in their places,
   // any other echoed field before `metadata`, which comes last.
-  json fields = {{"error", std::move(error)},
-                 {"incomplete_details",
-                  status == "incomplete" ? json{{"reason", "max_output_tokens"}} : json(nullptr)},
-                 {"model", request.model},
-                 {"output", std::move(output)},
-                 {"usage", std::move(usage)}};
+  json fields = {
+      {"error", std::move(error)},
+      {"incomplete_details", status == "incomplete" ? json{{"reason", "max_output_tokens"}} : json(nullptr)},
+      {"model", request.model},
+      {"output", std::move(output)},
+      {"usage", std::move(usage)}};
   for (const auto& [key, value] : request.echo.items()) fields[key] = value;
-  static const char* const kOrder[] = {
-      "background",  "error",       "incomplete_details", "instructions", "max_output_tokens",
-      "max_tool_calls", "model",    "output",             "parallel_tool_calls", "previous_response_id",
-      "reasoning",   "service_tier", "store",             "temperature",  "text",
-      "tool_choice", "tools",       "top_logprobs",       "top_p",        "truncation",
-      "usage",       "user"};
+  static const char* const kOrder[] = {"background",
+                                       "error",
+                                       "incomplete_details",
+                                       "instructions",
+                                       "max_output_tokens",
+                                       "max_tool_calls",
+                                       "model",
+                                       "output",
+                                       "parallel_tool_calls",
+                                       "previous_response_id",
+                                       "reasoning",
+                                       "service_tier",
+                                       "store",
+                                       "temperature",
+                                       "text",
+                                       "tool_choice",
+                                       "tools",
+                                       "top_logprobs",
+                                       "top_p",
+                                       "truncation",
+                                       "usage",
+                                       "user"};
   json out = {{"id", id}, {"object", "response"}, {"created_at", created_at}, {"status", status}};
   for (const char* key : kOrder) {
     if (auto it = fields.find(key); it != fields.end()) out[key] = std::move(*it);

@@ -535,7 +535,8 @@ Result<ResponsesRequest> parse_responses_request(const json& body, const engine:
   req.echo["instructions"] = instructions ? json(*instructions) : json(nullptr);
   req.echo["max_output_tokens"] = max_output_tokens ? json(*max_output_tokens) : json(nullptr);
   // metadata in the client's order, when the body came with it (ordered).
-  if (ordered && ordered->is_object() && ordered->contains("metadata") && (*ordered)["metadata"].is_object()) {
+  if (ordered && ordered->is_object() && ordered->contains("metadata") &&
+      (*ordered)["metadata"].is_object()) {
     req.echo["metadata"] = (*ordered)["metadata"];
   } else {
     req.echo["metadata"] = metadata != body.end() && metadata->is_object() ? *metadata : json::object();

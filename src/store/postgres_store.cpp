@@ -433,10 +433,11 @@ class PostgresStore final : public Store {
             !r) {
           return r.status();
         }
-        auto r = c.exec(std::string("SELECT COALESCE(SUM(enqueued_tokens), 0) FROM batches WHERE owner=(SELECT "
-                                    "owner FROM batches WHERE id=$1) AND id<>$1 AND status IN ") +
-                            kEnqueuedStatusesSql,
-                        {id});
+        auto r =
+            c.exec(std::string("SELECT COALESCE(SUM(enqueued_tokens), 0) FROM batches WHERE owner=(SELECT "
+                               "owner FROM batches WHERE id=$1) AND id<>$1 AND status IN ") +
+                       kEnqueuedStatusesSql,
+                   {id});
         if (!r) return r.status();
         if (r->i64(0, 0) + quota.prompt_tokens > quota.max_enqueued_tokens) {
           return enqueued_token_limit_exceeded(quota.max_enqueued_tokens);
@@ -464,10 +465,10 @@ class PostgresStore final : public Store {
         }
         if (auto r = c.exec(sql, params); !r) return r.status();
       }
-      auto r =
-          c.exec("UPDATE batches SET status='in_progress', in_progress_at=$1, model=$2, total=$3, "
-                 "enqueued_tokens=$4 WHERE id=$5",
-                 {now, model, static_cast<int64_t>(requests.size()), quota.prompt_tokens, id});
+      auto r = c.exec(
+          "UPDATE batches SET status='in_progress', in_progress_at=$1, model=$2, total=$3, "
+          "enqueued_tokens=$4 WHERE id=$5",
+          {now, model, static_cast<int64_t>(requests.size()), quota.prompt_tokens, id});
       return r ? Status::ok() : r.status();
     });
   }

@@ -469,9 +469,10 @@ class SqliteStore final : public Store {
       if (Status s = expect_status(id, {BatchStatus::kValidating}, BatchStatus::kInProgress); !s) return s;
       // BEGIN IMMEDIATE holds the database's write lock: no other process starts a batch meanwhile.
       if (quota.max_enqueued_tokens > 0) {
-        Query q(statement(std::string("SELECT COALESCE(SUM(enqueued_tokens), 0) FROM batches WHERE owner=(SELECT "
-                                      "owner FROM batches WHERE id=?) AND id<>? AND status IN ") +
-                          kEnqueuedStatusesSql));
+        Query q(
+            statement(std::string("SELECT COALESCE(SUM(enqueued_tokens), 0) FROM batches WHERE owner=(SELECT "
+                                  "owner FROM batches WHERE id=?) AND id<>? AND status IN ") +
+                      kEnqueuedStatusesSql));
         q.bind(id).bind(id);
         if (q.step() != SQLITE_ROW) return error("start_batch");
         if (q.i64(0) + quota.prompt_tokens > quota.max_enqueued_tokens) {
@@ -485,9 +486,10 @@ class SqliteStore final : public Store {
         q.bind(id).bind(r.line).bind(r.custom_id).bind(r.offset).bind(r.length);
         if (q.step() != SQLITE_DONE) return error("start_batch");
       }
-      Query q(statement(
-          "UPDATE batches SET status='in_progress', in_progress_at=?, model=?, total=?, enqueued_tokens=? WHERE "
-          "id=?"));
+      Query q(
+          statement("UPDATE batches SET status='in_progress', in_progress_at=?, model=?, total=?, "
+                    "enqueued_tokens=? WHERE "
+                    "id=?"));
       q.bind(now).bind(model).bind(static_cast<int64_t>(requests.size())).bind(quota.prompt_tokens).bind(id);
       if (q.step() != SQLITE_DONE) return error("start_batch");
       return Status::ok();

@@ -239,15 +239,15 @@ TEST_P(StoreContractTest, AnOwnersUnfinishedBatchesStayWithinItsEnqueuedTokenLim
   EXPECT_EQ(b->status, BatchStatus::kValidating);  // nothing changed: the caller fails it
   EXPECT_EQ(b->request_counts.total, 0);
   EXPECT_TRUE(store_->pending_requests("batch_2")->empty());
-  ASSERT_TRUE(start("batch_3", "bob", 50));     // another owner's limit
-  ASSERT_TRUE(start("batch_4", "alice", 40));   // 60 + 40: exactly the limit
+  ASSERT_TRUE(start("batch_3", "bob", 50));             // another owner's limit
+  ASSERT_TRUE(start("batch_4", "alice", 40));           // 60 + 40: exactly the limit
   ASSERT_TRUE(store_->insert_batch(batch("batch_5")));  // validating, counted once it starts
   ASSERT_TRUE(store_->transition("batch_4", {BatchStatus::kInProgress}, BatchStatus::kFinalizing, 2002));
   EXPECT_EQ(http_status_of(start("batch_6", "alice", 1)), 429);  // finalizing still holds its tokens
 
   // An ended batch holds none; a failed one never held any.
-  ASSERT_TRUE(store_->finish_batch("batch_1", {BatchStatus::kInProgress}, BatchStatus::kCompleted, std::nullopt,
-                                   std::nullopt, 2003));
+  ASSERT_TRUE(store_->finish_batch("batch_1", {BatchStatus::kInProgress}, BatchStatus::kCompleted,
+                                   std::nullopt, std::nullopt, 2003));
   ASSERT_TRUE(store_->fail_batch("batch_2", {{"token_limit_exceeded", "m", "", {}}}, 2003));
   EXPECT_TRUE(store_->start_batch("batch_5", "tiny", {{1, "c1", 0, 9}}, 2004, {60, 100}));  // 40 + 60
   EXPECT_EQ(http_status_of(start("batch_7", "alice", 1)), 429);
