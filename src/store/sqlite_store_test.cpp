@@ -79,7 +79,8 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   store_.reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
-  // What the later migrations added goes: progress samples (2), leases (3), finish order (4).
+  // What the later migrations added goes: progress samples (2), leases (3), finish order (4),
+  // enqueued tokens (5).
   ASSERT_EQ(
       sqlite3_exec(db,
                    "DROP INDEX batch_requests_finished; ALTER TABLE batch_requests DROP COLUMN finished; "
@@ -87,7 +88,7 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
                    "batch_requests_leased; ALTER TABLE batch_requests DROP COLUMN lease_node; ALTER TABLE "
                    "batch_requests DROP COLUMN lease_until; ALTER TABLE batch_requests DROP COLUMN "
                    "lease_token; ALTER TABLE batches DROP COLUMN job_node; ALTER TABLE batches DROP COLUMN "
-                   "job_until; PRAGMA user_version=1",
+                   "job_until; ALTER TABLE batches DROP COLUMN enqueued_tokens; PRAGMA user_version=1",
                    nullptr, nullptr, nullptr),
       SQLITE_OK);
   sqlite3_close(db);
