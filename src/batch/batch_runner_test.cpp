@@ -266,6 +266,20 @@ TEST_F(BatchRunnerTest, ABatchPastItsOwnersEnqueuedTokenLimitFailsUntilEarlierOn
   wait_status(third.id, BatchStatus::kCompleted);
 }
 
+TEST_F(BatchRunnerTest, ALargeBatchsPromptTokensAreCountedWhole) {
+  FakeEngine engine(/*auto_complete=*/true);  // 10 tokens a line
+  options_.limits.max_enqueued_tokens = 2999;
+  open(engine);
+  // 300 lines are counted on several threads (where there are cores): together exactly 3,000.
+  BatchRecord over = wait_status(create(upload(input_file("a", 300))).id, BatchStatus::kFailed);
+  EXPECT_EQ(over.errors.at(0).code, "token_limit_exceeded");
+  EXPECT_NE(over.errors.at(0).message.find("Limit: 2,999 enqueued tokens."), std::string::npos);
+  EXPECT_TRUE(engine.submissions().empty());
+  options_.limits.max_enqueued_tokens = 3000;
+  open(engine);
+  wait_status(create(upload(input_file("b", 300))).id, BatchStatus::kCompleted);
+}
+
 TEST_F(BatchRunnerTest, RejectsBadCreateParameters) {
   FakeEngine engine(true);
   open(engine);
