@@ -33,10 +33,6 @@ void send_json(httplib::Response& res, const nlohmann::ordered_json& body, int h
   res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
 }
 
-void send_object(httplib::Response& res, const nlohmann::ordered_json& body) {
-  res.status = 200;
-  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
-}
 
 namespace {
 

@@ -37,10 +37,9 @@ std::string request_owner(const RouteContext& ctx, const httplib::Request& req);
 
 // Writes an OpenAI error envelope {"error": {message, type, param, code}} with status's HTTP status.
 void send_error(httplib::Response& res, const Status& status);
-// Writes a JSON body with HTTP 200.
+// Writes a JSON body (HTTP 200 unless told), its keys in the order they were put in: OpenAI's objects
+// are built in OpenAI's order.
 void send_json(httplib::Response& res, const nlohmann::ordered_json& body, int http_status = 200);
-// The same for an object whose keys keep their order (OpenAI's objects, openai/batch_objects.h).
-void send_object(httplib::Response& res, const nlohmann::ordered_json& body);
 // The OpenAI error envelope for status, as JSON (used in batch error files too).
 nlohmann::ordered_json error_body(const Status& status);
 
