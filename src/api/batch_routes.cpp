@@ -27,7 +27,7 @@ void create(RouteContext& ctx, const httplib::Request& req, httplib::Response& r
   if (!body) return send_error(res, body.status());
   auto rec = ctx.batches->create_batch(request_owner(ctx, req), *body);
   if (!rec) return send_error(res, rec.status());
-  send_object(res, openai::batch_object(*rec));
+  send_json(res, openai::batch_object(*rec));
 }
 
 void list(RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -39,14 +39,14 @@ void list(RouteContext& ctx, const httplib::Request& req, httplib::Response& res
   if (!page) return send_error(res, page.status());
   nlohmann::ordered_json data = nlohmann::ordered_json::array();
   for (const auto& b : page->items) data.push_back(openai::batch_object(b));
-  send_object(res, openai::list_object(std::move(data), page->has_more));
+  send_json(res, openai::list_object(std::move(data), page->has_more));
 }
 
 void retrieve(RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
   if (!ctx.batches) return send_error(res, unavailable());
   auto rec = ctx.batches->get_batch(request_owner(ctx, req), req.matches[1]);
   if (!rec) return send_error(res, rec.status());
-  send_object(res, openai::batch_object(*rec));
+  send_json(res, openai::batch_object(*rec));
 }
 
 // The integer query parameter `name` (absent: fallback), or a 400 naming it.
@@ -75,7 +75,7 @@ void progress(RouteContext& ctx, const httplib::Request& req, httplib::Response&
   if (!after_ms) return send_error(res, after_ms.status());
   auto p = ctx.batches->batch_progress(request_owner(ctx, req), req.matches[1], *after_ms);
   if (!p) return send_error(res, p.status());
-  nlohmann::json samples = nlohmann::json::array();
+  nlohmann::ordered_json samples = nlohmann::ordered_json::array();
   for (const store::ProgressSample& s : p->samples) {
     samples.push_back({{"at_ms", s.at_ms},
                        {"completed", s.completed},
@@ -117,7 +117,7 @@ void cancel(RouteContext& ctx, const httplib::Request& req, httplib::Response& r
   if (!ctx.batches) return send_error(res, unavailable());
   auto rec = ctx.batches->cancel_batch(request_owner(ctx, req), req.matches[1]);
   if (!rec) return send_error(res, rec.status());
-  send_object(res, openai::batch_object(*rec));
+  send_json(res, openai::batch_object(*rec));
 }
 
 }  // namespace

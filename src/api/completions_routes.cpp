@@ -9,7 +9,7 @@ namespace openbatch::api {
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 void stream_completion(RouteContext& ctx, openai::CompletionRequest request, httplib::Response& res) {
   auto out = std::make_shared<EventStream>();

@@ -12,11 +12,11 @@ void register_embeddings_routes(httplib::Server& server, RouteContext& ctx) {
     if (!body) return send_error(res, body.status());
     auto request = openai::parse_embeddings_request(*body, ctx.engine->model_info());
     if (!request) return send_error(res, request.status());
-    auto promise = std::make_shared<std::promise<Result<nlohmann::json>>>();
+    auto promise = std::make_shared<std::promise<Result<nlohmann::ordered_json>>>();
     auto future = promise->get_future();
     openai::run_embeddings(*ctx.engine, std::move(request).value(),
-                           [promise](Result<nlohmann::json> r) { promise->set_value(std::move(r)); });
-    Result<nlohmann::json> result = future.get();
+                           [promise](Result<nlohmann::ordered_json> r) { promise->set_value(std::move(r)); });
+    Result<nlohmann::ordered_json> result = future.get();
     if (!result) return send_error(res, result.status());
     send_json(res, *result);
   });

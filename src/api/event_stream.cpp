@@ -47,7 +47,7 @@ void EventStream::serve(const std::shared_ptr<EventStream>& stream, httplib::Res
       });
 }
 
-std::string sse(const nlohmann::json& body, const std::string& event_name) {
+std::string sse(const nlohmann::ordered_json& body, const std::string& event_name) {
   std::string out = event_name.empty() ? "" : "event: " + event_name + "\n";
   return out + "data: " + body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
 }

@@ -35,6 +35,6 @@ class EventStream {
 };
 
 // "data: BODY\n\n"; with event_name, "event: NAME\n" first (the Responses API names its events).
-std::string sse(const nlohmann::json& body, const std::string& event_name = "");
+std::string sse(const nlohmann::ordered_json& body, const std::string& event_name = "");
 
 }  // namespace openbatch::api

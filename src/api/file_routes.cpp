@@ -115,7 +115,7 @@ void upload(RouteContext& ctx, const httplib::Request& req, httplib::Response& r
   }
   auto rec = file->finish(purpose, expires_after);
   if (!rec) return send_error(res, rec.status());
-  send_object(res, openai::file_object(*rec));
+  send_json(res, openai::file_object(*rec));
 }
 
 void list(RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -127,14 +127,14 @@ void list(RouteContext& ctx, const httplib::Request& req, httplib::Response& res
   if (!page) return send_error(res, page.status());
   nlohmann::ordered_json data = nlohmann::ordered_json::array();
   for (const auto& f : page->items) data.push_back(openai::file_object(f));
-  send_object(res, openai::list_object(std::move(data), page->has_more));
+  send_json(res, openai::list_object(std::move(data), page->has_more));
 }
 
 void retrieve(RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
   if (!ctx.batches) return send_error(res, unavailable());
   auto rec = ctx.batches->get_file(request_owner(ctx, req), req.matches[1]);
   if (!rec) return send_error(res, rec.status());
-  send_object(res, openai::file_object(*rec));
+  send_json(res, openai::file_object(*rec));
 }
 
 void content(RouteContext& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -163,7 +163,7 @@ void remove(RouteContext& ctx, const httplib::Request& req, httplib::Response& r
   deleted["id"] = id;
   deleted["object"] = "file";
   deleted["deleted"] = true;
-  send_object(res, deleted);
+  send_json(res, deleted);
 }
 
 }  // namespace

@@ -11,7 +11,7 @@
 
 namespace openbatch::api {
 
-nlohmann::json error_body(const Status& status) { return error_envelope(status); }
+nlohmann::ordered_json error_body(const Status& status) { return error_envelope(status); }
 
 void send_error(httplib::Response& res, const Status& status) {
   res.status = status.is_ok() ? 500 : http_status_of(status);
@@ -20,23 +20,19 @@ void send_error(httplib::Response& res, const Status& status) {
 
 void send_when_done(httplib::Response& res,
                     const std::function<std::vector<std::shared_ptr<engine::GenerationHandle>>(AnswerCallback)>& work) {
-  auto promise = std::make_shared<std::promise<Result<nlohmann::json>>>();
+  auto promise = std::make_shared<std::promise<Result<nlohmann::ordered_json>>>();
   auto future = promise->get_future();
-  auto handles = work([promise](Result<nlohmann::json> r) { promise->set_value(std::move(r)); });
-  Result<nlohmann::json> result = future.get();
+  auto handles = work([promise](Result<nlohmann::ordered_json> r) { promise->set_value(std::move(r)); });
+  Result<nlohmann::ordered_json> result = future.get();
   if (!result) return send_error(res, result.status());
   send_json(res, *result);
 }
 
-void send_json(httplib::Response& res, const nlohmann::json& body, int http_status) {
+void send_json(httplib::Response& res, const nlohmann::ordered_json& body, int http_status) {
   res.status = http_status;
   res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
 }
 
-void send_object(httplib::Response& res, const nlohmann::ordered_json& body) {
-  res.status = 200;
-  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
-}
 
 namespace {
 

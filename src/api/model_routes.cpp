@@ -8,7 +8,7 @@ namespace openbatch::api {
 
 namespace {
 
-nlohmann::json model_object(const std::string& id, int64_t created) {
+nlohmann::ordered_json model_object(const std::string& id, int64_t created) {
   return {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "openbatch"}};
 }
 
@@ -35,7 +35,7 @@ void register_model_routes(httplib::Server& server, RouteContext& ctx) {
   });
   server.Get("/v1/models", [&ctx](const httplib::Request&, httplib::Response& res) {
     const auto& info = ctx.engine->model_info();
-    nlohmann::json data = nlohmann::json::array({model_object(info.id, info.created)});
+    nlohmann::ordered_json data = nlohmann::ordered_json::array({model_object(info.id, info.created)});
     for (const auto& alias : info.aliases) data.push_back(model_object(alias, info.created));
     send_json(res, {{"object", "list"}, {"data", data}});
   });

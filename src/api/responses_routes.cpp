@@ -14,7 +14,7 @@ namespace openbatch::api {
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 void stream_response(RouteContext& ctx, openai::ResponsesRequest request, httplib::Response& res) {
   struct Shared {

@@ -37,12 +37,11 @@ std::string request_owner(const RouteContext& ctx, const httplib::Request& req);
 
 // Writes an OpenAI error envelope {"error": {message, type, param, code}} with status's HTTP status.
 void send_error(httplib::Response& res, const Status& status);
-// Writes a JSON body with HTTP 200.
-void send_json(httplib::Response& res, const nlohmann::json& body, int http_status = 200);
-// The same for an object whose keys keep their order (OpenAI's objects, openai/batch_objects.h).
-void send_object(httplib::Response& res, const nlohmann::ordered_json& body);
+// Writes a JSON body (HTTP 200 unless told), its keys in the order they were put in: OpenAI's objects
+// are built in OpenAI's order.
+void send_json(httplib::Response& res, const nlohmann::ordered_json& body, int http_status = 200);
 // The OpenAI error envelope for status, as JSON (used in batch error files too).
-nlohmann::json error_body(const Status& status);
+nlohmann::ordered_json error_body(const Status& status);
 
 // The token of an "Authorization: Bearer TOKEN" header, or "".
 std::string bearer_token(const httplib::Request& req);
@@ -50,7 +49,7 @@ std::string bearer_token(const httplib::Request& req);
 // Starts work with a callback that takes its answer (a response body or why there is none) and
 // answers res with it once it comes; blocks the HTTP thread until then. work returns the handles of
 // what it started, held until the answer.
-using AnswerCallback = std::function<void(Result<nlohmann::json>)>;
+using AnswerCallback = std::function<void(Result<nlohmann::ordered_json>)>;
 void send_when_done(httplib::Response& res,
                     const std::function<std::vector<std::shared_ptr<engine::GenerationHandle>>(AnswerCallback)>& work);
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "batch/batch_finalizer.h"
+#include "batch/batch_prompt_tokens.h"
 #include "batch/input_validator.h"
 #include "batch/result_lines.h"
 #include "openai/chat_completion.h"
@@ -37,13 +38,28 @@ bool is_retryable(const Status& s) { return s.is_cancelled() || s.is_unavailable
 constexpr int64_t kMinSampleSpacingMs = 250;
 constexpr int64_t kSampleSpacingDivisor = 200;
 
+// OpenAI's entry of errors.data for a batch past the enqueued-token limit, without its organization.
+store::BatchError enqueued_token_limit_error(const std::string& model, int64_t limit) {
+  // In thousands, as OpenAI writes it: "90,000".
+  const std::string plain = std::to_string(limit);
+  std::string digits;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    if (i > 0 && (plain.size() - i) % 3 == 0) digits += ',';
+    digits += plain[i];
+  }
+  return {"token_limit_exceeded",
+          "Enqueued token limit reached for " + model + ". Limit: " + digits +
+              " enqueued tokens. Please try again once some in_progress batches have been completed.",
+          "", std::nullopt};
+}
+
 }  // namespace
 
 struct BatchRunner::Event {
   enum Kind { kActivate, kCancel, kDone } kind = kActivate;
   std::string batch_id;
   int64_t line = 0;
-  std::optional<Result<nlohmann::json>> result;  // kDone
+  std::optional<Result<nlohmann::ordered_json>> result;  // kDone
 };
 
 struct BatchRunner::EventQueue {
@@ -261,7 +277,7 @@ class BatchRunner::Scheduler {
     ActiveBatch::InFlight f = std::move(fit->second);
     b.in_flight.erase(fit);
 
-    const Result<nlohmann::json>& result = *e.result;
+    const Result<nlohmann::ordered_json>& result = *e.result;
     if (result.is_ok()) {
       add_result(b, f.request, store::Outcome::kOutput,
                  output_line(f.request.custom_id, f.request_id, *result), usage_of(*result));
@@ -387,7 +403,7 @@ class BatchRunner::Scheduler {
     // The callback only queues an event: it runs on the engine's thread, maybe before this returns.
     auto handles = openai::run_endpoint_request(
         r_.engine_, b.endpoint, line["body"], engine::Priority::kBatch,
-        [events = r_.events_, id = b.id, line_no](Result<nlohmann::json> result) {
+        [events = r_.events_, id = b.id, line_no](Result<nlohmann::ordered_json> result) {
           events->push({Event::kDone, id, line_no, std::move(result)});
         },
         ordered.is_object() && ordered.contains("body") ? &ordered["body"] : nullptr);
@@ -670,7 +686,11 @@ Status BatchRunner::validate(const std::string& batch_id) {
 
   auto file = store_.get_file(rec->owner, rec->input_file_id);
   if (!file && !file.status().is_not_found()) return file.status();
-  if (!file) return file_error("The input file '" + rec->input_file_id + "' was not found.");
+  // OpenAI's wording, with the API key where it names the organization.
+  if (!file) {
+    return file_error("Cannot find file " + rec->input_file_id +
+                      ", or this API key does not have access to it.");
+  }
   if (file->purpose != "batch") {
     return file_error("The input file '" + file->id + "' has purpose '" + file->purpose +
                       "'; a batch's input file must be uploaded with purpose 'batch'.");
@@ -687,12 +707,26 @@ Status BatchRunner::validate(const std::string& batch_id) {
   limits.max_requests = options_.limits.max_batch_requests;
   limits.max_bytes = options_.limits.max_batch_input_bytes;
   ValidatedInput v = validate_input(**input, limits);
-  Status s = v.errors.empty() ? store_.start_batch(batch_id, v.model, v.requests, clock_.now_seconds())
-                              : fail(std::move(v.errors));
+  bool started = false;
+  Status s;
+  if (!v.errors.empty()) {
+    s = fail(std::move(v.errors));
+  } else {
+    store::TokenQuota quota;
+    quota.max_enqueued_tokens = options_.limits.max_enqueued_tokens;
+    if (quota.max_enqueued_tokens > 0) {
+      auto tokens = count_batch_prompt_tokens(engine_, rec->endpoint, **input, v.requests);
+      if (!tokens) return tokens.status();  // tried again later
+      quota.prompt_tokens = *tokens;
+    }
+    s = store_.start_batch(batch_id, v.model, v.requests, clock_.now_seconds(), quota);
+    started = s.is_ok() || s.is_conflict();
+    if (s.is_rate_limited()) s = fail({enqueued_token_limit_error(v.model, quota.max_enqueued_tokens)});
+  }
   if (s || s.is_conflict()) {
     // Done: the next job of the batch (its finalization) may go to any node at once.
     if (Status r = store_.release_batch(batch_id, options_.node_id); !r) log_error(batch_id, "release", r);
-    return v.errors.empty() ? activate() : s;
+    return started ? activate() : s;
   }
   return s;
 }

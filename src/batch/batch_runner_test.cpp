@@ -214,6 +214,8 @@ TEST_F(BatchRunnerTest, FailsValidationWhenTheInputFileIsMissing) {
   ASSERT_EQ(b.errors.size(), 1u);
   EXPECT_EQ(b.errors[0].code, "invalid_request");
   EXPECT_EQ(b.errors[0].param, "file_id");
+  EXPECT_EQ(b.errors[0].message,
+            "Cannot find file file-doesnotexist, or this API key does not have access to it.");  // OpenAI's
   EXPECT_FALSE(b.errors[0].line.has_value());
 }
 
@@ -225,6 +227,57 @@ TEST_F(BatchRunnerTest, FailsValidationOverTheConfiguredLimits) {
   ASSERT_EQ(b.errors.size(), 1u);
   EXPECT_EQ(b.errors[0].code, "too_many_requests");
   EXPECT_EQ(b.errors[0].line, 4);
+}
+
+TEST_F(BatchRunnerTest, ABatchPastItsOwnersEnqueuedTokenLimitFailsUntilEarlierOnesEnd) {
+  FakeEngine engine(/*auto_complete=*/false);  // every prompt counts 10 tokens
+  options_.limits.max_enqueued_tokens = 25;    // below 1,000: no thousands separator in the message
+  open(engine);
+  BatchRecord first = create(upload(input_file("a", 2)));  // 20 tokens: fits
+  ASSERT_TRUE(engine.wait_held(2));
+  EXPECT_EQ(get(first.id).status, BatchStatus::kInProgress);
+
+  BatchRecord second = wait_status(create(upload(input_file("b", 1))).id, BatchStatus::kFailed);
+  ASSERT_EQ(second.errors.size(), 1u);
+  EXPECT_EQ(second.errors[0].code, "token_limit_exceeded");
+  EXPECT_EQ(second.errors[0].message,
+            "Enqueued token limit reached for tiny. Limit: 25 enqueued tokens. Please try again once some "
+            "in_progress batches have been completed.");
+  EXPECT_EQ(second.errors[0].param, "");
+  EXPECT_FALSE(second.errors[0].line.has_value());
+  EXPECT_TRUE(second.failed_at.has_value());
+
+  // Another owner has a limit of its own.
+  BatchRecord other = create(upload(input_file("c", 2), "bob"), "bob");
+  EXPECT_TRUE(eventually([&] { return get(other.id, "bob").status == BatchStatus::kInProgress; }));
+
+  ASSERT_TRUE(engine.wait_held(4));
+  engine.complete(4);
+  wait_status(first.id, BatchStatus::kCompleted);
+  EXPECT_TRUE(eventually([&] { return get(other.id, "bob").status == BatchStatus::kCompleted; }));
+  // The first one's tokens are free again; a batch past the limit on its own never fits.
+  BatchRecord third = create(upload(input_file("d", 2)));
+  ASSERT_TRUE(engine.wait_held(2));
+  EXPECT_EQ(get(third.id).status, BatchStatus::kInProgress);
+  const std::string alone = create(upload(input_file("e", 3), "carol"), "carol").id;
+  EXPECT_TRUE(eventually([&] { return get(alone, "carol").status == BatchStatus::kFailed; }));
+  EXPECT_EQ(get(alone, "carol").errors.at(0).code, "token_limit_exceeded");
+  engine.complete(2);
+  wait_status(third.id, BatchStatus::kCompleted);
+}
+
+TEST_F(BatchRunnerTest, ALargeBatchsPromptTokensAreCountedWhole) {
+  FakeEngine engine(/*auto_complete=*/true);  // 10 tokens a line
+  options_.limits.max_enqueued_tokens = 2999;
+  open(engine);
+  // 300 lines are counted on several threads (where there are cores): together exactly 3,000.
+  BatchRecord over = wait_status(create(upload(input_file("a", 300))).id, BatchStatus::kFailed);
+  EXPECT_EQ(over.errors.at(0).code, "token_limit_exceeded");
+  EXPECT_NE(over.errors.at(0).message.find("Limit: 2,999 enqueued tokens."), std::string::npos);
+  EXPECT_TRUE(engine.submissions().empty());
+  options_.limits.max_enqueued_tokens = 3000;
+  open(engine);
+  wait_status(create(upload(input_file("b", 300))).id, BatchStatus::kCompleted);
 }
 
 TEST_F(BatchRunnerTest, RejectsBadCreateParameters) {
@@ -425,7 +478,7 @@ TEST_F(BatchRunnerTest, FinishesAnInterruptedFinalizationExactlyOnce) {
     rec.expires_at = rec.created_at + 86400;
     ASSERT_TRUE((*store)->insert_batch(rec));
     ASSERT_TRUE(
-        (*store)->start_batch("batch_x", "tiny", {{1, "t0", 0, 1}, {2, "t1", 0, 1}, {3, "t2", 0, 1}}, 1));
+        (*store)->start_batch("batch_x", "tiny", {{1, "t0", 0, 1}, {2, "t1", 0, 1}, {3, "t2", 0, 1}}, 1, {}));
     ASSERT_TRUE(
         (*store)->record_results({{"batch_x", 1, store::Outcome::kOutput, R"({"custom_id":"t0"})", {}},
                                   {"batch_x", 2, store::Outcome::kOutput, R"({"custom_id":"t1"})", {}},

@@ -67,6 +67,14 @@ class LineChecker {
     return true;
   }
 
+  // How OpenAI's messages name the batch's API ("Chat Completions: Streaming is not supported...").
+  std::string api_name() const {
+    if (limits_.endpoint == openai::kEmbeddingsEndpoint) return "Embeddings";
+    if (limits_.endpoint == openai::kResponsesEndpoint) return "Responses";
+    if (limits_.endpoint == openai::kCompletionsEndpoint) return "Completions";
+    return "Chat Completions";
+  }
+
   void add(std::string code, std::string message, std::string param) {
     if (out_.errors.size() >= limits_.max_errors) {
       stopped_ = true;
@@ -108,9 +116,7 @@ class LineChecker {
     if (line["url"].get(url) != simdjson::SUCCESS || url.is_null()) return missing("url");
     std::string_view url_text;
     if (url.get_string().get(url_text) != simdjson::SUCCESS || url_text != limits_.endpoint) {
-      add("invalid_url",
-          "The URL provided for this request does not match the batch endpoint '" + limits_.endpoint + "'.",
-          "url");
+      add("invalid_url", "The URL provided for this request does not match the batch endpoint.", "url");
       return false;
     }
 
@@ -123,7 +129,8 @@ class LineChecker {
     bool streaming = false;
     if (body_obj["stream"].get(stream) == simdjson::SUCCESS &&
         stream.get_bool().get(streaming) == simdjson::SUCCESS && streaming) {
-      add("streaming_unsupported", "Streaming is not supported in batch requests.", "body.stream");
+      add("streaming_unsupported", api_name() + ": Streaming is not supported in the Batch API.",
+          "body.stream");
       return false;
     }
 
@@ -131,33 +138,33 @@ class LineChecker {
     std::string_view model_name;
     if (body_obj["model"].get(model) != simdjson::SUCCESS ||
         model.get_string().get(model_name) != simdjson::SUCCESS) {
-      return invalid("body.model", "The request body must name a 'model' (a string).");
+      return invalid("body.model", "Model parameter is required.");
     }
     if (limits_.endpoint == openai::kEmbeddingsEndpoint) {
       element input;
       if (body_obj["input"].get(input) != simdjson::SUCCESS || input.is_null()) {
-        return invalid("body.input", "The request body must have 'input' (a string or an array).");
+        return invalid("body.input", "Input parameter is required.");
       }
     } else if (limits_.endpoint == openai::kResponsesEndpoint) {
       element input;
       if (body_obj["input"].get(input) != simdjson::SUCCESS || input.is_null()) {
-        return invalid("body.input", "The request body must have 'input' (a string or an array of items).");
+        return invalid("body.input", "Input parameter is required.");
       }
     } else if (limits_.endpoint == openai::kCompletionsEndpoint) {
       element prompt;
       if (body_obj["prompt"].get(prompt) != simdjson::SUCCESS || prompt.is_null()) {
-        return invalid("body.prompt",
-                       "The request body must have 'prompt' (a string, strings or token ids).");
+        return invalid("body.prompt", "Prompt parameter is required.");
       }
     } else {
       element messages;
       if (body_obj["messages"].get(messages) != simdjson::SUCCESS || messages.type() != element_type::ARRAY) {
-        return invalid("body.messages", "The request body must have 'messages' (an array).");
+        return invalid("body.messages", "Messages parameter is required.");
       }
     }
 
     if (!is_served(model_name)) {
-      add("model_not_found", "The provided model '" + std::string(model_name) + "' is not served here.",
+      add("model_not_found",
+          "The provided model '" + std::string(model_name) + "' is not supported by the Batch API.",
           "body.model");
       return false;
     }

@@ -56,7 +56,8 @@ class StringReader : public blobs::BlobReader {
 // testdata/bad_input_lines.jsonl: one case a line, {"name", "lines", "errors", "max_requests"?,
 // "max_bytes"?}. Each entry of "lines" is one line of the input file: a string is used as it is, an
 // object is written as compact JSON. "errors" lists the expected errors.data entries in order
-// ({"line", "code", "param"}); an empty list means the file is accepted.
+// ({"line", "code", "param", "message"?: OpenAI's recorded wording, where there is one); an empty list
+// means the file is accepted.
 TEST(InputValidator, RejectsEachBadLineWithItsCodeAndLine) {
   std::ifstream in(testdata("bad_input_lines.jsonl"));
   ASSERT_TRUE(in) << testdata("bad_input_lines.jsonl");
@@ -88,6 +89,8 @@ TEST(InputValidator, RejectsEachBadLineWithItsCodeAndLine) {
           EXPECT_EQ(*v.errors[i].line, want[i]["line"].get<int64_t>());
         }
         EXPECT_FALSE(v.errors[i].message.empty());
+        if (want[i].contains("message"))
+          EXPECT_EQ(v.errors[i].message, want[i]["message"].get<std::string>());
       }
     }
   }

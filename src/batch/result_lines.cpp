@@ -7,11 +7,11 @@
 namespace openbatch::batch {
 namespace {
 
-std::string dump(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+std::string dump(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
-int64_t int_at(const nlohmann::json& j, const char* key) {
+int64_t int_at(const nlohmann::ordered_json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
 }
@@ -19,7 +19,7 @@ int64_t int_at(const nlohmann::json& j, const char* key) {
 }  // namespace
 
 std::string output_line(const std::string& custom_id, const std::string& request_id,
-                        const nlohmann::json& body) {
+                        const nlohmann::ordered_json& body) {
   return dump({{"id", openai::new_id("batch_req_")},
                {"custom_id", custom_id},
                {"response", {{"status_code", 200}, {"request_id", request_id}, {"body", body}}},
@@ -43,11 +43,11 @@ std::string unexecuted_line(const std::string& custom_id, const std::string& cod
                {"error", {{"code", code}, {"message", message}}}});
 }
 
-store::Usage usage_of(const nlohmann::json& body) {
+store::Usage usage_of(const nlohmann::ordered_json& body) {
   store::Usage u;
   auto it = body.find("usage");
   if (it == body.end() || !it->is_object()) return u;
-  const nlohmann::json& usage = *it;
+  const nlohmann::ordered_json& usage = *it;
   if (usage.contains("input_tokens")) {  // a Responses API `response`
     u.input_tokens = int_at(usage, "input_tokens");
     u.output_tokens = int_at(usage, "output_tokens");

@@ -11,7 +11,7 @@ namespace openbatch::batch {
 
 // {"id": "batch_req_…", "custom_id", "response": {"status_code": 200, "request_id", "body"}, "error": null}
 std::string output_line(const std::string& custom_id, const std::string& request_id,
-                        const nlohmann::json& body);
+                        const nlohmann::ordered_json& body);
 // The same with the failure's status code and its OpenAI error envelope as the body.
 std::string failed_line(const std::string& custom_id, const std::string& request_id, const Status& status);
 // A request that never ran: {"id", "custom_id", "response": null, "error": {"code", "message"}}.
@@ -20,6 +20,6 @@ std::string unexecuted_line(const std::string& custom_id, const std::string& cod
 
 // The usage a response body reports (chat.completion, text_completion, embeddings: prompt_tokens...;
 // a Responses `response`: input_tokens...), in the batch's terms.
-store::Usage usage_of(const nlohmann::json& body);
+store::Usage usage_of(const nlohmann::ordered_json& body);
 
 }  // namespace openbatch::batch

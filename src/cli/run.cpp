@@ -256,7 +256,7 @@ int run(RunOptions o) {
     if (Status s = output_store->insert_file(file); !s) return report_failure("run", s);
     if (Status s = output_store->insert_batch(batch_rec); !s) return report_failure("run", s);
     const std::vector<store::RequestRecord> requests(todo.begin(), todo.end());
-    if (Status s = output_store->start_batch(batch_rec.id, input.model, requests, now); !s)
+    if (Status s = output_store->start_batch(batch_rec.id, input.model, requests, now, {}); !s)
       return report_failure("run", s);
   }
   batch::BatchServiceOptions service_options;

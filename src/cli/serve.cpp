@@ -186,6 +186,14 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--completion-window-seconds", opts->server.completion_window_seconds,
                   "How long the \"24h\" completion window lasts (for testing expiry)")
       ->capture_default_str();
+  cmd->add_option("--max-enqueued-tokens", opts->server.limits.max_enqueued_tokens,
+                  "The prompt tokens each API key's unfinished batches (validating, in_progress, "
+                  "finalizing) may hold together, counted at validation with the model's tokenizer (an "
+                  "estimate of a token per 4 bytes of text with --upstream); a batch past it fails with "
+                  "token_limit_exceeded, as OpenAI's does. Without --api-key every client shares one "
+                  "limit (default: 0, none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--shutdown-grace", opts->shutdown_grace_seconds,
                   "Seconds that requests in progress get to finish after SIGTERM or SIGINT (no new work "
                   "is taken meanwhile; a running batch keeps its stored results and resumes on the next "

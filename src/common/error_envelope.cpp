@@ -4,9 +4,9 @@
 
 namespace openbatch {
 
-nlohmann::json error_envelope(const Status& status) {
-  auto null_if_empty = [](const std::string& s) -> nlohmann::json {
-    return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+nlohmann::ordered_json error_envelope(const Status& status) {
+  auto null_if_empty = [](const std::string& s) -> nlohmann::ordered_json {
+    return s.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s);
   };
   const bool internal = status.is_internal();
   if (internal) std::fprintf(stderr, "openbatch: internal error: %s\n", status.message().c_str());

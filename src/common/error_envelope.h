@@ -15,6 +15,6 @@ inline constexpr const char* kInternalErrorMessage =
 // {"error": {"message", "type", "param", "code"}}; empty param/code become null. A 500's message is
 // the server's own business (a file path, a database error): the envelope says kInternalErrorMessage
 // instead, and the detail goes to the server's log (stderr), once for each envelope made.
-nlohmann::json error_envelope(const Status& status);
+nlohmann::ordered_json error_envelope(const Status& status);
 
 }  // namespace openbatch

@@ -7,9 +7,12 @@ namespace {
 
 TEST(ErrorEnvelopeTest, CarriesTheStatusWithNullForEmptyFields) {
   const auto e = error_envelope(Status::invalid_request("Bad 'x'.", "x", "invalid_value"));
-  EXPECT_EQ(e, nlohmann::json::parse(
+  // OpenAI's envelope, keys in its order.
+  EXPECT_EQ(e, nlohmann::ordered_json::parse(
                    R"({"error": {"message": "Bad 'x'.", "type": "invalid_request_error", "param": "x",
                                  "code": "invalid_value"}})"));
+  EXPECT_EQ(
+      e.dump().rfind(R"({"error":{"message":"Bad 'x'.","type":"invalid_request_error","param":"x",)", 0), 0u);
   const auto n = error_envelope(Status::not_found("No such thing."));
   EXPECT_TRUE(n["error"]["param"].is_null());
   EXPECT_TRUE(n["error"]["code"].is_null());

@@ -27,6 +27,21 @@ void scale_to_unit_length(std::vector<float>& v) {
   for (float& x : v) x = static_cast<float>(x / norm);
 }
 
+int estimate_prompt_tokens(const GenerationRequest& request) {
+  size_t bytes = 0;
+  if (request.raw_prompt) {
+    if (!request.raw_prompt->tokens.empty()) return static_cast<int>(request.raw_prompt->tokens.size());
+    bytes = request.raw_prompt->text.size();
+  }
+  for (const Message& m : request.messages) {
+    bytes += m.content.size() + m.reasoning_content.size();
+    for (const ToolCall& call : m.tool_calls) bytes += call.name.size() + call.arguments.size();
+  }
+  for (const Tool& tool : request.tools)
+    bytes += tool.name.size() + tool.description.size() + tool.parameters.size();
+  return static_cast<int>((bytes + 3) / 4);
+}
+
 Status shutting_down() { return Status::unavailable("The server is shutting down."); }
 
 Status request_cancelled() { return Status::cancelled("The request was cancelled."); }

@@ -128,6 +128,11 @@ struct GenerationRequest {
   Priority priority = Priority::kInteractive;
 };
 
+// The prompt tokens of request as OpenAI's rule of thumb has them, a token per 4 bytes of text
+// (rounded up): the messages' content, thinking and tool calls, the tools' definitions, or the raw
+// prompt (its token ids counted as they are). Images are not counted. For engines without a tokenizer.
+int estimate_prompt_tokens(const GenerationRequest& request);
+
 struct TopLogprob {
   std::string token;
   float logprob = 0.0f;
@@ -235,7 +240,8 @@ class Engine {
   virtual std::shared_ptr<GenerationHandle> submit(GenerationRequest request,
                                                    GenerationCallbacks callbacks) = 0;
 
-  // Counts the prompt tokens a request would use, or says why it cannot run. Thread-safe.
+  // Counts the prompt tokens a request would use, or says why it cannot run; an engine without a
+  // tokenizer (upstream servers) answers estimate_prompt_tokens. Thread-safe.
   virtual Result<int> count_prompt_tokens(const GenerationRequest& request) = 0;
 
   // Computes the embeddings of request's inputs and calls done once with them or the Status that

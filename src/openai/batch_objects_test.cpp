@@ -109,6 +109,26 @@ TEST(BatchObjectsTest, CreateBodiesAreCheckedAsOpenAIChecksThem) {
     EXPECT_EQ(r.status().param(), c.param) << c.body;
     EXPECT_EQ(r.status().code(), c.code) << c.body;
   }
+  // OpenAI's recorded wording.
+  auto endpoint = parse_batch_create(
+      nlohmann::ordered_json::parse(
+          R"({"input_file_id":"f","endpoint":"/v1/moderations","completion_window":"24h"})"),
+      limits);
+  EXPECT_EQ(
+      endpoint.status().message(),
+      "Invalid value: '/v1/moderations'. Supported values are: '/v1/chat/completions', '/v1/completions', "
+      "'/v1/embeddings', and '/v1/responses'.");
+  auto window = parse_batch_create(
+      nlohmann::ordered_json::parse(
+          R"({"input_file_id":"f","endpoint":"/v1/chat/completions","completion_window":"1h"})"),
+      limits);
+  EXPECT_EQ(window.status().message(), "Invalid value: '1h'. Supported values are: '24h'.");
+  auto tags = parse_batch_create(
+      nlohmann::ordered_json::parse(
+          R"({"input_file_id":"f","endpoint":"/v1/chat/completions","completion_window":"24h","metadata":{"tags":["a"]}})"),
+      limits);
+  EXPECT_EQ(tags.status().message(),
+            "Invalid type for 'metadata.tags': expected a string, but got an array instead.");
   limits.max_metadata_pairs = 1;
   auto many = parse_batch_create(
       nlohmann::ordered_json::parse(

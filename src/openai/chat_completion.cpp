@@ -8,7 +8,7 @@
 
 namespace openbatch::openai {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 

@@ -34,29 +34,31 @@ Result<ChatCompletionRequest> parse_chat_completion_request(const nlohmann::json
                                                             const nlohmann::ordered_json* ordered = nullptr);
 
 // Builds the `chat.completion` object for finished generations (one per choice).
-nlohmann::json build_chat_completion(const std::string& id, const std::string& model, int64_t created,
-                                     const std::vector<engine::Generation>& choices, bool with_logprobs);
+nlohmann::ordered_json build_chat_completion(const std::string& id, const std::string& model, int64_t created,
+                                             const std::vector<engine::Generation>& choices,
+                                             bool with_logprobs);
 
 inline constexpr const char* kSystemFingerprint = "fp_openbatch";
 
 // The `usage` object of a chat completion.
-nlohmann::json usage_json(int prompt_tokens, int completion_tokens, int cached_tokens, int reasoning_tokens = 0);
+nlohmann::ordered_json usage_json(int prompt_tokens, int completion_tokens, int cached_tokens,
+                                  int reasoning_tokens = 0);
 // "stop", "length" or "tool_calls".
 const char* finish_reason_name(engine::FinishReason reason);
 // One `chat.completion.chunk` of a stream; usage is added when it is not discarded.
-nlohmann::json build_chat_chunk(const std::string& id, const std::string& model, int64_t created,
-                                nlohmann::json choices,
-                                nlohmann::json usage = nlohmann::json(nlohmann::json::value_t::discarded));
+nlohmann::ordered_json build_chat_chunk(
+    const std::string& id, const std::string& model, int64_t created, nlohmann::ordered_json choices,
+    nlohmann::ordered_json usage = nlohmann::ordered_json(nlohmann::ordered_json::value_t::discarded));
 // One element of a chunk's `choices`.
-nlohmann::json chunk_choice(int index, nlohmann::json delta,
-                            const std::vector<engine::TokenLogprob>* logprobs,
-                            const std::optional<engine::FinishReason>& finish);
+nlohmann::ordered_json chunk_choice(int index, nlohmann::ordered_json delta,
+                                    const std::vector<engine::TokenLogprob>* logprobs,
+                                    const std::optional<engine::FinishReason>& finish);
 
 // Runs a parsed request (all its n choices) on engine and calls done once with the `chat.completion`
 // body or the Status that explains the failure; on_delta, when set, sees each choice's text as it is
 // generated (answer, thinking and tool-call pieces). Both run on the engine's thread and must not block.
 // Returns handles that cancel the work. Thread-safe.
-using ChatCompletionDone = std::function<void(Result<nlohmann::json>)>;
+using ChatCompletionDone = std::function<void(Result<nlohmann::ordered_json>)>;
 using ChoiceDeltaCallback = std::function<void(int choice, engine::GenerationDelta delta)>;
 // Runs n generations of request (choice i > 0 with seed + i when a seed is set) and calls done once
 // with all of them, in choice order, or with the first failure (the others are then cancelled).

@@ -208,7 +208,8 @@ Result<std::vector<engine::ToolCall>> parse_message_tool_calls(const json& calls
   return out;
 }
 
-json tool_calls_json(const std::vector<engine::ToolCall>& calls) {
+nlohmann::ordered_json tool_calls_json(const std::vector<engine::ToolCall>& calls) {
+  using json = nlohmann::ordered_json;
   json out = json::array();
   for (const auto& c : calls) {
     out.push_back({{"id", c.id.empty() ? new_id("call_") : c.id},

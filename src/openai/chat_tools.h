@@ -39,6 +39,6 @@ Result<std::vector<engine::ToolCall>> parse_message_tool_calls(const nlohmann::j
 
 // The `tool_calls` of an answer: [{id, type: "function", function: {name, arguments}}]; calls without
 // an id get a new "call_..." one.
-nlohmann::json tool_calls_json(const std::vector<engine::ToolCall>& calls);
+nlohmann::ordered_json tool_calls_json(const std::vector<engine::ToolCall>& calls);
 
 }  // namespace openbatch::openai

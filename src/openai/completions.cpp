@@ -11,6 +11,7 @@ namespace openbatch::openai {
 namespace {
 
 using nlohmann::json;
+using ojson = nlohmann::ordered_json;  // the objects built, keys in OpenAI's order
 
 const char* kHonoured[] = {"model",
                            "prompt",
@@ -178,13 +179,14 @@ Result<CompletionRequest> parse_completion_request(const json& body, const engin
   return req;
 }
 
-json completion_logprobs_json(const std::vector<engine::TokenLogprob>& tokens, size_t text_start) {
-  json out_tokens = json::array(), logprobs = json::array(), top = json::array(), offsets = json::array();
+ojson completion_logprobs_json(const std::vector<engine::TokenLogprob>& tokens, size_t text_start) {
+  ojson out_tokens = ojson::array(), logprobs = ojson::array(), top = ojson::array(),
+        offsets = ojson::array();
   size_t at = text_start;
   for (const auto& t : tokens) {
     out_tokens.push_back(t.token);
     logprobs.push_back(t.logprob);
-    json alternatives = json::object();
+    ojson alternatives = ojson::object();
     for (const auto& alt : t.top) alternatives[alt.token] = alt.logprob;
     top.push_back(std::move(alternatives));
     offsets.push_back(at);
@@ -194,9 +196,9 @@ json completion_logprobs_json(const std::vector<engine::TokenLogprob>& tokens, s
       {"tokens", out_tokens}, {"token_logprobs", logprobs}, {"top_logprobs", top}, {"text_offset", offsets}};
 }
 
-json build_text_completion(const std::string& id, const std::string& model, int64_t created,
-                           const std::vector<engine::Generation>& generations, int n, bool with_logprobs) {
-  json choices = json::array();
+ojson build_text_completion(const std::string& id, const std::string& model, int64_t created,
+                            const std::vector<engine::Generation>& generations, int n, bool with_logprobs) {
+  ojson choices = ojson::array();
   int prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
   for (size_t i = 0; i < generations.size(); ++i) {
     const engine::Generation& g = generations[i];
@@ -205,7 +207,7 @@ json build_text_completion(const std::string& id, const std::string& model, int6
       cached_tokens += g.cached_tokens;
     }
     completion_tokens += g.completion_tokens;
-    json logprobs = nullptr;
+    ojson logprobs = nullptr;
     if (with_logprobs) {
       size_t generated = 0;
       for (const auto& t : g.logprobs) generated += t.token.size();
@@ -226,14 +228,14 @@ json build_text_completion(const std::string& id, const std::string& model, int6
           {"usage", usage_json(prompt_tokens, completion_tokens, cached_tokens)}};
 }
 
-json build_completion_chunk(const std::string& id, const std::string& model, int64_t created, json choices,
-                            json usage) {
-  json chunk = {{"id", id},
-                {"object", "text_completion"},
-                {"created", created},
-                {"model", model},
-                {"system_fingerprint", kSystemFingerprint},
-                {"choices", std::move(choices)}};
+ojson build_completion_chunk(const std::string& id, const std::string& model, int64_t created, ojson choices,
+                             ojson usage) {
+  ojson chunk = {{"id", id},
+                 {"object", "text_completion"},
+                 {"created", created},
+                 {"model", model},
+                 {"system_fingerprint", kSystemFingerprint},
+                 {"choices", std::move(choices)}};
   if (!usage.is_discarded()) chunk["usage"] = std::move(usage);
   return chunk;
 }

@@ -37,18 +37,19 @@ Result<CompletionRequest> parse_completion_request(const nlohmann::json& body,
 // The `logprobs` object of a completion choice: tokens, token_logprobs, top_logprobs (one
 // {token: logprob} object per token) and text_offset (where each token starts in the choice's text,
 // whose first `text_start` bytes are an echoed prompt).
-nlohmann::json completion_logprobs_json(const std::vector<engine::TokenLogprob>& tokens, size_t text_start);
+nlohmann::ordered_json completion_logprobs_json(const std::vector<engine::TokenLogprob>& tokens,
+                                                size_t text_start);
 
 // The `text_completion` object for finished generations: choices[i] is generations[i] (prompt i / n).
 // prompt_tokens counts each prompt once.
-nlohmann::json build_text_completion(const std::string& id, const std::string& model, int64_t created,
-                                     const std::vector<engine::Generation>& generations, int n,
-                                     bool with_logprobs);
+nlohmann::ordered_json build_text_completion(const std::string& id, const std::string& model, int64_t created,
+                                             const std::vector<engine::Generation>& generations, int n,
+                                             bool with_logprobs);
 
 // One chunk of a stream: `choices` as given, usage added when not discarded.
-nlohmann::json build_completion_chunk(
-    const std::string& id, const std::string& model, int64_t created, nlohmann::json choices,
-    nlohmann::json usage = nlohmann::json(nlohmann::json::value_t::discarded));
+nlohmann::ordered_json build_completion_chunk(
+    const std::string& id, const std::string& model, int64_t created, nlohmann::ordered_json choices,
+    nlohmann::ordered_json usage = nlohmann::ordered_json(nlohmann::ordered_json::value_t::discarded));
 
 // Runs every prompt's n choices on engine and calls done once with the `text_completion` body or the
 // first failure; on_delta, when set, sees each choice's text as it comes (choice = prompt * n + j).

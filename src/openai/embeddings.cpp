@@ -11,6 +11,7 @@ namespace openbatch::openai {
 namespace {
 
 using nlohmann::json;
+using ojson = nlohmann::ordered_json;  // the objects built, keys in OpenAI's order
 
 constexpr size_t kMaxInputs = 2048;  // OpenAI's limit on the inputs of one request
 
@@ -104,8 +105,8 @@ Result<EmbeddingsApiRequest> parse_embeddings_request(const json& body, const en
   return req;
 }
 
-Result<json> build_embeddings_response(const EmbeddingsApiRequest& request, const engine::Embeddings& e) {
-  json data = json::array();
+Result<ojson> build_embeddings_response(const EmbeddingsApiRequest& request, const engine::Embeddings& e) {
+  ojson data = ojson::array();
   for (size_t i = 0; i < e.vectors.size(); ++i) {
     std::vector<float> v = e.vectors[i];
     if (request.dimensions) {
@@ -119,13 +120,13 @@ Result<json> build_embeddings_response(const EmbeddingsApiRequest& request, cons
       v.resize(static_cast<size_t>(*request.dimensions));
       engine::scale_to_unit_length(v);
     }
-    json embedding = request.base64 ? json(base64(v)) : json(v);
+    ojson embedding = request.base64 ? ojson(base64(v)) : ojson(v);
     data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::move(embedding)}});
   }
-  return json{{"object", "list"},
-              {"data", std::move(data)},
-              {"model", request.model},
-              {"usage", {{"prompt_tokens", e.prompt_tokens}, {"total_tokens", e.prompt_tokens}}}};
+  return ojson{{"object", "list"},
+               {"data", std::move(data)},
+               {"model", request.model},
+               {"usage", {{"prompt_tokens", e.prompt_tokens}, {"total_tokens", e.prompt_tokens}}}};
 }
 
 void run_embeddings(engine::Engine& engine, EmbeddingsApiRequest request, ChatCompletionDone done) {

@@ -27,8 +27,8 @@ Result<EmbeddingsApiRequest> parse_embeddings_request(const nlohmann::json& body
 
 // The response body: {"object": "list", "data": [{"object": "embedding", "index", "embedding"}], "model",
 // "usage": {"prompt_tokens", "total_tokens"}}. A 400 when dimensions exceeds the model's.
-Result<nlohmann::json> build_embeddings_response(const EmbeddingsApiRequest& request,
-                                                 const engine::Embeddings& embeddings);
+Result<nlohmann::ordered_json> build_embeddings_response(const EmbeddingsApiRequest& request,
+                                                         const engine::Embeddings& embeddings);
 
 // Runs request on engine; done gets the response body or the Status that explains the failure, on an
 // engine thread. Thread-safe.

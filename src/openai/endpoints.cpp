@@ -9,8 +9,9 @@ namespace openbatch::openai {
 
 namespace {
 
-const char* const kBatchEndpoints[] = {kChatCompletionsEndpoint, kEmbeddingsEndpoint, kResponsesEndpoint,
-                                       kCompletionsEndpoint};
+// In the order OpenAI's message names them.
+const char* const kBatchEndpoints[] = {kChatCompletionsEndpoint, kCompletionsEndpoint, kEmbeddingsEndpoint,
+                                       kResponsesEndpoint};
 
 }  // namespace
 
@@ -57,6 +58,51 @@ Result<std::vector<std::shared_ptr<engine::GenerationHandle>>> run_endpoint_requ
   if (!parsed) return parsed.status();
   parsed->generation.priority = priority;
   return run_chat_completion(engine, std::move(parsed).value(), std::move(done));
+}
+
+Result<int64_t> count_endpoint_prompt_tokens(engine::Engine& engine, std::string_view endpoint,
+                                             const nlohmann::json& body) {
+  auto count = [&engine](const engine::GenerationRequest& request) -> Result<int64_t> {
+    auto n = engine.count_prompt_tokens(request);
+    if (!n) return n.status();
+    return static_cast<int64_t>(*n);
+  };
+  // A prompt the model reads as it is: an embedding input, a completions prompt.
+  auto count_raw = [&count](engine::RawPrompt prompt) -> Result<int64_t> {
+    if (!prompt.tokens.empty()) return static_cast<int64_t>(prompt.tokens.size());
+    engine::GenerationRequest request;
+    request.raw_prompt = std::move(prompt);
+    return count(request);
+  };
+  int64_t total = 0;
+  if (endpoint == kEmbeddingsEndpoint) {
+    auto parsed = parse_embeddings_request(body, engine.model_info());
+    if (!parsed) return parsed.status();
+    for (auto& input : parsed->embedding.inputs) {
+      auto n = count_raw({std::move(input.text), std::move(input.tokens), false});
+      if (!n) return n.status();
+      total += *n;
+    }
+    return total;
+  }
+  if (endpoint == kCompletionsEndpoint) {
+    auto parsed = parse_completion_request(body, engine.model_info());
+    if (!parsed) return parsed.status();
+    for (auto& prompt : parsed->prompts) {
+      auto n = count_raw(std::move(prompt));
+      if (!n) return n.status();
+      total += *n;
+    }
+    return total;
+  }
+  if (endpoint == kResponsesEndpoint) {
+    auto parsed = parse_responses_request(body, engine.model_info());
+    if (!parsed) return parsed.status();
+    return count(parsed->generation);
+  }
+  auto parsed = parse_chat_completion_request(body, engine.model_info());
+  if (!parsed) return parsed.status();
+  return count(parsed->generation);
 }
 
 }  // namespace openbatch::openai

@@ -21,7 +21,7 @@ inline constexpr const char* kCompletionsEndpoint = "/v1/completions";
 
 // Whether a batch may target endpoint.
 bool is_batch_endpoint(std::string_view endpoint);
-// "'/v1/chat/completions', '/v1/embeddings', '/v1/responses', and '/v1/completions'", for error
+// "'/v1/chat/completions', '/v1/completions', '/v1/embeddings', and '/v1/responses'", for error
 // messages (OpenAI's other batch endpoints, /v1/moderations and the image and video ones, are not served).
 std::string batch_endpoints_phrase();
 
@@ -33,5 +33,13 @@ std::string batch_endpoints_phrase();
 Result<std::vector<std::shared_ptr<engine::GenerationHandle>>> run_endpoint_request(
     engine::Engine& engine, std::string_view endpoint, const nlohmann::json& body, engine::Priority priority,
     ChatCompletionDone done, const nlohmann::ordered_json* ordered = nullptr);
+
+// The prompt tokens body would use on engine (Engine::count_prompt_tokens), without running it: what a
+// batch line holds of its owner's enqueued-token limit. A chat or responses body counts its rendered
+// prompt once (whatever its n); a completions body each of its prompts; an embeddings body each input.
+// A body that does not parse, or that the engine cannot count, is the Status that explains why.
+// REQUIRES: is_batch_endpoint(endpoint).
+Result<int64_t> count_endpoint_prompt_tokens(engine::Engine& engine, std::string_view endpoint,
+                                             const nlohmann::json& body);
 
 }  // namespace openbatch::openai

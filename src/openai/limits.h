@@ -1,6 +1,6 @@
 // The limits of the Files and Batches APIs, in one place: what the server enforces on uploads, batch
 // inputs and create bodies. OpenAI's own values by default; the server's options may change the first
-// three (tests shorten them).
+// three (tests shorten them) and set the enqueued-token limit.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +17,9 @@ struct Limits {
   size_t max_metadata_value_chars = 512;
   int64_t min_expires_after_seconds = 3600;              // expires_after / output_expires_after: one hour
   int64_t max_expires_after_seconds = 30LL * 24 * 3600;  // to 30 days
+  // The prompt tokens an owner's unfinished batches may hold together (serve --max-enqueued-tokens);
+  // a batch that would pass it fails validation with token_limit_exceeded. 0: no limit.
+  int64_t max_enqueued_tokens = 0;
 
   // The largest upload accepted: never less than a batch input.
   int64_t largest_upload() const {

@@ -7,7 +7,7 @@
 
 namespace openbatch::openai {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 
@@ -79,16 +79,45 @@ json response_usage(const engine::Generation& g) {
 
 json response_object(const ResponsesRequest& request, const std::string& id, int64_t created_at,
                      const std::string& status, json output, json usage, json error) {
-  json out = request.echo;
-  out["id"] = id;
-  out["object"] = "response";
-  out["created_at"] = created_at;
-  out["status"] = status;
-  out["model"] = request.model;
-  out["output"] = std::move(output);
-  out["usage"] = std::move(usage);
-  out["error"] = std::move(error);
-  out["incomplete_details"] = status == "incomplete" ? json{{"reason", "max_output_tokens"}} : json(nullptr);
+  // The keys in the order of OpenAI's API reference; the request's echoed fields in their places,
+  // any other echoed field before `metadata`, which comes last.
+  json fields = {
+      {"error", std::move(error)},
+      {"incomplete_details", status == "incomplete" ? json{{"reason", "max_output_tokens"}} : json(nullptr)},
+      {"model", request.model},
+      {"output", std::move(output)},
+      {"usage", std::move(usage)}};
+  for (const auto& [key, value] : request.echo.items()) fields[key] = value;
+  static const char* const kOrder[] = {"background",
+                                       "error",
+                                       "incomplete_details",
+                                       "instructions",
+                                       "max_output_tokens",
+                                       "max_tool_calls",
+                                       "model",
+                                       "output",
+                                       "parallel_tool_calls",
+                                       "previous_response_id",
+                                       "reasoning",
+                                       "service_tier",
+                                       "store",
+                                       "temperature",
+                                       "text",
+                                       "tool_choice",
+                                       "tools",
+                                       "top_logprobs",
+                                       "top_p",
+                                       "truncation",
+                                       "usage",
+                                       "user"};
+  json out = {{"id", id}, {"object", "response"}, {"created_at", created_at}, {"status", status}};
+  for (const char* key : kOrder) {
+    if (auto it = fields.find(key); it != fields.end()) out[key] = std::move(*it);
+  }
+  for (auto& [key, value] : fields.items()) {
+    if (!out.contains(key) && key != "metadata") out[key] = std::move(value);
+  }
+  if (auto it = fields.find("metadata"); it != fields.end()) out["metadata"] = std::move(*it);
   return out;
 }
 

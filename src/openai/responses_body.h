@@ -28,37 +28,40 @@ struct ResponseItemIds {
 // The output items of g: a `reasoning` item when it thought (its text as reasoning_text content), a
 // `message` with one output_text part unless it only called functions, then one `function_call` per
 // call. Items are "incomplete" when the generation stopped at max_output_tokens.
-nlohmann::json response_output(const engine::Generation& g, ResponseItemIds& ids);
+nlohmann::ordered_json response_output(const engine::Generation& g, ResponseItemIds& ids);
 
 // One item in the shape of its kind; status "in_progress", "completed" or "incomplete".
-nlohmann::json reasoning_item(const std::string& id, const std::string& text, bool with_part);
-nlohmann::json message_item(const std::string& id, const std::string& status, const std::string* text);
-nlohmann::json function_call_item(const std::string& id, const std::string& status,
-                                  const std::string& call_id, const std::string& name,
-                                  const std::string& arguments);
-nlohmann::json output_text_part(const std::string& text);
-nlohmann::json reasoning_text_part(const std::string& text);
+nlohmann::ordered_json reasoning_item(const std::string& id, const std::string& text, bool with_part);
+nlohmann::ordered_json message_item(const std::string& id, const std::string& status,
+                                    const std::string* text);
+nlohmann::ordered_json function_call_item(const std::string& id, const std::string& status,
+                                          const std::string& call_id, const std::string& name,
+                                          const std::string& arguments);
+nlohmann::ordered_json output_text_part(const std::string& text);
+nlohmann::ordered_json reasoning_text_part(const std::string& text);
 
 // usage: input_tokens (with input_tokens_details.cached_tokens), output_tokens (with
 // output_tokens_details.reasoning_tokens), total_tokens.
-nlohmann::json response_usage(const engine::Generation& g);
+nlohmann::ordered_json response_usage(const engine::Generation& g);
 
 // The `response` object: request's echoed fields, status ("in_progress", "completed",
 // "incomplete", "failed"), output and usage (null while in progress), incomplete_details
 // ({"reason": "max_output_tokens"} when incomplete) and error (null, or {code, message} when failed).
-nlohmann::json response_object(const ResponsesRequest& request, const std::string& id, int64_t created_at,
-                               const std::string& status, nlohmann::json output, nlohmann::json usage,
-                               nlohmann::json error = nullptr);
+nlohmann::ordered_json response_object(const ResponsesRequest& request, const std::string& id,
+                                       int64_t created_at, const std::string& status,
+                                       nlohmann::ordered_json output, nlohmann::ordered_json usage,
+                                       nlohmann::ordered_json error = nullptr);
 
 // The whole `response` for a finished generation: "completed", or "incomplete" when it stopped at
 // max_output_tokens.
-nlohmann::json build_response(const ResponsesRequest& request, const std::string& id, int64_t created_at,
-                              const engine::Generation& g);
+nlohmann::ordered_json build_response(const ResponsesRequest& request, const std::string& id,
+                                      int64_t created_at, const engine::Generation& g);
 
 // Runs a parsed request on engine and calls done once with the `response` body or the Status that
 // explains the failure (on the engine's thread; it must not block). Returns handles that cancel the
 // work. Thread-safe.
 std::vector<std::shared_ptr<engine::GenerationHandle>> run_response(
-    engine::Engine& engine, ResponsesRequest request, std::function<void(Result<nlohmann::json>)> done);
+    engine::Engine& engine, ResponsesRequest request,
+    std::function<void(Result<nlohmann::ordered_json>)> done);
 
 }  // namespace openbatch::openai

@@ -7,7 +7,7 @@
 namespace openbatch::openai {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 ResponsesRequest request() {
   engine::ModelInfo info;

@@ -534,7 +534,13 @@ Result<ResponsesRequest> parse_responses_request(const json& body, const engine:
   if (Status s = f.string("user", user); !s) return s;
   req.echo["instructions"] = instructions ? json(*instructions) : json(nullptr);
   req.echo["max_output_tokens"] = max_output_tokens ? json(*max_output_tokens) : json(nullptr);
-  req.echo["metadata"] = metadata != body.end() && metadata->is_object() ? *metadata : json::object();
+  // metadata in the client's order, when the body came with it (ordered).
+  if (ordered && ordered->is_object() && ordered->contains("metadata") &&
+      (*ordered)["metadata"].is_object()) {
+    req.echo["metadata"] = (*ordered)["metadata"];
+  } else {
+    req.echo["metadata"] = metadata != body.end() && metadata->is_object() ? *metadata : json::object();
+  }
   req.echo["store"] = store.value_or(true);
   req.echo["temperature"] = gen.sampling.temperature;
   req.echo["top_p"] = gen.sampling.top_p;

@@ -17,7 +17,7 @@ struct ResponsesRequest {
   // The request's fields as the `response` object repeats them (instructions, max_output_tokens,
   // metadata, parallel_tool_calls, reasoning, store, temperature, text, tool_choice, tools, top_p,
   // truncation, user, ...), each with OpenAI's default when the client left it out.
-  nlohmann::json echo = nlohmann::json::object();
+  nlohmann::ordered_json echo = nlohmann::ordered_json::object();
   engine::GenerationRequest generation;
 };
 

@@ -4,7 +4,7 @@
 
 namespace openbatch::openai {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 ResponseEventStream::ResponseEventStream(std::shared_ptr<const ResponsesRequest> request, std::string id,
                                          int64_t created_at)

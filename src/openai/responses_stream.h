@@ -25,13 +25,13 @@ class ResponseEventStream {
   ResponseEventStream(std::shared_ptr<const ResponsesRequest> request, std::string id, int64_t created_at);
 
   // response.created and response.in_progress.
-  std::vector<nlohmann::json> start();
+  std::vector<nlohmann::ordered_json> start();
   // The events for a piece of the answer: an item opens when its kind first shows (the one before it
   // is then done), its text grows by deltas.
-  std::vector<nlohmann::json> delta(const engine::GenerationDelta& delta);
+  std::vector<nlohmann::ordered_json> delta(const engine::GenerationDelta& delta);
   // The remaining events: what the finished generation holds that the deltas did not show, the done
   // events of open items with their final text, and the final response; or response.failed.
-  std::vector<nlohmann::json> finish(const Result<engine::Generation>& result);
+  std::vector<nlohmann::ordered_json> finish(const Result<engine::Generation>& result);
 
  private:
   enum class Kind { kReasoning, kMessage, kCall };
@@ -43,12 +43,12 @@ class ResponseEventStream {
     bool open = true;
   };
 
-  nlohmann::json event(const char* type);
-  nlohmann::json item_json(const Item& item, const std::string& status) const;
-  size_t open_item(Kind kind, std::vector<nlohmann::json>& out, std::string call_id = "",
+  nlohmann::ordered_json event(const char* type);
+  nlohmann::ordered_json item_json(const Item& item, const std::string& status) const;
+  size_t open_item(Kind kind, std::vector<nlohmann::ordered_json>& out, std::string call_id = "",
                    std::string name = "");
-  void append(size_t index, const std::string& text, std::vector<nlohmann::json>& out);
-  void close(size_t index, const std::string& status, std::vector<nlohmann::json>& out);
+  void append(size_t index, const std::string& text, std::vector<nlohmann::ordered_json>& out);
+  void close(size_t index, const std::string& status, std::vector<nlohmann::ordered_json>& out);
   // The open item of kind (reasoning or message), or -1.
   int open_of(Kind kind) const;
 

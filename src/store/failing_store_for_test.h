@@ -72,9 +72,10 @@ class FailingStore final : public Store {
     return inner_->batches_with_status(statuses);
   }
   Status start_batch(const std::string& id, const std::string& model,
-                     const std::vector<RequestRecord>& requests, int64_t now) override {
+                     const std::vector<RequestRecord>& requests, int64_t now,
+                     const TokenQuota& quota) override {
     if (Status s = check("start_batch"); !s) return s;
-    return inner_->start_batch(id, model, requests, now);
+    return inner_->start_batch(id, model, requests, now, quota);
   }
   Status fail_batch(const std::string& id, const std::vector<BatchError>& errors, int64_t now) override {
     if (Status s = check("fail_batch"); !s) return s;

@@ -41,8 +41,9 @@ class ForwardingStore : public Store {
     return inner_->batches_with_status(statuses);
   }
   Status start_batch(const std::string& id, const std::string& model,
-                     const std::vector<RequestRecord>& requests, int64_t now) override {
-    return inner_->start_batch(id, model, requests, now);
+                     const std::vector<RequestRecord>& requests, int64_t now,
+                     const TokenQuota& quota) override {
+    return inner_->start_batch(id, model, requests, now, quota);
   }
   Status fail_batch(const std::string& id, const std::vector<BatchError>& errors, int64_t now) override {
     return inner_->fail_batch(id, errors, now);

@@ -88,7 +88,15 @@ CREATE TABLE batch_progress (
 ALTER TABLE batch_requests ADD COLUMN finished BIGINT;
 CREATE INDEX batch_requests_finished ON batch_requests(batch_id, finished) WHERE outcome<>0;
 )sql",
+    // Enqueued-token quotas (serve --max-enqueued-tokens): the prompt tokens a batch holds until it ends.
+    R"sql(
+ALTER TABLE batches ADD COLUMN enqueued_tokens BIGINT NOT NULL DEFAULT 0;
+)sql",
 };
+
+// The first key of the advisory locks that serialize the quota checks of one owner's batches (the
+// second is a hash of the owner): "ob" + "qt" in ASCII, out of the way of other users of the database.
+constexpr int64_t kQuotaLockClass = 0x6f62'7174;
 
 constexpr const char* kActiveStatuses = "('validating','in_progress','finalizing','cancelling')";
 constexpr const char* kFileColumns = "id, owner, filename, purpose, bytes, created_at, expires_at";
@@ -412,9 +420,29 @@ class PostgresStore final : public Store {
   }
 
   Status start_batch(const std::string& id, const std::string& model,
-                     const std::vector<RequestRecord>& requests, int64_t now) override {
+                     const std::vector<RequestRecord>& requests, int64_t now,
+                     const TokenQuota& quota) override {
     return db_->transaction([&](Connection& c) -> Status {
       if (Status s = expect_status(c, id, {BatchStatus::kValidating}, BatchStatus::kInProgress); !s) return s;
+      if (quota.max_enqueued_tokens > 0) {
+        // One owner's batches take their turn here, whichever node starts them: the lock holds until
+        // the transaction ends, and the sum below (READ COMMITTED: a statement sees what was committed
+        // before it began) counts every batch started before it.
+        if (auto r = c.exec("SELECT pg_advisory_xact_lock($1::int, hashtext(owner)) FROM batches WHERE id=$2",
+                            {kQuotaLockClass, id});
+            !r) {
+          return r.status();
+        }
+        auto r =
+            c.exec(std::string("SELECT COALESCE(SUM(enqueued_tokens), 0) FROM batches WHERE owner=(SELECT "
+                               "owner FROM batches WHERE id=$1) AND id<>$1 AND status IN ") +
+                       kEnqueuedStatusesSql,
+                   {id});
+        if (!r) return r.status();
+        if (r->i64(0, 0) + quota.prompt_tokens > quota.max_enqueued_tokens) {
+          return enqueued_token_limit_exceeded(quota.max_enqueued_tokens);
+        }
+      }
       // Many rows a statement: a round trip per 1,000 requests, not per request.
       constexpr size_t kRowsPerInsert = 1000;
       for (size_t at = 0; at < requests.size(); at += kRowsPerInsert) {
@@ -437,9 +465,10 @@ class PostgresStore final : public Store {
         }
         if (auto r = c.exec(sql, params); !r) return r.status();
       }
-      auto r =
-          c.exec("UPDATE batches SET status='in_progress', in_progress_at=$1, model=$2, total=$3 WHERE id=$4",
-                 {now, model, static_cast<int64_t>(requests.size()), id});
+      auto r = c.exec(
+          "UPDATE batches SET status='in_progress', in_progress_at=$1, model=$2, total=$3, "
+          "enqueued_tokens=$4 WHERE id=$5",
+          {now, model, static_cast<int64_t>(requests.size()), quota.prompt_tokens, id});
       return r ? Status::ok() : r.status();
     });
   }

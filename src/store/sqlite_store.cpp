@@ -94,6 +94,10 @@ ALTER TABLE batches ADD COLUMN job_until INTEGER;
 ALTER TABLE batch_requests ADD COLUMN finished INTEGER;
 CREATE INDEX batch_requests_finished ON batch_requests(batch_id, finished) WHERE outcome<>0;
 )sql",
+    // Enqueued-token quotas (serve --max-enqueued-tokens): the prompt tokens a batch holds until it ends.
+    R"sql(
+ALTER TABLE batches ADD COLUMN enqueued_tokens INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -458,10 +462,23 @@ class SqliteStore final : public Store {
   }
 
   Status start_batch(const std::string& id, const std::string& model,
-                     const std::vector<RequestRecord>& requests, int64_t now) override {
+                     const std::vector<RequestRecord>& requests, int64_t now,
+                     const TokenQuota& quota) override {
     std::lock_guard lock(mu_);
     return in_transaction([&]() -> Status {
       if (Status s = expect_status(id, {BatchStatus::kValidating}, BatchStatus::kInProgress); !s) return s;
+      // BEGIN IMMEDIATE holds the database's write lock: no other process starts a batch meanwhile.
+      if (quota.max_enqueued_tokens > 0) {
+        Query q(
+            statement(std::string("SELECT COALESCE(SUM(enqueued_tokens), 0) FROM batches WHERE owner=(SELECT "
+                                  "owner FROM batches WHERE id=?) AND id<>? AND status IN ") +
+                      kEnqueuedStatusesSql));
+        q.bind(id).bind(id);
+        if (q.step() != SQLITE_ROW) return error("start_batch");
+        if (q.i64(0) + quota.prompt_tokens > quota.max_enqueued_tokens) {
+          return enqueued_token_limit_exceeded(quota.max_enqueued_tokens);
+        }
+      }
       sqlite3_stmt* insert = prepare(
           "INSERT INTO batch_requests (batch_id, line, custom_id, offset, length) VALUES (?,?,?,?,?)");
       for (const auto& r : requests) {
@@ -469,9 +486,11 @@ class SqliteStore final : public Store {
         q.bind(id).bind(r.line).bind(r.custom_id).bind(r.offset).bind(r.length);
         if (q.step() != SQLITE_DONE) return error("start_batch");
       }
-      Query q(statement(
-          "UPDATE batches SET status='in_progress', in_progress_at=?, model=?, total=? WHERE id=?"));
-      q.bind(now).bind(model).bind(static_cast<int64_t>(requests.size())).bind(id);
+      Query q(
+          statement("UPDATE batches SET status='in_progress', in_progress_at=?, model=?, total=?, "
+                    "enqueued_tokens=? WHERE "
+                    "id=?"));
+      q.bind(now).bind(model).bind(static_cast<int64_t>(requests.size())).bind(quota.prompt_tokens).bind(id);
       if (q.step() != SQLITE_DONE) return error("start_batch");
       return Status::ok();
     });

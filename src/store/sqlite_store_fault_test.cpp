@@ -109,7 +109,7 @@ class SqliteStoreFaultTest : public ::testing::Test {
 TEST_F(SqliteStoreFaultTest, AFailedBeginRunsNothingInAutocommit) {
   ASSERT_TRUE(store_->insert_batch(batch("batch_a")));
   fault_.arm("BEGIN");
-  expect_disk_full(store_->start_batch("batch_a", "tiny", requests(3), 2001));
+  expect_disk_full(store_->start_batch("batch_a", "tiny", requests(3), 2001, {}));
   // BEGIN was the only statement: none ran outside a transaction.
   EXPECT_EQ(fault_.statements, std::vector<std::string>{"BEGIN IMMEDIATE"});
   EXPECT_EQ(stored("batch_a").status, BatchStatus::kValidating);
@@ -150,7 +150,7 @@ TEST_F(SqliteStoreFaultTest, StartingABatchHappensWhollyOrNotAtAll) {
                                                            {"COMMIT", 1}};
   for (const auto& [prefix, nth] : faults) {
     fault_.arm(prefix, nth);
-    expect_disk_full(store_->start_batch("batch_a", "tiny", requests(5), 2001));
+    expect_disk_full(store_->start_batch("batch_a", "tiny", requests(5), 2001, {}));
     EXPECT_GE(fault_.seen, nth) << prefix;
     const BatchRecord b = stored("batch_a");
     EXPECT_EQ(b.status, BatchStatus::kValidating) << prefix << " " << nth;
@@ -159,7 +159,7 @@ TEST_F(SqliteStoreFaultTest, StartingABatchHappensWhollyOrNotAtAll) {
   }
   // Once the disk has room, it starts, whole.
   fault_.disarm();
-  ASSERT_TRUE(store_->start_batch("batch_a", "tiny", requests(5), 2001));
+  ASSERT_TRUE(store_->start_batch("batch_a", "tiny", requests(5), 2001, {}));
   EXPECT_EQ(stored("batch_a").status, BatchStatus::kInProgress);
   EXPECT_EQ(stored("batch_a").request_counts.total, 5);
   EXPECT_EQ(pending("batch_a"), 5u);
@@ -167,7 +167,7 @@ TEST_F(SqliteStoreFaultTest, StartingABatchHappensWhollyOrNotAtAll) {
 
 TEST_F(SqliteStoreFaultTest, ResultsAreStoredWithTheirCountsOrNotAtAll) {
   ASSERT_TRUE(store_->insert_batch(batch("batch_a")));
-  ASSERT_TRUE(store_->start_batch("batch_a", "tiny", requests(4), 2001));
+  ASSERT_TRUE(store_->start_batch("batch_a", "tiny", requests(4), 2001, {}));
   const std::vector<RequestResult> results = {result("batch_a", 1), result("batch_a", 2),
                                               result("batch_a", 3)};
   for (const auto& [prefix, nth] : std::vector<std::pair<std::string, int>>{
@@ -187,7 +187,7 @@ TEST_F(SqliteStoreFaultTest, ResultsAreStoredWithTheirCountsOrNotAtAll) {
 
 TEST_F(SqliteStoreFaultTest, FinishingABatchHappensWhollyOrNotAtAll) {
   ASSERT_TRUE(store_->insert_batch(batch("batch_a")));
-  ASSERT_TRUE(store_->start_batch("batch_a", "tiny", requests(2), 2001));
+  ASSERT_TRUE(store_->start_batch("batch_a", "tiny", requests(2), 2001, {}));
   FileRecord out;
   out.id = "file-out";
   out.owner = "alice";

@@ -52,7 +52,7 @@ class SqliteStoreTest : public ::testing::Test {
     ASSERT_TRUE(store_->insert_batch(batch(id)));
     std::vector<RequestRecord> reqs;
     for (int i = 1; i <= n; ++i) reqs.push_back({i, "c" + std::to_string(i), (i - 1) * 100, 99});
-    ASSERT_TRUE(store_->start_batch(id, "tiny", reqs, 2001));
+    ASSERT_TRUE(store_->start_batch(id, "tiny", reqs, 2001, {}));
   }
 
   RequestResult result(const std::string& batch_id, int64_t line, Outcome outcome, int input_tokens = 0) {
@@ -79,7 +79,8 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   store_.reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
-  // What the later migrations added goes: progress samples (2), leases (3), finish order (4).
+  // What the later migrations added goes: progress samples (2), leases (3), finish order (4),
+  // enqueued tokens (5).
   ASSERT_EQ(
       sqlite3_exec(db,
                    "DROP INDEX batch_requests_finished; ALTER TABLE batch_requests DROP COLUMN finished; "
@@ -87,7 +88,7 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
                    "batch_requests_leased; ALTER TABLE batch_requests DROP COLUMN lease_node; ALTER TABLE "
                    "batch_requests DROP COLUMN lease_until; ALTER TABLE batch_requests DROP COLUMN "
                    "lease_token; ALTER TABLE batches DROP COLUMN job_node; ALTER TABLE batches DROP COLUMN "
-                   "job_until; PRAGMA user_version=1",
+                   "job_until; ALTER TABLE batches DROP COLUMN enqueued_tokens; PRAGMA user_version=1",
                    nullptr, nullptr, nullptr),
       SQLITE_OK);
   sqlite3_close(db);

@@ -1,6 +1,7 @@
 #include "store/store.h"
 
 #include <array>
+#include <string>
 #include <utility>
 
 namespace openbatch::store {
@@ -30,6 +31,14 @@ std::optional<BatchStatus> batch_status_from_string(std::string_view name) {
     if (name == n) return s;
   }
   return std::nullopt;
+}
+
+const char* const kEnqueuedStatusesSql = "('validating','in_progress','finalizing')";
+
+Status enqueued_token_limit_exceeded(int64_t max_enqueued_tokens) {
+  return Status(StatusCode::kRateLimited, "", "token_limit_exceeded", "",
+                "The batch would pass the limit of " + std::to_string(max_enqueued_tokens) +
+                    " enqueued tokens of its owner's unfinished batches.");
 }
 
 bool is_terminal(BatchStatus status) {

@@ -144,6 +144,19 @@ struct StoredResult {
   int64_t finished = 0;  // the result's place in the order the batch's results were stored, from 1
 };
 
+// What a batch claims of its owner's enqueued-token limit when it starts (serve --max-enqueued-tokens):
+// its prompt tokens, counted at validation, held until the batch ends.
+struct TokenQuota {
+  int64_t prompt_tokens = 0;
+  int64_t max_enqueued_tokens = 0;  // the most an owner's unfinished batches may hold; 0: no limit
+};
+
+// What start_batch answers for a batch past its owner's limit: 429 rate-limited, code
+// token_limit_exceeded, naming the limit.
+Status enqueued_token_limit_exceeded(int64_t max_enqueued_tokens);
+// The statuses whose batches hold enqueued tokens, as SQL: "('validating','in_progress','finalizing')".
+extern const char* const kEnqueuedStatusesSql;
+
 // A page of a list, newest first unless asked otherwise.
 struct ListQuery {
   std::string after;  // the id after which the page starts; "" = from the start
@@ -184,10 +197,17 @@ class Store {
   // Batches in any of statuses, oldest first, any owner.
   virtual Result<std::vector<BatchRecord>> batches_with_status(const std::vector<BatchStatus>& statuses) = 0;
 
-  // validating -> in_progress: inserts one row per request, sets model, request_counts.total and
-  // in_progress_at. Conflict (409) when the batch is no longer validating (it was cancelled).
+  // validating -> in_progress: inserts one row per request, sets model, request_counts.total,
+  // in_progress_at and the batch's enqueued tokens (quota.prompt_tokens). Conflict (409) when the batch
+  // is no longer validating (it was cancelled).
+  // With quota.max_enqueued_tokens > 0 the batch starts only if its prompt tokens and the enqueued tokens
+  // of its owner's other unfinished batches (validating, in_progress, finalizing) are together at most
+  // the limit; otherwise nothing changes and the answer is rate-limited (429, code
+  // token_limit_exceeded). The sum is taken under a lock on the owner, so that batches of one owner
+  // started at once, by any number of nodes, never pass the limit together.
   virtual Status start_batch(const std::string& id, const std::string& model,
-                             const std::vector<RequestRecord>& requests, int64_t now) = 0;
+                             const std::vector<RequestRecord>& requests, int64_t now,
+                             const TokenQuota& quota) = 0;
   // validating -> failed with errors. Conflict when the batch is no longer validating.
   virtual Status fail_batch(const std::string& id, const std::vector<BatchError>& errors, int64_t now) = 0;
   // Sets status to `to` (and the timestamp that goes with it: in_progress_at, finalizing_at,

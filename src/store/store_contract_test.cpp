@@ -88,7 +88,7 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(store_->insert_batch(batch(id)));
     std::vector<RequestRecord> reqs;
     for (int i = 1; i <= n; ++i) reqs.push_back({i, "c" + std::to_string(i), (i - 1) * 100, 99});
-    ASSERT_TRUE(store_->start_batch(id, "tiny", reqs, 2001));
+    ASSERT_TRUE(store_->start_batch(id, "tiny", reqs, 2001, {}));
   }
 
   RequestResult result(const std::string& batch_id, int64_t line, Outcome outcome, int input_tokens = 0) {
@@ -211,7 +211,7 @@ TEST_P(StoreContractTest, ValidationStartsOrFailsABatchOnce) {
   EXPECT_EQ(b->in_progress_at, 2001);
   EXPECT_EQ(b->model, "tiny");
   EXPECT_EQ(b->request_counts.total, 3);
-  EXPECT_EQ(http_status_of(store_->start_batch("batch_1", "tiny", {}, 1)), 409);
+  EXPECT_EQ(http_status_of(store_->start_batch("batch_1", "tiny", {}, 1, {})), 409);
 
   ASSERT_TRUE(store_->insert_batch(batch("batch_2")));
   ASSERT_TRUE(store_->fail_batch(
@@ -225,6 +225,64 @@ TEST_P(StoreContractTest, ValidationStartsOrFailsABatchOnce) {
   EXPECT_EQ(b->errors[0].param, "");
   EXPECT_EQ(b->errors[1].param, "x");
   EXPECT_FALSE(b->errors[1].line.has_value());
+}
+
+TEST_P(StoreContractTest, AnOwnersUnfinishedBatchesStayWithinItsEnqueuedTokenLimit) {
+  auto start = [&](const std::string& id, const std::string& owner, int64_t tokens) {
+    EXPECT_TRUE(store_->insert_batch(batch(id, "file-in", owner)));
+    return store_->start_batch(id, "tiny", {{1, "c1", 0, 9}}, 2001, {tokens, 100});
+  };
+  ASSERT_TRUE(start("batch_1", "alice", 60));
+  Status refused = start("batch_2", "alice", 50);
+  EXPECT_EQ(http_status_of(refused), 429);
+  EXPECT_EQ(refused.code(), "token_limit_exceeded");
+  auto b = store_->get_batch("alice", "batch_2");
+  EXPECT_EQ(b->status, BatchStatus::kValidating);  // nothing changed: the caller fails it
+  EXPECT_EQ(b->request_counts.total, 0);
+  EXPECT_TRUE(store_->pending_requests("batch_2")->empty());
+  ASSERT_TRUE(start("batch_3", "bob", 50));             // another owner's limit
+  ASSERT_TRUE(start("batch_4", "alice", 40));           // 60 + 40: exactly the limit
+  ASSERT_TRUE(store_->insert_batch(batch("batch_5")));  // validating, counted once it starts
+  ASSERT_TRUE(store_->transition("batch_4", {BatchStatus::kInProgress}, BatchStatus::kFinalizing, 2002));
+  EXPECT_EQ(http_status_of(start("batch_6", "alice", 1)), 429);  // finalizing still holds its tokens
+
+  // An ended batch holds none; a failed one never held any.
+  ASSERT_TRUE(store_->finish_batch("batch_1", {BatchStatus::kInProgress}, BatchStatus::kCompleted,
+                                   std::nullopt, std::nullopt, 2003));
+  ASSERT_TRUE(store_->fail_batch("batch_2", {{"token_limit_exceeded", "m", "", {}}}, 2003));
+  EXPECT_TRUE(store_->start_batch("batch_5", "tiny", {{1, "c1", 0, 9}}, 2004, {60, 100}));  // 40 + 60
+  EXPECT_EQ(http_status_of(start("batch_7", "alice", 1)), 429);
+  // Without a limit a batch starts whatever the others hold, and then holds its own tokens.
+  ASSERT_TRUE(start("batch_8", "bob", 10));
+  ASSERT_TRUE(store_->insert_batch(batch("batch_9", "file-in", "bob")));
+  ASSERT_TRUE(store_->start_batch("batch_9", "tiny", {{1, "c1", 0, 9}}, 2005, {500, 0}));
+  EXPECT_EQ(http_status_of(start("batch_10", "bob", 1)), 429);
+}
+
+TEST_P(StoreContractTest, BatchesStartedAtOnceByManyNodesNeverPassTheLimitTogether) {
+  constexpr int kNodes = 6;
+  for (int n = 0; n < kNodes; ++n) ASSERT_TRUE(store_->insert_batch(batch("batch_" + std::to_string(n))));
+  std::vector<std::thread> nodes;
+  std::vector<Status> got(kNodes);
+  for (int n = 0; n < kNodes; ++n) {
+    nodes.emplace_back([&, n] {
+      std::unique_ptr<Store> s = open_again();
+      for (int attempt = 0; attempt < 100; ++attempt) {  // SQLite may be busy for a moment
+        got[n] = s->start_batch("batch_" + std::to_string(n), "tiny", {{1, "c1", 0, 9}}, 2001, {60, 100});
+        if (!got[n].is_unavailable() && !got[n].is_internal()) break;
+      }
+    });
+  }
+  for (auto& t : nodes) t.join();
+  int started = 0;
+  for (const Status& st : got) {
+    if (st) {
+      ++started;
+    } else {
+      EXPECT_EQ(st.code(), "token_limit_exceeded") << st.message();
+    }
+  }
+  EXPECT_EQ(started, 1);
 }
 
 TEST_P(StoreContractTest, CancelConflictsUseOpenAIsMessage) {

@@ -51,6 +51,24 @@ test('a file with bad lines fails validation, each error naming its line', async
   assert.equal(byLine[7].code, 'streaming_unsupported');
   assert.ok(byLine[8], 'a GET line is rejected');
   for (const e of b.errors.data) assert.equal(typeof e.message, 'string');
+  // OpenAI's recorded wording.
+  assert.equal(byLine[3].message, "Missing required parameter: 'custom_id'.");
+  assert.equal(byLine[5].message, 'The URL provided for this request does not match the batch endpoint.');
+  assert.equal(byLine[7].message, 'Chat Completions: Streaming is not supported in the Batch API.');
+  assert.equal(byLine[7].param, 'body.stream');
+});
+
+test('a batch whose input file does not exist fails as OpenAI\'s does: "Cannot find file"', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const { client } = server;
+  const created = await client.batches.create({ input_file_id: 'file-doesnotexist', endpoint: '/v1/chat/completions', completion_window: '24h' });
+  assert.equal(created.status, 'validating');
+  const b = await waitFor(client, created.id, ['failed']);
+  assert.deepEqual(b.errors, {
+    object: 'list',
+    data: [{ code: 'invalid_request', message: 'Cannot find file file-doesnotexist, or this API key does not have access to it.', param: 'file_id', line: null }],
+  });
 });
 
 test('create-time errors, 404s and 409s use OpenAI\'s envelope', async (t) => {

@@ -1,8 +1,8 @@
 // Chat Completions through the official openai npm package against the real server (issue 2).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import OpenAI from 'openai';
-import { startServer } from './harness.mjs';
+import OpenAI, { toFile } from 'openai';
+import { startServer, waitForBatch } from './harness.mjs';
 // The guide's system prompt (Example 1, Step 2), word for word.
 import { categorize_system_prompt } from '../../examples/guide_example1.mjs';
 
@@ -252,4 +252,27 @@ test('GET /metrics counts the tokens the answers report, behind the API key', as
   assert.equal(after.prompt - before.prompt, answers.reduce((n, a) => n + a.usage.prompt_tokens, 0));
   const open = await fetch(`${server.baseURL.replace(/\/v1$/, '')}/metrics`);
   assert.equal(open.status, 401);
+});
+
+test('the JSON text of a chat completion, a batch and a result line starts with "id" then "object", as OpenAI writes it', async () => {
+  const post = (path, body) => fetch(`${server.baseURL}${path}`, {
+    method: 'POST', headers: { authorization: 'Bearer sk-test', 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
+  const body = { model: 'gpt-4o-mini', max_tokens: 4, messages: [{ role: 'user', content: 'Hi' }] };
+  const chat = await (await post('/chat/completions', body)).text();
+  assert.match(chat, /^\{"id":"chatcmpl-[^"]+","object":"chat\.completion","created":\d+,"model":"gpt-4o-mini","choices":/);
+
+  const file = await client.files.create({
+    file: await toFile(Buffer.from(JSON.stringify({ custom_id: 'k', method: 'POST', url: '/v1/chat/completions', body })), 'k.jsonl'),
+    purpose: 'batch',
+  });
+  const batch = await (await post('/batches', {
+    input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { zeta: '1', alpha: '2' },
+  })).text();
+  assert.match(batch, /^\{"id":"batch_[^"]+","object":"batch","endpoint":"\/v1\/chat\/completions",/);
+  assert.match(batch, /"metadata":\{"zeta":"1","alpha":"2"\}/);
+  const done = await waitForBatch(client, JSON.parse(batch).id);
+  assert.equal(done.status, 'completed');
+  const line = await (await client.files.content(done.output_file_id)).text();
+  assert.match(line, /^\{"id":"batch_req_[^"]+","custom_id":"k","response":\{"status_code":200,"request_id":"[^"]+","body":\{"id":"chatcmpl-[^"]+","object":"chat\.completion",/);
 });

@@ -7,10 +7,12 @@ export const PROMPT_TOKENS = 11;
 export const COMPLETION_TOKENS = 7;
 
 // busyFirst: the first call of each conversation (by its last message) is answered 503, as a busy
-// upstream answers.
-export async function startStandin({ delayMs = 50, busyFirst = false } = {}) {
+// upstream answers. held: answers wait until release() (a batch stays in progress until the test says).
+export async function startStandin({ delayMs = 50, busyFirst = false, held = false } = {}) {
   let calls = 0;
   const seen = new Set();
+  let holding = held;
+  const waiting = [];
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => { body += d; });
@@ -34,7 +36,7 @@ export async function startStandin({ delayMs = 50, busyFirst = false } = {}) {
         res.end(JSON.stringify({ error: { message: 'busy', type: 'server_error', param: null, code: null } }));
         return;
       }
-      setTimeout(() => {
+      const answer = () => setTimeout(() => {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({
           id: `chatcmpl-${calls}`, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model: request.model,
@@ -42,6 +44,7 @@ export async function startStandin({ delayMs = 50, busyFirst = false } = {}) {
           usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: COMPLETION_TOKENS, total_tokens: PROMPT_TOKENS + COMPLETION_TOKENS },
         }));
       }, delayMs);
+      if (holding) waiting.push(answer); else answer();
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -49,6 +52,8 @@ export async function startStandin({ delayMs = 50, busyFirst = false } = {}) {
   return {
     baseURL: `http://127.0.0.1:${port}/v1`,
     calls: () => calls,
+    held: () => waiting.length,
+    release: () => { holding = false; waiting.splice(0).forEach((answer) => answer()); },
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
   };
 }

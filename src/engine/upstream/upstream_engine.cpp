@@ -162,8 +162,9 @@ class UpstreamEngine final : public Engine {
     enqueue(job);
   }
 
-  Result<int> count_prompt_tokens(const GenerationRequest&) override {
-    return Status::unavailable("An upstream server counts prompt tokens only when it runs the request.");
+  // An upstream server counts prompt tokens only when it runs the request: until then, an estimate.
+  Result<int> count_prompt_tokens(const GenerationRequest& request) override {
+    return estimate_prompt_tokens(request);
   }
 
   void shutdown() override {
