@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include "common/random.h"
+
 namespace openbatch::store {
 
 namespace {
@@ -35,6 +37,18 @@ std::optional<BatchStatus> batch_status_from_string(std::string_view name) {
 bool is_terminal(BatchStatus status) {
   return status == BatchStatus::kCompleted || status == BatchStatus::kFailed ||
          status == BatchStatus::kExpired || status == BatchStatus::kCancelled;
+}
+
+std::string new_event_id() {
+  unsigned char bytes[16];
+  random_bytes(bytes, sizeof bytes);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "evt_";
+  for (unsigned char b : bytes) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  return id;
 }
 
 }  // namespace openbatch::store
