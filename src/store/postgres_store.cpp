@@ -814,7 +814,7 @@ class PostgresStore final : public Store {
     Status s = db_->run([&](Connection& c) -> Status {
       auto r = c.exec(
           "UPDATE webhook_events SET state=$1, attempts=attempts+1, next_attempt_at=$2, last_error=$3, "
-          "lease_node=NULL WHERE id=$4 AND lease_token=$5 AND state=0",
+          "lease_node=NULL WHERE id=$4 AND lease_token=$5 AND state=0 AND lease_node IS NOT NULL",
           {static_cast<int64_t>(a.state), a.next_attempt_ms, Param::null_if_empty(a.error), a.event_id,
            a.lease_token});
       if (!r) return r.status();

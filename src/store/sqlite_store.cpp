@@ -834,7 +834,7 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     Query q(statement(
         "UPDATE webhook_events SET state=?1, attempts=attempts+1, next_attempt_at=?2, last_error=?3, "
-        "lease_node=NULL WHERE id=?4 AND lease_token=?5 AND state=0"));
+        "lease_node=NULL WHERE id=?4 AND lease_token=?5 AND state=0 AND lease_node IS NOT NULL"));
     q.bind(static_cast<int64_t>(a.state)).bind(a.next_attempt_ms).bind_or_null(a.error).bind(a.event_id);
     q.bind(a.lease_token);
     if (q.step() != SQLITE_DONE) return error("record_event_attempt");

@@ -295,7 +295,8 @@ class Store {
                                                         int64_t now_ms, int64_t lease_until_ms) = 0;
   // Ends one attempt: adds one to attempts and records the outcome (a pending event is due again at
   // next_attempt_ms). False, and nothing written, when the event is no longer under attempt.lease_token
-  // (its claim lapsed and another node took it) or is no longer pending.
+  // (its claim lapsed and another node took it), its claim has ended (the attempt was recorded already,
+  // or release_leases ended it) or it is no longer pending.
   virtual Result<bool> record_event_attempt(const EventAttempt& attempt) = 0;
   // The events of a batch, oldest first (any state).
   virtual Result<std::vector<EventRecord>> batch_events(const std::string& batch_id) = 0;

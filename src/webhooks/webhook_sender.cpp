@@ -87,14 +87,16 @@ Result<int> WebhookSender::deliver_due() {
 }
 
 void WebhookSender::start() {
-  std::lock_guard lock(mu_);
+  std::lock_guard lifecycle(lifecycle_mu_);
   if (thread_.joinable()) return;
+  std::lock_guard lock(mu_);
   stopping_ = false;
   abort_ = false;
   thread_ = std::thread([this] { run(); });
 }
 
 void WebhookSender::stop() {
+  std::lock_guard lifecycle(lifecycle_mu_);
   {
     std::lock_guard lock(mu_);
     stopping_ = true;

@@ -82,6 +82,7 @@ class WebhookSender {
   // The delay before the next attempt of an event that has failed `attempts` times (1 or more).
   std::chrono::milliseconds retry_delay(int64_t attempts) const;
 
+  // Thread-safe, as is stop().
   void start();
   // Ends the thread, and the attempt in progress (it is due again at once, for the next start).
   // Idempotent.
@@ -94,6 +95,7 @@ class WebhookSender {
   WebhookTransport& transport_;
   const Clock& clock_;
   const WebhookSenderOptions options_;
+  std::mutex lifecycle_mu_;  // one start() or stop() at a time (stop() may come from two threads)
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

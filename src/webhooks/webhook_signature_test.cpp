@@ -28,7 +28,9 @@ TEST(WebhookSignature, RefusesSecretsThatAreNotWhsecBase64) {
                           "whsec_c2hvcnQ="}) {
     auto key = decode_webhook_secret(bad);
     EXPECT_FALSE(key.is_ok()) << bad;
-    if (!key.is_ok()) EXPECT_NE(key.status().message().find("webhook secret"), std::string::npos);
+    if (!key.is_ok()) {
+      EXPECT_NE(key.status().message().find("webhook secret"), std::string::npos);
+    }
   }
 }
 

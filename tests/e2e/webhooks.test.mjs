@@ -70,7 +70,7 @@ async function createBatch(client, lines) {
 const delivered = (batchId) => (reqs) => reqs.some((r) => r.status === 200 && JSON.parse(r.body).data.id === batchId);
 const requestsFor = (reqs, batchId) => reqs.filter((r) => JSON.parse(r.body).data.id === batchId);
 
-test('a completed and a failed batch each post their event, signed and shaped as OpenAI\'s', async (t) => {
+test('a completed and a failed batch each post their event, signed and shaped as OpenAI\'s', { timeout: 60000 }, async (t) => {
   const upstream = await startStandin({ delayMs: 10 });
   const receiver = await startReceiver();
   const server = await startServer({ model: null, args: ['--upstream', upstream.baseURL, ...webhookArgs(receiver.url)], env: { OPENBATCH_WEBHOOK_SECRET: SECRET } });
@@ -106,12 +106,12 @@ test('a completed and a failed batch each post their event, signed and shaped as
   assert.equal(requestsFor(receiver.requests, b.id).length, 1, 'a delivered event is sent once');
 });
 
-test('a cancelled and an expired batch post batch.cancelled and batch.expired', async (t) => {
+test('a cancelled and an expired batch post batch.cancelled and batch.expired', { timeout: 60000 }, async (t) => {
   // The upstream holds every request far longer than the test: the cancel and the window end the batches.
   const upstream = await startStandin({ delayMs: 120000 });
   const receiver = await startReceiver();
   const server = await startServer({ model: null, args: ['--upstream', upstream.baseURL, '--completion-window-seconds', '2', '--webhook-secret', SECRET, ...webhookArgs(receiver.url)] });
-  t.after(async () => { await server.stop(); await receiver.close(); await upstream.close(); });
+  t.after(async () => { await upstream.close(); await server.stop(); await receiver.close(); });
   const { client } = server;
   const expiring = await createBatch(client, [line(1)]);
   const cancelled = await createBatch(client, [line(2)]);
@@ -128,7 +128,7 @@ test('a cancelled and an expired batch post batch.cancelled and batch.expired', 
   assert.equal(xe.created_at, x.expired_at);
 });
 
-test('a receiver that answers 500, or is not there yet, gets the event again', async (t) => {
+test('a receiver that answers 500, or is not there yet, gets the event again', { timeout: 60000 }, async (t) => {
   const upstream = await startStandin({ delayMs: 10 });
   // First receiver: 500 to the first try, 200 after.
   const flaky = await startReceiver({ answer: (n) => (n === 0 ? 500 : 200) });
@@ -162,7 +162,7 @@ test('a receiver that answers 500, or is not there yet, gets the event again', a
   assert.equal(event.data.id, b2.id);
 });
 
-test('an event still undelivered when the server stops is sent after its restart', async (t) => {
+test('an event still undelivered when the server stops is sent after its restart', { timeout: 60000 }, async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'openbatch-webhooks-'));
   const upstream = await startStandin({ delayMs: 10 });
   let status = 500;
@@ -190,7 +190,7 @@ test('an event still undelivered when the server stops is sent after its restart
   assert.equal(tries.at(-1).headers['webhook-id'], tries[0].headers['webhook-id']);
 });
 
-test('a webhook URL on a loopback address, or without a secret, is refused at startup', async () => {
+test('a webhook URL on a loopback address, or without a secret, is refused at startup', { timeout: 60000 }, async () => {
   await assert.rejects(startServer({ model: null, args: ['--upstream', 'http://127.0.0.1:9/v1', '--webhook-url', 'http://127.0.0.1:9/hook', '--webhook-secret', SECRET] }),
     /--webhook-url http:\/\/127\.0\.0\.1:9\/hook: its host's address 127\.0\.0\.1 is loopback.*--webhook-allow-private/);
   await assert.rejects(startServer({ model: null, args: ['--upstream', 'http://127.0.0.1:9/v1', '--webhook-url', 'https://hooks.example.com/x'] }),
