@@ -13,6 +13,9 @@
 #include "common/clock.h"
 #include "engine/metered_engine.h"
 #include "store/store.h"
+#include "webhooks/curl_webhook_transport.h"
+#include "webhooks/webhook_signature.h"
+#include "webhooks/webhook_url.h"
 
 namespace openbatch::api {
 
@@ -58,8 +61,18 @@ Result<std::unique_ptr<batch::BatchService>> open_batch_service(const ServerOpti
   o.limits = options.limits;
   o.completion_window_seconds = options.completion_window_seconds;
   o.lease_duration = std::chrono::milliseconds(static_cast<int64_t>(options.lease_seconds * 1000));
+  store::StoreOptions store_options;
+  if (!options.webhook_url.empty()) {
+    if (Status s = check_webhook_options(options); !s) return s;
+    o.webhooks.url = options.webhook_url;
+    o.webhooks.key = *webhooks::decode_webhook_secret(options.webhook_secret);
+    webhooks::CurlTransportOptions transport;
+    transport.destinations.allow_private = options.webhook_allow_private;
+    o.webhook_transport = webhooks::make_curl_webhook_transport(transport);
+    store_options.batch_events = true;
+  }
   if (!options.db.empty()) {
-    auto store = store::open_store(options.db);
+    auto store = store::open_store(options.db, store_options);
     if (!store) return store.status();
     o.store = std::move(store).value();
     o.exclusive = !store::is_postgres_url(options.db);
@@ -78,6 +91,25 @@ Result<std::unique_ptr<batch::BatchService>> open_batch_service(const ServerOpti
 }
 
 }  // namespace
+
+Status check_webhook_options(const ServerOptions& options) {
+  if (options.webhook_url.empty()) {
+    if (!options.webhook_secret.empty())
+      return Status::invalid_request("--webhook-secret needs --webhook-url");
+    return Status::ok();
+  }
+  if (options.webhook_secret.empty()) {
+    return Status::invalid_request(
+        "--webhook-url needs a secret to sign the events with: --webhook-secret whsec_... or "
+        "$OPENBATCH_WEBHOOK_SECRET");
+  }
+  if (auto key = webhooks::decode_webhook_secret(options.webhook_secret); !key) {
+    return Status::invalid_request("--webhook-secret: " + key.status().message());
+  }
+  media::DestinationPolicy policy;
+  policy.allow_private = options.webhook_allow_private;
+  return webhooks::check_webhook_url(options.webhook_url, policy);
+}
 
 Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);

@@ -31,7 +31,17 @@ struct ServerOptions {
   // Batch options (see batch/).
   openai::Limits limits;
   int64_t completion_window_seconds = 24 * 3600;  // what "24h" means; tests shorten it
+  // Webhooks: batch.completed, batch.failed, batch.expired and batch.cancelled posted to webhook_url
+  // ("" = none), signed with webhook_secret ("whsec_..."); loopback and private addresses only with
+  // webhook_allow_private.
+  std::string webhook_url;
+  std::string webhook_secret;
+  bool webhook_allow_private = false;
 };
+
+// OK when the webhook options are usable (a secret with a URL, an http(s) URL whose address is allowed,
+// a whsec_ secret); the problem otherwise, naming the flag.
+Status check_webhook_options(const ServerOptions& options);
 
 class Server {
  public:

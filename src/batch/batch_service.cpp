@@ -124,7 +124,9 @@ Result<std::unique_ptr<BatchService>> BatchService::open(BatchServiceOptions opt
       return fail(Status::unavailable("the data directory " + options.data_dir +
                                       " is in use by another openbatch process"));
     }
-    auto store = store::open_sqlite_store(options.data_dir + "/openbatch.sqlite3");
+    store::SqliteOptions sqlite;
+    sqlite.batch_events = !options.webhooks.url.empty();
+    auto store = store::open_sqlite_store(options.data_dir + "/openbatch.sqlite3", std::move(sqlite));
     if (!store) return fail(store.status());
     std::unique_ptr<store::Store> opened = std::move(store).value();
     if (options.wrap_store) opened = options.wrap_store(std::move(opened));
@@ -142,6 +144,9 @@ Result<std::unique_ptr<BatchService>> BatchService::open(BatchServiceOptions opt
     if (Status s = remove_orphan_blobs(*options.store, *options.blobs); !s) return fail(s);
   }
   if (options.node_id.empty()) options.node_id = openai::new_id("node_");
+  if (!options.webhooks.url.empty() && !options.webhook_transport) {
+    return fail(Status::internal("webhooks need a transport (BatchServiceOptions::webhook_transport)"));
+  }
   return std::unique_ptr<BatchService>(new BatchService(std::move(options), engine, lock_fd));
 }
 
@@ -163,18 +168,32 @@ BatchService::BatchService(BatchServiceOptions options, engine::Engine& engine, 
   r.lease_duration = options_.lease_duration;
   r.poll_interval = options_.poll_interval;
   runner_ = std::make_unique<BatchRunner>(*store_, *blobs_, engine_, clock_, r);
+  if (!options_.webhooks.url.empty()) {
+    webhooks::WebhookSenderOptions w = options_.webhooks;
+    w.node_id = options_.node_id;
+    webhook_sender_ =
+        std::make_unique<webhooks::WebhookSender>(*store_, *options_.webhook_transport, clock_, w);
+  }
 }
 
 BatchService::~BatchService() {
   stop();
   runner_.reset();
+  webhook_sender_.reset();
   blobs_.reset();
   store_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // last: nothing of ours uses the directory any more
 }
 
-void BatchService::start() { runner_->start(); }
-void BatchService::stop() { runner_->stop(); }
+void BatchService::start() {
+  runner_->start();
+  if (webhook_sender_) webhook_sender_->start();
+}
+
+void BatchService::stop() {
+  runner_->stop();
+  if (webhook_sender_) webhook_sender_->stop();
+}
 
 // ---- files
 

@@ -40,6 +40,7 @@
 #include "engine/engine.h"
 #include "openai/limits.h"
 #include "store/store.h"
+#include "webhooks/webhook_sender.h"
 
 namespace openbatch::batch {
 
@@ -73,6 +74,11 @@ struct BatchServiceOptions {
   // How long a batch the store could not validate or finalize (a full disk) waits to be tried again.
   std::chrono::milliseconds retry_interval{5000};
   const Clock* clock = nullptr;  // null: the system clock. REQUIRES: outlives the service.
+  // Webhooks: with webhooks.url set, the store queues an event for every batch that ends (the default
+  // store is opened so; a given one must have StoreOptions::batch_events) and a thread of the service
+  // posts them through webhook_transport (webhooks/curl_webhook_transport.h). node_id is the service's.
+  webhooks::WebhookSenderOptions webhooks;
+  std::shared_ptr<webhooks::WebhookTransport> webhook_transport;
   // For tests: wraps the default store (a store that fails chosen calls, through the store seam).
   std::function<std::unique_ptr<store::Store>(std::unique_ptr<store::Store>)> wrap_store;
 };
@@ -117,7 +123,8 @@ class BatchService {
   BatchService(const BatchService&) = delete;
   BatchService& operator=(const BatchService&) = delete;
 
-  // Resumes every batch that has not ended, and runs new ones from now on.
+  // Resumes every batch that has not ended, and runs new ones from now on; sends the webhook events
+  // that are pending, and those to come.
   void start();
   // Stops the runner: running requests are cancelled and finished results stored; unfinished batches
   // stay as they are until the next start(). Methods other than start() keep working. Idempotent.
@@ -165,6 +172,7 @@ class BatchService {
   std::shared_ptr<store::Store> store_;
   std::shared_ptr<blobs::BlobStore> blobs_;
   std::unique_ptr<BatchRunner> runner_;
+  std::unique_ptr<webhooks::WebhookSender> webhook_sender_;  // null without webhooks
 };
 
 }  // namespace openbatch::batch

@@ -200,10 +200,27 @@ void register_serve(CLI::App& app) {
                   "start); then they end with a 503")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--webhook-url", opts->server.webhook_url,
+                  "POST a signed event (OpenAI's batch.completed, batch.failed, batch.expired, "
+                  "batch.cancelled) to this http(s) URL when a batch ends; retried until the receiver "
+                  "answers 2xx (for 24 h). Public addresses only, unless --webhook-allow-private");
+  cmd->add_option("--webhook-secret", opts->server.webhook_secret,
+                  "The whsec_... secret the events are signed with (Standard Webhooks, as OpenAI signs "
+                  "them; the receiver checks with client.webhooks.unwrap). Other local users see the "
+                  "command line: prefer $OPENBATCH_WEBHOOK_SECRET");
+  cmd->add_flag("--webhook-allow-private", opts->server.webhook_allow_private,
+                "Let --webhook-url reach loopback, private and link-local addresses");
   cmd->add_flag("--verbose,-v", opts->verbose, "Log llama.cpp's own messages");
   cmd->callback([opts] {
     require_model_source(opts->engine);
     gather_api_keys(*opts);
+    if (const char* env = std::getenv("OPENBATCH_WEBHOOK_SECRET");
+        env && opts->server.webhook_secret.empty()) {
+      opts->server.webhook_secret = env;
+    }
+    if (Status s = api::check_webhook_options(opts->server); !s) {
+      throw CLI::ValidationError(s.message());
+    }
     int rc = serve(*opts);
     if (rc != 0) throw CLI::RuntimeError(rc);
   });

@@ -1,7 +1,6 @@
 #include "media/image_fetcher.h"
 
 #include <curl/curl.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
@@ -9,6 +8,7 @@
 
 #include "common/curl_global.h"
 #include "engine/engine.h"
+#include "media/connect_check.h"
 #include "media/data_url.h"
 #include "media/image_format.h"
 
@@ -52,49 +52,6 @@ size_t write_body(char* ptr, size_t size, size_t nmemb, void* userdata) {
   }
   body->data.append(ptr, n);
   return n;
-}
-
-// What the open-socket callback needs to decide, and what it found.
-struct ConnectCheck {
-  CURL* curl = nullptr;
-  const DestinationPolicy* policy = nullptr;
-  std::optional<AddressRange> refused;  // the range of the first address refused
-};
-
-// The host of the URL being fetched now (after redirects), as the URL spells it; "" if unknown.
-std::string current_host(CURL* curl) {
-  char* effective = nullptr;
-  if (curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &effective) != CURLE_OK || effective == nullptr)
-    return "";
-  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), curl_url_cleanup);
-  char* host = nullptr;
-  if (!u || curl_url_set(u.get(), CURLUPART_URL, effective, 0) != CURLUE_OK ||
-      curl_url_get(u.get(), CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-    return "";
-  }
-  std::string out(host);
-  curl_free(host);
-  return out;
-}
-
-// libcurl calls this for every address it is about to connect to, for the first URL and for each
-// redirect alike, after its own name resolution: the address checked is the one connected to, so a
-// name that resolves differently a second time cannot slip past.
-curl_socket_t open_checked_socket(void* clientp, curlsocktype purpose, curl_sockaddr* addr) {
-  auto* check = static_cast<ConnectCheck*>(clientp);
-  if (purpose == CURLSOCKTYPE_IPCXN) {
-    const auto address = ip_address_of(&addr->addr, addr->addrlen);
-    if (!address) {
-      check->refused = AddressRange::kReserved;
-      return CURL_SOCKET_BAD;
-    }
-    const DestinationPolicy& policy = *check->policy;
-    if (!policy.allows(policy.names_hosts() ? current_host(check->curl) : "", *address)) {
-      if (!check->refused) check->refused = classify(*address);
-      return CURL_SOCKET_BAD;  // curl tries the name's other addresses, if any, else fails to connect
-    }
-  }
-  return ::socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
 int stop_when_aborted(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
@@ -152,11 +109,7 @@ Result<std::string> ImageFetcher::download(const std::string& url, const std::at
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
-  // A proxy would connect for us, out of the address check's sight.
-  curl_easy_setopt(c, CURLOPT_PROXY, "");
-  ConnectCheck check{c, &options_.destinations, std::nullopt};
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &check);
+  ConnectCheck check(c, options_.destinations);  // no proxy, and only the addresses allowed
   if (abort != nullptr) {
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, stop_when_aborted);
@@ -167,11 +120,11 @@ Result<std::string> ImageFetcher::download(const std::string& url, const std::at
   const double seconds = static_cast<double>(options_.total_timeout.count()) / 1000.0;
   char timeout[64];
   std::snprintf(timeout, sizeof timeout, "no complete answer within %g s", seconds);
-  if (rc != CURLE_OK && check.refused) {
+  if (rc != CURLE_OK && check.refused()) {
     long redirects = 0;
     curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &redirects);
     return url_error(url, std::string(redirects > 0 ? "it redirects to a host whose" : "its host's") +
-                              " address is not allowed (" + describe(*check.refused) +
+                              " address is not allowed (" + describe(*check.refused()) +
                               " addresses are not fetched, only public ones)");
   }
   switch (rc) {

@@ -146,6 +146,19 @@ class FailingStore final : public Store {
     if (Status s = check("finish_batch"); !s) return s;
     return inner_->finish_batch(id, from, to, output_file, error_file, now);
   }
+  Result<std::vector<EventRecord>> claim_events(const std::string& node, int64_t limit, int64_t now_ms,
+                                                int64_t lease_until_ms) override {
+    if (Status s = check("claim_events"); !s) return s;
+    return inner_->claim_events(node, limit, now_ms, lease_until_ms);
+  }
+  Result<bool> record_event_attempt(const EventAttempt& attempt) override {
+    if (Status s = check("record_event_attempt"); !s) return s;
+    return inner_->record_event_attempt(attempt);
+  }
+  Result<std::vector<EventRecord>> batch_events(const std::string& batch_id) override {
+    if (Status s = check("batch_events"); !s) return s;
+    return inner_->batch_events(batch_id);
+  }
 
  private:
   Status check(const char* method) {

@@ -98,6 +98,17 @@ class ForwardingStore : public Store {
     return inner_->finish_batch(id, from, to, output_file, error_file, now);
   }
 
+  Result<std::vector<EventRecord>> claim_events(const std::string& node, int64_t limit, int64_t now_ms,
+                                                int64_t lease_until_ms) override {
+    return inner_->claim_events(node, limit, now_ms, lease_until_ms);
+  }
+  Result<bool> record_event_attempt(const EventAttempt& attempt) override {
+    return inner_->record_event_attempt(attempt);
+  }
+  Result<std::vector<EventRecord>> batch_events(const std::string& batch_id) override {
+    return inner_->batch_events(batch_id);
+  }
+
  protected:
   Store& inner() { return *inner_; }
 

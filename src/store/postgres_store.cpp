@@ -92,6 +92,24 @@ CREATE INDEX batch_requests_finished ON batch_requests(batch_id, finished) WHERE
     R"sql(
 ALTER TABLE batches ADD COLUMN enqueued_tokens BIGINT NOT NULL DEFAULT 0;
 )sql",
+    // The webhooks' outbox (EventRecord).
+    R"sql(
+CREATE TABLE webhook_events (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  batch_id TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  state INTEGER NOT NULL DEFAULT 0,
+  attempts BIGINT NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  lease_node TEXT,
+  lease_token BIGINT NOT NULL DEFAULT 0,
+  last_error TEXT
+);
+CREATE INDEX webhook_events_due ON webhook_events(next_attempt_at) WHERE state=0;
+CREATE INDEX webhook_events_by_batch ON webhook_events(batch_id);
+)sql",
 };
 
 // The first key of the advisory locks that serialize the quota checks of one owner's batches (the
@@ -100,6 +118,8 @@ constexpr int64_t kQuotaLockClass = 0x6f62'7174;
 
 constexpr const char* kActiveStatuses = "('validating','in_progress','finalizing','cancelling')";
 constexpr const char* kFileColumns = "id, owner, filename, purpose, bytes, created_at, expires_at";
+constexpr const char* kEventColumns =
+    "id, type, batch_id, created_at, state, attempts, next_attempt_at, lease_token, last_error";
 constexpr const char* kBatchColumns =
     "id, owner, endpoint, model, input_file_id, completion_window, status, output_file_id, error_file_id, "
     "created_at, expires_at, in_progress_at, finalizing_at, completed_at, failed_at, expired_at, "
@@ -154,6 +174,30 @@ std::vector<BatchError> errors_from_text(const std::string& text) {
     out.push_back(std::move(be));
   }
   return out;
+}
+
+EventRecord read_event(const Rows& r, int row) {
+  EventRecord e;
+  e.id = r.text(row, 0);
+  e.type = r.text(row, 1);
+  e.batch_id = r.text(row, 2);
+  e.created_at = r.i64(row, 3);
+  e.state = static_cast<EventState>(r.i64(row, 4));
+  e.attempts = r.i64(row, 5);
+  e.next_attempt_ms = r.i64(row, 6);
+  e.lease_token = r.i64(row, 7);
+  e.last_error = r.text(row, 8);
+  return e;
+}
+
+// Queues the event of batch id ending with status `to` (nothing for a status that does not end it, or
+// when batch_events is off), in the transaction that ends the batch.
+Status queue_event(Connection& c, bool batch_events, const std::string& id, BatchStatus to, int64_t now) {
+  if (!batch_events || !is_terminal(to)) return Status::ok();
+  auto r = c.exec(
+      "INSERT INTO webhook_events (id, type, batch_id, created_at, next_attempt_at) VALUES ($1,$2,$3,$4,$5)",
+      {new_event_id(), std::string("batch.") + to_string(to), id, now, now * 1000});
+  return r ? Status::ok() : r.status();
 }
 
 FileRecord read_file(const Rows& r, int row) {
@@ -240,15 +284,18 @@ Status expect_status(Connection& c, const std::string& id, const std::vector<Bat
   return Status::conflict("Cannot move a batch with status '" + *current + "' to '" + to_string(to) + "'.");
 }
 
-Status set_status(Connection& c, const std::string& id, BatchStatus to, int64_t now) {
+// Sets the status (and its timestamp), and queues the event of a batch that ends (batch_events).
+Status set_status(Connection& c, bool batch_events, const std::string& id, BatchStatus to, int64_t now) {
   const char* column = timestamp_column(to);
   if (column) {
     auto r = c.exec(std::string("UPDATE batches SET status=$1, ") + column + "=$2 WHERE id=$3",
                     {to_string(to), now, id});
-    return r ? Status::ok() : r.status();
+    if (!r) return r.status();
+  } else {
+    auto r = c.exec("UPDATE batches SET status=$1 WHERE id=$2", {to_string(to), id});
+    if (!r) return r.status();
   }
-  auto r = c.exec("UPDATE batches SET status=$1 WHERE id=$2", {to_string(to), id});
-  return r ? Status::ok() : r.status();
+  return queue_event(c, batch_events, id, to, now);
 }
 
 Status insert_file_on(Connection& c, const FileRecord& f) {
@@ -261,7 +308,8 @@ Status insert_file_on(Connection& c, const FileRecord& f) {
 
 class PostgresStore final : public Store {
  public:
-  explicit PostgresStore(std::shared_ptr<postgres::Database> db) : db_(std::move(db)) {}
+  PostgresStore(std::shared_ptr<postgres::Database> db, const StoreOptions& options)
+      : db_(std::move(db)), batch_events_(options.batch_events) {}
 
   // ---- files
 
@@ -478,7 +526,8 @@ class PostgresStore final : public Store {
       if (Status s = expect_status(c, id, {BatchStatus::kValidating}, BatchStatus::kFailed); !s) return s;
       auto r = c.exec("UPDATE batches SET status='failed', failed_at=$1, errors=$2 WHERE id=$3",
                       {now, Param::null_if_empty(errors_to_text(errors)), id});
-      return r ? Status::ok() : r.status();
+      if (!r) return r.status();
+      return queue_event(c, batch_events_, id, BatchStatus::kFailed, now);
     });
   }
 
@@ -486,7 +535,7 @@ class PostgresStore final : public Store {
                     int64_t now) override {
     return db_->transaction([&](Connection& c) -> Status {
       if (Status s = expect_status(c, id, from, to); !s) return s;
-      return set_status(c, id, to, now);
+      return set_status(c, batch_events_, id, to, now);
     });
   }
 
@@ -624,7 +673,13 @@ class PostgresStore final : public Store {
           "UPDATE batches SET job_node=NULL, job_until=NULL WHERE job_node IS NOT NULL AND ($1='' OR "
           "job_node=$1)",
           {node});
-      return b ? Status::ok() : b.status();
+      if (!b) return b.status();
+      // A claimed event is due again at once (its claim's end is its next attempt).
+      auto e = c.exec(
+          "UPDATE webhook_events SET lease_node=NULL, next_attempt_at=0 WHERE state=0 AND lease_node IS NOT "
+          "NULL AND ($1='' OR lease_node=$1)",
+          {node});
+      return e ? Status::ok() : e.status();
     });
   }
 
@@ -752,10 +807,69 @@ class PostgresStore final : public Store {
                       {Param::null_if_empty(output_file ? output_file->id : ""),
                        Param::null_if_empty(error_file ? error_file->id : ""), id});
       if (!u) return u.status();
-      if (Status s = set_status(c, id, to, now); !s) return s;
+      if (Status s = set_status(c, batch_events_, id, to, now); !s) return s;
       auto d = c.exec("DELETE FROM batch_requests WHERE batch_id=$1", {id});
       return d ? Status::ok() : d.status();
     });
+  }
+
+  // ---- webhook events
+
+  Result<std::vector<EventRecord>> claim_events(const std::string& node, int64_t limit, int64_t now_ms,
+                                                int64_t lease_until_ms) override {
+    std::vector<EventRecord> out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      out.clear();
+      // Events another node is claiming right now are skipped, not waited for. The rows to take are a
+      // MATERIALIZED CTE, chosen once (see claim_requests: a subquery in FROM can be run again per row).
+      auto r = c.exec(
+          "WITH d AS MATERIALIZED (SELECT seq FROM webhook_events WHERE state=0 AND next_attempt_at<=$3 "
+          "ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED) "
+          "UPDATE webhook_events e SET lease_node=$1, next_attempt_at=$2, lease_token=e.lease_token+1 FROM d "
+          "WHERE e.seq=d.seq RETURNING e.id, e.type, e.batch_id, e.created_at, e.state, e.attempts, "
+          "e.next_attempt_at, e.lease_token, e.last_error, e.seq",
+          {node, lease_until_ms, now_ms, limit});
+      if (!r) return r.status();
+      std::vector<std::pair<int64_t, EventRecord>> claimed;
+      for (int i = 0; i < r->size(); ++i) claimed.emplace_back(r->i64(i, 9), read_event(*r, i));
+      std::sort(claimed.begin(), claimed.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (auto& e : claimed) out.push_back(std::move(e.second));
+      return Status::ok();
+    });
+    if (!s) return s;
+    return out;
+  }
+
+  Result<bool> record_event_attempt(const EventAttempt& a) override {
+    bool stored = false;
+    Status s = db_->run([&](Connection& c) -> Status {
+      auto r = c.exec(
+          "UPDATE webhook_events SET state=$1, attempts=attempts+1, next_attempt_at=$2, last_error=$3, "
+          "lease_node=NULL WHERE id=$4 AND lease_token=$5 AND state=0 AND lease_node IS NOT NULL",
+          {static_cast<int64_t>(a.state), a.next_attempt_ms, Param::null_if_empty(a.error), a.event_id,
+           a.lease_token});
+      if (!r) return r.status();
+      stored = r->affected() == 1;
+      return Status::ok();
+    });
+    if (!s) return s;
+    return stored;
+  }
+
+  Result<std::vector<EventRecord>> batch_events(const std::string& batch_id) override {
+    std::vector<EventRecord> out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      out.clear();
+      auto r = c.exec(
+          std::string("SELECT ") + kEventColumns + " FROM webhook_events WHERE batch_id=$1 ORDER BY seq",
+          {batch_id});
+      if (!r) return r.status();
+      for (int i = 0; i < r->size(); ++i) out.push_back(read_event(*r, i));
+      return Status::ok();
+    });
+    if (!s) return s;
+    return out;
   }
 
  private:
@@ -774,15 +888,16 @@ class PostgresStore final : public Store {
   }
 
   std::shared_ptr<postgres::Database> db_;
+  const bool batch_events_;  // StoreOptions::batch_events
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url) {
+Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url, const StoreOptions& options) {
   auto db = postgres::Database::open(url);
   if (!db) return db.status();
   if (Status s = postgres::migrate(**db, "store", kMigrations); !s) return s;
-  return std::unique_ptr<Store>(std::make_unique<PostgresStore>(std::move(db).value()));
+  return std::unique_ptr<Store>(std::make_unique<PostgresStore>(std::move(db).value(), options));
 }
 
 }  // namespace openbatch::store

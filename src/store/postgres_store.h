@@ -14,6 +14,6 @@ namespace openbatch::store {
 
 // Opens the database at url (a libpq connection URI: postgresql://user@host:5432/db, or
 // postgresql:///db?host=/unix/socket/dir). Unavailable when it cannot be reached.
-Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url);
+Result<std::unique_ptr<Store>> open_postgres_store(const std::string& url, const StoreOptions& options = {});
 
 }  // namespace openbatch::store

@@ -98,6 +98,24 @@ CREATE INDEX batch_requests_finished ON batch_requests(batch_id, finished) WHERE
     R"sql(
 ALTER TABLE batches ADD COLUMN enqueued_tokens INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // The webhooks' outbox (EventRecord).
+    R"sql(
+CREATE TABLE webhook_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  type TEXT NOT NULL,
+  batch_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  state INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  lease_node TEXT,
+  lease_token INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT
+);
+CREATE INDEX webhook_events_due ON webhook_events(next_attempt_at) WHERE state=0;
+CREATE INDEX webhook_events_by_batch ON webhook_events(batch_id);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -105,6 +123,8 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 constexpr const char* kActiveStatuses = "('validating','in_progress','finalizing','cancelling')";
 
 constexpr const char* kFileColumns = "id, owner, filename, purpose, bytes, created_at, expires_at";
+constexpr const char* kEventColumns =
+    "id, type, batch_id, created_at, state, attempts, next_attempt_at, lease_token, last_error";
 constexpr const char* kBatchColumns =
     "id, owner, endpoint, model, input_file_id, completion_window, status, output_file_id, error_file_id, "
     "created_at, expires_at, in_progress_at, finalizing_at, completed_at, failed_at, expired_at, "
@@ -201,6 +221,20 @@ FileRecord read_file(const Query& q) {
   return f;
 }
 
+EventRecord read_event(const Query& q) {
+  EventRecord e;
+  e.id = q.text(0);
+  e.type = q.text(1);
+  e.batch_id = q.text(2);
+  e.created_at = q.i64(3);
+  e.state = static_cast<EventState>(q.i64(4));
+  e.attempts = q.i64(5);
+  e.next_attempt_ms = q.i64(6);
+  e.lease_token = q.i64(7);
+  e.last_error = q.text(8);
+  return e;
+}
+
 std::string errors_to_text(const std::vector<BatchError>& errors) {
   if (errors.empty()) return "";
   nlohmann::json arr = nlohmann::json::array();
@@ -268,7 +302,7 @@ BatchRecord read_batch(const Query& q) {
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(sqlite3* db, SqliteOptions options) : db_(db) {
+  SqliteStore(sqlite3* db, SqliteOptions options) : db_(db), batch_events_(options.batch_events) {
     if (options.fail_statement) {
       fault_ = [this, fail = std::move(options.fail_statement)](const char* sql) {
         injected_ = fail(sql);
@@ -503,7 +537,7 @@ class SqliteStore final : public Store {
       Query q(statement("UPDATE batches SET status='failed', failed_at=?, errors=? WHERE id=?"));
       q.bind(now).bind_or_null(errors_to_text(errors)).bind(id);
       if (q.step() != SQLITE_DONE) return error("fail_batch");
-      return Status::ok();
+      return queue_event(id, BatchStatus::kFailed, now);
     });
   }
 
@@ -658,9 +692,17 @@ class SqliteStore final : public Store {
         q.bind(node);
         if (q.step() != SQLITE_DONE) return error("release_leases");
       }
-      Query q(
-          statement("UPDATE batches SET job_node=NULL, job_until=NULL WHERE job_node IS NOT NULL AND (?1='' "
-                    "OR job_node=?1)"));
+      {
+        Query q(statement(
+            "UPDATE batches SET job_node=NULL, job_until=NULL WHERE job_node IS NOT NULL AND (?1='' "
+            "OR job_node=?1)"));
+        q.bind(node);
+        if (q.step() != SQLITE_DONE) return error("release_leases");
+      }
+      // A claimed event is due again at once (its claim's end is its next attempt).
+      Query q(statement(
+          "UPDATE webhook_events SET lease_node=NULL, next_attempt_at=0 WHERE state=0 AND lease_node IS NOT "
+          "NULL AND (?1='' OR lease_node=?1)"));
       q.bind(node);
       if (q.step() != SQLITE_DONE) return error("release_leases");
       return Status::ok();
@@ -787,6 +829,49 @@ class SqliteStore final : public Store {
     });
   }
 
+  // ---- webhook events
+
+  Result<std::vector<EventRecord>> claim_events(const std::string& node, int64_t limit, int64_t now_ms,
+                                                int64_t lease_until_ms) override {
+    std::lock_guard lock(mu_);
+    Query q(statement(std::string("UPDATE webhook_events SET lease_node=?1, next_attempt_at=?2, "
+                                  "lease_token=lease_token+1 WHERE seq IN (SELECT seq FROM webhook_events "
+                                  "WHERE state=0 AND next_attempt_at<=?3 ORDER BY seq LIMIT ?4) RETURNING ") +
+                      kEventColumns + ", seq"));
+    q.bind(node).bind(lease_until_ms).bind(now_ms).bind(limit);
+    std::vector<std::pair<int64_t, EventRecord>> claimed;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) claimed.emplace_back(q.i64(9), read_event(q));
+    if (rc != SQLITE_DONE) return error("claim_events");
+    std::sort(claimed.begin(), claimed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<EventRecord> out;
+    for (auto& c : claimed) out.push_back(std::move(c.second));
+    return out;
+  }
+
+  Result<bool> record_event_attempt(const EventAttempt& a) override {
+    std::lock_guard lock(mu_);
+    Query q(statement(
+        "UPDATE webhook_events SET state=?1, attempts=attempts+1, next_attempt_at=?2, last_error=?3, "
+        "lease_node=NULL WHERE id=?4 AND lease_token=?5 AND state=0 AND lease_node IS NOT NULL"));
+    q.bind(static_cast<int64_t>(a.state)).bind(a.next_attempt_ms).bind_or_null(a.error).bind(a.event_id);
+    q.bind(a.lease_token);
+    if (q.step() != SQLITE_DONE) return error("record_event_attempt");
+    return sqlite3_changes(db_) == 1;
+  }
+
+  Result<std::vector<EventRecord>> batch_events(const std::string& batch_id) override {
+    std::lock_guard lock(mu_);
+    Query q(statement(std::string("SELECT ") + kEventColumns +
+                      " FROM webhook_events WHERE batch_id=? ORDER BY seq"));
+    q.bind(batch_id);
+    std::vector<EventRecord> out;
+    int rc;
+    while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_event(q));
+    if (rc != SQLITE_DONE) return error("batch_events");
+    return out;
+  }
+
  private:
   // Runs body in one transaction: BEGIN IMMEDIATE first, and if that fails nothing else runs (not
   // one statement in autocommit); COMMIT when body returns OK, ROLLBACK when it fails or COMMIT does.
@@ -908,13 +993,25 @@ class SqliteStore final : public Store {
     if (column) q.bind(now);
     q.bind(id);
     if (q.step() != SQLITE_DONE) return error("set status");
+    return queue_event(id, to, now);
+  }
+
+  // Queues the event of batch id ending with status `to` (nothing for a status that does not end it,
+  // or without batch_events). REQUIRES: mu_ held, in the transaction that ends the batch.
+  Status queue_event(const std::string& id, BatchStatus to, int64_t now) {
+    if (!batch_events_ || !is_terminal(to)) return Status::ok();
+    Query q(statement(
+        "INSERT INTO webhook_events (id, type, batch_id, created_at, next_attempt_at) VALUES (?,?,?,?,?)"));
+    q.bind(new_event_id()).bind(std::string("batch.") + to_string(to)).bind(id).bind(now).bind(now * 1000);
+    if (q.step() != SQLITE_DONE) return error("queue event");
     return Status::ok();
   }
 
   sqlite3* db_;
-  FaultCheck fault_;       // empty unless a test asked for faults
-  bool injected_ = false;  // the last statement failed by fault_, not by SQLite
-  std::mutex mu_;          // one connection, used by one thread at a time
+  const bool batch_events_;  // SqliteOptions::batch_events
+  FaultCheck fault_;         // empty unless a test asked for faults
+  bool injected_ = false;    // the last statement failed by fault_, not by SQLite
+  std::mutex mu_;            // one connection, used by one thread at a time
   std::unordered_map<std::string, sqlite3_stmt*> stmts_;
 };
 

@@ -12,7 +12,7 @@
 
 namespace openbatch::store {
 
-struct SqliteOptions {
+struct SqliteOptions : StoreOptions {
   // For tests: asked before each statement runs (BEGIN IMMEDIATE, COMMIT and every other statement,
   // ROLLBACK excepted) with its SQL; true makes that statement fail as on a full disk (SQLITE_FULL),
   // without running it. Called with the store's lock held; must not call the store.

@@ -80,7 +80,7 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
   // What the later migrations added goes: progress samples (2), leases (3), finish order (4),
-  // enqueued tokens (5).
+  // enqueued tokens (5), the webhooks' outbox (6).
   ASSERT_EQ(
       sqlite3_exec(db,
                    "DROP INDEX batch_requests_finished; ALTER TABLE batch_requests DROP COLUMN finished; "
@@ -88,7 +88,8 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
                    "batch_requests_leased; ALTER TABLE batch_requests DROP COLUMN lease_node; ALTER TABLE "
                    "batch_requests DROP COLUMN lease_until; ALTER TABLE batch_requests DROP COLUMN "
                    "lease_token; ALTER TABLE batches DROP COLUMN job_node; ALTER TABLE batches DROP COLUMN "
-                   "job_until; ALTER TABLE batches DROP COLUMN enqueued_tokens; PRAGMA user_version=1",
+                   "job_until; ALTER TABLE batches DROP COLUMN enqueued_tokens; DROP TABLE webhook_events; "
+                   "PRAGMA user_version=1",
                    nullptr, nullptr, nullptr),
       SQLITE_OK);
   sqlite3_close(db);
@@ -99,6 +100,7 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   EXPECT_EQ(store_->claim_requests("batch_1", "node-a", 5, 1, 2)->size(), 2u);
   ASSERT_TRUE(store_->record_results({{"batch_1", 2, Outcome::kOutput, "{}", {}, 0}}));
   EXPECT_EQ(store_->finished_results("batch_1", 0, 5)->size(), 1u);
+  EXPECT_TRUE(store_->claim_events("node-a", 5, 1, 2)->empty());
 }
 
 TEST_F(SqliteStoreTest, UsesWalAndRefusesANewerSchema) {

@@ -4,6 +4,8 @@
 #include <string>
 #include <utility>
 
+#include "common/random.h"
+
 namespace openbatch::store {
 
 namespace {
@@ -44,6 +46,18 @@ Status enqueued_token_limit_exceeded(int64_t max_enqueued_tokens) {
 bool is_terminal(BatchStatus status) {
   return status == BatchStatus::kCompleted || status == BatchStatus::kFailed ||
          status == BatchStatus::kExpired || status == BatchStatus::kCancelled;
+}
+
+std::string new_event_id() {
+  unsigned char bytes[16];
+  random_bytes(bytes, sizeof bytes);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "evt_";
+  for (unsigned char b : bytes) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  return id;
 }
 
 }  // namespace openbatch::store

@@ -157,6 +157,41 @@ Status enqueued_token_limit_exceeded(int64_t max_enqueued_tokens);
 // The statuses whose batches hold enqueued tokens, as SQL: "('validating','in_progress','finalizing')".
 extern const char* const kEnqueuedStatusesSql;
 
+// A webhook event in the outbox: queued in the same transaction that ends its batch (StoreOptions::
+// batch_events), then delivered by whichever node claims it (claim_events).
+enum class EventState { kPending = 0, kDelivered = 1, kFailed = 2 };
+
+struct EventRecord {
+  std::string id;          // "evt_…"
+  std::string type;        // "batch.completed", "batch.failed", "batch.expired" or "batch.cancelled"
+  std::string batch_id;    // data.id
+  int64_t created_at = 0;  // Unix seconds: when the batch ended (its completed_at, failed_at...)
+  EventState state = EventState::kPending;
+  int64_t attempts = 0;         // deliveries tried and ended (record_event_attempt)
+  int64_t next_attempt_ms = 0;  // pending: when it is due (while claimed, when its claim lapses)
+  int64_t lease_token = 0;      // the claim under which a node delivers it (claim_events)
+  std::string last_error;       // why the last attempt failed; "" if none did
+};
+
+// How one delivery attempt of a claimed event ended.
+struct EventAttempt {
+  std::string event_id;
+  int64_t lease_token = 0;                  // the claim it was made under
+  EventState state = EventState::kPending;  // kDelivered, kFailed (given up) or kPending (retry)
+  int64_t next_attempt_ms = 0;              // kPending: when to try again
+  std::string error;                        // "" on delivery
+};
+
+// What a store does beyond keeping records, chosen when it is opened.
+struct StoreOptions {
+  // Queue an event (EventRecord) for every batch that ends, in the transaction that ends it: the
+  // outbox of the webhooks (--webhook-url). Off, no event is queued.
+  bool batch_events = false;
+};
+
+// A new event id: "evt_" and 32 random hex digits, as OpenAI's. Thread-safe.
+std::string new_event_id();
+
 // A page of a list, newest first unless asked otherwise.
 struct ListQuery {
   std::string after;  // the id after which the page starts; "" = from the start
@@ -237,8 +272,9 @@ class Store {
   // Ends node's leases of the batch (its requests' and its job's), so that another node may take them at
   // once.
   virtual Status release_batch(const std::string& batch_id, const std::string& node) = 0;
-  // Ends every lease node holds; node "" ends every lease of every node (for a store that one process
-  // holds alone, when it starts: the leases of an earlier process that died are nobody's).
+  // Ends every lease node holds (its claims on events too: they are due at once); node "" ends every
+  // lease of every node (for a store that one process holds alone, when it starts: the leases of an
+  // earlier process that died are nobody's).
   virtual Status release_leases(const std::string& node) = 0;
   virtual Result<RequestTally> request_tally(const std::string& batch_id, int64_t now_ms) = 0;
   // Takes the batch's job lease (its validation or finalization) for node until lease_until_ms, unless
@@ -269,12 +305,27 @@ class Store {
   virtual Status finish_batch(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to,
                               const std::optional<FileRecord>& output_file,
                               const std::optional<FileRecord>& error_file, int64_t now) = 0;
+
+  // ---- webhook events (the outbox; queued by the calls that end a batch when batch_events is on:
+  // fail_batch, finish_batch and a transition to an ending status, in their own transaction)
+  // Claims for node up to limit pending events due at now_ms, oldest first: each gets a new
+  // lease_token and is not due again before lease_until_ms (should the node die delivering it). Many
+  // nodes may claim at once; each event goes to one of them.
+  virtual Result<std::vector<EventRecord>> claim_events(const std::string& node, int64_t limit,
+                                                        int64_t now_ms, int64_t lease_until_ms) = 0;
+  // Ends one attempt: adds one to attempts and records the outcome (a pending event is due again at
+  // next_attempt_ms). False, and nothing written, when the event is no longer under attempt.lease_token
+  // (its claim lapsed and another node took it), its claim has ended (the attempt was recorded already,
+  // or release_leases ended it) or it is no longer pending.
+  virtual Result<bool> record_event_attempt(const EventAttempt& attempt) = 0;
+  // The events of a batch, oldest first (any state).
+  virtual Result<std::vector<EventRecord>> batch_events(const std::string& batch_id) = 0;
 };
 
 // Opens the store a URL names: postgresql://... or postgres://... (libpq's connection URIs, unix sockets
 // included: postgresql:///DB?host=/run/postgresql) on PostgreSQL, anything else as the path of a SQLite
 // database file.
-Result<std::unique_ptr<Store>> open_store(const std::string& url);
+Result<std::unique_ptr<Store>> open_store(const std::string& url, const StoreOptions& options = {});
 // True when url names a PostgreSQL database.
 bool is_postgres_url(const std::string& url);
 

@@ -43,7 +43,7 @@ export async function startStandin({ delayMs = 50, busyFirst = false, held = fal
           choices: [{ index: 0, message: { role: 'assistant', content: JSON.stringify({ categories: ['drama'], summary: String(last).slice(0, 40) }) }, finish_reason: 'stop', logprobs: null }],
           usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: COMPLETION_TOKENS, total_tokens: PROMPT_TOKENS + COMPLETION_TOKENS },
         }));
-      }, delayMs);
+      }, delayMs).unref(); // a closed stand-in with requests still held does not keep node alive
       if (holding) waiting.push(answer); else answer();
     });
   });
