@@ -27,8 +27,11 @@ Run run_level(engine::Engine& eng, int concurrency, int requests, int tokens) {
   int submitted = 0;
   auto submit_one = [&] {
     engine::GenerationRequest r;
-    r.messages = {{"system", "You write short product descriptions.", {}},
-                  {"user", "Describe item number " + std::to_string(submitted) + " of the catalogue.", {}}};
+    r.messages.resize(2);
+    r.messages[0].role = "system";
+    r.messages[0].content = "You write short product descriptions.";
+    r.messages[1].role = "user";
+    r.messages[1].content = "Describe item number " + std::to_string(submitted) + " of the catalogue.";
     r.max_tokens = tokens;
     r.ignore_eos = true;
     r.sampling.seed = static_cast<uint32_t>(submitted);

@@ -41,9 +41,18 @@ Run run_batch(engine::Engine& eng, const std::vector<std::shared_ptr<const std::
   size_t next = 0;
   auto submit = [&] {
     engine::GenerationRequest r;
-    r.messages.push_back({"system", kCaptionPrompt, {}});
-    engine::Message user{"user", "Item " + std::to_string(next) + ": oak chair with a woven seat", {}};
-    user.images.push_back({user.content.size(), "bench://" + std::to_string(next), images[next]});
+    engine::Message system;
+    system.role = "system";
+    system.content = kCaptionPrompt;
+    r.messages.push_back(std::move(system));
+    engine::Message user;
+    user.role = "user";
+    user.content = "Item " + std::to_string(next) + ": oak chair with a woven seat";
+    engine::ImagePart image;
+    image.offset = user.content.size();
+    image.url = "bench://" + std::to_string(next);
+    image.data = images[next];
+    user.images.push_back(std::move(image));
     r.messages.push_back(std::move(user));
     r.max_tokens = tokens;
     r.ignore_eos = true;
