@@ -17,6 +17,7 @@
 #include "openai/endpoints.h"
 #include "openai/jsonl_check.h"
 #include "store/sqlite_store.h"
+#include "webhooks/event_waking_store.h"
 
 namespace openbatch::batch {
 namespace {
@@ -167,6 +168,12 @@ BatchService::BatchService(BatchServiceOptions options, engine::Engine& engine, 
   r.node_id = options_.node_id;
   r.lease_duration = options_.lease_duration;
   r.poll_interval = options_.poll_interval;
+  if (!options_.webhooks.url.empty()) {
+    // A batch that ends here wakes the sender: its event goes out at once, not at the next poll.
+    store_ = std::make_unique<webhooks::EventWakingStore>(std::move(store_), [this] {
+      if (webhook_sender_) webhook_sender_->wake();
+    });
+  }
   runner_ = std::make_unique<BatchRunner>(*store_, *blobs_, engine_, clock_, r);
   if (!options_.webhooks.url.empty()) {
     webhooks::WebhookSenderOptions w = options_.webhooks;

@@ -11,7 +11,7 @@ namespace openbatch::store {
 
 class ForwardingStore : public Store {
  public:
-  explicit ForwardingStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
+  explicit ForwardingStore(std::shared_ptr<Store> inner) : inner_(std::move(inner)) {}
 
   Status insert_file(const FileRecord& rec) override { return inner_->insert_file(rec); }
   Result<FileRecord> get_file(const std::string& owner, const std::string& id) override {
@@ -113,7 +113,7 @@ class ForwardingStore : public Store {
   Store& inner() { return *inner_; }
 
  private:
-  std::unique_ptr<Store> inner_;
+  std::shared_ptr<Store> inner_;
 };
 
 }  // namespace openbatch::store

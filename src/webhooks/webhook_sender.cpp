@@ -114,8 +114,18 @@ void WebhookSender::run() {
     if (stopping_) return;
     // A full round may have left more due events: go on at once.
     if (tried && *tried >= options_.claim_limit) continue;
-    if (cv_.wait_for(lock, options_.poll_interval, [this] { return stopping_; })) return;
+    if (cv_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || woken_; }) && stopping_)
+      return;
+    woken_ = false;
   }
+}
+
+void WebhookSender::wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
 }
 
 }  // namespace openbatch::webhooks

@@ -10,7 +10,7 @@
 // the claim lapses. A restarted server finds what is pending in the store and sends it.
 //
 //   webhooks::WebhookSender sender(store, transport, clock, options);
-//   sender.start();  // a thread: deliver_due() every poll_interval
+//   sender.start();  // a thread: deliver_due() every poll_interval, and at once after wake()
 //   ...
 //   sender.stop();
 #pragma once
@@ -84,6 +84,8 @@ class WebhookSender {
 
   // Thread-safe, as is stop().
   void start();
+  // Asks the thread for a round now (a batch has just ended here), not at the next poll. Thread-safe.
+  void wake();
   // Ends the thread, and the attempt in progress (it is due again at once, for the next start).
   // Idempotent.
   void stop();
@@ -99,6 +101,7 @@ class WebhookSender {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool woken_ = false;              // wake(): a round is asked for
   std::atomic<bool> abort_{false};  // stop(): the POST in progress ends
   std::thread thread_;
 };

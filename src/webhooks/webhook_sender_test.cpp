@@ -7,6 +7,7 @@
 
 #include "common/temp_dir.h"
 #include "store/sqlite_store.h"
+#include "webhooks/event_waking_store.h"
 #include "webhooks/webhook_signature.h"
 
 namespace openbatch::webhooks {
@@ -54,18 +55,22 @@ class WebhookSenderTest : public ::testing::Test {
     auto s = store::open_sqlite_store(dir_.path() + "/openbatch.sqlite3", std::move(o));
     ASSERT_TRUE(s.is_ok()) << s.status().message();
     store_ = std::move(s).value();
+    ASSERT_TRUE(store_->insert_batch(batch("batch_1")));
+    ASSERT_TRUE(store_->fail_batch("batch_1", {{"invalid_json_line", "bad", "", 1}}, clock_.now_seconds()));
+    options_.url = "https://hooks.example.com/openbatch";
+    options_.key = *decode_webhook_secret(kSecret);
+  }
+
+  store::BatchRecord batch(const std::string& id) const {
     store::BatchRecord b;
-    b.id = "batch_1";
+    b.id = id;
     b.owner = "alice";
     b.endpoint = "/v1/chat/completions";
     b.input_file_id = "file-in";
     b.completion_window = "24h";
     b.created_at = clock_.now_seconds();
     b.expires_at = b.created_at + 86400;
-    ASSERT_TRUE(store_->insert_batch(b));
-    ASSERT_TRUE(store_->fail_batch("batch_1", {{"invalid_json_line", "bad", "", 1}}, clock_.now_seconds()));
-    options_.url = "https://hooks.example.com/openbatch";
-    options_.key = *decode_webhook_secret(kSecret);
+    return b;
   }
 
   store::EventRecord only_event() {
@@ -156,6 +161,36 @@ TEST_F(WebhookSenderTest, TheThreadDeliversWhatIsDue) {
   }
   sender.stop();
   EXPECT_EQ(only_event().state, store::EventState::kDelivered);
+}
+
+// A batch that ends through the EventWakingStore wakes the sender: its event goes out at once, though
+// the next poll is an hour away.
+TEST_F(WebhookSenderTest, ABatchEndedThroughTheWakingStoreIsSentAtOnceNotAtThePoll) {
+  WebhookSenderOptions o = options_;
+  o.poll_interval = std::chrono::hours(1);
+  std::atomic<WebhookSender*> target{nullptr};
+  EventWakingStore waking(std::move(store_), [&target] {
+    if (WebhookSender* s = target.load()) s->wake();
+  });
+  auto state_of = [&waking](const std::string& batch) {
+    auto events = waking.batch_events(batch);
+    return events.is_ok() && events->size() == 1 ? events->front().state : store::EventState::kFailed;
+  };
+  auto wait_delivered = [&state_of](const std::string& batch) {
+    for (int i = 0; i < 2000 && state_of(batch) != store::EventState::kDelivered; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return state_of(batch);
+  };
+  WebhookSender sender(waking, transport_, clock_, o);
+  target = &sender;
+  sender.start();
+  EXPECT_EQ(wait_delivered("batch_1"), store::EventState::kDelivered) << "the round at start";
+  ASSERT_TRUE(waking.insert_batch(batch("batch_2")));
+  ASSERT_TRUE(waking.fail_batch("batch_2", {{"invalid_json_line", "bad", "", 1}}, clock_.now_seconds()));
+  EXPECT_EQ(wait_delivered("batch_2"), store::EventState::kDelivered) << "woken, not polled";
+  sender.stop();
+  target = nullptr;
 }
 
 }  // namespace
