@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "postgres/connection.h"
+#include "store/record_rows.h"
 
 namespace openbatch::store {
 namespace {
@@ -117,78 +118,18 @@ CREATE INDEX webhook_events_by_batch ON webhook_events(batch_id);
 constexpr int64_t kQuotaLockClass = 0x6f62'7174;
 
 constexpr const char* kActiveStatuses = "('validating','in_progress','finalizing','cancelling')";
-constexpr const char* kFileColumns = "id, owner, filename, purpose, bytes, created_at, expires_at";
-constexpr const char* kEventColumns =
-    "id, type, batch_id, created_at, state, attempts, next_attempt_at, lease_token, last_error";
-constexpr const char* kBatchColumns =
-    "id, owner, endpoint, model, input_file_id, completion_window, status, output_file_id, error_file_id, "
-    "created_at, expires_at, in_progress_at, finalizing_at, completed_at, failed_at, expired_at, "
-    "cancelling_at, cancelled_at, errors, metadata, output_expires_after, total, completed, failed, "
-    "input_tokens, output_tokens, cached_tokens, reasoning_tokens";
 
-const char* timestamp_column(BatchStatus s) {
-  switch (s) {
-    case BatchStatus::kValidating:
-      return nullptr;
-    case BatchStatus::kFailed:
-      return "failed_at";
-    case BatchStatus::kInProgress:
-      return "in_progress_at";
-    case BatchStatus::kFinalizing:
-      return "finalizing_at";
-    case BatchStatus::kCompleted:
-      return "completed_at";
-    case BatchStatus::kExpired:
-      return "expired_at";
-    case BatchStatus::kCancelling:
-      return "cancelling_at";
-    case BatchStatus::kCancelled:
-      return "cancelled_at";
-  }
-  return nullptr;
-}
-
-std::string errors_to_text(const std::vector<BatchError>& errors) {
-  if (errors.empty()) return "";
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& e : errors) {
-    arr.push_back({{"code", e.code},
-                   {"message", e.message},
-                   {"param", e.param},
-                   {"line", e.line ? nlohmann::json(*e.line) : nlohmann::json(nullptr)}});
-  }
-  return arr.dump();
-}
-
-std::vector<BatchError> errors_from_text(const std::string& text) {
-  std::vector<BatchError> out;
-  if (text.empty()) return out;
-  auto arr = nlohmann::json::parse(text, nullptr, false);
-  if (!arr.is_array()) return out;
-  for (const auto& e : arr) {
-    BatchError be;
-    be.code = e.value("code", "");
-    be.message = e.value("message", "");
-    be.param = e.value("param", "");
-    if (e.contains("line") && e["line"].is_number_integer()) be.line = e["line"].get<int64_t>();
-    out.push_back(std::move(be));
-  }
-  return out;
-}
-
-EventRecord read_event(const Rows& r, int row) {
-  EventRecord e;
-  e.id = r.text(row, 0);
-  e.type = r.text(row, 1);
-  e.batch_id = r.text(row, 2);
-  e.created_at = r.i64(row, 3);
-  e.state = static_cast<EventState>(r.i64(row, 4));
-  e.attempts = r.i64(row, 5);
-  e.next_attempt_ms = r.i64(row, 6);
-  e.lease_token = r.i64(row, 7);
-  e.last_error = r.text(row, 8);
-  return e;
-}
+// One row of a result, as the record readers (store/record_rows.h) read rows.
+struct PgRow {
+  const Rows& rows;
+  int row;
+  std::string text(int col) const { return rows.text(row, col); }
+  int64_t i64(int col) const { return rows.i64(row, col); }
+  std::optional<int64_t> opt_i64(int col) const { return rows.opt_i64(row, col); }
+};
+FileRecord read_file(const Rows& r, int row) { return read_file_row(PgRow{r, row}); }
+BatchRecord read_batch(const Rows& r, int row) { return read_batch_row(PgRow{r, row}); }
+EventRecord read_event(const Rows& r, int row) { return read_event_row(PgRow{r, row}); }
 
 // Queues the event of batch id ending with status `to` (nothing for a status that does not end it, or
 // when batch_events is off), in the transaction that ends the batch.
@@ -198,55 +139,6 @@ Status queue_event(Connection& c, bool batch_events, const std::string& id, Batc
       "INSERT INTO webhook_events (id, type, batch_id, created_at, next_attempt_at) VALUES ($1,$2,$3,$4,$5)",
       {new_event_id(), std::string("batch.") + to_string(to), id, now, now * 1000});
   return r ? Status::ok() : r.status();
-}
-
-FileRecord read_file(const Rows& r, int row) {
-  FileRecord f;
-  f.id = r.text(row, 0);
-  f.owner = r.text(row, 1);
-  f.filename = r.text(row, 2);
-  f.purpose = r.text(row, 3);
-  f.bytes = r.i64(row, 4);
-  f.created_at = r.i64(row, 5);
-  f.expires_at = r.opt_i64(row, 6);
-  return f;
-}
-
-BatchRecord read_batch(const Rows& r, int row) {
-  BatchRecord b;
-  int c = 0;
-  b.id = r.text(row, c++);
-  b.owner = r.text(row, c++);
-  b.endpoint = r.text(row, c++);
-  b.model = r.text(row, c++);
-  b.input_file_id = r.text(row, c++);
-  b.completion_window = r.text(row, c++);
-  b.status = batch_status_from_string(r.text(row, c++)).value_or(BatchStatus::kFailed);
-  b.output_file_id = r.text(row, c++);
-  b.error_file_id = r.text(row, c++);
-  b.created_at = r.i64(row, c++);
-  b.expires_at = r.i64(row, c++);
-  b.in_progress_at = r.opt_i64(row, c++);
-  b.finalizing_at = r.opt_i64(row, c++);
-  b.completed_at = r.opt_i64(row, c++);
-  b.failed_at = r.opt_i64(row, c++);
-  b.expired_at = r.opt_i64(row, c++);
-  b.cancelling_at = r.opt_i64(row, c++);
-  b.cancelled_at = r.opt_i64(row, c++);
-  b.errors = errors_from_text(r.text(row, c++));
-  const std::string metadata = r.text(row, c++);
-  b.metadata = metadata.empty() ? nlohmann::ordered_json(nullptr)
-                                : nlohmann::ordered_json::parse(metadata, nullptr, false);
-  if (b.metadata.is_discarded()) b.metadata = nullptr;
-  b.output_expires_after_seconds = r.opt_i64(row, c++);
-  b.request_counts.total = r.i64(row, c++);
-  b.request_counts.completed = r.i64(row, c++);
-  b.request_counts.failed = r.i64(row, c++);
-  b.usage.input_tokens = r.i64(row, c++);
-  b.usage.output_tokens = r.i64(row, c++);
-  b.usage.cached_tokens = r.i64(row, c++);
-  b.usage.reasoning_tokens = r.i64(row, c++);
-  return b;
 }
 
 Status file_not_found(const std::string& id) { return Status::not_found("No such File object: " + id, "id"); }

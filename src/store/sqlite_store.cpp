@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "store/record_rows.h"
+
 namespace openbatch::store {
 namespace {
 
@@ -122,38 +124,6 @@ constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 // Statuses in which a batch still reads its input file.
 constexpr const char* kActiveStatuses = "('validating','in_progress','finalizing','cancelling')";
 
-constexpr const char* kFileColumns = "id, owner, filename, purpose, bytes, created_at, expires_at";
-constexpr const char* kEventColumns =
-    "id, type, batch_id, created_at, state, attempts, next_attempt_at, lease_token, last_error";
-constexpr const char* kBatchColumns =
-    "id, owner, endpoint, model, input_file_id, completion_window, status, output_file_id, error_file_id, "
-    "created_at, expires_at, in_progress_at, finalizing_at, completed_at, failed_at, expired_at, "
-    "cancelling_at, "
-    "cancelled_at, errors, metadata, output_expires_after, total, completed, failed, input_tokens, "
-    "output_tokens, cached_tokens, reasoning_tokens";
-
-const char* timestamp_column(BatchStatus s) {
-  switch (s) {
-    case BatchStatus::kValidating:
-      return nullptr;
-    case BatchStatus::kFailed:
-      return "failed_at";
-    case BatchStatus::kInProgress:
-      return "in_progress_at";
-    case BatchStatus::kFinalizing:
-      return "finalizing_at";
-    case BatchStatus::kCompleted:
-      return "completed_at";
-    case BatchStatus::kExpired:
-      return "expired_at";
-    case BatchStatus::kCancelling:
-      return "cancelling_at";
-    case BatchStatus::kCancelled:
-      return "cancelled_at";
-  }
-  return nullptr;
-}
-
 // Decides, before a statement runs, whether it fails as on a full disk (SqliteOptions::fail_statement,
 // wrapped so that the store knows the error was made up).
 using FaultCheck = std::function<bool(const char* sql)>;
@@ -209,97 +179,6 @@ class Query {
   int index_ = 0;
 };
 
-FileRecord read_file(const Query& q) {
-  FileRecord f;
-  f.id = q.text(0);
-  f.owner = q.text(1);
-  f.filename = q.text(2);
-  f.purpose = q.text(3);
-  f.bytes = q.i64(4);
-  f.created_at = q.i64(5);
-  f.expires_at = q.opt_i64(6);
-  return f;
-}
-
-EventRecord read_event(const Query& q) {
-  EventRecord e;
-  e.id = q.text(0);
-  e.type = q.text(1);
-  e.batch_id = q.text(2);
-  e.created_at = q.i64(3);
-  e.state = static_cast<EventState>(q.i64(4));
-  e.attempts = q.i64(5);
-  e.next_attempt_ms = q.i64(6);
-  e.lease_token = q.i64(7);
-  e.last_error = q.text(8);
-  return e;
-}
-
-std::string errors_to_text(const std::vector<BatchError>& errors) {
-  if (errors.empty()) return "";
-  nlohmann::json arr = nlohmann::json::array();
-  for (const auto& e : errors) {
-    arr.push_back({{"code", e.code},
-                   {"message", e.message},
-                   {"param", e.param},
-                   {"line", e.line ? nlohmann::json(*e.line) : nlohmann::json(nullptr)}});
-  }
-  return arr.dump();
-}
-
-std::vector<BatchError> errors_from_text(const std::string& text) {
-  std::vector<BatchError> out;
-  if (text.empty()) return out;
-  auto arr = nlohmann::json::parse(text, nullptr, false);
-  if (!arr.is_array()) return out;
-  for (const auto& e : arr) {
-    BatchError be;
-    be.code = e.value("code", "");
-    be.message = e.value("message", "");
-    be.param = e.value("param", "");
-    if (e.contains("line") && e["line"].is_number_integer()) be.line = e["line"].get<int64_t>();
-    out.push_back(std::move(be));
-  }
-  return out;
-}
-
-BatchRecord read_batch(const Query& q) {
-  BatchRecord b;
-  int c = 0;
-  b.id = q.text(c++);
-  b.owner = q.text(c++);
-  b.endpoint = q.text(c++);
-  b.model = q.text(c++);
-  b.input_file_id = q.text(c++);
-  b.completion_window = q.text(c++);
-  b.status = batch_status_from_string(q.text(c++)).value_or(BatchStatus::kFailed);
-  b.output_file_id = q.text(c++);
-  b.error_file_id = q.text(c++);
-  b.created_at = q.i64(c++);
-  b.expires_at = q.i64(c++);
-  b.in_progress_at = q.opt_i64(c++);
-  b.finalizing_at = q.opt_i64(c++);
-  b.completed_at = q.opt_i64(c++);
-  b.failed_at = q.opt_i64(c++);
-  b.expired_at = q.opt_i64(c++);
-  b.cancelling_at = q.opt_i64(c++);
-  b.cancelled_at = q.opt_i64(c++);
-  b.errors = errors_from_text(q.text(c++));
-  const std::string metadata = q.text(c++);
-  b.metadata = metadata.empty() ? nlohmann::ordered_json(nullptr)
-                                : nlohmann::ordered_json::parse(metadata, nullptr, false);
-  if (b.metadata.is_discarded()) b.metadata = nullptr;
-  b.output_expires_after_seconds = q.opt_i64(c++);
-  b.request_counts.total = q.i64(c++);
-  b.request_counts.completed = q.i64(c++);
-  b.request_counts.failed = q.i64(c++);
-  b.usage.input_tokens = q.i64(c++);
-  b.usage.output_tokens = q.i64(c++);
-  b.usage.cached_tokens = q.i64(c++);
-  b.usage.reasoning_tokens = q.i64(c++);
-  return b;
-}
-
 class SqliteStore final : public Store {
  public:
   SqliteStore(sqlite3* db, SqliteOptions options) : db_(db), batch_events_(options.batch_events) {
@@ -351,7 +230,7 @@ class SqliteStore final : public Store {
     Query q(statement(std::string("SELECT ") + kFileColumns + " FROM files WHERE id=? AND owner=?"));
     q.bind(id).bind(owner);
     int rc = q.step();
-    if (rc == SQLITE_ROW) return read_file(q);
+    if (rc == SQLITE_ROW) return read_file_row(q);
     if (rc == SQLITE_DONE) return file_not_found(id);
     return error("get_file");
   }
@@ -371,7 +250,7 @@ class SqliteStore final : public Store {
     q.bind(owner).bind(query.purpose).bind(after).bind(query.limit + 1);
     Page<FileRecord> page;
     int rc;
-    while ((rc = q.step()) == SQLITE_ROW) page.items.push_back(read_file(q));
+    while ((rc = q.step()) == SQLITE_ROW) page.items.push_back(read_file_row(q));
     if (rc != SQLITE_DONE) return error("list_files");
     trim_page(page, query.limit);
     return page;
@@ -415,7 +294,7 @@ class SqliteStore final : public Store {
     q.bind(now).bind(limit);
     std::vector<FileRecord> out;
     int rc;
-    while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_file(q));
+    while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_file_row(q));
     if (rc != SQLITE_DONE) return error("expired_files");
     return out;
   }
@@ -451,7 +330,7 @@ class SqliteStore final : public Store {
     Query q(statement(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE id=? AND owner=?"));
     q.bind(id).bind(owner);
     int rc = q.step();
-    if (rc == SQLITE_ROW) return read_batch(q);
+    if (rc == SQLITE_ROW) return read_batch_row(q);
     if (rc == SQLITE_DONE) return batch_not_found(id);
     return error("get_batch");
   }
@@ -474,7 +353,7 @@ class SqliteStore final : public Store {
     q.bind(owner).bind(after).bind(query.limit + 1);
     Page<BatchRecord> page;
     int rc;
-    while ((rc = q.step()) == SQLITE_ROW) page.items.push_back(read_batch(q));
+    while ((rc = q.step()) == SQLITE_ROW) page.items.push_back(read_batch_row(q));
     if (rc != SQLITE_DONE) return error("list_batches");
     trim_page(page, query.limit);
     return page;
@@ -489,7 +368,7 @@ class SqliteStore final : public Store {
           statement(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE status=? ORDER BY seq"));
       q.bind(to_string(s));
       int rc;
-      while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_batch(q));
+      while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_batch_row(q));
       if (rc != SQLITE_DONE) return error("batches_with_status");
     }
     return out;
@@ -841,7 +720,7 @@ class SqliteStore final : public Store {
     q.bind(node).bind(lease_until_ms).bind(now_ms).bind(limit);
     std::vector<std::pair<int64_t, EventRecord>> claimed;
     int rc;
-    while ((rc = q.step()) == SQLITE_ROW) claimed.emplace_back(q.i64(9), read_event(q));
+    while ((rc = q.step()) == SQLITE_ROW) claimed.emplace_back(q.i64(9), read_event_row(q));
     if (rc != SQLITE_DONE) return error("claim_events");
     std::sort(claimed.begin(), claimed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     std::vector<EventRecord> out;
@@ -867,7 +746,7 @@ class SqliteStore final : public Store {
     q.bind(batch_id);
     std::vector<EventRecord> out;
     int rc;
-    while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_event(q));
+    while ((rc = q.step()) == SQLITE_ROW) out.push_back(read_event_row(q));
     if (rc != SQLITE_DONE) return error("batch_events");
     return out;
   }
@@ -961,7 +840,7 @@ class SqliteStore final : public Store {
     Query q(statement(std::string("SELECT ") + kBatchColumns + " FROM batches WHERE id=?"));
     q.bind(id);
     int rc = q.step();
-    if (rc == SQLITE_ROW) return read_batch(q);
+    if (rc == SQLITE_ROW) return read_batch_row(q);
     if (rc == SQLITE_DONE) return batch_not_found(id);
     return error("get_batch");
   }
