@@ -173,8 +173,8 @@ test('a JSONL file of batch requests goes as it is, and a running batch can be c
   const browser = await launch();
   t.after(async () => { await browser.close(); await server.stop(); rmSync(dir, { recursive: true, force: true }); });
   const root = server.baseURL.replace(/\/v1$/, '');
-  // Enough generation that the batch is still running when cancel is pressed.
-  const lines = Array.from({ length: 400 }, (_, i) => JSON.stringify({
+  // Far more generation than any machine finishes before cancel is pressed (2,000 x 200 tokens).
+  const lines = Array.from({ length: 2000 }, (_, i) => JSON.stringify({
     custom_id: `r${i}`, method: 'POST', url: '/v1/chat/completions',
     body: { model: 'gpt-4o-mini', max_tokens: 200, ignore_eos: true, messages: [{ role: 'user', content: `Item ${i}` }] },
   }));
@@ -185,8 +185,8 @@ test('a JSONL file of batch requests goes as it is, and a running batch can be c
   page.on('dialog', (d) => d.accept());
   await page.goto(`${root}/#/new?key=sk-alice`);
   await (await page.waitForSelector('#file')).uploadFile(join(dir, 'tasks.jsonl'));
-  await waitText(page, '#file-info', /a batch input file, 400 requests for gpt-4o-mini/);
-  await waitText(page, '#summary', /400 requests to \/v1\/chat\/completions, sent as they are/);
+  await waitText(page, '#file-info', /a batch input file, 2000 requests for gpt-4o-mini/);
+  await waitText(page, '#summary', /2000 requests to \/v1\/chat\/completions, sent as they are/);
   assert.equal(await page.$eval('#user', (e) => e.closest('section').hidden), true, 'no template for ready requests');
   await page.click('#submit');
   await page.waitForFunction(() => /^#\/batches\/batch_/.test(location.hash), { timeout: 30000 });
