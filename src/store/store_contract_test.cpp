@@ -9,6 +9,7 @@
 #include "common/temp_dir.h"
 #include "postgres/connection.h"
 #include "store/postgres_server_for_test.h"
+#include "store/records_for_test.h"
 #include "store/store.h"
 
 namespace openbatch::store {
@@ -61,48 +62,16 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
 
   FileRecord file(const std::string& id, const std::string& owner = "alice",
                   const std::string& purpose = "batch") {
-    FileRecord f;
-    f.id = id;
-    f.owner = owner;
-    f.filename = id + ".jsonl";
-    f.purpose = purpose;
-    f.bytes = 10;
-    f.created_at = 1000;
-    return f;
+    return test_file(id, owner, purpose);
   }
-
   BatchRecord batch(const std::string& id, const std::string& input = "file-in",
                     const std::string& owner = "alice") {
-    BatchRecord b;
-    b.id = id;
-    b.owner = owner;
-    b.endpoint = "/v1/chat/completions";
-    b.input_file_id = input;
-    b.completion_window = "24h";
-    b.created_at = 2000;
-    b.expires_at = 2000 + 86400;
-    b.metadata = {{"k", "v"}};
-    return b;
+    return test_batch(id, input, owner);
   }
-
   // A batch with n requests, in progress.
-  void started_batch(const std::string& id, int n) {
-    ASSERT_TRUE(store_->insert_batch(batch(id)));
-    std::vector<RequestRecord> reqs;
-    for (int i = 1; i <= n; ++i) reqs.push_back({i, "c" + std::to_string(i), (i - 1) * 100, 99});
-    ASSERT_TRUE(store_->start_batch(id, "tiny", reqs, 2001, {}));
-  }
-
+  void started_batch(const std::string& id, int n) { start_test_batch(*store_, id, n); }
   RequestResult result(const std::string& batch_id, int64_t line, Outcome outcome, int input_tokens = 0) {
-    RequestResult r;
-    r.batch_id = batch_id;
-    r.line = line;
-    r.outcome = outcome;
-    r.result_line = "{\"line\":" + std::to_string(line) + "}";
-    r.usage.input_tokens = input_tokens;
-    r.usage.output_tokens = 2 * input_tokens;
-    r.usage.cached_tokens = 1;
-    return r;
+    return test_result(batch_id, line, outcome, input_tokens);
   }
 
   TempDir dir_;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/temp_dir.h"
+#include "store/records_for_test.h"
 #include "store/sqlite_store.h"
 #include "webhooks/event_waking_store.h"
 #include "webhooks/webhook_signature.h"
@@ -62,12 +63,7 @@ class WebhookSenderTest : public ::testing::Test {
   }
 
   store::BatchRecord batch(const std::string& id) const {
-    store::BatchRecord b;
-    b.id = id;
-    b.owner = "alice";
-    b.endpoint = "/v1/chat/completions";
-    b.input_file_id = "file-in";
-    b.completion_window = "24h";
+    store::BatchRecord b = store::test_batch(id);
     b.created_at = clock_.now_seconds();
     b.expires_at = b.created_at + 86400;
     return b;
