@@ -154,11 +154,13 @@ export function responseFormat(format, schemaText) {
 
 // The endpoints a batch of rows can go to.
 export const ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/completions', '/v1/embeddings'];
+// The server's words for them (openai/endpoints.h batch_endpoints_phrase, OpenAI's order).
+const ENDPOINTS_PHRASE = "'/v1/chat/completions', '/v1/completions', '/v1/embeddings', and '/v1/responses'";
 
 // What the endpoint takes of the options (as `openbatch prepare` checks them): embeddings take only the
 // input, completions no image and no response format. Throws with the reason.
 function checkEndpoint(o) {
-  if (!ENDPOINTS.includes(o.endpoint)) throw new Error(`endpoint: one of ${ENDPOINTS.join(', ')} (not ${o.endpoint})`);
+  if (!ENDPOINTS.includes(o.endpoint)) throw new Error(`endpoint: one of ${ENDPOINTS_PHRASE} (not ${o.endpoint})`);
   const json = o.format === 'json_object' || o.format === 'json_schema';
   if (o.endpoint === '/v1/embeddings') {
     const extra = o.system ? 'system prompt' : o.imageColumn ? 'image column' : json ? 'output'

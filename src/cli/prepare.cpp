@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/input_table.h"
+#include "openai/endpoints.h"
 
 namespace openbatch::cli {
 namespace {
@@ -82,16 +83,13 @@ Result<nlohmann::json> response_format(const PrepareOptions& o) {
 // and no response format. An option the endpoint would not honour is an error, not dropped.
 Status check_endpoint(const PrepareOptions& o) {
   const std::string& e = o.endpoint;
-  if (e != "/v1/chat/completions" && e != "/v1/responses" && e != "/v1/completions" &&
-      e != "/v1/embeddings") {
-    return Status::invalid_request(
-        "--endpoint: one of /v1/chat/completions, /v1/responses, /v1/completions, "
-        "/v1/embeddings (not " +
-        e + ")");
+  if (!openai::is_batch_endpoint(e)) {
+    return Status::invalid_request("--endpoint: one of " + openai::batch_endpoints_phrase() + " (not " + e +
+                                   ")");
   }
   const bool json = o.json_object || !o.json_schema.empty();
   const char* flag = o.json_object ? "--json-object" : "--json-schema";
-  if (e == "/v1/embeddings") {
+  if (e == openai::kEmbeddingsEndpoint) {
     const char* extra = !o.system.empty()         ? "--system"
                         : !o.image_column.empty() ? "--image-column"
                         : json                    ? flag
@@ -100,10 +98,10 @@ Status check_endpoint(const PrepareOptions& o) {
                                                   : nullptr;
     if (extra) return Status::invalid_request(std::string(extra) + ": /v1/embeddings takes only the input");
   }
-  if (e == "/v1/completions" && !o.image_column.empty()) {
+  if (e == openai::kCompletionsEndpoint && !o.image_column.empty()) {
     return Status::invalid_request("--image-column: /v1/completions takes text only");
   }
-  if (e == "/v1/completions" && json) {
+  if (e == openai::kCompletionsEndpoint && json) {
     return Status::invalid_request(std::string(flag) + ": /v1/completions answers text only");
   }
   return Status::ok();
@@ -114,17 +112,17 @@ Status check_endpoint(const PrepareOptions& o) {
 nlohmann::json request_body(const PrepareOptions& o, const std::string& system, const std::string& user,
                             const std::string& image_url, const nlohmann::json& format) {
   nlohmann::json body = {{"model", o.model}};
-  if (o.endpoint == "/v1/embeddings") {
+  if (o.endpoint == openai::kEmbeddingsEndpoint) {
     body["input"] = user;
     return body;
   }
   if (o.temperature) body["temperature"] = *o.temperature;
-  if (o.endpoint == "/v1/completions") {
+  if (o.endpoint == openai::kCompletionsEndpoint) {
     if (o.max_tokens) body["max_tokens"] = *o.max_tokens;
     body["prompt"] = system.empty() ? user : system + "\n\n" + user;
     return body;
   }
-  if (o.endpoint == "/v1/responses") {
+  if (o.endpoint == openai::kResponsesEndpoint) {
     if (o.max_tokens) body["max_output_tokens"] = *o.max_tokens;
     if (!format.is_null()) {
       // text.format carries json_schema's name, schema and strict beside its type.
