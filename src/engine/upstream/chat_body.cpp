@@ -158,12 +158,11 @@ void read_usage(const json& answer, Generation& g) {
 }
 
 Result<Generation> parse_chat_completion(const json& completion) {
-  auto bad = bad_upstream_answer;
   Result<const json*> first = first_choice(completion);
   if (!first) return first.status();
   const json& choice = **first;
   auto message = choice.find("message");
-  if (message == choice.end() || !message->is_object()) return bad("has no message");
+  if (message == choice.end() || !message->is_object()) return bad_upstream_answer("has no message");
   Generation g;
   if (auto content = message->find("content"); content != message->end() && content->is_string()) {
     g.text = content->get<std::string>();
@@ -174,7 +173,7 @@ Result<Generation> parse_chat_completion(const json& completion) {
   if (auto calls = message->find("tool_calls"); calls != message->end() && calls->is_array()) {
     for (const json& call : *calls) {
       if (!call.is_object() || !call.contains("function") || !call["function"].is_object()) {
-        return bad("has a tool call without a function");
+        return bad_upstream_answer("has a tool call without a function");
       }
       const json& f = call["function"];
       ToolCall c;
