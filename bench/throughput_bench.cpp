@@ -7,6 +7,7 @@
 //
 // See scripts/bench-throughput.sh and the README's Performance section.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -31,6 +32,7 @@ struct Options {
   bool gpu = false;
   int openbatch_parallel = 0;
   std::vector<int> server_parallel;
+  std::vector<std::string> systems = {"openbatch", "llama-server", "batched-bench"};
   int threads = 0;
   int busy = 0;
   std::string format = "json_schema";
@@ -75,14 +77,21 @@ void keep_best(Row& row, Result<Measurement> m) {
 
 // The servers' runs in alternating order (a machine's drift favours neither), then the ceiling at the
 // mean prompt length they reported.
+bool runs_system(const Options& o, const std::string& system) {
+  return std::find(o.systems.begin(), o.systems.end(), system) != o.systems.end();
+}
+
 std::vector<Row> bench_workload(const Options& o, const Workload& w) {
   const std::string name = workload_name(w.kind);
   Row ob{name, "openbatch", {}, ""}, ls{name, "llama-server", {}, ""}, ceiling{name, "batched-bench", {}, ""};
   const int n = static_cast<int>(w.requests.size());
   const int generated = static_cast<int>((w.total_max_tokens() + n / 2) / n);
   for (int run = 0; run < o.runs; ++run) {
-    auto run_openbatch_once = [&] { keep_best(ob, run_openbatch(o.env, w, o.openbatch_parallel)); };
+    auto run_openbatch_once = [&] {
+      if (runs_system(o, "openbatch")) keep_best(ob, run_openbatch(o.env, w, o.openbatch_parallel));
+    };
     auto run_servers = [&] {
+      if (!runs_system(o, "llama-server")) return;
       for (int p : o.server_parallel) keep_best(ls, run_llama_server(o.env, w, p));
     };
     if (run % 2 == 0) {
@@ -92,7 +101,8 @@ std::vector<Row> bench_workload(const Options& o, const Workload& w) {
       run_servers();
       run_openbatch_once();
     }
-    if (o.format == "json_object") continue;  // the ceiling needs fixed lengths
+    // The ceiling needs fixed lengths.
+    if (o.format == "json_object" || !runs_system(o, "batched-bench")) continue;
     const Measurement* measured = ls.best ? &*ls.best : ob.best ? &*ob.best : nullptr;
     if (!measured || measured->requests == 0) {
       ceiling.error = "no prompt length measured (both servers failed)";
@@ -102,8 +112,13 @@ std::vector<Row> bench_workload(const Options& o, const Workload& w) {
         static_cast<int>((measured->prompt_tokens + measured->requests / 2) / measured->requests);
     keep_best(ceiling, run_batched_bench(o.env, n, prompt, generated, o.server_parallel));
   }
-  if (o.format == "json_object") return {ob, ls};  // no ceiling without fixed lengths
-  return {ob, ls, ceiling};
+  std::vector<Row> rows;
+  for (Row* r : {&ob, &ls, &ceiling}) {
+    if (!runs_system(o, r->system)) continue;
+    if (r == &ceiling && o.format == "json_object") continue;  // no ceiling without fixed lengths
+    rows.push_back(std::move(*r));
+  }
+  return rows;
 }
 
 void add_options(CLI::App& app, Options& o) {
@@ -129,6 +144,12 @@ void add_options(CLI::App& app, Options& o) {
                  "llama-server --parallel values tried, also the ceiling's -npl (default: 8,16,32; "
                  "16,32,64 with --gpu)")
       ->delimiter(',');
+  app.add_option("--systems", o.systems,
+                 "the systems measured, of openbatch, llama-server and batched-bench (default: all; the "
+                 "ratios need the peers)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"openbatch", "llama-server", "batched-bench"}))
+      ->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads of every system (default: all cores)");
   app.add_option("--seed", o.seed, "workload seed")->capture_default_str();
   app.add_option("--format", o.format,
