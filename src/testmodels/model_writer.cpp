@@ -105,6 +105,7 @@ Result<ModelMetadata> model_metadata(const ModelShape& shape) {
     set_architecture(g, shape, static_cast<uint32_t>(real->landmarks.n_vocab));
     gguf_set_kv(g, real->tokenizer);
     out.landmarks = real->landmarks;
+    if (shape.template_opens_thinking) out.landmarks.think_start = -1;
     out.chat_template = std::move(chat_template).value();
     gguf_set_val_str(g, "tokenizer.chat_template", out.chat_template.c_str());
     return out;
@@ -282,6 +283,7 @@ const std::vector<ModelShape>& model_shapes() {
                           262144, 5000000.0f, 1e-6f);
     vl3.rope_sections = {4, 2, 2, 0};
     vl3.n_deepstack_layers = 2;
+    vl3.template_opens_thinking = true;
     out.push_back(vl3);
     for (auto& s : out) {
       if (s.vocab == "qwen2") s.added_tokens = s.arch.starts_with("qwen3") ? "qwen3" : "qwen2.5";

@@ -36,6 +36,9 @@ struct ModelShape {
   // Qwen3-VL's DeepStack (arch qwen3vl): the first n_deepstack_layers layers each add one more slice of
   // an image token's embedding to their output, so image embeddings are n_embd * (1 + n) wide.
   uint32_t n_deepstack_layers = 0;
+  // The template's generation prompt opens the thinking block itself (Qwen3.5's "<think>\n"): the
+  // weights then do not steer the model to write <think>, only to close the block.
+  bool template_opens_thinking = false;
 };
 
 // Storage type of the weight matrices (norms stay F32).
