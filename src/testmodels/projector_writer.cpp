@@ -148,6 +148,17 @@ void add_mlp_into_text(TensorSet& t, const std::string& fc1, const std::string& 
   static_cast<float*>(b2->data)[0] = channel0;
 }
 
+// A ViT layer's (prefix b) attention output and ungated MLP, as LLaVA's and Qwen3-VL's have them: each
+// adds about half its input's size to the residual stream.
+void add_attn_out_and_mlp(TensorSet& t, const std::string& b, int64_t d, int64_t n_ff) {
+  t.normal(b + "attn_out.weight", {d, d}, 0.5 / std::sqrt(static_cast<double>(d)));
+  t.constant(b + "attn_out.bias", {d}, 0.0f);
+  t.normal(b + "ffn_up.weight", {d, n_ff}, 1.0 / std::sqrt(static_cast<double>(d)));
+  t.constant(b + "ffn_up.bias", {n_ff}, 0.0f);
+  t.normal(b + "ffn_down.weight", {n_ff, d}, 0.5 / std::sqrt(static_cast<double>(n_ff)));
+  t.constant(b + "ffn_down.bias", {d}, 0.0f);
+}
+
 // The MLP into the text model, from n_in values a token: its output has the text models'
 // token-embedding statistics.
 void add_projection(TensorSet& t, const ProjectorShape& s, int64_t n_in, uint32_t n_embd_text) {
@@ -177,12 +188,7 @@ void add_qwen3vl_tensors(TensorSet& t, const ProjectorShape& s, uint32_t n_embd_
     }
     t.normal(b + "attn_qkv.weight", {d, 3 * d}, unit);
     t.constant(b + "attn_qkv.bias", {3 * d}, 0.0f);
-    t.normal(b + "attn_out.weight", {d, d}, 0.5 * unit);
-    t.constant(b + "attn_out.bias", {d}, 0.0f);
-    t.normal(b + "ffn_up.weight", {d, s.n_ff}, unit);
-    t.constant(b + "ffn_up.bias", {s.n_ff}, 0.0f);
-    t.normal(b + "ffn_down.weight", {s.n_ff, d}, 0.5 / std::sqrt(static_cast<double>(s.n_ff)));
-    t.constant(b + "ffn_down.bias", {d}, 0.0f);
+    add_attn_out_and_mlp(t, b, d, s.n_ff);
   }
   for (const uint32_t il : s.deepstack_layers) {
     const std::string b = "v.deepstack." + std::to_string(il) + ".";
@@ -253,12 +259,7 @@ void add_tensors(TensorSet& t, const ProjectorShape& s, uint32_t n_embd_text) {
       t.normal(b + proj + ".weight", {d, d}, unit);
       t.constant(b + proj + ".bias", {d}, 0.0f);
     }
-    t.normal(b + "attn_out.weight", {d, d}, 0.5 * unit);
-    t.constant(b + "attn_out.bias", {d}, 0.0f);
-    t.normal(b + "ffn_up.weight", {d, s.n_ff}, unit);
-    t.constant(b + "ffn_up.bias", {s.n_ff}, 0.0f);
-    t.normal(b + "ffn_down.weight", {s.n_ff, d}, 0.5 / std::sqrt(static_cast<double>(s.n_ff)));
-    t.constant(b + "ffn_down.bias", {d}, 0.0f);
+    add_attn_out_and_mlp(t, b, d, s.n_ff);
   }
   t.constant("v.post_ln.weight", {d}, 1.0f);
   t.constant("v.post_ln.bias", {d}, 0.0f);

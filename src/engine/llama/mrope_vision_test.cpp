@@ -75,6 +75,19 @@ class MRopeVisionTest : public testing::TestWithParam<MRopePair> {
   // Pixels a side of one image token: 2x2 patches.
   static uint32_t merged_patch() { return 2 * projector_shape_by_name(GetParam().name)->patch_size; }
 
+  llama_model_ptr load_model() const {
+    llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = 0;
+    return llama_model_ptr(llama_model_load_from_file(model_path().c_str(), mp));
+  }
+  Result<std::unique_ptr<VisionEncoder>> load_vision(const llama_model* model) const {
+    VisionOptions vo;
+    vo.mmproj_path = mmproj_path();
+    vo.use_gpu = false;
+    vo.threads = 2;
+    return VisionEncoder::load(vo, model);
+  }
+
   std::unique_ptr<LlamaEngine> engine(int parallel) const {
     LlamaEngineOptions o;
     o.model_path = model_path();
@@ -90,9 +103,7 @@ class MRopeVisionTest : public testing::TestWithParam<MRopePair> {
   // The reference: the same prompt through mtmd_helper_eval_chunks, then greedy steps, each step's
   // log-softmax compared with the engine's logprobs.
   void expect_same_as_mtmd_helper(const GenerationRequest& request, const Generation& got) const {
-    llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = 0;
-    llama_model_ptr model(llama_model_load_from_file(model_path().c_str(), mp));
+    llama_model_ptr model = load_model();
     ASSERT_TRUE(model);
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = 2048;
@@ -168,16 +179,10 @@ class MRopeVisionTest : public testing::TestWithParam<MRopePair> {
 };
 
 TEST_P(MRopeVisionTest, ImagesSpanFewerPositionsThanTokens) {
-  llama_model_params mp = llama_model_default_params();
-  mp.n_gpu_layers = 0;
-  llama_model_ptr model(llama_model_load_from_file(model_path().c_str(), mp));
+  llama_model_ptr model = load_model();
   ASSERT_TRUE(model);
   EXPECT_EQ(llama_model_rope_type(model.get()), GetParam().rope_type);
-  VisionOptions vo;
-  vo.mmproj_path = mmproj_path();
-  vo.use_gpu = false;
-  vo.threads = 2;
-  auto vision = VisionEncoder::load(vo, model.get());
+  auto vision = load_vision(model.get());
   ASSERT_TRUE(vision.is_ok()) << vision.status().message();
   EXPECT_TRUE((*vision)->uses_mrope());
   // 6 x 4 merged patches (of 28 pixels for Qwen2.5-VL, 32 for Qwen3-VL): 24 tokens on a grid 6
@@ -200,20 +205,14 @@ TEST_P(MRopeVisionTest, ImagesSpanFewerPositionsThanTokens) {
 // channel 0 is 1 and the marker channels 0; the DeepStack slices after them (Qwen3-VL), which the text
 // model's first layers add to their output, are small and leave those channels alone.
 TEST_P(MRopeVisionTest, ImageEmbeddingsLookLikeTokenEmbeddings) {
-  llama_model_params mp = llama_model_default_params();
-  mp.n_gpu_layers = 0;
-  llama_model_ptr model(llama_model_load_from_file(model_path().c_str(), mp));
+  llama_model_ptr model = load_model();
   ASSERT_TRUE(model);
   const int n_embd = llama_model_n_embd(model.get());
   const int n_embd_inp = llama_model_n_embd_inp(model.get());
   ASSERT_EQ(n_embd_inp % n_embd, 0);
   const ModelShape text = model_shape_by_name(projector_shape_by_name(GetParam().name)->text_shape).value();
   EXPECT_EQ(n_embd_inp / n_embd, 1 + static_cast<int>(text.n_deepstack_layers));
-  VisionOptions vo;
-  vo.mmproj_path = mmproj_path();
-  vo.use_gpu = false;
-  vo.threads = 2;
-  auto vision = VisionEncoder::load(vo, model.get());
+  auto vision = load_vision(model.get());
   ASSERT_TRUE(vision.is_ok()) << vision.status().message();
   const ImagePart a = image(media::testing::png_image(150, 100, 3), 0);
   auto prompt = (*vision)->tokenize((*vision)->marker(), {&a});
