@@ -15,10 +15,13 @@ vision_model="$build_dir/models/tiny-vision.gguf" mmproj="$build_dir/models/tiny
 [[ -f "$vision_model" && -f "$mmproj" ]] ||
   "$build_dir/openbatch" make-model --shape tiny-vision --seed 1 --output "$vision_model" --mmproj-output "$mmproj"
 
-# Qwen2.5-VL's shape (M-RoPE, Qwen2's tokenizer, its template) and its projector.
-vl="$build_dir/models/qwen2.5-vl-tiny.gguf" vl_mmproj="$build_dir/models/qwen2.5-vl-tiny-mmproj.gguf"
-[[ -f "$vl" && -f "$vl_mmproj" ]] ||
-  "$build_dir/openbatch" make-model --shape qwen2.5-vl-tiny --seed 1 --output "$vl" --mmproj-output "$vl_mmproj"
+# Qwen2.5-VL's shape (M-RoPE, Qwen2's tokenizer, its template) and Qwen3-VL's (interleaved M-RoPE,
+# DeepStack, Qwen3's tokenizer, the Qwen3.5 template), each with its projector.
+for shape in qwen2.5-vl-tiny qwen3-vl-tiny; do
+  vl="$build_dir/models/$shape.gguf" vl_mmproj="$build_dir/models/$shape-mmproj.gguf"
+  [[ -f "$vl" && -f "$vl_mmproj" ]] ||
+    "$build_dir/openbatch" make-model --shape "$shape" --seed 1 --output "$vl" --mmproj-output "$vl_mmproj"
+done
 
 # Models with the real tokenizers and chat templates of llama.cpp's source (Qwen2.5, Llama 3.2, Qwen3).
 for shape in qwen2.5-tiny llama3-tiny qwen3-tiny; do

@@ -77,7 +77,7 @@ int make_model(const MakeModelOptions& options) {
     }
     const auto proj_bytes = std::filesystem::file_size(options.mmproj_output, ec);
     const uint32_t side = projector->image_size / projector->patch_size;
-    const std::string tokens = projector->kind == testmodels::ProjectorKind::kQwen25Vl
+    const std::string tokens = projector->kind != testmodels::ProjectorKind::kLlava
                                    ? "one token per 2x2 patches of " + std::to_string(projector->patch_size) +
                                          " px, at the image's own size"
                                    : std::to_string(side * side) + " tokens an image, at " +
@@ -101,8 +101,10 @@ void register_make_model(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "make-model",
       "Write a small GGUF model with random weights (llama architecture, byte-level BPE vocabulary, ChatML "
-      "template) for tests and benchmarks; vision shapes add a LLaVA-style projector (--mmproj-output). Same "
-      "shape, seed and type: same file.");
+      "template, or a real model family's tokenizer and template) for tests and benchmarks; vision shapes "
+      "add "
+      "a projector (LLaVA-, Qwen2.5-VL- or Qwen3-VL-style; --mmproj-output). Same shape, seed and type: same "
+      "file.");
   cmd->add_option("--shape", options->shape, "Model dimensions")->required()->check(CLI::IsMember(shapes));
   cmd->add_option("--output,-o", options->output, "GGUF file to write (replaced when complete)")->required();
   cmd->add_option("--mmproj-output", options->mmproj_output,

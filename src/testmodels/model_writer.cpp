@@ -88,6 +88,9 @@ void set_architecture(gguf_context* g, const ModelShape& shape, uint32_t n_vocab
     gguf_set_arr_data(g, key("rope.dimension_sections").c_str(), GGUF_TYPE_INT32, shape.rope_sections.data(),
                       shape.rope_sections.size());
   }
+  // llama.cpp's converter writes the count for every qwen3vl model, 0 for a text-only one.
+  if (shape.arch == "qwen3vl")
+    gguf_set_val_u32(g, key("n_deepstack_layers").c_str(), shape.n_deepstack_layers);
 }
 
 Result<ModelMetadata> model_metadata(const ModelShape& shape) {
@@ -102,6 +105,7 @@ Result<ModelMetadata> model_metadata(const ModelShape& shape) {
     set_architecture(g, shape, static_cast<uint32_t>(real->landmarks.n_vocab));
     gguf_set_kv(g, real->tokenizer);
     out.landmarks = real->landmarks;
+    if (shape.template_opens_thinking) out.landmarks.think_start = -1;
     out.chat_template = std::move(chat_template).value();
     gguf_set_val_str(g, "tokenizer.chat_template", out.chat_template.c_str());
     return out;
@@ -145,11 +149,12 @@ Status save_random_model(gguf_context* metadata, const LogitLandmarks& landmarks
 }
 
 // Tensors that llama.cpp creates for a model built in memory but that the llama architecture does not
-// need: biases (zero), per-tensor scales and rope factors (one). Leaving them out keeps the file the
-// same as a converted llama model, and the graph free of no-op additions and multiplications.
+// need: biases (zero), per-tensor scales and rope factors (one), and the reranker head of the qwen3
+// architectures (cls.output, used only with rank pooling). Leaving them out keeps the file the same as
+// a converted model, and the graph free of no-op additions and multiplications.
 bool is_optional_identity_tensor(std::string_view name) {
   return name.ends_with(".bias") || name.ends_with(".scale") || name.ends_with(".input_scale") ||
-         name.starts_with("rope_");
+         name.starts_with("rope_") || name.starts_with("cls.");
 }
 
 // Writes out with the metadata the model was built from and the tensors of the saved file in, less the
@@ -267,13 +272,25 @@ const std::vector<ModelShape>& model_shapes() {
                          128000, 1000000.0f, 1e-6f);
     vl.rope_sections = {2, 3, 3, 0};
     out.push_back(vl);
+    // Qwen3-VL-4B's text model scaled down: 8 rotary pairs in interleaved sections 4 (time), 2 (height),
+    // 2 (width), as its 24, 20, 20 of 64 (IMROPE turns pair i with h when i % 3 == 1 and i < 3 * 2, w
+    // when i % 3 == 2 and i < 3 * 2, t otherwise: t h w t h w t t, as the real model's interleaving
+    // ends in a run of t); its rope base and context; DeepStack features into the first 2 of 3 layers
+    // (the real model: its first 3 of 36; llama.cpp's qwen3vl graph adds a slice after the last
+    // layer has kept only the output rows, so a DeepStack layer must not be the last). The template:
+    // see README (Qwen3.5-4B.jinja renders images as Qwen3-VL's does).
+    ModelShape vl3 = real("qwen3-vl-tiny-text", "qwen3vl", "qwen2", "Qwen3.5-4B.jinja", 64, 3, 4, 2, 128,
+                          262144, 5000000.0f, 1e-6f);
+    vl3.rope_sections = {4, 2, 2, 0};
+    vl3.n_deepstack_layers = 2;
+    vl3.template_opens_thinking = true;
+    out.push_back(vl3);
     for (auto& s : out) {
-      if (s.vocab == "qwen2") s.added_tokens = s.arch == "qwen3" ? "qwen3" : "qwen2.5";
+      if (s.vocab == "qwen2") s.added_tokens = s.arch.starts_with("qwen3") ? "qwen3" : "qwen2.5";
     }
     return out;
   }();
   return all;
-  return shapes;
 }
 
 Result<ModelShape> model_shape_by_name(std::string_view name) {
@@ -311,7 +328,10 @@ Result<std::string> chat_template_of(const ModelShape& shape) {
 int64_t parameter_count(const ModelShape& shape, int32_t n_vocab) {
   const int64_t n_embd = shape.n_embd;
   const int64_t n_embd_kv = n_embd / shape.n_head * shape.n_head_kv;
+  const int64_t head_dim = n_embd / shape.n_head;
+  const bool qk_norm = shape.arch == "qwen3" || shape.arch == "qwen3vl";
   const int64_t per_layer = 2 * n_embd                           // attention and ffn norms
+                            + (qk_norm ? 2 * head_dim : 0)       // Qwen3's q and k norms
                             + 2 * n_embd * n_embd                // q, output
                             + 2 * n_embd * n_embd_kv             // k, v
                             + 3 * n_embd * int64_t{shape.n_ff};  // gate, up, down

@@ -16,7 +16,7 @@ namespace openbatch::testmodels {
 
 struct ModelShape {
   std::string name;
-  std::string arch = "llama";  // llama.cpp's architecture: llama, qwen2, qwen3
+  std::string arch = "llama";  // llama.cpp's architecture: llama, qwen2, qwen3, qwen2vl, qwen3vl
   std::string vocab;           // a real tokenizer (models/ggml-vocab-VOCAB.gguf of llama.cpp's source:
                                // qwen2, llama-bpe); empty: make-model's own byte-level vocabulary
   std::string chat_template;   // with a real tokenizer: models/templates/FILE; else ChatML
@@ -29,9 +29,16 @@ struct ModelShape {
   uint32_t n_ctx_train = 0;
   float rope_freq_base = 10000.0f;
   float rms_norm_eps = 1e-5f;
-  // M-RoPE (arch qwen2vl): how many of each head's rotary pairs turn with the temporal, height and
-  // width positions (and a fourth, unused by Qwen2-VL); all zero for one-dimensional RoPE.
+  // M-RoPE (arch qwen2vl; interleaved, IMROPE, for qwen3vl): how many of each head's rotary pairs turn
+  // with the temporal, height and width positions (and a fourth, unused by the Qwen VL models); all
+  // zero for one-dimensional RoPE.
   std::array<int32_t, 4> rope_sections{};
+  // Qwen3-VL's DeepStack (arch qwen3vl): the first n_deepstack_layers layers each add one more slice of
+  // an image token's embedding to their output, so image embeddings are n_embd * (1 + n) wide.
+  uint32_t n_deepstack_layers = 0;
+  // The template's generation prompt opens the thinking block itself (Qwen3.5's "<think>\n"): the
+  // weights then do not steer the model to write <think>, only to close the block.
+  bool template_opens_thinking = false;
 };
 
 // Storage type of the weight matrices (norms stay F32).
@@ -40,7 +47,9 @@ enum class WeightType { kF32, kQ8_0, kQ4_K_M };
 // The shapes make-model knows: tiny (64-wide, 2 layers, < 1 MB), bench-512x8, qwen2.5-0.5b and
 // llama3.2-1b (the real models' dimensions with our small vocabulary); with a real tokenizer and chat
 // template: qwen2.5-tiny, llama3-tiny, qwen3-tiny (a thinking template), qwen2.5-vl-tiny-text (arch
-// qwen2vl with M-RoPE, Qwen2.5-VL's template; the text half of the qwen2.5-vl-tiny vision shape), and
+// qwen2vl with M-RoPE, Qwen2.5-VL's template; the text half of the qwen2.5-vl-tiny vision shape),
+// qwen3-vl-tiny-text (arch qwen3vl with interleaved M-RoPE, 3 layers of which 2 take DeepStack features,
+// Qwen3's added tokens, the Qwen3.5 template of llama.cpp's source; the text half of qwen3-vl-tiny), and
 // qwen2.5-0.5b-real and llama3.2-1b-real (the real models' dimensions and vocabularies).
 const std::vector<ModelShape>& model_shapes();
 // 400 invalid_request (param "shape") for an unknown name.

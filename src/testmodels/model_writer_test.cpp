@@ -19,6 +19,7 @@
 #include "llama-cpp.h"
 #include "llama.h"
 #include "testmodels/byte_bpe_vocab.h"
+#include "testmodels/real_vocab.h"
 
 namespace openbatch::testmodels {
 namespace {
@@ -256,6 +257,38 @@ TEST_F(ModelWriterTest, JsonGrammarGenerationFinishesQuickly) {
   const std::optional<std::string> greedy = generate(0.0f, 0, engine::json_object_grammar(), 50);
   ASSERT_TRUE(greedy.has_value());
   EXPECT_TRUE(nlohmann::json::parse(*greedy, nullptr, false).is_object()) << *greedy;
+}
+
+// Qwen3-VL's text half: arch qwen3vl as llama.cpp's converter writes it (interleaved M-RoPE sections,
+// the DeepStack layer count that widens its input), Qwen3's vocabulary with the vision tokens, and the
+// Qwen3.5 template, which renders an image as <|vision_start|><|image_pad|><|vision_end|>.
+TEST_F(ModelWriterTest, Qwen3VlTextIsQwen3WithInterleavedMRopeAndDeepstack) {
+  const ModelShape shape = model_shape_by_name("qwen3-vl-tiny-text").value();
+  const std::string path = (*dir_ / "qwen3-vl-tiny-text.gguf").string();
+  ASSERT_TRUE(write_random_model(shape, 1, path).is_ok());
+  llama_model_params params = llama_model_default_params();
+  params.n_gpu_layers = 0;
+  llama_model_ptr model(llama_model_load_from_file(path.c_str(), params));
+  ASSERT_NE(model, nullptr);
+  char value[256];
+  ASSERT_GT(llama_model_meta_val_str(model.get(), "general.architecture", value, sizeof value), 0);
+  EXPECT_STREQ(value, "qwen3vl");
+  ASSERT_GT(llama_model_meta_val_str(model.get(), "qwen3vl.n_deepstack_layers", value, sizeof value), 0);
+  EXPECT_STREQ(value, "2");
+  EXPECT_EQ(llama_model_rope_type(model.get()), LLAMA_ROPE_TYPE_IMROPE);
+  EXPECT_EQ(llama_model_n_embd(model.get()), 64);
+  EXPECT_EQ(llama_model_n_embd_inp(model.get()), 64 * 3);
+  const llama_vocab* v = llama_model_get_vocab(model.get());
+  EXPECT_EQ(static_cast<int64_t>(llama_model_n_params(model.get())),
+            parameter_count(shape, llama_vocab_n_tokens(v)));
+  EXPECT_EQ(tokenize(v, "<|vision_start|><|image_pad|><|vision_end|>", true),
+            (std::vector<llama_token>{151652, 151655, 151653}));
+  EXPECT_EQ(tokenize(v, "<think>", true), std::vector<llama_token>{151667});
+  const char* chat_template = llama_model_chat_template(model.get(), nullptr);
+  ASSERT_NE(chat_template, nullptr);
+  EXPECT_EQ(chat_template, load_chat_template("Qwen3.5-4B.jinja").value());
+  EXPECT_NE(std::string(chat_template).find("<|vision_start|><|image_pad|><|vision_end|>"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ struct LogitLandmarks {
   int32_t close_bracket = -1;  // ']'
   int32_t newline = -1;        // '\n'
   int32_t end = -1;            // the end of an assistant's turn (<|im_end|>, <|eot_id|>)
-  int32_t think_start = -1;    // <think> of a thinking model's vocabulary, -1 without
+  int32_t think_start = -1;    // <think> of a thinking model's vocabulary, -1 without (or when the
+                               // template opens the thinking block itself)
   int32_t think_end = -1;      // </think>
   std::vector<int32_t> never;  // tokens never to generate (other control tokens, lone bytes that are
                                // not UTF-8)

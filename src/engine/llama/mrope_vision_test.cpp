@@ -1,11 +1,15 @@
-// Qwen2.5-VL-style vision (M-RoPE): the engine's positions for images and the text after them, checked
-// against mtmd's own helper on the qwen2.5-vl-tiny test pair.
+// Qwen2-VL-family vision (M-RoPE): the engine's positions for images and the text after them, checked
+// against mtmd's own helper on the qwen2.5-vl-tiny test pair (M-RoPE) and the qwen3-vl-tiny one
+// (interleaved M-RoPE, and DeepStack: image embeddings that feed the text model's first layers too).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <memory>
 
 #include "engine/llama/chat_template.h"
 #include "engine/llama/llama_engine.h"
@@ -46,22 +50,45 @@ GenerationRequest caption(const std::string& png, const std::string& title = "A 
   return r;
 }
 
-class MRopeVisionTest : public testing::Test {
+// A vision pair of make-model and the rope type its text model has.
+struct MRopePair {
+  const char* name;
+  int rope_type;
+};
+
+class MRopeVisionTest : public testing::TestWithParam<MRopePair> {
  protected:
   static void SetUpTestSuite() {
     set_llama_log_level_warn();
     set_mtmd_log_level_warn();
-    pair_ = new VisionPairForTest("qwen2.5-vl-tiny");
-    ASSERT_TRUE(pair_->status().is_ok()) << pair_->status().message();
   }
-  static void TearDownTestSuite() {
-    delete pair_;
-    pair_ = nullptr;
+  static void TearDownTestSuite() { pairs_.clear(); }
+  // Each pair is written once, for the first of its tests.
+  void SetUp() override {
+    std::unique_ptr<VisionPairForTest>& pair = pairs_[GetParam().name];
+    if (!pair) pair = std::make_unique<VisionPairForTest>(GetParam().name);
+    ASSERT_TRUE(pair->status().is_ok()) << pair->status().message();
+    pair_ = pair.get();
   }
-  static std::string model_path() { return pair_->model_path(); }
-  static std::string mmproj_path() { return pair_->mmproj_path(); }
+  std::string model_path() const { return pair_->model_path(); }
+  std::string mmproj_path() const { return pair_->mmproj_path(); }
+  // Pixels a side of one image token: 2x2 patches.
+  static uint32_t merged_patch() { return 2 * projector_shape_by_name(GetParam().name)->patch_size; }
 
-  static std::unique_ptr<LlamaEngine> engine(int parallel) {
+  llama_model_ptr load_model() const {
+    llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = 0;
+    return llama_model_ptr(llama_model_load_from_file(model_path().c_str(), mp));
+  }
+  Result<std::unique_ptr<VisionEncoder>> load_vision(const llama_model* model) const {
+    VisionOptions vo;
+    vo.mmproj_path = mmproj_path();
+    vo.use_gpu = false;
+    vo.threads = 2;
+    return VisionEncoder::load(vo, model);
+  }
+
+  std::unique_ptr<LlamaEngine> engine(int parallel) const {
     LlamaEngineOptions o;
     o.model_path = model_path();
     o.mmproj_path = mmproj_path();
@@ -75,10 +102,8 @@ class MRopeVisionTest : public testing::Test {
 
   // The reference: the same prompt through mtmd_helper_eval_chunks, then greedy steps, each step's
   // log-softmax compared with the engine's logprobs.
-  static void expect_same_as_mtmd_helper(const GenerationRequest& request, const Generation& got) {
-    llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = 0;
-    llama_model_ptr model(llama_model_load_from_file(model_path().c_str(), mp));
+  void expect_same_as_mtmd_helper(const GenerationRequest& request, const Generation& got) const {
+    llama_model_ptr model = load_model();
     ASSERT_TRUE(model);
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = 2048;
@@ -95,7 +120,7 @@ class MRopeVisionTest : public testing::Test {
     ASSERT_TRUE(mctx);
     ASSERT_TRUE(mtmd_decode_use_mrope(mctx.get()));
 
-    auto tmpl = ChatTemplate::load(model.get(), "qwen2.5-vl-tiny", "");
+    auto tmpl = ChatTemplate::load(model.get(), GetParam().name, "");
     ASSERT_TRUE(tmpl.is_ok()) << tmpl.status().message();
     auto rendered = (*tmpl)->render(request, mtmd_default_marker());
     ASSERT_TRUE(rendered.is_ok()) << rendered.status().message();
@@ -149,25 +174,21 @@ class MRopeVisionTest : public testing::Test {
     llama_batch_free(batch);
   }
 
-  static VisionPairForTest* pair_;
+  inline static std::map<std::string, std::unique_ptr<VisionPairForTest>> pairs_;
+  VisionPairForTest* pair_ = nullptr;
 };
-VisionPairForTest* MRopeVisionTest::pair_ = nullptr;
 
-TEST_F(MRopeVisionTest, ImagesSpanFewerPositionsThanTokens) {
-  llama_model_params mp = llama_model_default_params();
-  mp.n_gpu_layers = 0;
-  llama_model_ptr model(llama_model_load_from_file(model_path().c_str(), mp));
+TEST_P(MRopeVisionTest, ImagesSpanFewerPositionsThanTokens) {
+  llama_model_ptr model = load_model();
   ASSERT_TRUE(model);
-  EXPECT_EQ(llama_model_rope_type(model.get()), LLAMA_ROPE_TYPE_MROPE);
-  VisionOptions vo;
-  vo.mmproj_path = mmproj_path();
-  vo.use_gpu = false;
-  vo.threads = 2;
-  auto vision = VisionEncoder::load(vo, model.get());
+  EXPECT_EQ(llama_model_rope_type(model.get()), GetParam().rope_type);
+  auto vision = load_vision(model.get());
   ASSERT_TRUE(vision.is_ok()) << vision.status().message();
   EXPECT_TRUE((*vision)->uses_mrope());
-  // 168 x 112 pixels: 6 x 4 merged patches of 28 pixels, 24 tokens on a grid 6 positions wide.
-  const ImagePart a = image(media::testing::png_image(168, 112, 1), 0);
+  // 6 x 4 merged patches (of 28 pixels for Qwen2.5-VL, 32 for Qwen3-VL): 24 tokens on a grid 6
+  // positions wide.
+  const uint32_t m = merged_patch();
+  const ImagePart a = image(media::testing::png_image(6 * m, 4 * m, 1), 0);
   auto prompt = (*vision)->tokenize("see " + (*vision)->marker() + " then", {&a});
   ASSERT_TRUE(prompt.is_ok()) << prompt.status().message();
   ASSERT_EQ(prompt->images.size(), 1u);
@@ -180,7 +201,47 @@ TEST_F(MRopeVisionTest, ImagesSpanFewerPositionsThanTokens) {
             static_cast<llama_pos>(prompt->tokens.size() + 3 - 18));
 }
 
-TEST_F(MRopeVisionTest, LogprobsWithAnImageEqualMtmdsHelper) {
+// The projector's embeddings look like the text model's token embeddings (testmodels/random_weights.h):
+// channel 0 is 1 and the marker channels 0; the DeepStack slices after them (Qwen3-VL), which the text
+// model's first layers add to their output, are small and leave those channels alone.
+TEST_P(MRopeVisionTest, ImageEmbeddingsLookLikeTokenEmbeddings) {
+  llama_model_ptr model = load_model();
+  ASSERT_TRUE(model);
+  const int n_embd = llama_model_n_embd(model.get());
+  const int n_embd_inp = llama_model_n_embd_inp(model.get());
+  ASSERT_EQ(n_embd_inp % n_embd, 0);
+  const ModelShape text = model_shape_by_name(projector_shape_by_name(GetParam().name)->text_shape).value();
+  EXPECT_EQ(n_embd_inp / n_embd, 1 + static_cast<int>(text.n_deepstack_layers));
+  auto vision = load_vision(model.get());
+  ASSERT_TRUE(vision.is_ok()) << vision.status().message();
+  const ImagePart a = image(media::testing::png_image(150, 100, 3), 0);
+  auto prompt = (*vision)->tokenize((*vision)->marker(), {&a});
+  ASSERT_TRUE(prompt.is_ok()) << prompt.status().message();
+  ASSERT_TRUE((*vision)->encode(*prompt).is_ok());
+  const PromptImage& im = prompt->images.at(0);
+  ASSERT_EQ(im.embeddings.size(), im.n_tokens * n_embd_inp);
+  constexpr int kReserved = 8;
+  for (int slice = 0; slice < n_embd_inp / n_embd; ++slice) {
+    double norm2 = 0.0;
+    for (size_t t = 0; t < im.n_tokens; ++t) {
+      const float* e = im.embeddings.data() + t * n_embd_inp + slice * n_embd;
+      ASSERT_EQ(e[0], slice == 0 ? 1.0f : 0.0f) << "token " << t << " slice " << slice;
+      for (int c = 1; c < kReserved; ++c) ASSERT_EQ(e[c], 0.0f) << "token " << t << " slice " << slice;
+      for (int c = kReserved; c < n_embd; ++c) norm2 += static_cast<double>(e[c]) * e[c];
+    }
+    const double norm = std::sqrt(norm2 / static_cast<double>(im.n_tokens));
+    // Token embeddings' noise has norm 0.5; a DeepStack slice about 0.15.
+    if (slice == 0) {
+      EXPECT_GT(norm, 0.25) << "slice 0";
+      EXPECT_LT(norm, 1.0) << "slice 0";
+    } else {
+      EXPECT_GT(norm, 0.05) << "slice " << slice;
+      EXPECT_LT(norm, 0.3) << "slice " << slice;
+    }
+  }
+}
+
+TEST_P(MRopeVisionTest, LogprobsWithAnImageEqualMtmdsHelper) {
   auto e = engine(2);
   ASSERT_TRUE(e);
   const GenerationRequest request = caption(media::testing::png_image(150, 100, 3));
@@ -191,7 +252,7 @@ TEST_F(MRopeVisionTest, LogprobsWithAnImageEqualMtmdsHelper) {
 
 // The KV kept between requests (the system prompt, the same image) gives the same answer as computing
 // it all: the positions of reused and removed cells are M-RoPE's, not token counts.
-TEST_F(MRopeVisionTest, ReusedPrefixesStayExact) {
+TEST_P(MRopeVisionTest, ReusedPrefixesStayExact) {
   auto e = engine(1);
   ASSERT_TRUE(e);
   const GenerationRequest a = caption(media::testing::png_image(150, 100, 3));
@@ -216,7 +277,7 @@ TEST_F(MRopeVisionTest, ReusedPrefixesStayExact) {
   expect_same_as_mtmd_helper(b, *other);
 }
 
-TEST_F(MRopeVisionTest, CascadeAttentionIsRefusedForMRope) {
+TEST_P(MRopeVisionTest, CascadeAttentionIsRefusedForMRope) {
   LlamaEngineOptions o;
   o.model_path = model_path();
   o.mmproj_path = mmproj_path();
@@ -227,6 +288,16 @@ TEST_F(MRopeVisionTest, CascadeAttentionIsRefusedForMRope) {
   ASSERT_FALSE(e.is_ok());
   EXPECT_NE(e.status().message().find("M-RoPE"), std::string::npos) << e.status().message();
 }
+
+INSTANTIATE_TEST_SUITE_P(MRope, MRopeVisionTest,
+                         testing::Values(MRopePair{"qwen2.5-vl-tiny", LLAMA_ROPE_TYPE_MROPE},
+                                         MRopePair{"qwen3-vl-tiny", LLAMA_ROPE_TYPE_IMROPE}),
+                         [](const testing::TestParamInfo<MRopePair>& info) {
+                           std::string name = info.param.name;
+                           std::replace_if(
+                               name.begin(), name.end(), [](char c) { return !std::isalnum(c); }, '_');
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace openbatch::engine
