@@ -223,7 +223,8 @@ struct ModelInfo {
   std::string id;                    // the name clients use
   std::vector<std::string> aliases;  // further names accepted for the same model
   int context_per_sequence = 0;      // the most tokens (prompt + completion) one request may use
-  int parallel = 1;                  // sequences decoded together
+  int parallel = 1;                  // sequences decoded together (over all contexts)
+  int contexts = 1;                  // llama.cpp contexts decoding them (data parallelism)
   int64_t created = 0;               // unix time the model was loaded
   bool has_vision = false;
 };

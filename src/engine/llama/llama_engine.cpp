@@ -81,36 +81,24 @@ struct LlamaEngine::Impl {
   LlamaEngineOptions options;
   ModelInfo info;
   llama_model* model = nullptr;
-  llama_context* ctx = nullptr;
   const llama_vocab* vocab = nullptr;
   std::unique_ptr<ChatTemplate> chat_template;
   ByteTokens bytes;
   size_t sampling_threads = 1;
-  int threads = 1;                        // CPU threads of a decode
+  int threads = 1;                        // CPU threads of the engine (a decode's while it runs alone)
   std::unique_ptr<VisionEncoder> vision;  // null without a projector
   std::mutex embedder_mu;
   std::unique_ptr<Embedder> embedder;  // made by the first embedding request
-  std::vector<Slot> slots;
-  llama_batch batch{};
-  // Cascade attention: one more sequence holds a prefix many requests share (the batch's system
-  // prompt); linked sequences attend to it where it is, all in one matrix product per step.
-  bool cascade = false;
-  llama_seq_id prefix_seq = -1;
-  std::vector<llama_token> prefix_tokens;  // what prefix_seq holds
+  // The contexts (load_plan.h): each takes queued jobs whenever it has a free sequence.
+  std::vector<std::unique_ptr<Replica>> replicas;
+  std::atomic<int> busy_replicas{0};  // replicas with a job in a sequence
 
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::shared_ptr<Job>> queues[2];  // indexed by Priority
   bool stopping = false;
-  std::thread thread;
 
-  ~Impl() {
-    embedder.reset();
-    vision.reset();
-    if (batch.token) llama_batch_free(batch);
-    if (ctx) llama_free(ctx);
-    if (model) llama_model_free(model);
-  }
+  ~Impl();
 
   Status check_prompt_length(size_t n_tokens) const {
     if (static_cast<int>(n_tokens) < info.context_per_sequence) return Status::ok();
@@ -169,13 +157,60 @@ struct LlamaEngine::Impl {
     }
     return token_piece(vocab, token);
   }
-  void count_reasoning(Slot& slot) const;
 
   void enqueue(std::shared_ptr<Job> job);
   void submit_with_images(std::shared_ptr<Job> job);
-  void decode_images();
+};
+
+// One llama.cpp context over the engine's model: its sequences, its batch and the thread that runs
+// continuous batching on them, taking jobs from the engine's queues. The references name what all
+// replicas share.
+struct LlamaEngine::Replica {
+  explicit Replica(Impl& engine)
+      : e(engine),
+        options(engine.options),
+        info(engine.info),
+        vocab(engine.vocab),
+        bytes(engine.bytes),
+        vision(engine.vision),
+        sampling_threads(engine.sampling_threads),
+        mu(engine.mu),
+        cv(engine.cv),
+        queues(engine.queues),
+        stopping(engine.stopping) {}
+  ~Replica() {
+    if (batch.token) llama_batch_free(batch);
+    if (ctx) llama_free(ctx);
+  }
+
+  Impl& e;
+  const LlamaEngineOptions& options;
+  const ModelInfo& info;
+  const llama_vocab* const& vocab;
+  const ByteTokens& bytes;
+  const std::unique_ptr<VisionEncoder>& vision;
+  const size_t& sampling_threads;
+  std::mutex& mu;
+  std::condition_variable& cv;
+  std::deque<std::shared_ptr<Job>> (&queues)[2];
+  bool& stopping;  // guarded by mu
+
+  llama_context* ctx = nullptr;
+  int threads = 1;        // CPU threads of a decode while other replicas decode too
+  int threads_now = 1;    // what the context decodes on now
+  bool counted_busy = false;  // counted in e.busy_replicas
+  std::vector<Slot> slots;
+  llama_batch batch{};
+  // Cascade attention: one more sequence holds a prefix many requests share (the batch's system
+  // prompt); linked sequences attend to it where it is, all in one matrix product per step.
+  bool cascade = false;
+  llama_seq_id prefix_seq = -1;
+  std::vector<llama_token> prefix_tokens;  // what prefix_seq holds
+  std::thread thread;
 
   void loop();
+  void count_busy();
+  void decode_images();
   void admit_jobs();
   AdmissionInputs admission_inputs(const Job& job, bool with_cascade) const;
   void copy_prefix(const Slot& from, Slot& to, size_t n, const VisionPrompt& layout);
@@ -187,9 +222,18 @@ struct LlamaEngine::Impl {
   void draw_tokens();
   void after_decode();
   std::string jump_forward(Slot& slot);
+  void count_reasoning(Slot& slot) const;
   void finish(Slot& slot, Result<Generation> result);
   void fail_all(const Status& status);
+  std::string piece_of(const Job& job, llama_token token) const { return e.piece_of(job, token); }
 };
+
+LlamaEngine::Impl::~Impl() {
+  embedder.reset();
+  vision.reset();
+  replicas.clear();
+  if (model) llama_model_free(model);
+}
 
 LlamaEngine::LlamaEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -234,56 +278,66 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
         " uses M-RoPE (an image spans fewer positions than tokens); use --cascade auto or off");
   }
   plan_in.hardware_threads = std::thread::hardware_concurrency();
+  plan_in.data_parallel = options.data_parallel;
+  plan_in.vision = !options.mmproj_path.empty();
   const LoadPlan plan = plan_load(plan_in);
   const int parallel = plan.parallel;
-  impl->cascade = plan.cascade;
   llama_context_params cparams = llama_context_default_params();
   cparams.n_ctx = plan.n_ctx;
   cparams.n_seq_max = static_cast<uint32_t>(plan.n_seq);
   // Cascade attention is built on the transposed V cache of the non-flash path; on a CPU the two
   // measure the same at these context lengths.
-  if (impl->cascade) cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  if (plan.cascade) cparams.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
   cparams.n_batch = plan.n_batch;
   cparams.n_ubatch = cparams.n_batch;
   cparams.kv_unified = plan.kv_unified;
-  const int threads = plan.threads;
+  const int threads = plan.contexts > 1 ? plan.threads : plan.threads_alone;
   cparams.n_threads = threads;
   cparams.n_threads_batch = threads;
   cparams.no_perf = true;
-  impl->threads = threads;
-  impl->ctx = llama_init_from_model(impl->model, cparams);
-  if (!impl->ctx) return Status::internal("cannot create a llama context (out of memory?)");
+  impl->threads = plan.threads_alone;
+  for (int r = 0; r < plan.contexts; ++r) {
+    auto replica = std::make_unique<Replica>(*impl);
+    replica->ctx = llama_init_from_model(impl->model, cparams);
+    if (!replica->ctx) return Status::internal("cannot create a llama context (out of memory?)");
+    replica->threads = plan.threads;
+    replica->threads_now = threads;
+    replica->cascade = plan.cascade;
+    replica->slots.resize(parallel);
+    for (int i = 0; i < parallel; ++i) replica->slots[i].seq = i;
+    // The last id: requests keep ids 0..parallel-1, consecutive as llama.cpp wants them in one ubatch.
+    if (replica->cascade) replica->prefix_seq = parallel;
+    replica->batch = llama_batch_init(static_cast<int32_t>(cparams.n_batch), 0, 1);
+    impl->replicas.push_back(std::move(replica));
+  }
 
   impl->info.id = options.model_ids.empty() ? std::filesystem::path(options.model_path).stem().string()
                                             : options.model_ids.front();
   for (size_t i = 1; i < options.model_ids.size(); ++i) impl->info.aliases.push_back(options.model_ids[i]);
   // A unified buffer lets one sequence take every cell: each stays within its share.
   impl->info.context_per_sequence =
-      std::min(plan.ctx_per_sequence, static_cast<int>(llama_n_ctx_seq(impl->ctx)));
+      std::min(plan.ctx_per_sequence, static_cast<int>(llama_n_ctx_seq(impl->replicas.front()->ctx)));
   if (!options.mmproj_path.empty()) {
     VisionOptions vopts;
     vopts.mmproj_path = options.mmproj_path;
-    vopts.threads = threads;
+    vopts.threads = plan.threads_alone;
     vopts.use_gpu = options.gpu_layers != 0;
-    vopts.max_encoded_waiting = std::max(8, 2 * parallel);
+    vopts.max_encoded_waiting = std::max(8, 2 * parallel * plan.contexts);
     auto vision = VisionEncoder::load(vopts, impl->model);
     if (!vision) return vision.status();
     impl->vision = std::move(vision).value();
     impl->info.has_vision = true;
   }
-  impl->info.parallel = parallel;
+  impl->info.parallel = parallel * plan.contexts;
+  impl->info.contexts = plan.contexts;
   impl->info.created =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
 
-  impl->slots.resize(parallel);
-  for (int i = 0; i < parallel; ++i) impl->slots[i].seq = i;
-  // The last id: requests keep ids 0..parallel-1, consecutive as llama.cpp wants them in one ubatch.
-  if (impl->cascade) impl->prefix_seq = parallel;
-  impl->batch = llama_batch_init(static_cast<int32_t>(cparams.n_batch), 0, 1);
-
-  Impl* raw = impl.get();
-  impl->thread = std::thread([raw] { raw->loop(); });
+  for (auto& replica : impl->replicas) {
+    Replica* raw = replica.get();
+    replica->thread = std::thread([raw] { raw->loop(); });
+  }
   return std::unique_ptr<LlamaEngine>(new LlamaEngine(std::move(impl)));
 }
 
@@ -402,16 +456,28 @@ void LlamaEngine::shutdown() {
   }
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->stopping && !impl_->thread.joinable()) return;
+    const bool joined = std::none_of(impl_->replicas.begin(), impl_->replicas.end(),
+                                     [](const auto& r) { return r->thread.joinable(); });
+    if (impl_->stopping && joined) return;
     impl_->stopping = true;
   }
   impl_->cv.notify_all();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  for (auto& replica : impl_->replicas) {
+    if (replica->thread.joinable()) replica->thread.join();
+  }
   if (impl_->vision) impl_->vision->shutdown();
 }
 
-void LlamaEngine::Impl::loop() {
+void LlamaEngine::Replica::count_busy() {
+  const bool busy =
+      std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.state != SlotState::kIdle; });
+  if (busy != counted_busy) e.busy_replicas.fetch_add(busy ? 1 : -1);
+  counted_busy = busy;
+}
+
+void LlamaEngine::Replica::loop() {
   while (true) {
+    count_busy();  // before waiting idle
     {
       std::unique_lock<std::mutex> lock(mu);
       auto busy = [&] {
@@ -422,8 +488,15 @@ void LlamaEngine::Impl::loop() {
       if (stopping) break;
     }
     admit_jobs();
+    count_busy();
     if (vision) decode_images();
     if (!build_batch()) continue;
+    // Every thread while the other replicas are idle, its share while they decode too.
+    const int n_threads = e.busy_replicas.load() > 1 ? threads : e.threads;
+    if (n_threads != threads_now) {
+      llama_set_n_threads(ctx, n_threads, n_threads);
+      threads_now = n_threads;
+    }
     const int rc = llama_decode(ctx, batch);
     if (rc != 0) {
       // Free every running sequence so that the next requests start clean.
@@ -444,7 +517,7 @@ void LlamaEngine::Impl::loop() {
   fail_all(shutting_down());
 }
 
-void LlamaEngine::Impl::fail_all(const Status& status) {
+void LlamaEngine::Replica::fail_all(const Status& status) {
   for (auto& slot : slots) {
     if (slot.state != SlotState::kIdle) finish(slot, status);
   }
@@ -463,12 +536,12 @@ void LlamaEngine::Impl::fail_all(const Status& status) {
 // planner's choice (prefix_planner.h): the idle slot holding the longest prefix of its prompt, a copy
 // of a longer one from another sequence, a link to the shared prefix sequence, or a step or two of
 // waiting for a prefix another sequence is computing right now.
-void LlamaEngine::Impl::admit_jobs() {
+void LlamaEngine::Replica::admit_jobs() {
   while (true) {
     if (std::none_of(slots.begin(), slots.end(), [](const Slot& s) { return s.state == SlotState::kIdle; })) {
       return;
     }
-    // Only this thread pops, so the front seen here is still the front when it is popped.
+    // Another replica may take the front job while this one plans it: it then plans the next.
     std::deque<std::shared_ptr<Job>>* queue = nullptr;
     std::shared_ptr<Job> job;
     {
@@ -486,6 +559,7 @@ void LlamaEngine::Impl::admit_jobs() {
     if (plan.kind == Admission::Kind::kWait && !job->cancelled.load()) return;
     {
       std::lock_guard<std::mutex> lock(mu);
+      if (queue->empty() || queue->front() != job) continue;
       queue->pop_front();
     }
     if (job->cancelled.load()) {
@@ -501,7 +575,7 @@ void LlamaEngine::Impl::admit_jobs() {
   }
 }
 
-AdmissionInputs LlamaEngine::Impl::admission_inputs(const Job& job, bool with_cascade) const {
+AdmissionInputs LlamaEngine::Replica::admission_inputs(const Job& job, bool with_cascade) const {
   AdmissionInputs in;
   const auto& prompt = job.prompt;
   for (const Slot& slot : slots) {
@@ -526,14 +600,14 @@ AdmissionInputs LlamaEngine::Impl::admission_inputs(const Job& job, bool with_ca
 // prefix of, tells). In one unified buffer the copy tags the same cells with one more sequence; with a
 // KV stream per sequence (cascade attention) it is a copy of the stream buffer, done by llama.cpp at the
 // start of the next decode. Either is far cheaper than computing the prefix again.
-void LlamaEngine::Impl::copy_prefix(const Slot& from, Slot& to, size_t n, const VisionPrompt& layout) {
+void LlamaEngine::Replica::copy_prefix(const Slot& from, Slot& to, size_t n, const VisionPrompt& layout) {
   llama_memory_t mem = llama_get_memory(ctx);
   llama_memory_seq_cp(mem, from.seq, to.seq, -1, -1);
   llama_memory_seq_rm(mem, to.seq, layout.position_of(n), -1);
   to.cached.assign(from.cached.begin(), from.cached.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
-void LlamaEngine::Impl::start_planned(std::shared_ptr<Job> job, const Admission& plan) {
+void LlamaEngine::Replica::start_planned(std::shared_ptr<Job> job, const Admission& plan) {
   Slot& slot = slots[plan.sequence];
   if (plan.copy_from) copy_prefix(slots[*plan.copy_from], slot, plan.copy_tokens, job->vision);
   start_job(slot, std::move(job));
@@ -542,7 +616,7 @@ void LlamaEngine::Impl::start_planned(std::shared_ptr<Job> job, const Admission&
 // Starts the job on the planned sequence linked to the shared prefix sequence, which first takes its
 // prefix from another sequence when the plan says so. Returns false (the job untouched) where
 // llama.cpp refuses the link.
-bool LlamaEngine::Impl::start_linked(std::shared_ptr<Job>& job, const Admission& plan) {
+bool LlamaEngine::Replica::start_linked(std::shared_ptr<Job>& job, const Admission& plan) {
   const auto& prompt = job->prompt;
   llama_memory_t mem = llama_get_memory(ctx);
   if (plan.refill_from) {
@@ -562,13 +636,13 @@ bool LlamaEngine::Impl::start_linked(std::shared_ptr<Job>& job, const Admission&
 }
 
 // Empties the sequence: its own KV stream and its link to the shared prefix.
-void LlamaEngine::Impl::forget(Slot& slot) {
+void LlamaEngine::Replica::forget(Slot& slot) {
   llama_memory_seq_rm(llama_get_memory(ctx), slot.seq, -1, -1);
   slot.cached.clear();
   slot.linked = 0;
 }
 
-void LlamaEngine::Impl::start_job(Slot& slot, std::shared_ptr<Job> job) {
+void LlamaEngine::Replica::start_job(Slot& slot, std::shared_ptr<Job> job) {
   size_t reuse = common_prefix_length(slot.cached, job->prompt);
   // The last prompt token must be decoded again to get the logits of the first generated token.
   if (reuse >= job->prompt.size()) reuse = job->prompt.size() - 1;
@@ -600,7 +674,7 @@ void LlamaEngine::Impl::start_job(Slot& slot, std::shared_ptr<Job> job) {
 // Fills the batch: the first generated token of each generating slot, then the rest of their forced
 // runs, then prompt chunks up to the batch size. A slot gets logits for its last token in the batch
 // only when that token is the last one it has to decode.
-bool LlamaEngine::Impl::build_batch() {
+bool LlamaEngine::Replica::build_batch() {
   batch.n_tokens = 0;
   const int capacity = static_cast<int>(llama_n_batch(ctx));
   auto add = [&](Slot& slot, llama_token token, bool logits) {
@@ -648,7 +722,7 @@ bool LlamaEngine::Impl::build_batch() {
 
 // Decodes the embeddings of the image each prefilling sequence has reached, one llama_decode per image
 // (a batch holds tokens or embeddings, not both).
-void LlamaEngine::Impl::decode_images() {
+void LlamaEngine::Replica::decode_images() {
   for (auto& slot : slots) {
     if (slot.state != SlotState::kPrefill || slot.job->cancelled.load()) continue;
     VisionPrompt& vp = slot.job->vision;
@@ -672,7 +746,7 @@ void LlamaEngine::Impl::decode_images() {
 // sequences while the accelerator waits: the draws are then shared among threads (one per
 // options.sampling_work_per_thread entries scanned, a 150k vocabulary and 4 sequences is well above
 // it; the 537-token test models stay below), each slot's sampler used by one thread only.
-void LlamaEngine::Impl::draw_tokens() {
+void LlamaEngine::Replica::draw_tokens() {
   std::vector<std::pair<Slot*, const float*>> drawing;
   for (auto& slot : slots) {
     if (slot.state == SlotState::kIdle || slot.batch_index < 0) continue;
@@ -694,7 +768,7 @@ void LlamaEngine::Impl::draw_tokens() {
   for (auto& h : helpers) h.get();
 }
 
-void LlamaEngine::Impl::after_decode() {
+void LlamaEngine::Replica::after_decode() {
   draw_tokens();
   for (auto& slot : slots) {
     if (slot.state == SlotState::kIdle || slot.batch_index < 0) continue;
@@ -741,7 +815,7 @@ void LlamaEngine::Impl::after_decode() {
 
 // Counts the completion tokens spent thinking: all of them from the start of the thinking block (the
 // prompt's end, or a start tag the model writes first) to the token that completes an end tag.
-void LlamaEngine::Impl::count_reasoning(Slot& slot) const {
+void LlamaEngine::Replica::count_reasoning(Slot& slot) const {
   if (slot.thinking_done) return;
   const ChatPrompt& chat = slot.job->chat;
   const std::string& text = slot.text->text();
@@ -775,7 +849,7 @@ void LlamaEngine::Impl::count_reasoning(Slot& slot) const {
 
 // Appends the text the grammar forces next to the slot's pending tokens, so that the next step decodes
 // it like prompt tokens instead of drawing it token by token. Returns that text.
-std::string LlamaEngine::Impl::jump_forward(Slot& slot) {
+std::string LlamaEngine::Replica::jump_forward(Slot& slot) {
   constexpr size_t kMaxForcedBytes = 64;
   const GenerationRequest& request = slot.job->request;
   int budget = info.context_per_sequence - static_cast<int>(slot.cached.size() + slot.pending.size()) - 1;
@@ -807,7 +881,7 @@ std::string LlamaEngine::Impl::jump_forward(Slot& slot) {
   return forced;
 }
 
-void LlamaEngine::Impl::finish(Slot& slot, Result<Generation> result) {
+void LlamaEngine::Replica::finish(Slot& slot, Result<Generation> result) {
   std::shared_ptr<Job> job = std::move(slot.job);
   if (result.is_ok()) {
     std::string rest = slot.text->take_rest();

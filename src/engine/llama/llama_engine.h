@@ -1,8 +1,10 @@
-// The embedded llama.cpp engine: one model, one context with `parallel` sequences, and one thread
-// running continuous batching. Each step decodes one token for every generating sequence and
-// prefills chunks of new prompts in the same llama_batch; a request takes a sequence as soon as one is
-// free and gives it back when it ends. A freed sequence keeps its KV cells, so the next request that
-// shares a prefix with it (a common system prompt) reuses them instead of recomputing them.
+// The embedded llama.cpp engine: one model, and one or more contexts over its weights (data
+// parallelism, load_plan.h), each with its share of the `parallel` sequences and one thread running
+// continuous batching. Each step decodes one token for every generating sequence of the context and
+// prefills chunks of new prompts in the same llama_batch; a request takes a sequence of whichever
+// context has one free, and gives it back when it ends. A freed sequence keeps its KV cells, so the
+// next request of that context that shares a prefix with it (a common system prompt) reuses them
+// instead of recomputing them.
 //
 // With a projector (mmproj_path), messages may hold images: a request with images is tokenised and its
 // images encoded on the vision encoder's worker (vision_encoder.h), then queued like any other; the
@@ -27,6 +29,8 @@ struct LlamaEngineOptions {
   int ctx_size = 0;                    // total KV cells, split between sequences; 0: per sequence
                                        // min(trained context, 4096) times parallel
   int threads = 0;                     // 0: all cores
+  int data_parallel = 0;               // contexts over the model, sharing parallel, ctx_size and
+                                       // threads; 0: two on a CPU, one on a GPU (load_plan.h)
   int batch_size = 512;                // most tokens one decode step processes (prefill chunking)
   int gpu_layers = -1;                 // -1: all layers on the GPU when there is one
   int sampling_threads = 0;            // threads that share a step's draws on large vocabularies;
@@ -53,6 +57,7 @@ class LlamaEngine final : public Engine {
   void shutdown() override;
 
   struct Impl;
+  struct Replica;
 
  private:
   explicit LlamaEngine(std::unique_ptr<Impl> impl);

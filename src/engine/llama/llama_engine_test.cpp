@@ -31,11 +31,14 @@ class LlamaEngineTest : public testing::Test {
     delete dir_;
   }
 
-  static std::unique_ptr<LlamaEngine> load(int parallel, CascadeAttention cascade = CascadeAttention::kAuto) {
+  // data_parallel 0: the engine's own choice (two contexts on two threads when parallel > 1).
+  static std::unique_ptr<LlamaEngine> load(int parallel, CascadeAttention cascade = CascadeAttention::kAuto,
+                                           int data_parallel = 0) {
     LlamaEngineOptions options;
     options.model_path = *model_path_;
     options.parallel = parallel;
     options.cascade = cascade;
+    options.data_parallel = data_parallel;
     options.ctx_size = 1024 * parallel;
     options.threads = 2;
     auto engine = LlamaEngine::load(options);
@@ -72,10 +75,24 @@ GenerationRequest shared_prefix_request(const std::string& user) {
 // from one sequence (cascade on), must not change what is computed.
 class SharedPrefixTest : public LlamaEngineTest, public testing::WithParamInterface<CascadeAttention> {};
 
+// Submits every request at once and returns their generations, in order.
+std::vector<Result<Generation>> generate_all(Engine& engine, const std::vector<GenerationRequest>& requests) {
+  std::vector<std::future<Result<Generation>>> futures;
+  for (const auto& request : requests) {
+    auto promise = std::make_shared<std::promise<Result<Generation>>>();
+    futures.push_back(promise->get_future());
+    engine.submit(request, {nullptr, [promise](Result<Generation> r) { promise->set_value(std::move(r)); }});
+  }
+  std::vector<Result<Generation>> out;
+  for (auto& f : futures) out.push_back(f.get());
+  return out;
+}
+
 TEST_P(SharedPrefixTest, RequestsComputeASharedPrefixOnceAndGetTheSameLogits) {
   const std::vector<std::string> users = {"A heist in Rome.", "Two robots fall in love.",
                                           "A haunted lighthouse.", "The last chess game."};
-  auto engine = load(static_cast<int>(users.size()), GetParam());
+  // One context: the prefix reuse between its sequences is what is checked.
+  auto engine = load(static_cast<int>(users.size()), GetParam(), /*data_parallel=*/1);
   const int prompt_tokens = engine->count_prompt_tokens(shared_prefix_request(users[0])).value();
   ASSERT_GT(prompt_tokens, 300);
 
@@ -112,6 +129,41 @@ TEST_P(SharedPrefixTest, RequestsComputeASharedPrefixOnceAndGetTheSameLogits) {
   // The prefix is computed once: with one sequence per request, one request computes it; the others
   // wait for it and copy it or link to it.
   EXPECT_EQ(reused, static_cast<int>(users.size()) - 1);
+}
+
+// Two contexts over one model: every request runs on one of them, and computes what it computes alone;
+// each context computes the shared prefix at most once.
+TEST_F(LlamaEngineTest, DataParallelContextsComputeWhatOneContextComputes) {
+  std::vector<GenerationRequest> requests;
+  for (const char* user : {"A heist in Rome.", "Two robots fall in love.", "A haunted lighthouse.",
+                           "The last chess game.", "A storm at sea.", "The end of summer."}) {
+    requests.push_back(shared_prefix_request(user));
+  }
+  auto two = load(static_cast<int>(requests.size()), CascadeAttention::kOff, /*data_parallel=*/2);
+  EXPECT_EQ(two->model_info().parallel, 6);
+  EXPECT_EQ(two->model_info().contexts, 2);
+  const int prompt_tokens = two->count_prompt_tokens(requests[0]).value();
+  auto one = load(1, CascadeAttention::kOff, /*data_parallel=*/1);
+  const std::vector<Result<Generation>> got = generate_all(*two, requests);
+  int reused = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(got[i].is_ok()) << got[i].status().message();
+    if (got[i]->cached_tokens >= prompt_tokens - 40) ++reused;
+    auto alone = generate(*one, requests[i]);
+    ASSERT_TRUE(alone.is_ok());
+    EXPECT_EQ(got[i]->text, alone->text);
+    ASSERT_EQ(got[i]->logprobs.size(), alone->logprobs.size());
+    for (size_t t = 0; t < alone->logprobs.size(); ++t) {
+      EXPECT_EQ(got[i]->logprobs[t].token, alone->logprobs[t].token) << "request " << i << " token " << t;
+      EXPECT_NEAR(got[i]->logprobs[t].logprob, alone->logprobs[t].logprob, 2e-3) << "request " << i;
+    }
+  }
+  EXPECT_GE(reused, static_cast<int>(requests.size()) - 2);
+  // A second wave finds the prefix in both contexts.
+  for (const Result<Generation>& g : generate_all(*two, requests)) {
+    ASSERT_TRUE(g.is_ok());
+    EXPECT_GE(g->cached_tokens, prompt_tokens - 40);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(CascadeOnAndOff, SharedPrefixTest,

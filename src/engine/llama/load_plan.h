@@ -1,6 +1,6 @@
-// How the engine sizes its llama.cpp context: sequences, KV cells, cascade attention, batch and
-// threads, decided from the options and what the model and the machine offer. A pure function, so
-// that every rule is tested without a model.
+// How the engine sizes its llama.cpp contexts: how many (data parallelism), their sequences, KV cells,
+// cascade attention, batch and threads, decided from the options and what the model and the machine
+// offer. A pure function, so that every rule is tested without a model.
 #pragma once
 
 #include <cstdint>
@@ -13,10 +13,12 @@ namespace openbatch::engine {
 enum class CascadeAttention { kAuto, kOn, kOff };
 
 struct LoadPlanInputs {
-  // The operator's options (0: choose).
+  // The operator's options (0: choose). parallel, ctx_size and threads are totals, shared out
+  // between the contexts.
   int parallel = 0;
   int ctx_size = 0;
   int threads = 0;
+  int data_parallel = 0;  // contexts over the one model
   int batch_size = 512;
   CascadeAttention cascade = CascadeAttention::kAuto;
   // The model and the machine.
@@ -28,11 +30,19 @@ struct LoadPlanInputs {
   // M-RoPE (Qwen2-VL and later): an image spans fewer positions than it has embeddings, which the
   // cascade patch's one-position-a-token prefix does not track; cascade attention stays off.
   bool mrope = false;
+  bool vision = false;  // a projector is loaded
   unsigned hardware_threads = 1;
 };
 
 struct LoadPlan {
-  int parallel = 1;          // request sequences
+  // Contexts over the one model's weights, each with its own sequences, KV cells and decode thread
+  // (engine/llama/llama_engine.h). On a CPU by default two, each decoding on half the threads: the
+  // threads of one decode wait for each other at every operation of the graph, so where something
+  // else takes a core, a decode runs at the pace of its slowest thread, and two decodes that never
+  // wait for each other keep both cores' share (measured in README, "A machine that is not idle").
+  // One on a GPU, with a projector (images are decoded by one encoder), or with one thread.
+  int contexts = 1;
+  int parallel = 1;          // request sequences of each context
   int ctx_per_sequence = 0;  // min(trained context, 4096), or ctx_size split between sequences
   int n_seq = 1;             // parallel, plus the shared prefix's sequence with cascade attention
   uint32_t n_ctx = 0;        // KV cells of the context, over all n_seq sequences
@@ -43,7 +53,8 @@ struct LoadPlan {
   // a sequence, where llama.cpp splits a step into ubatches of equal tokens a sequence.
   bool kv_unified = false;
   uint32_t n_batch = 512;  // tokens a decode step takes (prefill chunks), at least one a sequence
-  int threads = 1;
+  int threads = 1;          // CPU threads of a context's decode while the other contexts decode too
+  int threads_alone = 1;    // ... while they are idle (a lone request decodes on every thread)
 };
 
 // Cascade attention by default (kAuto) when the model runs on the CPU and a shared prompt of
@@ -51,6 +62,8 @@ struct LoadPlan {
 // step reads: a model whose attention is light beside its weights (grouped-query attention, a large
 // vocabulary) loses more to the cascade's extra graph than it saves.
 inline constexpr uint64_t kCascadeShortPrompt = 256;
+// The contexts share parallel (rounded up to a multiple of them), ctx_size and threads evenly; with
+// parallel 0 each takes its own choose_parallel from its share of the free memory.
 LoadPlan plan_load(const LoadPlanInputs& in);
 
 }  // namespace openbatch::engine

@@ -32,7 +32,49 @@ TEST(LoadPlanTest, CpuDefaults) {
   EXPECT_EQ(p.n_seq, 17);  // the shared prefix's sequence
   EXPECT_EQ(p.n_ctx, 4096u * 17u);
   EXPECT_EQ(p.n_batch, 512u);
-  EXPECT_EQ(p.threads, 2);
+  EXPECT_EQ(p.contexts, 2);  // each with 16 sequences, decoding on one of the two cores
+  EXPECT_EQ(p.threads, 1);
+  EXPECT_EQ(p.threads_alone, 2);
+}
+
+TEST(LoadPlanTest, DataParallelSharesOutTheTotals) {
+  LoadPlanInputs in = cpu_inputs();
+  in.hardware_threads = 16;
+  in.parallel = 9;  // rounded up to a multiple of the contexts
+  in.ctx_size = 9 * 2048;
+  in.data_parallel = 3;
+  const LoadPlan p = plan_load(in);
+  EXPECT_EQ(p.contexts, 3);
+  EXPECT_EQ(p.parallel, 3);
+  EXPECT_EQ(p.ctx_per_sequence, 2048);
+  EXPECT_EQ(p.threads, 5);
+  EXPECT_EQ(p.threads_alone, 16);
+  // Free memory for KV is shared too: each context sizes its sequences on its share.
+  in = cpu_inputs();
+  in.free_memory = uint64_t{4} * 16 * 1024 * 4096 * 2;  // 4 sequences of 4096 cells, twice over
+  EXPECT_EQ(plan_load(in).contexts, 2);
+  EXPECT_EQ(plan_load(in).parallel, 2);
+}
+
+TEST(LoadPlanTest, OneContextOnAGpuWithAProjectorOrOneThread) {
+  LoadPlanInputs in = cpu_inputs();
+  in.gpu = true;
+  EXPECT_EQ(plan_load(in).contexts, 1);
+  in = cpu_inputs();
+  in.vision = true;
+  EXPECT_EQ(plan_load(in).contexts, 1);
+  in = cpu_inputs();
+  in.threads = 1;
+  EXPECT_EQ(plan_load(in).contexts, 1);
+  in = cpu_inputs();
+  in.parallel = 1;  // no more contexts than sequences
+  EXPECT_EQ(plan_load(in).contexts, 1);
+  EXPECT_EQ(plan_load(in).threads, 2);
+  in = cpu_inputs();
+  in.data_parallel = 1;
+  const LoadPlan one = plan_load(in);
+  EXPECT_EQ(one.contexts, 1);
+  EXPECT_EQ(one.threads, 2);
 }
 
 TEST(LoadPlanTest, OperatorsChoicesWin) {
@@ -60,8 +102,9 @@ TEST(LoadPlanTest, LightAttentionModelsTakeOneUnifiedBuffer) {
   EXPECT_EQ(p.n_seq, 16);
   EXPECT_EQ(p.n_ctx, 4096u * 16u);
   EXPECT_EQ(p.ctx_per_sequence, 4096);
-  // Twice the sequences read twice the prefix: still light (16 x 256 x 12 KiB x 4 = 192 MiB < 506).
+  // Twice the sequences read twice the prefix: still light (32 x 256 x 12 KiB x 4 = 384 MiB < 506).
   LoadPlanInputs in = qwen_inputs();
+  in.data_parallel = 1;
   in.parallel = 32;
   EXPECT_FALSE(plan_load(in).cascade);
   in.parallel = 48;  // 48 x 256 x 12 KiB x 4 = 576 MiB >= 506 MiB
