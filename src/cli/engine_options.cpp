@@ -55,7 +55,7 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
   cmd->add_option("--ctx-size,-c", o.llama.ctx_size,
                   "Total KV cells shared by the sequences (default: min(trained, 4096) per sequence)");
   cmd->add_option("--threads,-t", o.llama.threads, "CPU threads (default: all cores)");
-  cmd->add_option("--data-parallel,-dp", o.llama.data_parallel,
+  cmd->add_option("--data-parallel", o.llama.data_parallel,
                   "llama.cpp contexts over the model's weights, each decoding its share of --parallel on "
                   "its share of --threads (all of them while the others are idle); 0: 2 on a CPU, 1 on a "
                   "GPU or with a projector")

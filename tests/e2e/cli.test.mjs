@@ -245,7 +245,9 @@ test('run with no server: same output lines; interrupted, then resumed without d
   assert.match(qerr, /interrupted; run the same command again to continue/);
   assert.equal(readFileSync(out, 'utf8').at(-1), '\n', 'only whole lines');
 
-  // Third run finishes the rest.
+  // Third run finishes the rest (on a fast machine the interrupted run may have finished the requests
+  // it had started, and those were all that were left).
+  const left = n - count();
   const r = await cli(['run', tasks, '-o', out, '--model', MODEL, '--parallel', '4']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /already in/);
@@ -261,7 +263,7 @@ test('run with no server: same output lines; interrupted, then resumed without d
     assert.equal(l.response.body.object, 'chat.completion');
   }
   // Progress went to stderr as plain lines.
-  assert.match(r.stderr, /run_tasks\.jsonl done \d+\/120 done, 0 failed/);
+  if (left > 0) assert.match(r.stderr, /run_tasks\.jsonl done \d+\/120 done, 0 failed/);
   // A fourth run has nothing to do.
   const again = await cli(['run', tasks, '-o', out, '--model', MODEL]);
   assert.equal(again.code, 0, again.stderr);
