@@ -69,10 +69,13 @@ std::string setting_from_log(const ChildProcess& server, int parallel) {
   if (parallel > 0) return "--parallel " + std::to_string(parallel);
   std::ifstream in(server.log_path());
   std::string line;
-  const std::regex ready(R"(ready: (\d+) parallel sequences)");
+  const std::regex ready(R"(ready: (\d+) parallel sequences of \d+ tokens in (\d+) context)");
   std::smatch m;
   while (std::getline(in, line)) {
-    if (std::regex_search(line, m, ready)) return "parallel " + m[1].str() + " (its own)";
+    if (std::regex_search(line, m, ready)) {
+      return "parallel " + m[1].str() + " in " + m[2].str() + " context" + (m[2].str() == "1" ? "" : "s") +
+             " (its own)";
+    }
   }
   return "its own parallel";
 }
