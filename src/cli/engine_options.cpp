@@ -167,7 +167,8 @@ Result<std::unique_ptr<engine::Engine>> load_engine(EngineOptions o) {
     std::ifstream in(o.chat_template_file, std::ios::binary);
     std::ostringstream text;
     text << in.rdbuf();
-    if (!in || text.str().empty()) return Status::internal("cannot read --chat-template-file " + o.chat_template_file);
+    if (!in || text.str().empty())
+      return Status::internal("cannot read --chat-template-file " + o.chat_template_file);
     o.llama.chat_template = text.str();
   }
   auto llama = engine::LlamaEngine::load(o.llama);

@@ -67,7 +67,8 @@ int serve(ServeOptions opts) {
   }
   const auto& info = (*engine)->model_info();
   if (opts.engine.upstream.base_urls.empty()) {
-    std::fprintf(stderr, "openbatch: model '%s' ready: %d parallel sequences of %d tokens in %d context%s%s\n",
+    std::fprintf(stderr,
+                 "openbatch: model '%s' ready: %d parallel sequences of %d tokens in %d context%s%s\n",
                  info.id.c_str(), info.parallel, info.context_per_sequence, info.contexts,
                  info.contexts == 1 ? "" : "s", info.has_vision ? ", images" : "");
   } else {

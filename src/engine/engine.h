@@ -41,7 +41,7 @@ struct ToolCall {
 struct Message {
   std::string role;  // system, user, assistant, tool (developer is mapped to system)
   std::string content;
-  std::vector<ImagePart> images;   // in order of offset
+  std::vector<ImagePart> images;     // in order of offset
   std::vector<ToolCall> tool_calls;  // an assistant message's calls
   std::string tool_call_id;          // a tool message: the call it answers
   std::string reasoning_content;     // an assistant message's thinking, when the client sends it back

@@ -196,8 +196,8 @@ struct LlamaEngine::Replica {
   bool& stopping;  // guarded by mu
 
   llama_context* ctx = nullptr;
-  int threads = 1;        // CPU threads of a decode while other replicas decode too
-  int threads_now = 1;    // what the context decodes on now
+  int threads = 1;            // CPU threads of a decode while other replicas decode too
+  int threads_now = 1;        // what the context decodes on now
   bool counted_busy = false;  // counted in e.busy_replicas
   std::vector<Slot> slots;
   llama_batch batch{};

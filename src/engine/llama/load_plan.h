@@ -53,8 +53,8 @@ struct LoadPlan {
   // a sequence, where llama.cpp splits a step into ubatches of equal tokens a sequence.
   bool kv_unified = false;
   uint32_t n_batch = 512;  // tokens a decode step takes (prefill chunks), at least one a sequence
-  int threads = 1;          // CPU threads of a context's decode while the other contexts decode too
-  int threads_alone = 1;    // ... while they are idle (a lone request decodes on every thread)
+  int threads = 1;         // CPU threads of a context's decode while the other contexts decode too
+  int threads_alone = 1;   // ... while they are idle (a lone request decodes on every thread)
 };
 
 // Cascade attention by default (kAuto) when the model runs on the CPU and a shared prompt of
