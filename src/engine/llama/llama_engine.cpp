@@ -92,6 +92,9 @@ struct LlamaEngine::Impl {
   // The contexts (load_plan.h): each takes queued jobs whenever it has a free sequence.
   std::vector<std::unique_ptr<Replica>> replicas;
   std::atomic<int> busy_replicas{0};  // replicas with a job in a sequence
+  // Each replica's idle sequences, as it last counted them. Jobs fill the first replica with one
+  // first: a lone client's next request finds its conversation's KV where the last one left it.
+  std::unique_ptr<std::atomic<int>[]> idle_slots;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -196,6 +199,7 @@ struct LlamaEngine::Replica {
   bool& stopping;  // guarded by mu
 
   llama_context* ctx = nullptr;
+  int index = 0;              // in e.replicas
   int threads = 1;            // CPU threads of a decode while other replicas decode too
   int threads_now = 1;        // what the context decodes on now
   bool counted_busy = false;  // counted in e.busy_replicas
@@ -210,6 +214,7 @@ struct LlamaEngine::Replica {
 
   void loop();
   void count_busy();
+  bool earlier_replica_has_room() const;
   void decode_images();
   void admit_jobs();
   AdmissionInputs admission_inputs(const Job& job, bool with_cascade) const;
@@ -296,8 +301,11 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   cparams.n_threads_batch = threads;
   cparams.no_perf = true;
   impl->threads = plan.threads_alone;
+  impl->idle_slots = std::make_unique<std::atomic<int>[]>(static_cast<size_t>(plan.contexts));
   for (int r = 0; r < plan.contexts; ++r) {
+    impl->idle_slots[r].store(parallel);
     auto replica = std::make_unique<Replica>(*impl);
+    replica->index = r;
     replica->ctx = llama_init_from_model(impl->model, cparams);
     if (!replica->ctx) return Status::internal("cannot create a llama context (out of memory?)");
     replica->threads = plan.threads;
@@ -405,7 +413,7 @@ void LlamaEngine::Impl::enqueue(std::shared_ptr<Job> job) {
     job->callbacks.on_done(shutting_down());
     return;
   }
-  cv.notify_one();
+  cv.notify_all();  // the replica it belongs to (earlier_replica_has_room) may not be the one woken first
 }
 
 // Tokenises the prompt and encodes its images on the vision worker, then queues the job. The job's
@@ -469,10 +477,24 @@ void LlamaEngine::shutdown() {
 }
 
 void LlamaEngine::Replica::count_busy() {
-  const bool busy =
-      std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return s.state != SlotState::kIdle; });
+  const int idle = static_cast<int>(
+      std::count_if(slots.begin(), slots.end(), [](const Slot& s) { return s.state == SlotState::kIdle; }));
+  const bool busy = idle < static_cast<int>(slots.size());
   if (busy != counted_busy) e.busy_replicas.fetch_add(busy ? 1 : -1);
   counted_busy = busy;
+  const int before = e.idle_slots[index].exchange(idle);
+  if (before > 0 && idle == 0) {
+    // Full now: the next replica takes what is queued.
+    std::lock_guard<std::mutex> lock(mu);
+    if (!queues[0].empty() || !queues[1].empty()) cv.notify_all();
+  }
+}
+
+bool LlamaEngine::Replica::earlier_replica_has_room() const {
+  for (int r = 0; r < index; ++r) {
+    if (e.idle_slots[r].load() > 0) return true;
+  }
+  return false;
 }
 
 void LlamaEngine::Replica::loop() {
@@ -484,7 +506,10 @@ void LlamaEngine::Replica::loop() {
         return std::any_of(slots.begin(), slots.end(),
                            [](const Slot& s) { return s.state != SlotState::kIdle; });
       };
-      cv.wait(lock, [&] { return stopping || busy() || !queues[0].empty() || !queues[1].empty(); });
+      cv.wait(lock, [&] {
+        return stopping || busy() ||
+               ((!queues[0].empty() || !queues[1].empty()) && !earlier_replica_has_room());
+      });
       if (stopping) break;
     }
     admit_jobs();
@@ -541,6 +566,7 @@ void LlamaEngine::Replica::admit_jobs() {
     if (std::none_of(slots.begin(), slots.end(), [](const Slot& s) { return s.state == SlotState::kIdle; })) {
       return;
     }
+    if (earlier_replica_has_room()) return;
     // Another replica may take the front job while this one plans it: it then plans the next.
     std::deque<std::shared_ptr<Job>>* queue = nullptr;
     std::shared_ptr<Job> job;

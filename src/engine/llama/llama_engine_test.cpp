@@ -166,6 +166,24 @@ TEST_F(LlamaEngineTest, DataParallelContextsComputeWhatOneContextComputes) {
   }
 }
 
+// One client's conversation, one request after the other, stays on the first context with room, so each
+// request finds the KV of the one before (with two idle contexts either could take it).
+TEST_F(LlamaEngineTest, DataParallelKeepsAConversationWhereItsKvIs) {
+  auto engine = load(4, CascadeAttention::kOff, /*data_parallel=*/2);
+  ASSERT_EQ(engine->model_info().contexts, 2);
+  GenerationRequest request = shared_prefix_request("A heist in Rome.");
+  request.logprobs = false;
+  int before = 0;  // the prompt tokens of the turn before, all of them a prefix of this one's prompt
+  for (int turn = 0; turn < 6; ++turn) {
+    auto got = generate(*engine, request);
+    ASSERT_TRUE(got.is_ok()) << got.status().message();
+    if (turn > 0) EXPECT_GE(got->cached_tokens, before - 2) << "turn " << turn;
+    before = got->prompt_tokens;
+    request.messages.push_back({"assistant", got->text, {}});
+    request.messages.push_back({"user", "And then? " + std::to_string(turn), {}});
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(CascadeOnAndOff, SharedPrefixTest,
                          testing::Values(CascadeAttention::kOn, CascadeAttention::kOff),
                          [](const testing::TestParamInfo<CascadeAttention>& info) {
