@@ -89,11 +89,11 @@ struct LlamaEngine::Impl {
   std::unique_ptr<VisionEncoder> vision;  // null without a projector
   std::mutex embedder_mu;
   std::unique_ptr<Embedder> embedder;  // made by the first embedding request
-  // The contexts (load_plan.h): each takes queued jobs whenever it has a free sequence.
+  // The contexts (load_plan.h): each takes queued jobs when it has a free sequence (see idle_slots).
   std::vector<std::unique_ptr<Replica>> replicas;
-  std::atomic<int> busy_replicas{0};  // replicas with a job in a sequence
-  // Each replica's idle sequences, as it last counted them. Jobs fill the first replica with one
-  // first: a lone client's next request finds its conversation's KV where the last one left it.
+  // Each replica's idle sequences, as it last counted them (every replica has the same number). Jobs
+  // fill the first replica with one first: a lone client's next request finds its conversation's KV
+  // where the last one left it; a replica with fewer than all idle is busy.
   std::unique_ptr<std::atomic<int>[]> idle_slots;
 
   std::mutex mu;
@@ -199,10 +199,9 @@ struct LlamaEngine::Replica {
   bool& stopping;  // guarded by mu
 
   llama_context* ctx = nullptr;
-  int index = 0;              // in e.replicas
-  int threads = 1;            // CPU threads of a decode while other replicas decode too
-  int threads_now = 1;        // what the context decodes on now
-  bool counted_busy = false;  // counted in e.busy_replicas
+  int index = 0;        // in e.replicas
+  int threads = 1;      // CPU threads of a decode while other replicas decode too
+  int threads_now = 1;  // what the context decodes on now
   std::vector<Slot> slots;
   llama_batch batch{};
   // Cascade attention: one more sequence holds a prefix many requests share (the batch's system
@@ -213,8 +212,9 @@ struct LlamaEngine::Replica {
   std::thread thread;
 
   void loop();
-  void count_busy();
+  void count_idle();
   bool earlier_replica_has_room() const;
+  bool another_replica_busy() const;
   void decode_images();
   void admit_jobs();
   AdmissionInputs admission_inputs(const Job& job, bool with_cascade) const;
@@ -296,7 +296,7 @@ Result<std::unique_ptr<LlamaEngine>> LlamaEngine::load(const LlamaEngineOptions&
   cparams.n_batch = plan.n_batch;
   cparams.n_ubatch = cparams.n_batch;
   cparams.kv_unified = plan.kv_unified;
-  const int threads = plan.contexts > 1 ? plan.threads : plan.threads_alone;
+  const int threads = plan.threads;
   cparams.n_threads = threads;
   cparams.n_threads_batch = threads;
   cparams.no_perf = true;
@@ -476,12 +476,9 @@ void LlamaEngine::shutdown() {
   if (impl_->vision) impl_->vision->shutdown();
 }
 
-void LlamaEngine::Replica::count_busy() {
+void LlamaEngine::Replica::count_idle() {
   const int idle = static_cast<int>(
       std::count_if(slots.begin(), slots.end(), [](const Slot& s) { return s.state == SlotState::kIdle; }));
-  const bool busy = idle < static_cast<int>(slots.size());
-  if (busy != counted_busy) e.busy_replicas.fetch_add(busy ? 1 : -1);
-  counted_busy = busy;
   const int before = e.idle_slots[index].exchange(idle);
   if (before > 0 && idle == 0) {
     // Full now: the next replica takes what is queued.
@@ -497,9 +494,16 @@ bool LlamaEngine::Replica::earlier_replica_has_room() const {
   return false;
 }
 
+bool LlamaEngine::Replica::another_replica_busy() const {
+  for (int r = 0; r < static_cast<int>(e.replicas.size()); ++r) {
+    if (r != index && e.idle_slots[r].load() < static_cast<int>(slots.size())) return true;
+  }
+  return false;
+}
+
 void LlamaEngine::Replica::loop() {
   while (true) {
-    count_busy();  // before waiting idle
+    count_idle();  // before waiting idle
     {
       std::unique_lock<std::mutex> lock(mu);
       auto busy = [&] {
@@ -513,11 +517,11 @@ void LlamaEngine::Replica::loop() {
       if (stopping) break;
     }
     admit_jobs();
-    count_busy();
+    count_idle();
     if (vision) decode_images();
     if (!build_batch()) continue;
     // Every thread while the other replicas are idle, its share while they decode too.
-    const int n_threads = e.busy_replicas.load() > 1 ? threads : e.threads;
+    const int n_threads = another_replica_busy() ? threads : e.threads;
     if (n_threads != threads_now) {
       llama_set_n_threads(ctx, n_threads, n_threads);
       threads_now = n_threads;
