@@ -7,7 +7,7 @@
 #
 # Usage: scripts/fuzz.sh TARGET SECONDS      TARGET: batch_lines, chat_request, responses_request,
 #        scripts/fuzz.sh all SECONDS                 completion_request, embeddings_request, csv, data_url,
-#                                                    image_format, sse (or all: each in turn)
+#                                                    image_format, sse, http_request (or all: each in turn)
 # Environment: OPENBATCH_JOBS (build jobs, default: all cores), FUZZ_BUILD_DIR (default: build-fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ target="${1:?usage: scripts/fuzz.sh TARGET SECONDS}"
 seconds="${2:?usage: scripts/fuzz.sh TARGET SECONDS}"
 build_dir="${FUZZ_BUILD_DIR:-build-fuzz}"
 jobs="${OPENBATCH_JOBS:-$(nproc)}"
-targets=(batch_lines chat_request responses_request completion_request embeddings_request csv data_url image_format sse)
+targets=(batch_lines chat_request responses_request completion_request embeddings_request csv data_url image_format sse http_request)
 
 if [[ "$target" == all ]]; then
   for t in "${targets[@]}"; do "$0" "$t" "$seconds"; done
@@ -61,7 +61,17 @@ def images():
             **{'webp-' + f.stem: f.read_bytes() for f in sorted(pathlib.Path('tests/e2e/fixtures').glob('*.webp'))}}
 line = lambda i, **body: json.dumps({'custom_id': f'r{i}', 'method': 'POST', 'url': '/v1/chat/completions',
     'body': {'model': 'tiny', 'messages': [{'role': 'user', 'content': 'hi'}], **body}})
-if target == 'batch_lines':
+if target == 'http_request':
+    get = 'GET /echo HTTP/1.1\r\nHost: x\r\n\r\n'
+    put('get', get)
+    put('keep-alive', get + 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello' + get)
+    put('chunked', 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nTrailer: t\r\n\r\n' + get)
+    put('chunked-long', 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n' + ('20\r\n' + 'x' * 32 + '\r\n') * 12 + '0\r\n\r\n')
+    put('gzip', b'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: 20\r\n\r\n' + zlib.compress(b'x' * 1000)[:20])
+    put('lengths', 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1e2\r\n\r\n' + 'POST /echo HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\nabc')
+    put('upload', 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 60\r\n\r\n--b\r\nContent-Disposition: form-data; name="file"\r\n\r\nabc\r\n--b--\r\n')
+    put('guarded', 'POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello' + get)
+elif target == 'batch_lines':
     for i, case in enumerate(open('src/batch/testdata/bad_input_lines.jsonl')):
         c = json.loads(case)
         put(f'case{i}', '\n'.join(l if isinstance(l, str) else json.dumps(l) for l in c['lines']) + '\n')

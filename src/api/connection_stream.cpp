@@ -32,9 +32,24 @@ void ConnectionStream::begin_request() {
   header_bytes_ = 0;
 }
 
-void ConnectionStream::end_headers() {
+void ConnectionStream::end_headers(const BodyBudget& budget) {
   in_headers_ = false;
   body_bytes_ = 0;
+  budget_ = budget;
+  body_start_ = Clock::now();
+  refusal_ = BodyRefusal::kNone;
+}
+
+ConnectionStream::Clock::time_point ConnectionStream::body_deadline() const {
+  auto deadline = Clock::time_point::max();
+  if (budget_.timeout.count() > 0) deadline = body_start_ + budget_.timeout;
+  if (budget_.min_bytes_per_second > 0) {
+    // The bytes read so far are on time until bytes / rate seconds after the start, and never
+    // before the grace has passed.
+    const auto on_time = std::chrono::milliseconds(body_bytes_ * 1000 / budget_.min_bytes_per_second);
+    deadline = std::min(deadline, body_start_ + std::max(budget_.grace, on_time));
+  }
+  return deadline;
 }
 
 bool ConnectionStream::poll_for(short events, std::chrono::milliseconds timeout) const {
@@ -51,13 +66,29 @@ bool ConnectionStream::poll_for(short events, std::chrono::milliseconds timeout)
 }
 
 std::chrono::milliseconds ConnectionStream::read_wait() const {
-  if (!in_headers_ || !header_clock_started_) return limits_.read_timeout;
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(header_deadline_ - Clock::now());
+  Clock::time_point deadline;
+  if (in_headers_) {
+    if (!header_clock_started_) return limits_.read_timeout;
+    deadline = header_deadline_;
+  } else {
+    deadline = body_deadline();
+    if (deadline == Clock::time_point::max()) return limits_.read_timeout;
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   return std::min(limits_.read_timeout, left.count() < 0 ? std::chrono::milliseconds(-1) : left);
 }
 
 bool ConnectionStream::wait_readable(std::chrono::milliseconds timeout) const {
   return buffer_begin_ < buffer_end_ || poll_for(POLLIN, timeout);
+}
+
+bool ConnectionStream::peer_closed() const {
+  if (buffer_begin_ < buffer_end_) return false;
+  pollfd p{fd_, static_cast<short>(POLLIN | POLLRDHUP), 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  if ((p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) return true;
+  char byte = 0;
+  return ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 bool ConnectionStream::is_readable() const { return wait_readable(read_wait()); }
@@ -70,6 +101,17 @@ ssize_t ConnectionStream::read(char* ptr, size_t size) {
     }
     if (header_bytes_ >= limits_.max_header_bytes || Clock::now() >= header_deadline_) return -1;
     size = std::min(size, limits_.max_header_bytes - header_bytes_);
+  } else {
+    if (refusal_ != BodyRefusal::kNone) return -1;
+    if (body_bytes_ >= budget_.max_bytes) {
+      refusal_ = BodyRefusal::kTooLarge;
+      return -1;
+    }
+    if (Clock::now() >= body_deadline()) {
+      refusal_ = BodyRefusal::kTooSlow;
+      return -1;
+    }
+    size = static_cast<size_t>(std::min<uint64_t>(size, budget_.max_bytes - body_bytes_));
   }
   ssize_t n = 0;
   if (buffer_begin_ < buffer_end_) {
@@ -77,7 +119,10 @@ ssize_t ConnectionStream::read(char* ptr, size_t size) {
     std::memcpy(ptr, buffer_.data() + buffer_begin_, static_cast<size_t>(n));
     buffer_begin_ += static_cast<size_t>(n);
   } else {
-    if (!poll_for(POLLIN, read_wait())) return -1;
+    if (!poll_for(POLLIN, read_wait())) {
+      if (!in_headers_ && Clock::now() >= body_deadline()) refusal_ = BodyRefusal::kTooSlow;
+      return -1;
+    }
     // Small reads (httplib reads headers a byte at a time) go through the buffer, large ones straight.
     char* into = size < buffer_.size() ? buffer_.data() : ptr;
     const size_t want = size < buffer_.size() ? buffer_.size() : size;

@@ -9,6 +9,7 @@
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace openbatch::api {
@@ -20,6 +21,19 @@ struct StreamLimits {
   size_t max_header_bytes = 64 * 1024;              // request line and headers together
 };
 
+// What one request's body may take, set once its headers are in.
+struct BodyBudget {
+  uint64_t max_bytes = UINT64_MAX;       // bytes read as the body (a chunked body's framing included)
+  std::chrono::milliseconds timeout{0};  // the whole body, from the end of the headers; 0: no limit
+  // After `grace`, the body must keep coming at this rate on average (bytes a second; 0: no limit):
+  // a client that drips its body cannot hold a connection thread for long.
+  uint64_t min_bytes_per_second = 0;
+  std::chrono::milliseconds grace{10000};
+};
+
+// Why a read of the body failed on a budget.
+enum class BodyRefusal { kNone, kTooLarge, kTooSlow };
+
 class ConnectionStream final : public httplib::Stream {
  public:
   // REQUIRES: fd is a connected socket; it stays the caller's to close.
@@ -28,10 +42,14 @@ class ConnectionStream final : public httplib::Stream {
   // Starts the header budget of a new request: reads past max_header_bytes, or after header_timeout
   // from the first byte, fail until end_headers().
   void begin_request();
-  // The headers are in: the body is read under the read timeout only.
-  void end_headers();
+  // The headers are in: the body is read under the read timeout and `budget` (reads past it fail).
+  void end_headers(const BodyBudget& budget = {});
+  // Why the last read of the body failed on its budget (kNone: it did not).
+  BodyRefusal body_refusal() const { return refusal_; }
   // Bytes read since end_headers(): how much of the request's body its handler took.
   size_t body_bytes_read() const { return body_bytes_; }
+  // Whether the client has closed its side of the connection (nothing more will come). Does not wait.
+  bool peer_closed() const;
   // Whether bytes are waiting (buffered here or on the socket) within timeout.
   bool wait_readable(std::chrono::milliseconds timeout) const;
 
@@ -47,7 +65,9 @@ class ConnectionStream final : public httplib::Stream {
   using Clock = std::chrono::steady_clock;
   // Waits for events on the socket for up to timeout; false on a timeout or an error.
   bool poll_for(short events, std::chrono::milliseconds timeout) const;
-  // The read timeout, cut to what is left of the header budget; negative once it has run out.
+  // The latest time the body may still be read under its budget.
+  Clock::time_point body_deadline() const;
+  // The read timeout, cut to what is left of the header or body budget; negative once it has run out.
   std::chrono::milliseconds read_wait() const;
 
   const int fd_;
@@ -60,6 +80,9 @@ class ConnectionStream final : public httplib::Stream {
   Clock::time_point header_deadline_{};
   size_t header_bytes_ = 0;
   size_t body_bytes_ = 0;
+  BodyBudget budget_;
+  Clock::time_point body_start_{};
+  BodyRefusal refusal_ = BodyRefusal::kNone;
 };
 
 }  // namespace openbatch::api

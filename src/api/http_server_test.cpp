@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -99,17 +100,28 @@ class HttpServerTest : public ::testing::Test {
         return sink.write("x", 1);
       });
     });
-    // Answered before its body is read, as the API key check answers.
-    server_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-      if (req.path != "/guarded") return httplib::Server::HandlerResponse::Unhandled;
-      res.status = 401;
-      res.set_content("no", "text/plain");
-      return httplib::Server::HandlerResponse::Handled;
+    // The size of the body it read.
+    server_->Post("/echo", [](const httplib::Request& req, httplib::Response& res) {
+      res.set_content(std::to_string(req.body.size()), "text/plain");
     });
+    // Waits for its client to hang up (at most 3 s), and says whether it saw it.
+    server_->Get("/wait", [this](const httplib::Request&, httplib::Response& res) {
+      const auto deadline = std::chrono::steady_clock::now() + 3s;
+      while (!HttpServer::client_gone() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+      saw_hang_up_ = HttpServer::client_gone();
+      res.set_content("done", "text/plain");
+    });
+    // Answered before its body is read, as the API key check answers.
+    server_->set_request_check([](const httplib::Request& req) {
+      return req.path == "/guarded" ? Status::unauthorized("no") : Status::ok();
+    });
+    server_->set_body_budget([](const httplib::Request&) { return budget_; });
     ASSERT_TRUE(server_->bind("127.0.0.1", port_));
     thread_ = std::thread([this] { server_->listen_after_bind(); });
     while (!server_->is_running()) std::this_thread::sleep_for(1ms);
   }
+  void SetUp() override { budget_ = BodyBudget{}; }
   void TearDown() override {
     if (server_) server_->stop();
     if (thread_.joinable()) thread_.join();
@@ -124,6 +136,8 @@ class HttpServerTest : public ::testing::Test {
     return l;
   }
 
+  static inline BodyBudget budget_;
+  std::atomic<bool> saw_hang_up_{false};
   std::unique_ptr<HttpServer> server_;
   int port_ = 0;
   std::thread thread_;
@@ -210,22 +224,138 @@ TEST_F(HttpServerTest, SlowOrOversizedHeadersAndIdleConnectionsAreCut) {
   EXPECT_GE(std::chrono::steady_clock::now() - idle_since, 1500ms);
 }
 
-TEST_F(HttpServerTest, ABodyLeftUnreadIsSkippedOrTheConnectionClosed) {
+TEST_F(HttpServerTest, AnAnswerGivenBeforeTheBodyIsReadClosesTheConnection) {
   start(limits());
   RawClient c(port_);
   const std::string body = R"({"model": "x", "messages": []})";
   ASSERT_TRUE(c.send("POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
                      "\r\n\r\n" + body));
   EXPECT_NE(c.answer().find("401"), std::string::npos);
-  ASSERT_TRUE(c.send(kGet));
-  const std::string next = c.answer();
-  EXPECT_NE(next.find("200 OK"), std::string::npos) << "the body was taken for the next request: " << next;
+  EXPECT_TRUE(c.closed_within(1500ms)) << "the connection stayed open to read a body nobody wants";
 
-  RawClient big(port_);
-  ASSERT_TRUE(big.send("POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n" +
-                       std::string(64 * 1024, 'x')));
-  EXPECT_NE(big.answer().find("401"), std::string::npos);
-  EXPECT_TRUE(big.closed_within(1000ms));
+  // One that sends its body slowly is not waited for either.
+  RawClient slow(port_);
+  ASSERT_TRUE(slow.send("POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\nx"));
+  EXPECT_NE(slow.answer().find("401"), std::string::npos);
+  EXPECT_TRUE(slow.closed_within(1500ms));
+
+  // A body read to its end keeps the connection for the next request.
+  RawClient kept(port_);
+  ASSERT_TRUE(kept.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" + kGet));
+  EXPECT_NE(kept.answer().find("\r\n\r\n5"), std::string::npos);
+  EXPECT_NE(kept.answer().find("pong"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, BodiesArePassedOrRefusedByTheirFramingBeforeTheyAreRead) {
+  budget_.max_bytes = 1000;
+  start(limits());
+  const auto post = [&](const std::string& headers, const std::string& body = "") {
+    RawClient c(port_);
+    c.send("POST /echo HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n" + body);
+    return c.answer();
+  };
+  EXPECT_NE(post("Content-Length: 3\r\n", "abc").find("200 OK"), std::string::npos);
+  // Compressed bodies are never inflated.
+  for (const char* coding : {"gzip", "deflate", "br", "GZIP"}) {
+    const std::string a =
+        post(std::string("Content-Encoding: ") + coding + "\r\nContent-Length: 3\r\n", "abc");
+    EXPECT_NE(a.find("415"), std::string::npos) << coding << ": " << a;
+    EXPECT_NE(a.find("unsupported_media_type"), std::string::npos) << a;
+  }
+  EXPECT_NE(post("Content-Encoding: identity\r\nContent-Length: 3\r\n", "abc").find("200 OK"),
+            std::string::npos);
+  // Content-Length is one decimal number or the request is refused.
+  for (const char* length : {"1e9", "5, 5", "-1", "+5", "0x10", "", "99999999999999999999"}) {
+    const std::string a = post(std::string("Content-Length: ") + length + "\r\n", "abcde");
+    EXPECT_NE(a.find("400"), std::string::npos) << length << ": " << a;
+  }
+  EXPECT_NE(post("Content-Length: 5\r\nContent-Length: 5\r\n", "abcde").find("400"), std::string::npos);
+  EXPECT_NE(post("Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", "abcde").find("400"),
+            std::string::npos);
+  EXPECT_NE(post("Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n").find("400"), std::string::npos);
+  // A declared length past the budget is refused at once, without waiting for the body.
+  const std::string large = post("Content-Length: 1000000\r\n");
+  EXPECT_NE(large.find("413"), std::string::npos) << large;
+  // No length at all: no body (not "read to the end of the connection").
+  EXPECT_NE(post("").find("\r\n\r\n0"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, AChunkedBodyIsCutAtItsBudgetAsItArrives) {
+  budget_.max_bytes = 1000;
+  start(limits());
+  RawClient ok(port_);
+  ASSERT_TRUE(
+      ok.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+  EXPECT_NE(ok.answer().find("\r\n\r\n5"), std::string::npos);
+
+  RawClient endless(port_);
+  ASSERT_TRUE(endless.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  for (int i = 0; i < 20 && endless.send("100\r\n" + std::string(256, 'x') + "\r\n"); ++i) {
+  }
+  const std::string a = endless.answer();
+  EXPECT_NE(a.find("413"), std::string::npos) << a;
+  EXPECT_TRUE(endless.closed_within(1500ms));
+}
+
+TEST_F(HttpServerTest, ABodyThatDripsIsCutWithA408) {
+  budget_.min_bytes_per_second = 1000;
+  budget_.grace = 300ms;
+  start(limits());
+  RawClient c(port_);
+  const auto begin = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nx"));
+  std::string a;
+  for (int i = 0; i < 30 && a.empty(); ++i) {
+    c.send("x");  // a byte every 100 ms: 10 bytes a second
+    a = c.answer(100ms);
+  }
+  EXPECT_NE(a.find("408"), std::string::npos) << a;
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 2s);
+}
+
+TEST_F(HttpServerTest, OneAddressCannotTakeEveryConnection) {
+  ConnectionLimits l = limits();
+  l.max_connections = 4;
+  l.max_connections_per_address = 2;
+  start(l);
+  RawClient a(port_), b(port_), c(port_);
+  ASSERT_TRUE(a.send(kGet));
+  ASSERT_TRUE(b.send(kGet));
+  EXPECT_NE(a.answer().find("pong"), std::string::npos);
+  EXPECT_NE(b.answer().find("pong"), std::string::npos);
+  ASSERT_TRUE(c.send(kGet));
+  const std::string refused = c.answer();
+  EXPECT_NE(refused.find("503"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("one address"), std::string::npos) << refused;
+  // Another address of the loopback is served.
+  const int other = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  from.sin_addr.s_addr = htonl(0x7f000002);  // 127.0.0.2
+  ASSERT_EQ(::bind(other, reinterpret_cast<sockaddr*>(&from), sizeof from), 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port_));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(other, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  ASSERT_EQ(::send(other, kGet.data(), kGet.size(), MSG_NOSIGNAL), ssize_t(kGet.size()));
+  pollfd p{other, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 3000), 1);
+  char buf[512] = {0};
+  ASSERT_GT(::recv(other, buf, sizeof buf - 1, 0), 0);
+  EXPECT_NE(std::string(buf).find("pong"), std::string::npos) << buf;
+  ::close(other);
+}
+
+TEST_F(HttpServerTest, AHandlerSeesItsClientHangUp) {
+  start(limits());
+  {
+    RawClient c(port_);
+    ASSERT_TRUE(c.send("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::this_thread::sleep_for(100ms);
+  }  // closed
+  for (int i = 0; i < 100 && !saw_hang_up_; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(saw_hang_up_);
 }
 
 TEST_F(HttpServerTest, ADrainTakesNoNewConnectionAndLetsAStreamInProgressEnd) {

@@ -1,13 +1,16 @@
 // The one place where a Status becomes an OpenAI error response.
 #include <httplib.h>
 
+#include <chrono>
 #include <cstdio>
 #include <future>
 #include <string_view>
 
+#include "api/http_server.h"
 #include "api/routes.h"
 #include "common/error_envelope.h"
 #include "common/http_status.h"
+#include "common/json_depth.h"
 
 namespace openbatch::api {
 
@@ -18,11 +21,21 @@ void send_error(httplib::Response& res, const Status& status) {
   res.set_content(error_body(status).dump(), "application/json");
 }
 
-void send_when_done(httplib::Response& res,
-                    const std::function<std::vector<std::shared_ptr<engine::GenerationHandle>>(AnswerCallback)>& work) {
+void send_when_done(
+    httplib::Response& res,
+    const std::function<std::vector<std::shared_ptr<engine::GenerationHandle>>(AnswerCallback)>& work) {
   auto promise = std::make_shared<std::promise<Result<nlohmann::ordered_json>>>();
   auto future = promise->get_future();
   auto handles = work([promise](Result<nlohmann::ordered_json> r) { promise->set_value(std::move(r)); });
+  // A client that hangs up gets nothing more: its generations stop within a step, and free their
+  // sequences for the others.
+  bool cancelled = false;
+  while (future.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    if (cancelled || !HttpServer::client_gone()) continue;
+    cancelled = true;
+    for (const auto& handle : handles)
+      if (handle) handle->cancel();
+  }
   Result<nlohmann::ordered_json> result = future.get();
   if (!result) return send_error(res, result.status());
   send_json(res, *result);
@@ -33,11 +46,11 @@ void send_json(httplib::Response& res, const nlohmann::ordered_json& body, int h
   res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
 }
 
-
 namespace {
 
 template <typename Json>
 Result<Json> parse_object(const httplib::Request& req) {
+  if (Status s = check_json_depth(req.body); !s) return s;
   Json body = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) {
     return Status::invalid_request(

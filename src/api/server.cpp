@@ -1,8 +1,10 @@
 #include "api/server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 #include "api/api_keys.h"
@@ -30,26 +32,109 @@ struct Server::Impl {
 
 namespace {
 
-// Requests without a configured key get OpenAI's 401 answers; /health stays open for probes, and the
-// dashboard's files (they hold no data: the page asks the API with the key the user types).
-httplib::Server::HandlerResponse check_api_key(const ApiKeyMatcher& keys, const httplib::Request& req,
-                                               httplib::Response& res) {
-  if (keys.empty() || req.path == "/health" || req.path == "/" || req.path.rfind("/web/", 0) == 0)
-    return httplib::Server::HandlerResponse::Unhandled;
+// Requests without a configured key get OpenAI's 401 answers (before their bodies are read); /health
+// stays open for probes, and the dashboard's files (they hold no data: the page asks the API with the
+// key the user types).
+Status check_api_key(const ApiKeyMatcher& keys, const httplib::Request& req) {
+  if (req.path == "/health" || req.path == "/" || req.path.rfind("/web/", 0) == 0) return Status::ok();
   const std::string token = bearer_token(req);
   if (token.empty()) {
-    send_error(res, Status::unauthorized(
-                        "You didn't provide an API key. You need to provide your API key in an Authorization "
-                        "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."));
-    return httplib::Server::HandlerResponse::Handled;
+    return Status::unauthorized(
+        "You didn't provide an API key. You need to provide your API key in an Authorization header using "
+        "Bearer auth (i.e. Authorization: Bearer YOUR_KEY).");
   }
   if (!keys.matches(token)) {
     const std::string shown =
         token.size() > 8 ? token.substr(0, 3) + "*****" + token.substr(token.size() - 4) : "*****";
-    send_error(res, Status::unauthorized("Incorrect API key provided: " + shown + "."));
-    return httplib::Server::HandlerResponse::Handled;
+    return Status::unauthorized("Incorrect API key provided: " + shown + ".");
   }
-  return httplib::Server::HandlerResponse::Unhandled;
+  return Status::ok();
+}
+
+// The host of a Host or Origin value: "[::1]:8080" -> "::1", "Example.org:80" -> "example.org".
+std::string host_of(std::string value) {
+  if (auto scheme = value.find("://"); scheme != std::string::npos) value.erase(0, scheme + 3);
+  std::string host;
+  if (!value.empty() && value[0] == '[') {
+    host = value.substr(1, value.find(']') == std::string::npos ? std::string::npos : value.find(']') - 1);
+  } else {
+    host = value.substr(0, value.find(':'));
+  }
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return host;
+}
+
+// "host:port" of a Host header or an Origin, for comparing the two; default ports filled in.
+std::string authority_of(std::string value) {
+  std::string scheme = "http";
+  if (auto at = value.find("://"); at != std::string::npos) {
+    scheme = value.substr(0, at);
+    value.erase(0, at + 3);
+  }
+  const std::string host = host_of(value);
+  const size_t close = value.rfind(']');
+  const size_t colon = value.find(':', close == std::string::npos ? 0 : close);
+  const std::string port =
+      colon == std::string::npos ? (scheme == "https" ? "443" : "80") : value.substr(colon + 1);
+  return host + ":" + port;
+}
+
+bool is_ip_literal(const std::string& host) {
+  in6_addr v6{};
+  in_addr v4{};
+  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, host.c_str(), &v6) == 1;
+}
+
+// A server without API keys answers anyone who can reach it, web pages in its operator's browser
+// included: it answers only Host names that cannot be an attacker's (IP addresses, localhost, the
+// --allowed-host names) and refuses requests from another origin, and bodies a page could send
+// cross-site without asking (text/plain, forms) on its JSON routes.
+Status check_keyless_request(const ServerOptions& options, const httplib::Request& req) {
+  if (req.has_header("Host")) {
+    const std::string host = host_of(req.get_header_value("Host"));
+    const bool allowed = host == "localhost" || is_ip_literal(host) ||
+                         std::find(options.allowed_hosts.begin(), options.allowed_hosts.end(), host) !=
+                             options.allowed_hosts.end();
+    if (!allowed) {
+      return Status(StatusCode::kPermissionDenied, "", "host_not_allowed", "",
+                    "This server has no API keys and answers only requests for its own address, not for "
+                    "host '" +
+                        host.substr(0, 253) + "' (serve --allowed-host NAME to add a name).");
+    }
+  }
+  if (req.has_header("Origin") &&
+      authority_of(req.get_header_value("Origin")) != authority_of(req.get_header_value("Host"))) {
+    return Status(StatusCode::kPermissionDenied, "", "cross_origin_request", "",
+                  "This server has no API keys and takes no requests from another origin's web pages.");
+  }
+  if (req.method == "POST" && req.path != "/v1/files") {
+    const std::string type = req.get_header_value("Content-Type");
+    for (const char* simple : {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}) {
+      if (type.rfind(simple, 0) == 0) {
+        return Status::unsupported_media(
+            "This route takes a JSON body (Content-Type: application/json), not '" + type.substr(0, 64) +
+            "'.");
+      }
+    }
+  }
+  return Status::ok();
+}
+
+// What a request's body may take: the largest upload on the Files API's upload route, the JSON
+// limit elsewhere; the pace of the body either way.
+BodyBudget body_budget(const ServerOptions& options, const httplib::Request& req) {
+  BodyBudget budget;
+  budget.min_bytes_per_second = 4096;
+  budget.grace = std::chrono::seconds(10);
+  if (req.method == "POST" && req.path == "/v1/files") {
+    // The upload plus its multipart framing; the Files API's own limit (a 400 file_too_large) comes
+    // first.
+    budget.max_bytes = static_cast<uint64_t>(options.limits.largest_upload()) + (1u << 20);
+  } else {
+    budget.max_bytes = static_cast<uint64_t>(options.max_request_body_bytes);
+    budget.timeout = std::chrono::seconds(60);
+  }
+  return budget;
 }
 
 // The batch service on the store the options name: PostgreSQL (file bytes in it, or in files_dir) or,
@@ -127,24 +212,29 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   }
   ConnectionLimits limits;
   limits.max_connections = impl_->options.max_connections;
+  limits.max_connections_per_address = impl_->options.max_connections_per_address;
   impl_->http = std::make_unique<HttpServer>(limits);
   impl_->ctx.connections = &impl_->http->counts();
   auto& http = *impl_->http;
-  // A body larger than the largest upload (plus its multipart framing) is answered 413 without being
-  // kept (httplib reads past it); the Files API's own limit (a 400 file_too_large) comes first.
+  // The largest upload (plus its multipart framing) is the most any route takes; each route's own
+  // budget (body_budget) is checked before and as the body arrives.
   const int64_t largest_upload = impl_->options.limits.largest_upload();
   http.set_payload_max_length(static_cast<size_t>(largest_upload) + 1024 * 1024);
+  const ServerOptions* opts = &impl_->options;
+  http.set_body_budget([opts](const httplib::Request& req) { return body_budget(*opts, req); });
   const ApiKeyMatcher* keys = &impl_->keys;
-  http.set_pre_routing_handler(
-      [keys](const httplib::Request& req, httplib::Response& res) { return check_api_key(*keys, req, res); });
-  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
+  http.set_request_check([keys, opts](const httplib::Request& req) {
+    return keys->empty() ? check_keyless_request(*opts, req) : check_api_key(*keys, req);
+  });
+  http.set_error_answer([](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404) {
       send_error(res, Status::not_found("Invalid URL (" + req.method + " " + req.path + ")"));
     } else if (res.status == 405) {
       send_error(res, Status::method_not_allowed("Method not allowed (" + req.method + " " + req.path + ")"));
     } else if (res.status == 413) {
       send_error(res, Status::too_large("The request body is too large."));
+    } else if (res.status == 400) {
+      send_error(res, Status::invalid_request("The request could not be read."));
     }
   });
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {

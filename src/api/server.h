@@ -28,6 +28,14 @@ struct ServerOptions {
   double lease_seconds = 30;  // how long a node's claim on requests holds without renewal
   // Connections served at once, each on a thread of its own; one more is answered 503 at once.
   int max_connections = 512;
+  // Connections from one client address at once; 0: half of max_connections.
+  int max_connections_per_address = 0;
+  // The body of a request to a JSON route (every route but the uploads, which take the largest
+  // upload); more is answered 413 as it arrives.
+  int64_t max_request_body_bytes = 32LL << 20;
+  // Without API keys: the Host names the server answers besides IP addresses and localhost (a page
+  // of another site that rebinds its name to this address is refused).
+  std::vector<std::string> allowed_hosts;
   // Batch options (see batch/).
   openai::Limits limits;
   int64_t completion_window_seconds = 24 * 3600;  // what "24h" means; tests shorten it

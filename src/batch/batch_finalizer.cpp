@@ -106,13 +106,13 @@ Status finalize_batch(store::Store& store, blobs::BlobStore& blobs, const Clock&
   constexpr int64_t kPage = 1000;
   int64_t after = 0;
   for (;;) {
-    auto rows = store.stored_results(batch_id, after, kPage);
+    auto rows = store.stored_results(batch_id, after, kPage, store::kResultPageBytes);
     if (!rows) return rows.status();
+    if (rows->empty()) break;
     for (const auto& row : *rows) {
       ResultFile& file = row.outcome == store::Outcome::kOutput ? output : errors;
       if (Status s = file.append(row.result_line); !s) return s;
     }
-    if (static_cast<int64_t>(rows->size()) < kPage) break;
     after = rows->back().line;
   }
 

@@ -51,10 +51,8 @@ class BlobFileUpload final : public FileUpload {
     // object is refused now, while the user is still at the upload.
     if (const auto bad = lines_.first_bad_line(); bad && purpose == "batch") {
       return Status::invalid_request(
-          "Invalid batch input file: line " + std::to_string(*bad) +
-              " is not a JSON object (a batch input file holds one request a line, "
-              "each a JSON object).",
-          "file", "invalid_file_format");
+          "Invalid batch input file: line " + std::to_string(*bad) + " " + lines_.problem() + ".", "file",
+          "invalid_file_format");
     }
     if (expires_after) {
       if (Status s = openai::check_upload_expires_after(*expires_after, limits_); !s) return s;
@@ -278,7 +276,7 @@ Result<BatchProgress> BatchService::batch_progress(const std::string& owner, con
 Result<FinishedLines> BatchService::finished_lines(const std::string& owner, const std::string& id,
                                                    int64_t after, int64_t limit) {
   if (auto rec = store_->get_batch(owner, id); !rec) return rec.status();
-  auto results = store_->finished_results(id, after, limit);
+  auto results = store_->finished_results(id, after, limit, store::kResultPageBytes);
   if (!results) return results.status();
   // Read after the results: a batch finalized meanwhile (its rows gone) shows as ended.
   auto rec = store_->get_batch(owner, id);

@@ -151,7 +151,8 @@ class BatchService {
   // The batch and its progress samples with at_ms > after_ms (GET /v1/batches/{id}/progress), oldest
   // first, with the clock's time now.
   Result<BatchProgress> batch_progress(const std::string& owner, const std::string& id, int64_t after_ms);
-  // The results of a batch stored after cursor `after` (at most limit), in the order they finished. Once
+  // The results of a batch stored after cursor `after` (at most limit, and at most kResultPageBytes of
+  // them unless the first alone is larger), in the order they finished. Once
   // the batch is finalized there are none: its results are its output and error files.
   Result<FinishedLines> finished_lines(const std::string& owner, const std::string& id, int64_t after,
                                        int64_t limit);

@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/json_depth.h"
 #include "openai/endpoints.h"
 
 namespace openbatch::batch {
@@ -85,6 +86,13 @@ class LineChecker {
 
   // Fills rec.custom_id; reports the line's first problem and returns false when it has one.
   bool check_fields(const char* p, size_t len, store::RequestRecord& rec) {
+    if (json_nesting_depth(std::string_view(p, len)) > kMaxJsonDepth) {
+      add("invalid_json_line",
+          "This line nests arrays and objects more than " + std::to_string(kMaxJsonDepth) +
+              " levels deep, the most this server reads.",
+          "");
+      return false;
+    }
     element doc;
     if (parser_.parse(p, len, /*realloc_if_needed=*/false).get(doc) != simdjson::SUCCESS ||
         doc.type() != element_type::OBJECT) {

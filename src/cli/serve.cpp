@@ -26,6 +26,7 @@ struct ServeOptions {
   api::ServerOptions server;
   std::vector<std::string> api_key_files;
   double shutdown_grace_seconds = 8;
+  int64_t max_request_mb = 32;
   bool verbose = false;
 };
 
@@ -166,6 +167,20 @@ void register_serve(CLI::App& app) {
                   "connections close after 5 s idle); past it a connection gets a 503 at once")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--max-connections-per-address", opts->server.max_connections_per_address,
+                  "HTTP connections from one client address at once; past it a connection gets a 503 at "
+                  "once (default: 0, half of --max-connections)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-request-mb", opts->max_request_mb,
+                  "The body of a request to a JSON route (all but uploads, which take the largest upload), "
+                  "in MB; a larger one is answered 413 as it arrives")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--allowed-host", opts->server.allowed_hosts,
+                  "Without API keys: a Host name the server answers besides IP addresses and localhost; "
+                  "repeat for several (others are refused, against DNS rebinding)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--data-dir", opts->server.data_dir, "Where files and batches are kept")
       ->capture_default_str();
   cmd->add_option("--db", opts->server.db,
@@ -215,6 +230,7 @@ void register_serve(CLI::App& app) {
   cmd->callback([opts] {
     require_model_source(opts->engine);
     gather_api_keys(*opts);
+    opts->server.max_request_body_bytes = opts->max_request_mb << 20;
     if (const char* env = std::getenv("OPENBATCH_WEBHOOK_SECRET");
         env && opts->server.webhook_secret.empty()) {
       opts->server.webhook_secret = env;

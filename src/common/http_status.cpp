@@ -18,8 +18,12 @@ int http_status_of(StatusCode code) {
       return 405;
     case StatusCode::kConflict:
       return 409;
+    case StatusCode::kRequestTimeout:
+      return 408;
     case StatusCode::kTooLarge:
       return 413;
+    case StatusCode::kUnsupportedMedia:
+      return 415;
     case StatusCode::kUnprocessable:
       return 422;
     case StatusCode::kRateLimited:

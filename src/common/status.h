@@ -19,8 +19,10 @@ enum class StatusCode {
   kPermissionDenied,  // a key without access (403)
   kNotFound,          // no such thing, or another owner's (404)
   kMethodNotAllowed,  // (405)
+  kRequestTimeout,    // a request that did not arrive in time (408)
   kConflict,          // the state forbids it: cancelling a finished batch, a fenced write (409)
   kTooLarge,          // a body past the limits (413)
+  kUnsupportedMedia,  // a body in an encoding or type the route does not take (415)
   kUnprocessable,     // well-formed but refused by an upstream (422)
   kRateLimited,       // too many requests (429)
   kCancelled,         // stopped by the caller (499)
@@ -54,6 +56,13 @@ class Status {
   }
   static Status too_large(std::string message) {
     return Status(StatusCode::kTooLarge, "invalid_request_error", "", "", std::move(message));
+  }
+  static Status request_timeout(std::string message) {
+    return Status(StatusCode::kRequestTimeout, "invalid_request_error", "", "", std::move(message));
+  }
+  static Status unsupported_media(std::string message, std::string code = "unsupported_media_type") {
+    return Status(StatusCode::kUnsupportedMedia, "invalid_request_error", std::move(code), "",
+                  std::move(message));
   }
   static Status method_not_allowed(std::string message) {
     return Status(StatusCode::kMethodNotAllowed, "invalid_request_error", "", "", std::move(message));

@@ -179,6 +179,13 @@ Status ImageFetcher::check_image(const std::string& url, const std::string& byte
                                        std::to_string(options_.max_side) + " on a side.",
                                    "", "image_too_large");
   }
+  if (static_cast<uint64_t>(format->width) * format->height > options_.max_pixels) {
+    return Status::invalid_request("The image at " + engine::describe_image_url(url) +
+                                       " is too large: " + std::to_string(format->width) + "x" +
+                                       std::to_string(format->height) + " pixels, more than " +
+                                       std::to_string(options_.max_pixels) + " pixels in all.",
+                                   "", "image_too_large");
+  }
   return Status::ok();
 }
 

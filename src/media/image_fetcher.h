@@ -18,6 +18,7 @@ struct FetchOptions {
   std::chrono::milliseconds total_timeout{30000};  // connecting, redirects and the whole body
   int64_t max_bytes = 20 * 1024 * 1024;            // of the encoded file
   uint32_t max_side = 8192;                        // pixels, width and height each
+  uint64_t max_pixels = 33'177'600;                // width x height (8K UHD; about 100 MB decoded)
   int max_redirects = 3;
   DestinationPolicy destinations;  // checked on every address connected to, redirects included
 };

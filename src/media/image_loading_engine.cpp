@@ -28,8 +28,9 @@ struct ImageLoadingEngine::PendingRequest final : engine::GenerationHandle {
   }
 };
 
-ImageLoadingEngine::ImageLoadingEngine(std::unique_ptr<engine::Engine> engine, ImageLoaderOptions options)
-    : engine_(std::move(engine)), loader_(std::move(options)) {}
+ImageLoadingEngine::ImageLoadingEngine(std::unique_ptr<engine::Engine> engine, ImageLoaderOptions options,
+                                       RequestImageBudget budget)
+    : engine_(std::move(engine)), loader_(std::move(options)), budget_(budget) {}
 
 ImageLoadingEngine::~ImageLoadingEngine() { shutdown(); }
 
@@ -41,6 +42,10 @@ std::shared_ptr<engine::GenerationHandle> ImageLoadingEngine::submit(engine::Gen
   if (!engine::has_images(request.messages)) return engine_->submit(std::move(request), std::move(callbacks));
   if (!model_info().has_vision) {
     callbacks.on_done(engine::images_not_supported(model_info()));
+    return pending;
+  }
+  if (Status s = check_image_count(request, budget_); !s) {
+    callbacks.on_done(s);
     return pending;
   }
   pending->request = std::move(request);
@@ -72,6 +77,10 @@ std::shared_ptr<engine::GenerationHandle> ImageLoadingEngine::submit(engine::Gen
       if (!error && pending->cancelled) {
         error = engine::request_cancelled();
       }
+      if (!error) {
+        const std::vector<const engine::ImagePart*> loaded(pending->images.begin(), pending->images.end());
+        if (Status s = check_loaded_images(loaded, budget_); !s) error = s;
+      }
       engine::GenerationCallbacks callbacks = std::move(pending->callbacks);
       if (error) {
         lock.unlock();
@@ -94,14 +103,18 @@ std::shared_ptr<engine::GenerationHandle> ImageLoadingEngine::submit(engine::Gen
 Result<int> ImageLoadingEngine::count_prompt_tokens(const engine::GenerationRequest& request) {
   if (!engine::has_images(request.messages)) return engine_->count_prompt_tokens(request);
   if (!model_info().has_vision) return engine::images_not_supported(model_info());
+  if (Status s = check_image_count(request, budget_); !s) return s;
   engine::GenerationRequest copy = request;
+  std::vector<const engine::ImagePart*> loaded;
   for (auto& m : copy.messages) {
     for (auto& image : m.images) {
       auto bytes = loader_.load_now(image.url);
       if (!bytes) return bytes.status();
       image.data = std::move(bytes).value();
+      loaded.push_back(&image);
     }
   }
+  if (Status s = check_loaded_images(loaded, budget_); !s) return s;
   return engine_->count_prompt_tokens(copy);
 }
 

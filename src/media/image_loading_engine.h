@@ -10,13 +10,15 @@
 #include <memory>
 
 #include "engine/engine.h"
+#include "media/image_budget.h"
 #include "media/image_loader.h"
 
 namespace openbatch::media {
 
 class ImageLoadingEngine final : public engine::Engine {
  public:
-  ImageLoadingEngine(std::unique_ptr<engine::Engine> engine, ImageLoaderOptions options);
+  ImageLoadingEngine(std::unique_ptr<engine::Engine> engine, ImageLoaderOptions options,
+                     RequestImageBudget budget = {});
   ~ImageLoadingEngine() override;  // shutdown()
 
   const engine::ModelInfo& model_info() const override;
@@ -39,6 +41,7 @@ class ImageLoadingEngine final : public engine::Engine {
 
   std::unique_ptr<engine::Engine> engine_;
   ImageLoader loader_;
+  const RequestImageBudget budget_;
 };
 
 }  // namespace openbatch::media

@@ -26,5 +26,29 @@ TEST(JsonlObjectCheckTest, TheFirstLineThatIsNotAnObjectIsNamed) {
   EXPECT_EQ(check_in_pieces("{\"a\":1} trailing\n", 4), 1u);
 }
 
+TEST(JsonlObjectCheckTest, ALineTooLongIsNamedWithoutBeingKept) {
+  JsonlObjectCheck check(/*max_line_bytes=*/64);
+  check.feed("{\"a\":1}\n{\"b\":\"");
+  for (int i = 0; i < 1000; ++i) check.feed(std::string(1000, 'x'));  // a megabyte on line 2
+  check.feed("\"}\n{\"c\":2}\n");
+  EXPECT_EQ(check.first_bad_line(), 2u);
+  EXPECT_NE(check.problem().find("longer than 64 bytes"), std::string::npos);
+}
+
+TEST(JsonlObjectCheckTest, AFileWithoutANewlineIsOneLineUnderTheSameLimit) {
+  JsonlObjectCheck check(/*max_line_bytes=*/64);
+  for (int i = 0; i < 100; ++i) check.feed(std::string(100, ' '));
+  EXPECT_EQ(check.first_bad_line(), 1u);
+}
+
+TEST(JsonlObjectCheckTest, ALineNestedTooDeeplyIsNamed) {
+  const std::string deep = "{\"a\":" + std::string(100, '[') + std::string(100, ']') + "}";
+  EXPECT_EQ(check_in_pieces("{\"a\":1}\n" + deep + "\n", 7), 2u);
+  JsonlObjectCheck check;
+  check.feed(deep);
+  check.first_bad_line();
+  EXPECT_NE(check.problem().find("levels deep"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace openbatch::openai

@@ -78,12 +78,12 @@ class ForwardingStore : public Store {
     return inner_->lease_batch(batch_id, node, now_ms, lease_until_ms);
   }
   Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
-                                                   int64_t limit) override {
-    return inner_->stored_results(batch_id, after_line, limit);
+                                                   int64_t limit, int64_t max_bytes) override {
+    return inner_->stored_results(batch_id, after_line, limit, max_bytes);
   }
   Result<std::vector<StoredResult>> finished_results(const std::string& batch_id, int64_t after,
-                                                     int64_t limit) override {
-    return inner_->finished_results(batch_id, after, limit);
+                                                     int64_t limit, int64_t max_bytes) override {
+    return inner_->finished_results(batch_id, after, limit, max_bytes);
   }
   Status sample_progress(const std::string& batch_id, int64_t at_ms) override {
     return inner_->sample_progress(batch_id, at_ms);

@@ -611,14 +611,19 @@ class PostgresStore final : public Store {
   }
 
   Result<std::vector<StoredResult>> finished_results(const std::string& batch_id, int64_t after,
-                                                     int64_t limit) override {
+                                                     int64_t limit, int64_t max_bytes) override {
     std::vector<StoredResult> out;
     Status s = db_->run([&](Connection& c) -> Status {
       out.clear();
+      // Rows while their results stay within max_bytes together (the first always), counted in the
+      // database: the rows past the budget never come over the connection.
       auto r = c.exec(
-          "SELECT line, outcome, result, finished FROM batch_requests WHERE batch_id=$1 AND outcome<>0 AND "
-          "finished>$2 ORDER BY finished LIMIT $3",
-          {batch_id, after, limit});
+          "SELECT line, outcome, result, finished FROM (SELECT line, outcome, result, finished, "
+          "SUM(octet_length(result)) OVER (ORDER BY finished ROWS UNBOUNDED PRECEDING) AS upto, "
+          "ROW_NUMBER() OVER (ORDER BY finished) AS n FROM (SELECT line, outcome, result, finished FROM "
+          "batch_requests WHERE batch_id=$1 AND outcome<>0 AND finished>$2 ORDER BY finished LIMIT $3) page) "
+          "counted WHERE n=1 OR upto<=$4 ORDER BY finished",
+          {batch_id, after, limit, max_bytes});
       if (!r) return r.status();
       for (int i = 0; i < r->size(); ++i) {
         out.push_back({r->i64(i, 0), static_cast<Outcome>(r->i64(i, 1)), r->text(i, 2), r->i64(i, 3)});
@@ -630,13 +635,16 @@ class PostgresStore final : public Store {
   }
 
   Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
-                                                   int64_t limit) override {
+                                                   int64_t limit, int64_t max_bytes) override {
     std::vector<StoredResult> out;
     Status s = db_->run([&](Connection& c) -> Status {
       auto r = c.exec(
-          "SELECT line, outcome, result FROM batch_requests WHERE batch_id=$1 AND line>$2 AND outcome<>0 "
-          "ORDER BY line LIMIT $3",
-          {batch_id, after_line, limit});
+          "SELECT line, outcome, result FROM (SELECT line, outcome, result, "
+          "SUM(octet_length(result)) OVER (ORDER BY line ROWS UNBOUNDED PRECEDING) AS upto, "
+          "ROW_NUMBER() OVER (ORDER BY line) AS n FROM (SELECT line, outcome, result FROM batch_requests "
+          "WHERE batch_id=$1 AND line>$2 AND outcome<>0 ORDER BY line LIMIT $3) page) counted "
+          "WHERE n=1 OR upto<=$4 ORDER BY line",
+          {batch_id, after_line, limit, max_bytes});
       if (!r) return r.status();
       for (int i = 0; i < r->size(); ++i) {
         out.push_back({r->i64(i, 0), static_cast<Outcome>(r->i64(i, 1)), r->text(i, 2)});

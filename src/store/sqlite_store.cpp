@@ -164,6 +164,7 @@ class Query {
   }
 
   int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  int64_t bytes(int col) const { return sqlite3_column_bytes(stmt_, col); }
   std::optional<int64_t> opt_i64(int col) const {
     if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
     return i64(col);
@@ -616,32 +617,38 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
-                                                   int64_t limit) override {
+                                                   int64_t limit, int64_t max_bytes) override {
     std::lock_guard lock(mu_);
     Query q(
         statement("SELECT line, outcome, result, finished FROM batch_requests WHERE batch_id=? AND line>? "
                   "AND outcome<>0 "
                   "ORDER BY line LIMIT ?"));
     q.bind(batch_id).bind(after_line).bind(limit);
-    return read_results(q, "stored_results");
+    return read_results(q, "stored_results", max_bytes);
   }
 
   Result<std::vector<StoredResult>> finished_results(const std::string& batch_id, int64_t after,
-                                                     int64_t limit) override {
+                                                     int64_t limit, int64_t max_bytes) override {
     std::lock_guard lock(mu_);
     Query q(statement(
         "SELECT line, outcome, result, finished FROM batch_requests WHERE batch_id=? AND outcome<>0 AND "
         "finished>? ORDER BY finished LIMIT ?"));
     q.bind(batch_id).bind(after).bind(limit);
-    return read_results(q, "finished_results");
+    return read_results(q, "finished_results", max_bytes);
   }
 
-  // The rows of a query selecting line, outcome, result and finished.
-  Result<std::vector<StoredResult>> read_results(Query& q, const char* what) {
+  // The rows of a query selecting line, outcome, result and finished, while their results stay within
+  // max_bytes together (the first row always). Rows are stepped one at a time: the ones past the
+  // budget are never read.
+  Result<std::vector<StoredResult>> read_results(Query& q, const char* what, int64_t max_bytes) {
     std::vector<StoredResult> out;
+    int64_t bytes = 0;
     int rc;
-    while ((rc = q.step()) == SQLITE_ROW)
+    while ((rc = q.step()) == SQLITE_ROW) {
+      bytes += q.bytes(2);
+      if (!out.empty() && bytes > max_bytes) return out;
       out.push_back({q.i64(0), static_cast<Outcome>(q.i64(1)), q.text(2), q.i64(3)});
+    }
     if (rc != SQLITE_DONE) return error(what);
     return out;
   }

@@ -68,7 +68,7 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   EXPECT_EQ(store_->progress_samples("batch_1", 0)->size(), 1u);
   EXPECT_EQ(store_->claim_requests("batch_1", "node-a", 5, 1, 2)->size(), 2u);
   ASSERT_TRUE(store_->record_results({{"batch_1", 2, Outcome::kOutput, "{}", {}, 0}}));
-  EXPECT_EQ(store_->finished_results("batch_1", 0, 5)->size(), 1u);
+  EXPECT_EQ(store_->finished_results("batch_1", 0, 5, kResultPageBytes)->size(), 1u);
   EXPECT_TRUE(store_->claim_events("node-a", 5, 1, 2)->empty());
 }
 

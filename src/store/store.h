@@ -137,6 +137,10 @@ struct RequestTally {
   int64_t leased = 0;
 };
 
+// The result text one read of stored results takes at most (the first result always, however
+// large): what bounds the memory of an /output page and of each step of a finalize.
+constexpr int64_t kResultPageBytes = 8LL << 20;
+
 struct StoredResult {
   int64_t line = 0;
   Outcome outcome = Outcome::kOutput;
@@ -281,16 +285,17 @@ class Store {
   // another node holds it at now_ms. True when node holds it now. NotFound for an unknown batch.
   virtual Result<bool> lease_batch(const std::string& batch_id, const std::string& node, int64_t now_ms,
                                    int64_t lease_until_ms) = 0;
-  // Stored results of a batch with line > after_line, in line order, at most limit of them.
+  // Stored results of a batch with line > after_line, in line order, at most limit of them and no more
+  // result text than max_bytes together (the first result always, however large).
   virtual Result<std::vector<StoredResult>> stored_results(const std::string& batch_id, int64_t after_line,
-                                                           int64_t limit) = 0;
+                                                           int64_t limit, int64_t max_bytes) = 0;
   // Stored results of a batch with finished > after, in the order they were stored, at most limit of
   // them (GET /v1/batches/{id}/output while the batch runs). A result's `finished` is given when it is
   // stored, one more than the batch's last, under the batch's lock: a result is never seen before one
   // stored earlier, so `after` is a cursor that misses nothing. Empty once the batch is finalized (its
-  // results are then its output and error files).
+  // results are then its output and error files). max_bytes bounds the result text as above.
   virtual Result<std::vector<StoredResult>> finished_results(const std::string& batch_id, int64_t after,
-                                                             int64_t limit) = 0;
+                                                             int64_t limit, int64_t max_bytes) = 0;
 
   // Records the batch's request counts and usage as stored now, at time at_ms; a sample already at
   // at_ms is replaced. NotFound for an unknown batch.

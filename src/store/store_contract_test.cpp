@@ -301,15 +301,38 @@ TEST_P(StoreContractTest, AResultIsStoredAndCountedOnlyOnce) {
   EXPECT_EQ((*pending)[0].offset, 300);
   EXPECT_EQ((*pending)[0].length, 99);
 
-  auto rows = store_->stored_results("batch_1", 0, 2);
+  auto rows = store_->stored_results("batch_1", 0, 2, kResultPageBytes);
   ASSERT_EQ(rows->size(), 2u);
   EXPECT_EQ((*rows)[0].line, 1);
   EXPECT_EQ((*rows)[0].outcome, Outcome::kOutput);
   EXPECT_EQ((*rows)[0].result_line, "{\"line\":1}");
   EXPECT_EQ((*rows)[1].outcome, Outcome::kError);
-  rows = store_->stored_results("batch_1", 2, 2);
+  rows = store_->stored_results("batch_1", 2, 2, kResultPageBytes);
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0].line, 3);
+}
+
+TEST_P(StoreContractTest, AReadOfResultsStopsAtItsByteBudget) {
+  started_batch("batch_1", 3);
+  ASSERT_TRUE(
+      store_->record_results({result("batch_1", 1, Outcome::kOutput), result("batch_1", 2, Outcome::kError),
+                              result("batch_1", 3, Outcome::kOutput)}));
+  // Each result line is {"line":N}: 10 bytes.
+  auto rows = store_->stored_results("batch_1", 0, 10, 25);
+  ASSERT_TRUE(rows.is_ok()) << rows.status().message();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[1].line, 2);
+  rows = store_->stored_results("batch_1", 0, 10, 1);  // the first comes however large it is
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].line, 1);
+  rows = store_->stored_results("batch_1", 1, 10, 30);
+  ASSERT_EQ(rows->size(), 2u);
+  auto finished = store_->finished_results("batch_1", 0, 10, 20);
+  ASSERT_TRUE(finished.is_ok()) << finished.status().message();
+  ASSERT_EQ(finished->size(), 2u);
+  finished = store_->finished_results("batch_1", 2, 10, 1);
+  ASSERT_EQ(finished->size(), 1u);
+  EXPECT_EQ((*finished)[0].line, 3);
 }
 
 TEST_P(StoreContractTest, FinishingRecordsTheFilesAndTheStatusInOneStep) {
@@ -327,7 +350,8 @@ TEST_P(StoreContractTest, FinishingRecordsTheFilesAndTheStatusInOneStep) {
   EXPECT_EQ(b->output_file_id, "file-out");
   EXPECT_EQ(b->error_file_id, "file-err");
   EXPECT_TRUE(store_->get_file("alice", "file-out").is_ok());
-  EXPECT_TRUE(store_->stored_results("batch_1", 0, 10)->empty());  // rows forgotten, counts kept
+  EXPECT_TRUE(
+      store_->stored_results("batch_1", 0, 10, kResultPageBytes)->empty());  // rows forgotten, counts kept
   EXPECT_EQ(b->request_counts.completed, 1);
 
   // A second finish (a repeated finalization) changes nothing.
@@ -545,7 +569,7 @@ TEST_P(StoreContractTest, FinishedResultsComeInTheOrderTheyWereStored) {
       {result("batch_1", 4, Outcome::kOutput), result("batch_1", 2, Outcome::kError)}));
   ASSERT_TRUE(store_->record_results({result("batch_1", 4, Outcome::kError)}));  // a second result: ignored
   ASSERT_TRUE(store_->record_results({result("batch_1", 1, Outcome::kOutput)}));
-  auto rows = store_->finished_results("batch_1", 0, 10);
+  auto rows = store_->finished_results("batch_1", 0, 10, kResultPageBytes);
   ASSERT_TRUE(rows.is_ok()) << rows.status().message();
   ASSERT_EQ(rows->size(), 3u);
   EXPECT_EQ((*rows)[0].line, 4);
@@ -556,12 +580,12 @@ TEST_P(StoreContractTest, FinishedResultsComeInTheOrderTheyWereStored) {
   EXPECT_EQ((*rows)[2].line, 1);
   EXPECT_EQ((*rows)[2].finished, 3);
   // The cursor: what came after the last one seen, a page at a time.
-  rows = store_->finished_results("batch_1", 1, 1);
+  rows = store_->finished_results("batch_1", 1, 1, kResultPageBytes);
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0].line, 2);
-  EXPECT_TRUE(store_->finished_results("batch_1", 3, 10)->empty());
+  EXPECT_TRUE(store_->finished_results("batch_1", 3, 10, kResultPageBytes)->empty());
   ASSERT_TRUE(store_->record_results({result("batch_1", 5, Outcome::kOutput)}));
-  rows = store_->finished_results("batch_1", 3, 10);
+  rows = store_->finished_results("batch_1", 3, 10, kResultPageBytes);
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0].line, 5);
   EXPECT_EQ((*rows)[0].finished, 4);
@@ -586,7 +610,7 @@ TEST_P(StoreContractTest, ResultsStoredByManyNodesAtOnceGetEachPlaceOnce) {
   int64_t cursor = 0;
   std::unique_ptr<Store> reader = open_again();
   while (static_cast<int>(seen_lines.size()) < kRequests) {
-    auto rows = reader->finished_results("batch_1", cursor, 7);
+    auto rows = reader->finished_results("batch_1", cursor, 7, kResultPageBytes);
     if (!rows.is_ok()) continue;
     for (const auto& r : *rows) {
       EXPECT_EQ(r.finished, cursor + 1);

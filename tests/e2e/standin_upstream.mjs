@@ -7,8 +7,10 @@ export const PROMPT_TOKENS = 11;
 export const COMPLETION_TOKENS = 7;
 
 // busyFirst: the first call of each conversation (by its last message) is answered 503, as a busy
-// upstream answers. held: answers wait until release() (a batch stays in progress until the test says).
-export async function startStandin({ delayMs = 50, busyFirst = false, held = false } = {}) {
+// upstream answers. held: answers wait until release() (a batch stays in progress until the test says);
+// holdAfter: N answers go out at once, the later ones wait so. answerBytes: each answer's content is
+// padded to about that many bytes.
+export async function startStandin({ delayMs = 50, busyFirst = false, held = false, holdAfter = Infinity, answerBytes = 0 } = {}) {
   let calls = 0;
   const seen = new Set();
   let holding = held;
@@ -40,11 +42,11 @@ export async function startStandin({ delayMs = 50, busyFirst = false, held = fal
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({
           id: `chatcmpl-${calls}`, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model: request.model,
-          choices: [{ index: 0, message: { role: 'assistant', content: JSON.stringify({ categories: ['drama'], summary: String(last).slice(0, 40) }) }, finish_reason: 'stop', logprobs: null }],
+          choices: [{ index: 0, message: { role: 'assistant', content: JSON.stringify({ categories: ['drama'], summary: String(last).slice(0, 40), ...(answerBytes ? { padding: 'x'.repeat(answerBytes) } : {}) }) }, finish_reason: 'stop', logprobs: null }],
           usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: COMPLETION_TOKENS, total_tokens: PROMPT_TOKENS + COMPLETION_TOKENS },
         }));
       }, delayMs).unref(); // a closed stand-in with requests still held does not keep node alive
-      if (holding) waiting.push(answer); else answer();
+      if (holding || calls > holdAfter) waiting.push(answer); else answer();
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -53,7 +55,7 @@ export async function startStandin({ delayMs = 50, busyFirst = false, held = fal
     baseURL: `http://127.0.0.1:${port}/v1`,
     calls: () => calls,
     held: () => waiting.length,
-    release: () => { holding = false; waiting.splice(0).forEach((answer) => answer()); },
+    release: () => { holding = false; holdAfter = Infinity; waiting.splice(0).forEach((answer) => answer()); },
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
   };
 }

@@ -139,6 +139,9 @@ VisionEncoder::~VisionEncoder() {
 
 Result<VisionPrompt> VisionEncoder::tokenize(const std::string& prompt_text,
                                              const std::vector<const ImagePart*>& images) {
+  // One request's images are decoded at a time: decoded pixels are large (three bytes each), and the
+  // request's own budget (media/image_budget.h) bounds what one request holds.
+  std::lock_guard decoding(decode_mu_);
   std::vector<mtmd::bitmap> bitmaps;
   for (const ImagePart* image : images) {
     auto bitmap = image_bitmap(mtmd_, *image);

@@ -103,7 +103,7 @@ class VisionEncoder {
   // Decodes the images (their data must be set; see image_bitmap() for the formats and `detail`) and
   // tokenises prompt_text, which holds one marker per image in the same order. 400 invalid_image
   // naming the URL when an image cannot be decoded.
-  // Thread-safe.
+  // Thread-safe; one call decodes at a time, so that decoded pixels are held for one request at once.
   Result<VisionPrompt> tokenize(const std::string& prompt_text, const std::vector<const ImagePart*>& images);
 
   // Computes the embeddings of every image of prompt (or reuses those of the same image encoded a
@@ -139,6 +139,7 @@ class VisionEncoder {
   int n_embd_ = 0;
   std::shared_ptr<Budget> budget_;  // shared with the holds, which may outlive the encoder
 
+  std::mutex decode_mu_;  // one request's images are decoded at a time (tokenize)
   std::mutex encode_mu_;  // mtmd's encoder is not re-entrant; guards recent_ too
   // The embeddings of the last images encoded, by content hash: an image that many requests send (the
   // n choices of one request, a batch naming one URL on many lines) is encoded once.

@@ -1,6 +1,7 @@
 #include "engine/upstream/chat_body.h"
 
 #include "common/http_status.h"
+#include "common/json_depth.h"
 
 namespace openbatch::engine::upstream {
 
@@ -251,7 +252,7 @@ Result<Embeddings> parse_embeddings(const json& answer, size_t inputs) {
 Status upstream_error(long http_status, const std::string& body, const std::string& upstream) {
   const int status = static_cast<int>(http_status);
   const std::string type = status >= 500 ? "server_error" : "invalid_request_error";
-  json parsed = json::parse(body, nullptr, false);
+  json parsed = json_nesting_depth(body) > kMaxJsonDepth ? json() : json::parse(body, nullptr, false);
   if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_object()) {
     const json& e = parsed["error"];
     auto text = [&](const char* name, const std::string& fallback) {

@@ -1,5 +1,6 @@
 #include "engine/upstream/chat_stream.h"
 
+#include "common/json_depth.h"
 #include "engine/upstream/chat_body.h"
 
 namespace openbatch::engine::upstream {
@@ -25,6 +26,7 @@ void ChatStreamReader::event(std::string_view data) {
     done_ = true;
     return;
   }
+  if (json_nesting_depth(data) > kMaxJsonDepth) return;  // not a chunk this reader could use
   json chunk = json::parse(data, nullptr, false);
   if (!chunk.is_object()) return;
   if (chunk.contains("error")) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/json_depth.h"
 #include "engine/upstream/chat_body.h"
 #include "engine/upstream/chat_stream.h"
 #include "engine/upstream/completions_body.h"
@@ -273,6 +274,9 @@ class UpstreamEngine final : public Engine {
       outcome = upstream_error(reply.status, reply.body, options_.base_urls[upstream]);
     } else if (stream) {
       outcome = stream->completion();
+    } else if (json_nesting_depth(reply.body) > kMaxJsonDepth) {
+      outcome =
+          Status::bad_gateway(options_.base_urls[upstream] + " answered JSON nested too deeply to read.");
     } else {
       outcome = json::parse(reply.body, nullptr, false);
     }
