@@ -130,8 +130,9 @@ void HttpServer::set_error_answer(std::function<void(const httplib::Request&, ht
 bool HttpServer::client_gone() { return t_request != nullptr && t_request->stream->peer_closed(); }
 
 bool HttpServer::admit_address(const std::string& address) {
-  const int cap = limits_.max_connections_per_address > 0 ? limits_.max_connections_per_address
-                                                          : std::max(1, limits_.max_connections / 2);
+  const int cap = limits_.max_connections_per_address > 0
+                      ? limits_.max_connections_per_address
+                      : std::max(1, limits_.max_connections - limits_.max_connections / 8);
   std::lock_guard lock(address_mu_);
   int& open = per_address_[address];
   if (open >= cap) {

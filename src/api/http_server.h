@@ -26,8 +26,8 @@ namespace openbatch::api {
 
 struct ConnectionLimits {
   int max_connections = 512;
-  // Connections from one client address at once (0: half of max_connections), so that one address
-  // cannot take every connection; the next gets the same 503 as one past max_connections.
+  // Connections from one client address at once (0: seven eighths of max_connections), so that one
+  // address cannot take every connection; the next gets the same 503 as one past max_connections.
   int max_connections_per_address = 0;
   std::chrono::milliseconds keep_alive_timeout{5000};  // an idle keep-alive connection is closed after
   int keep_alive_max_requests = 10000;                 // then the connection is closed, to be reopened

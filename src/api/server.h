@@ -28,7 +28,7 @@ struct ServerOptions {
   double lease_seconds = 30;  // how long a node's claim on requests holds without renewal
   // Connections served at once, each on a thread of its own; one more is answered 503 at once.
   int max_connections = 512;
-  // Connections from one client address at once; 0: half of max_connections.
+  // Connections from one client address at once; 0: seven eighths of max_connections.
   int max_connections_per_address = 0;
   // The body of a request to a JSON route (every route but the uploads, which take the largest
   // upload); more is answered 413 as it arrives.

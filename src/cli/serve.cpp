@@ -169,7 +169,7 @@ void register_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--max-connections-per-address", opts->server.max_connections_per_address,
                   "HTTP connections from one client address at once; past it a connection gets a 503 at "
-                  "once (default: 0, half of --max-connections)")
+                  "once (default: 0, seven eighths of --max-connections, so that others always find room)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--max-request-mb", opts->max_request_mb,

@@ -44,7 +44,7 @@ test('API keys from --api-key, --api-key-file and $OPENBATCH_API_KEYS are all ac
 // A raw connection that sends one request and keeps the connection open.
 function rawRequest(port, path = '/health') {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`));
+    const socket = connect(port, '127.0.0.1', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`));
     let data = '';
     socket.on('data', (d) => {
       data += d;
@@ -71,7 +71,7 @@ test('connections past --max-connections get a 503 at once; those already open g
   const body = JSON.parse(refused.data.slice(refused.data.indexOf('\r\n\r\n') + 4));
   assert.equal(body.error.type, 'server_error');
   // The open connections are served as before.
-  a.socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+  a.socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
   const again = await new Promise((resolve) => a.socket.once('data', (d) => resolve(String(d))));
   assert.match(again, /^HTTP\/1\.1 200/);
 });
