@@ -57,7 +57,7 @@ bool ConnectionStream::poll_for(short events, std::chrono::milliseconds timeout)
   pollfd p{fd_, events, 0};
   const auto deadline = Clock::now() + timeout;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
     const int n = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
     if (n > 0) return (p.revents & events) != 0 || (p.revents & (POLLHUP | POLLERR)) == 0;
     if (n == 0) return false;
@@ -74,7 +74,8 @@ std::chrono::milliseconds ConnectionStream::read_wait() const {
     deadline = body_deadline();
     if (deadline == Clock::time_point::max()) return limits_.read_timeout;
   }
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  // Rounded up: a poll that ends before the deadline would read as a failure that is not one.
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
   return std::min(limits_.read_timeout, left.count() < 0 ? std::chrono::milliseconds(-1) : left);
 }
 

@@ -225,7 +225,9 @@ TEST_F(HttpServerTest, SlowOrOversizedHeadersAndIdleConnectionsAreCut) {
 }
 
 TEST_F(HttpServerTest, AnAnswerGivenBeforeTheBodyIsReadClosesTheConnection) {
-  start(limits());
+  ConnectionLimits l = limits();
+  l.max_connections = 4;
+  start(l);
   RawClient c(port_);
   const std::string body = R"({"model": "x", "messages": []})";
   ASSERT_TRUE(c.send("POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
@@ -265,7 +267,7 @@ TEST_F(HttpServerTest, BodiesArePassedOrRefusedByTheirFramingBeforeTheyAreRead) 
   EXPECT_NE(post("Content-Encoding: identity\r\nContent-Length: 3\r\n", "abc").find("200 OK"),
             std::string::npos);
   // Content-Length is one decimal number or the request is refused.
-  for (const char* length : {"1e9", "5, 5", "-1", "+5", "0x10", "", "99999999999999999999"}) {
+  for (const char* length : {"1e9", "5, 5", "-1", "+5", "0x10", "5 5", "99999999999999999999"}) {
     const std::string a = post(std::string("Content-Length: ") + length + "\r\n", "abcde");
     EXPECT_NE(a.find("400"), std::string::npos) << length << ": " << a;
   }
@@ -318,11 +320,14 @@ TEST_F(HttpServerTest, OneAddressCannotTakeEveryConnection) {
   l.max_connections = 4;
   l.max_connections_per_address = 2;
   start(l);
-  RawClient a(port_), b(port_), c(port_);
+  // One at a time: connection threads take their connections in any order.
+  RawClient a(port_);
   ASSERT_TRUE(a.send(kGet));
-  ASSERT_TRUE(b.send(kGet));
   EXPECT_NE(a.answer().find("pong"), std::string::npos);
+  RawClient b(port_);
+  ASSERT_TRUE(b.send(kGet));
   EXPECT_NE(b.answer().find("pong"), std::string::npos);
+  RawClient c(port_);
   ASSERT_TRUE(c.send(kGet));
   const std::string refused = c.answer();
   EXPECT_NE(refused.find("503"), std::string::npos) << refused;
@@ -339,11 +344,16 @@ TEST_F(HttpServerTest, OneAddressCannotTakeEveryConnection) {
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(::connect(other, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
   ASSERT_EQ(::send(other, kGet.data(), kGet.size(), MSG_NOSIGNAL), ssize_t(kGet.size()));
-  pollfd p{other, POLLIN, 0};
-  ASSERT_EQ(::poll(&p, 1, 3000), 1);
-  char buf[512] = {0};
-  ASSERT_GT(::recv(other, buf, sizeof buf - 1, 0), 0);
-  EXPECT_NE(std::string(buf).find("pong"), std::string::npos) << buf;
+  std::string got;
+  for (int i = 0; i < 30 && got.find("pong") == std::string::npos; ++i) {
+    pollfd p{other, POLLIN, 0};
+    if (::poll(&p, 1, 100) != 1) continue;
+    char buf[512];
+    const ssize_t n = ::recv(other, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  EXPECT_NE(got.find("pong"), std::string::npos) << got;
   ::close(other);
 }
 
