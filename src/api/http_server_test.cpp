@@ -126,6 +126,12 @@ class HttpServerTest : public ::testing::Test {
     if (server_) server_->stop();
     if (thread_.joinable()) thread_.join();
   }
+  // limits() with room for connections that are still closing when the next one comes.
+  static ConnectionLimits many_connections() {
+    ConnectionLimits l = limits();
+    l.max_connections = 16;
+    return l;
+  }
   static ConnectionLimits limits() {
     ConnectionLimits l;
     l.max_connections = 2;
@@ -225,9 +231,7 @@ TEST_F(HttpServerTest, SlowOrOversizedHeadersAndIdleConnectionsAreCut) {
 }
 
 TEST_F(HttpServerTest, AnAnswerGivenBeforeTheBodyIsReadClosesTheConnection) {
-  ConnectionLimits l = limits();
-  l.max_connections = 4;
-  start(l);
+  start(many_connections());
   RawClient c(port_);
   const std::string body = R"({"model": "x", "messages": []})";
   ASSERT_TRUE(c.send("POST /guarded HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
@@ -250,7 +254,7 @@ TEST_F(HttpServerTest, AnAnswerGivenBeforeTheBodyIsReadClosesTheConnection) {
 
 TEST_F(HttpServerTest, BodiesArePassedOrRefusedByTheirFramingBeforeTheyAreRead) {
   budget_.max_bytes = 1000;
-  start(limits());
+  start(many_connections());
   const auto post = [&](const std::string& headers, const std::string& body = "") {
     RawClient c(port_);
     c.send("POST /echo HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n" + body);
@@ -284,7 +288,7 @@ TEST_F(HttpServerTest, BodiesArePassedOrRefusedByTheirFramingBeforeTheyAreRead) 
 
 TEST_F(HttpServerTest, AChunkedBodyIsCutAtItsBudgetAsItArrives) {
   budget_.max_bytes = 1000;
-  start(limits());
+  start(many_connections());
   RawClient ok(port_);
   ASSERT_TRUE(
       ok.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
@@ -302,7 +306,7 @@ TEST_F(HttpServerTest, AChunkedBodyIsCutAtItsBudgetAsItArrives) {
 TEST_F(HttpServerTest, ABodyThatDripsIsCutWithA408) {
   budget_.min_bytes_per_second = 1000;
   budget_.grace = 300ms;
-  start(limits());
+  start(many_connections());
   RawClient c(port_);
   const auto begin = std::chrono::steady_clock::now();
   ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nx"));
@@ -358,7 +362,7 @@ TEST_F(HttpServerTest, OneAddressCannotTakeEveryConnection) {
 }
 
 TEST_F(HttpServerTest, AHandlerSeesItsClientHangUp) {
-  start(limits());
+  start(many_connections());
   {
     RawClient c(port_);
     ASSERT_TRUE(c.send("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n"));

@@ -93,7 +93,7 @@ test('JSON nested 150,000 levels deep is a 400 on every JSON route and in a batc
     const answers = {};
     for (const [path, body] of Object.entries(bodies)) {
       answers[path] = await rawExchange(server.port,
-        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`, [body]);
+        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`, [body]);
     }
     return answers;
   });
@@ -115,7 +115,7 @@ test('JSON nested 150,000 levels deep is a 400 on every JSON route and in a batc
 test('compressed, endless chunked and unlengthed bodies are cut where they arrive', async (t) => {
   const server = await startServer({ args: ['--max-request-mb', '8'] });
   t.after(() => server.stop());
-  const chat = 'POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n';
+  const chat = 'POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n';
   const json = Buffer.from(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"${'x'.repeat(200 * MB)}"}]}`);
   const { result, slowest, failures, peak } = await underAttack(server, async () => {
     const out = {};
