@@ -107,7 +107,8 @@ Status check_keyless_request(const ServerOptions& options, const httplib::Reques
     return Status(StatusCode::kPermissionDenied, "", "cross_origin_request", "",
                   "This server has no API keys and takes no requests from another origin's web pages.");
   }
-  if (req.method == "POST" && req.path != "/v1/files") {
+  const bool has_body = req.has_header("Transfer-Encoding") || req.get_header_value("Content-Length") != "0";
+  if (req.method == "POST" && req.path != "/v1/files" && has_body) {
     const std::string type = req.get_header_value("Content-Type");
     for (const char* simple : {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}) {
       if (type.rfind(simple, 0) == 0) {
