@@ -225,13 +225,15 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
     });
     // Without headers (malformed, too large, too slow) the request got a 400 and the connection
     // cannot be trusted to be at the start of another.
-    if (closed || last || !headers_read) break;
+    if (!headers_read) break;
     // An answer given without reading the whole body (a 401 before an upload, a refusal) leaves the
-    // rest where the next request would be read: the connection closes, without reading it first.
+    // rest where the next request would be read: the connection closes, without reading it first
+    // (but lingering, so that the answer is not lost to a reset).
     if (!body_consumed(stream, state)) {
       unread_body = true;
       break;
     }
+    if (closed || last) break;
   }
   t_request = nullptr;
   {

@@ -107,6 +107,7 @@ test('JSON nested 150,000 levels deep is a 400 on every JSON route and in a batc
   await assert.rejects(server.client.files.create({ file, purpose: 'batch' }),
     (e) => e.status === 400 && /line 2 nests/.test(e.error?.message), 'the deep line');
   assert.equal(server.proc.exitCode, null, 'the server is up');
+  t.diagnostic(`peak RSS +${peak.toFixed(0)} MB, slowest normal answer ${slowest} ms`);
   assert.equal(failures, 0);
   assert.ok(slowest < 2000, `a normal client waited ${slowest} ms`);
   assert.ok(peak < 200, `peak RSS grew by ${peak.toFixed(0)} MB (bound: 200)`);
@@ -116,11 +117,13 @@ test('compressed, endless chunked and unlengthed bodies are cut where they arriv
   const server = await startServer({ args: ['--max-request-mb', '8'] });
   t.after(() => server.stop());
   const chat = 'POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n';
+  // A gzip bomb (200 MB of JSON in about 200 KB) and a deflate one, made before the clock starts.
   const json = Buffer.from(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"${'x'.repeat(200 * MB)}"}]}`);
+  const bombs = [['gzip', gzipSync(json)], ['deflate', deflateSync(json)]];
   const { result, slowest, failures, peak } = await underAttack(server, async () => {
     const out = {};
-    // A gzip bomb (200 MB of JSON in about 200 KB) and a deflate one: refused, never inflated.
-    for (const [coding, bomb] of [['gzip', gzipSync(json)], ['deflate', deflateSync(json)]]) {
+    // The bombs: refused, never inflated.
+    for (const [coding, bomb] of bombs) {
       out[coding] = await rawExchange(server.port, `${chat}Content-Encoding: ${coding}\r\nContent-Length: ${bomb.length}\r\n\r\n`, [bomb]);
     }
     // A chunked body that never ends: 1 MB chunks, up to 64 MB.
@@ -145,6 +148,7 @@ test('compressed, endless chunked and unlengthed bodies are cut where they arriv
   assert.ok(result.unlengthed.sent < 40 * MB, `the server read ${result.unlengthed.sent} bytes of an unlengthed body`);
   assert.equal(statusOf(result.exponent.answer), 400);
   assert.equal(statusOf(result.list.answer), 400);
+  t.diagnostic(`peak RSS +${peak.toFixed(0)} MB, slowest normal answer ${slowest} ms`);
   assert.equal(failures, 0);
   assert.ok(slowest < 2000, `a normal client waited ${slowest} ms`);
   assert.ok(peak < 100, `peak RSS grew by ${peak.toFixed(0)} MB (bound: 100)`);
@@ -167,6 +171,7 @@ test('an upload whose one line passes 16 MB is refused naming the line, and is n
     pieces, { timeoutMs: 60000 }));
   assert.equal(statusOf(result.answer), 400, result.answer.slice(0, 400));
   assert.match(result.answer, /line 1 is longer than 16777216 bytes/);
+  t.diagnostic(`peak RSS +${peak.toFixed(0)} MB, slowest normal answer ${slowest} ms`);
   assert.equal(failures, 0);
   assert.ok(slowest < 2000, `a normal client waited ${slowest} ms`);
   assert.ok(peak < 150, `peak RSS grew by ${peak.toFixed(0)} MB for a 96 MB line (bound: 150)`);
@@ -197,6 +202,7 @@ test('slow unauthenticated sockets are answered 401 and closed; they cannot fill
     assert.ok(ms < 4000, `a slow socket was kept ${ms} ms`);
   }
   assert.ok(result.some(({ answer }) => statusOf(answer) === 401));
+  t.diagnostic(`slowest normal answer ${slowest} ms; slow sockets held at most ${Math.max(...result.map((r) => r.ms))} ms`);
   assert.equal(failures, 0, 'the normal client was refused');
   assert.ok(slowest < 2000, `a normal client waited ${slowest} ms`);
 });
@@ -272,6 +278,7 @@ test('an /output page is bounded by bytes as well as lines', async (t) => {
     return pages;
   });
   standin.release();
+  t.diagnostic(`${result.length} pages, largest ${Math.max(...result)} bytes, peak RSS +${peak.toFixed(0)} MB`);
   assert.ok(result.length >= 5, `40 MB came in ${result.length} pages`);
   for (const bytes of result) assert.ok(bytes <= 9 * MB + 4096, `a page of ${bytes} bytes`);
   assert.ok(result.reduce((a, b) => a + b, 0) > 40 * MB, 'every stored line was paged through');
@@ -311,6 +318,7 @@ test('image bombs: one image past 33 Mpx, or a request past 100 Mpx in all, is r
   }
   assert.match(result.one.message, /33177600 pixels/);
   assert.match(result.many.message, /100000000/);
+  t.diagnostic(`peak RSS +${peak.toFixed(0)} MB, slowest normal answer ${slowest} ms`);
   assert.equal(failures, 0);
   assert.ok(slowest < 2000, `a normal client waited ${slowest} ms`);
   assert.ok(peak < 300, `peak RSS grew by ${peak.toFixed(0)} MB (bound: 300)`);
