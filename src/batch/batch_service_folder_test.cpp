@@ -52,16 +52,11 @@ class BatchServiceFolderTest : public ::testing::Test {
 };
 
 TEST_F(BatchServiceFolderTest, RefusesAFolderOfOtherFilesAndTouchesNothing) {
-  for (const char* name : {"README", "Makefile", "id_rsa", "backup.tmp"})
-    write_file(dir_.path() + "/" + name, name);
-  fs::create_directory(dir_.path() + "/sub");
+  openbatch::testing::put_foreign_files(dir_.path());
   auto service = open(dir_.path());
   ASSERT_FALSE(service.is_ok());
   EXPECT_NE(service.status().message().find("not empty"), std::string::npos) << service.status().message();
-  for (const char* name : {"README", "Makefile", "id_rsa", "backup.tmp"}) {
-    EXPECT_EQ(read_file(dir_.path() + "/" + name), name);
-  }
-  EXPECT_TRUE(fs::is_directory(dir_.path() + "/sub"));
+  openbatch::testing::expect_foreign_files_kept(dir_.path());
   EXPECT_FALSE(fs::exists(dir_.path() + "/openbatch.sqlite3"));
   EXPECT_FALSE(fs::exists(dir_.path() + "/openbatch.lock"));
 }

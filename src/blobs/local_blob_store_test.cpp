@@ -21,16 +21,11 @@ using openbatch::testing::write_file;
 
 TEST(LocalBlobStoreTest, RefusesAFolderOfOtherFilesAndDeletesNoneOfThem) {
   TempDir dir;
-  for (const char* name : {"README", "Makefile", "id_rsa", "backup.tmp"})
-    write_file(dir.path() + "/" + name, name);
-  fs::create_directory(dir.path() + "/sub");
+  openbatch::testing::put_foreign_files(dir.path());
   auto store = open_local_blob_store(dir.path());
   ASSERT_FALSE(store.is_ok());
   EXPECT_NE(store.status().message().find("not empty"), std::string::npos) << store.status().message();
-  for (const char* name : {"README", "Makefile", "id_rsa", "backup.tmp"}) {
-    EXPECT_EQ(read_file(dir.path() + "/" + name), name);
-  }
-  EXPECT_TRUE(fs::is_directory(dir.path() + "/sub"));
+  openbatch::testing::expect_foreign_files_kept(dir.path());
 }
 
 TEST(LocalBlobStoreTest, AdoptsAFolderOfAnOlderOpenbatchAndRemovesItsTemporariesOnly) {

@@ -38,6 +38,20 @@ inline std::vector<std::string> entries_besides_marker(const std::string& dir) {
   return names;
 }
 
+// An operator's files, as issue 24 found them deleted: README, Makefile, id_rsa, backup.tmp (each
+// holding its name) and a subfolder, sub.
+inline void put_foreign_files(const std::string& dir) {
+  for (const char* name : {"README", "Makefile", "id_rsa", "backup.tmp"}) write_file(dir + "/" + name, name);
+  std::filesystem::create_directory(dir + "/sub");
+}
+// They are all still there, as they were.
+inline void expect_foreign_files_kept(const std::string& dir) {
+  for (const char* name : {"README", "Makefile", "id_rsa", "backup.tmp"}) {
+    EXPECT_EQ(read_file(dir + "/" + name), name);
+  }
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/sub"));
+}
+
 // Sets the process's umask while it lives.
 class ScopedUmask {
  public:

@@ -46,16 +46,12 @@ TEST(OwnedFolderTest, MarksAnEmptyFolderAndAcceptsItsOwnAgain) {
 
 TEST(OwnedFolderTest, RefusesANonEmptyFolderThatIsNotOursAndTouchesNothing) {
   TempDir dir;
-  for (const char* name : {"README", "Makefile", "id_rsa", "backup.tmp"})
-    write_file(dir.path() + "/" + name, name);
-  fs::create_directory(dir.path() + "/sub");
+  testing::put_foreign_files(dir.path());
   auto claim = claim_folder(dir.path(), "data", [](const std::string&) { return false; });
   ASSERT_FALSE(claim.is_ok());
   EXPECT_NE(claim.status().message().find("not empty"), std::string::npos) << claim.status().message();
   EXPECT_NE(claim.status().message().find(dir.path()), std::string::npos);
-  for (const char* name : {"README", "Makefile", "id_rsa", "backup.tmp", "sub"}) {
-    EXPECT_TRUE(fs::exists(dir.path() + "/" + name)) << name;
-  }
+  testing::expect_foreign_files_kept(dir.path());
   EXPECT_FALSE(fs::exists(dir.path() + "/" + kMarkerName));
 }
 
