@@ -12,6 +12,7 @@
 #include <ctime>
 #include <vector>
 
+#include "blobs/blob_files.h"
 #include "blobs/blobs.h"
 #include "common/owned_folder.h"
 
@@ -100,13 +101,17 @@ class LocalBlobReader final : public BlobReader {
 
 class LocalBlobWriter final : public BlobWriter {
  public:
-  LocalBlobWriter(int fd, std::string dir, std::string tmp_path, std::string final_path)
-      : fd_(fd), dir_(std::move(dir)), tmp_path_(std::move(tmp_path)), final_path_(std::move(final_path)) {
+  LocalBlobWriter(BlobFiles& files, int fd, std::string dir, std::string tmp_path, std::string final_path)
+      : files_(files),
+        fd_(fd),
+        dir_(std::move(dir)),
+        tmp_path_(std::move(tmp_path)),
+        final_path_(std::move(final_path)) {
     buffer_.reserve(kBufferBytes);
   }
   ~LocalBlobWriter() override {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_path_.c_str());
+    if (fd_ >= 0) files_.close(fd_);
+    if (!committed_) files_.remove(tmp_path_);
   }
 
   Status append(std::string_view data) override {
@@ -127,12 +132,12 @@ class LocalBlobWriter final : public BlobWriter {
   Status commit() override {
     if (committed_) return Status::ok();
     if (Status s = flush(); !s) return s;
-    if (::fsync(fd_) != 0) return os_error("fsync", tmp_path_);
-    ::close(fd_);
+    if (Status s = files_.sync(fd_); !s) return s;
+    files_.close(fd_);
     fd_ = -1;
-    if (::rename(tmp_path_.c_str(), final_path_.c_str()) != 0) return os_error("rename", tmp_path_);
+    if (Status s = files_.rename(tmp_path_, final_path_); !s) return s;
     committed_ = true;
-    return sync_folder(dir_);
+    return files_.sync_folder(dir_);
   }
 
  private:
@@ -144,18 +149,9 @@ class LocalBlobWriter final : public BlobWriter {
     return s;
   }
 
-  Status write_all(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t w = ::write(fd_, data.data(), data.size());
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return os_error("write", tmp_path_);
-      }
-      data.remove_prefix(static_cast<size_t>(w));
-    }
-    return Status::ok();
-  }
+  Status write_all(std::string_view data) { return files_.write(fd_, data); }
 
+  BlobFiles& files_;
   int fd_;
   std::string dir_, tmp_path_, final_path_;
   std::string buffer_;
@@ -165,21 +161,17 @@ class LocalBlobWriter final : public BlobWriter {
 
 class LocalBlobStore final : public BlobStore {
  public:
-  explicit LocalBlobStore(std::string dir) : dir_(std::move(dir)) {}
+  LocalBlobStore(std::string dir, std::shared_ptr<BlobFiles> files)
+      : dir_(std::move(dir)), files_(std::move(files)) {}
 
   Result<std::unique_ptr<BlobWriter>> create(const std::string& key) override {
     if (!is_valid_key(key)) return invalid_key(key);
     // The process id keeps temporaries of processes sharing the directory apart.
     const std::string tmp =
         path(key) + "." + std::to_string(::getpid()) + "-" + std::to_string(next_tmp_++) + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return os_error("create", tmp);
-    if (Status s = make_private(fd, tmp); !s) {
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return s;
-    }
-    return std::unique_ptr<BlobWriter>(std::make_unique<LocalBlobWriter>(fd, dir_, tmp, path(key)));
+    auto fd = files_->create(tmp);
+    if (!fd) return fd.status();
+    return std::unique_ptr<BlobWriter>(std::make_unique<LocalBlobWriter>(*files_, *fd, dir_, tmp, path(key)));
   }
 
   Result<std::unique_ptr<BlobReader>> open(const std::string& key) override {
@@ -232,6 +224,7 @@ class LocalBlobStore final : public BlobStore {
   std::string path(const std::string& key) const { return dir_ + "/" + key; }
 
   std::string dir_;
+  std::shared_ptr<BlobFiles> files_;
   std::atomic<uint64_t> next_tmp_{0};
 };
 
@@ -270,9 +263,14 @@ std::string blob_folder_in(const std::string& files_dir) {
 }
 
 Result<std::unique_ptr<BlobStore>> open_local_blob_store(const std::string& dir, bool shared) {
+  return open_local_blob_store(dir, shared, os_blob_files());
+}
+
+Result<std::unique_ptr<BlobStore>> open_local_blob_store(const std::string& dir, bool shared,
+                                                         std::shared_ptr<BlobFiles> files) {
   auto claim = claim_folder(dir, kFilesFolderKind, holds_only_blobs);
   if (!claim) return claim.status();
-  auto store = std::make_unique<LocalBlobStore>(dir);
+  auto store = std::make_unique<LocalBlobStore>(dir, std::move(files));
   if (Status s = store->remove_temporaries(shared); !s) return s;
   return std::unique_ptr<BlobStore>(std::move(store));
 }

@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "common/power_switch_for_test.h"
+
 namespace openbatch::store::testing {
 
 class PowerCutVfs {
@@ -38,25 +40,22 @@ class PowerCutVfs {
   // The power goes at the n-th write, truncate or sync from now on (n >= 1); 0: never.
   void arm(int64_t n) {
     std::lock_guard lock(mu_);
-    countdown_ = n;
-    ops_ = 0;
-    cut_ = false;
+    power_.arm(n);
   }
   // Power back: drops every write not synced, and calls work again. Nothing is armed.
   void restore() {
     std::lock_guard lock(mu_);
     pending_.clear();
-    cut_ = false;
-    countdown_ = 0;
+    power_.restore();
   }
   bool cut() const {
     std::lock_guard lock(mu_);
-    return cut_;
+    return power_.cut();
   }
   // Writes, truncates and syncs counted since arm().
   int64_t ops() const {
     std::lock_guard lock(mu_);
-    return ops_;
+    return power_.ops();
   }
 
  private:
@@ -119,21 +118,13 @@ class PowerCutVfs {
   static sqlite3_file* real_of(sqlite3_file* f) { return reinterpret_cast<File*>(f)->real; }
   static File& file(sqlite3_file* f) { return *reinterpret_cast<File*>(f); }
 
-  // Counts one write, truncate or sync; false when the power is (now) gone. REQUIRES: mu_ held.
-  bool power_locked() {
-    if (cut_) return false;
-    ++ops_;
-    if (countdown_ > 0 && ops_ >= countdown_) cut_ = true;
-    return !cut_;
-  }
-
   static int open(sqlite3_vfs* v, const char* name, sqlite3_file* f, int flags, int* out_flags) {
     PowerCutVfs& self = of(v);
     File& fl = file(f);
     fl.base.pMethods = nullptr;
     {
       std::lock_guard lock(self.mu_);
-      if (self.cut_) return SQLITE_IOERR;
+      if (self.power_.cut()) return SQLITE_IOERR;
     }
     fl.real = static_cast<sqlite3_file*>(sqlite3_malloc(self.real_->szOsFile));
     if (fl.real == nullptr) return SQLITE_NOMEM;
@@ -155,7 +146,7 @@ class PowerCutVfs {
     PowerCutVfs& self = of(v);
     {
       std::lock_guard lock(self.mu_);
-      if (self.cut_) return SQLITE_IOERR_DELETE;
+      if (self.power_.cut()) return SQLITE_IOERR_DELETE;
       self.pending_.erase(name);
     }
     return self.real_->xDelete(self.real_, name, sync_dir);
@@ -188,7 +179,7 @@ class PowerCutVfs {
     PowerCutVfs& self = instance();
     File& fl = file(f);
     std::lock_guard lock(self.mu_);
-    if (self.cut_) return SQLITE_IOERR_READ;
+    if (self.power_.cut()) return SQLITE_IOERR_READ;
     char* out = static_cast<char*>(buf);
     int rc = fl.real->pMethods->xRead(fl.real, buf, n, offset);
     if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) return rc;
@@ -225,7 +216,7 @@ class PowerCutVfs {
   static int write(sqlite3_file* f, const void* buf, int n, sqlite3_int64 offset) {
     PowerCutVfs& self = instance();
     std::lock_guard lock(self.mu_);
-    if (!self.power_locked()) return SQLITE_IOERR_WRITE;
+    if (!self.power_.operate()) return SQLITE_IOERR_WRITE;
     self.pending_[file(f).path].push_back({false, offset, std::string(static_cast<const char*>(buf), n)});
     return SQLITE_OK;
   }
@@ -233,7 +224,7 @@ class PowerCutVfs {
   static int truncate(sqlite3_file* f, sqlite3_int64 size) {
     PowerCutVfs& self = instance();
     std::lock_guard lock(self.mu_);
-    if (!self.power_locked()) return SQLITE_IOERR_TRUNCATE;
+    if (!self.power_.operate()) return SQLITE_IOERR_TRUNCATE;
     self.pending_[file(f).path].push_back({true, size, {}});
     return SQLITE_OK;
   }
@@ -243,7 +234,7 @@ class PowerCutVfs {
     PowerCutVfs& self = instance();
     File& fl = file(f);
     std::lock_guard lock(self.mu_);
-    if (!self.power_locked()) return SQLITE_IOERR_FSYNC;
+    if (!self.power_.operate()) return SQLITE_IOERR_FSYNC;
     auto it = self.pending_.find(fl.path);
     if (it != self.pending_.end()) {
       for (const Change& c : it->second) {
@@ -272,9 +263,7 @@ class PowerCutVfs {
   sqlite3_io_methods methods_{};
   mutable std::mutex mu_;
   std::map<std::string, std::vector<Change>> pending_;  // by file path, oldest first
-  int64_t countdown_ = 0;
-  int64_t ops_ = 0;
-  bool cut_ = false;
+  openbatch::testing::PowerSwitch power_;               // counts writes, truncates and syncs
 };
 
 }  // namespace openbatch::store::testing
