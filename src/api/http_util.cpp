@@ -8,6 +8,7 @@
 
 #include "api/http_server.h"
 #include "api/routes.h"
+#include "batch/batch_service.h"
 #include "common/error_envelope.h"
 #include "common/http_status.h"
 #include "common/json_depth.h"
@@ -83,12 +84,7 @@ std::string bearer_token(const httplib::Request& req) {
 
 std::string request_owner(const RouteContext& ctx, const httplib::Request& req) {
   if (ctx.options->api_keys.empty()) return "";
-  // FNV-1a: a stable name for the key that does not store the key itself.
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : bearer_token(req)) h = (h ^ c) * 1099511628211ULL;
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "key-%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  return ctx.batches->owner_of_key(bearer_token(req));
 }
 
 }  // namespace openbatch::api

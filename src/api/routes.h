@@ -30,9 +30,9 @@ struct RouteContext {
   const ConnectionCounts* connections = nullptr;  // the HTTP server's, for /metrics; null in tests
 };
 
-// The caller's identity: a stable digest of the API key it authenticated with ("" when the server
-// runs without keys). Files and batches belong to the key that created them. REQUIRES: the auth
-// check of the server has accepted req.
+// The caller's identity: a keyed digest of the API key it authenticated with
+// (BatchService::owner_of_key; "" when the server runs without keys). Files and batches belong to the
+// key that created them. REQUIRES: the auth check of the server has accepted req; ctx.batches is set.
 std::string request_owner(const RouteContext& ctx, const httplib::Request& req);
 
 // Writes an OpenAI error envelope {"error": {message, type, param, code}} with status's HTTP status.

@@ -144,6 +144,7 @@ Result<std::unique_ptr<batch::BatchService>> open_batch_service(const ServerOpti
                                                                 engine::Engine& engine) {
   batch::BatchServiceOptions o;
   o.data_dir = options.data_dir;
+  o.api_keys = options.api_keys;
   o.limits = options.limits;
   o.completion_window_seconds = options.completion_window_seconds;
   o.lease_duration = std::chrono::milliseconds(static_cast<int64_t>(options.lease_seconds * 1000));
@@ -164,8 +165,8 @@ Result<std::unique_ptr<batch::BatchService>> open_batch_service(const ServerOpti
     o.exclusive = !store::is_postgres_url(options.db);
   }
   if (!options.files_dir.empty()) {
-    auto blobs =
-        blobs::open_local_blob_store(options.files_dir, /*shared=*/store::is_postgres_url(options.db));
+    auto blobs = blobs::open_local_blob_store(blobs::blob_folder_in(options.files_dir),
+                                              /*shared=*/store::is_postgres_url(options.db));
     if (!blobs) return blobs.status();
     o.blobs = std::move(blobs).value();
   } else if (store::is_postgres_url(options.db)) {

@@ -13,6 +13,7 @@
 #include "batch/batch_prompt_tokens.h"
 #include "batch/input_validator.h"
 #include "batch/result_lines.h"
+#include "common/backoff.h"
 #include "openai/chat_completion.h"
 #include "openai/endpoints.h"
 
@@ -26,6 +27,18 @@ namespace {
 void log_error(const std::string& batch_id, const std::string& what, const Status& s) {
   std::fprintf(stderr, "openbatch: batch %s: %s: %s\n", batch_id.c_str(), what.c_str(), s.message().c_str());
 }
+
+// The name of a piece of retried work in the FailureLog: "batch ID: WHAT" ("-" for work of no batch).
+std::string work_name(const std::string& batch_id, const std::string& what) {
+  return "batch " + batch_id + ": " + what;
+}
+
+// How long a store write that failed (a full disk) waits before the next try: doubling from the first
+// wait to kMaxStoreRetryWait while it keeps failing.
+constexpr std::chrono::milliseconds kMaxStoreRetryWait{5000};
+// A validation or finalization that failed waits retry_interval, then twice that... up to this many
+// times it (a minute by default).
+constexpr int kMaxJobRetryFactor = 12;
 
 // Engine results that say nothing about the request itself: it was stopped (by us) or the engine could
 // not take it (shutting down, an upstream busy after its retries). Such a request runs again rather than
@@ -103,6 +116,8 @@ struct BatchRunner::ActiveBatch {
   int64_t started_ms = 0;                           // when this run of the batch began (clock)
   int64_t sampled_ms = 0;                           // the last progress sample
   bool unsampled = false;                           // results stored since the last sample
+  // The waits after claims that failed (a full disk), growing while they keep failing.
+  Backoff claim_backoff{std::chrono::milliseconds(100), kMaxStoreRetryWait};
 
   void stop_requests() {
     pending.clear();
@@ -156,7 +171,8 @@ class BatchRunner::Scheduler {
   SteadyClock::time_point next_wakeup() const {
     auto t = SteadyClock::now() + std::chrono::milliseconds(250);  // the wall clock is looked at this often
     t = std::min({t, next_poll_, next_renew_});
-    if (!buffer_.empty()) t = std::min(t, first_buffered_ + r_.options_.flush_interval);
+    if (!buffer_.empty())
+      t = std::min(t, std::max(first_buffered_ + r_.options_.flush_interval, flush_retry_after_));
     return t;
   }
 
@@ -220,7 +236,8 @@ class BatchRunner::Scheduler {
   void poll() {
     auto unfinished = r_.store_.batches_with_status({BatchStatus::kValidating, BatchStatus::kInProgress,
                                                      BatchStatus::kCancelling, BatchStatus::kFinalizing});
-    if (!unfinished) return log_error("-", "poll the store", unfinished.status());
+    if (!unfinished) return r_.failures_.failed(work_name("-", "poll the store"), unfinished.status());
+    r_.failures_.succeeded(work_name("-", "poll the store"));
     std::set<std::string> live;
     for (const store::BatchRecord& rec : *unfinished) {
       live.insert(rec.id);
@@ -248,13 +265,17 @@ class BatchRunner::Scheduler {
 
   void renew() {
     if (Status s = r_.store_.renew_leases(r_.options_.node_id, r_.lease_until_ms()); !s) {
-      log_error("-", "renew leases", s);
+      return r_.failures_.failed(work_name("-", "renew leases"), s);
     }
+    r_.failures_.succeeded(work_name("-", "renew leases"));
   }
 
   void sample(ActiveBatch& b) {
     const int64_t now = r_.clock_.now_millis();
-    if (Status s = r_.store_.sample_progress(b.id, now); !s) return log_error(b.id, "progress sample", s);
+    if (Status s = r_.store_.sample_progress(b.id, now); !s) {
+      return r_.failures_.failed(work_name(b.id, "progress sample"), s);
+    }
+    r_.failures_.succeeded(work_name(b.id, "progress sample"));
     b.sampled_ms = now;
     b.unsampled = false;
   }
@@ -335,10 +356,13 @@ class BatchRunner::Scheduler {
     const int64_t n = std::max<int64_t>(16, r_.options_.max_in_flight);
     auto claimed = r_.store_.claim_requests(b.id, r_.options_.node_id, n, now_ms, r_.lease_until_ms());
     if (!claimed) {
-      log_error(b.id, "claim requests (will retry)", claimed.status());
-      b.claim_after = SteadyClock::now() + r_.options_.poll_interval;
+      r_.failures_.failed(work_name(b.id, "claim requests"), claimed.status());
+      b.claim_after = SteadyClock::now() + std::max<std::chrono::milliseconds>(r_.options_.poll_interval,
+                                                                               b.claim_backoff.failed());
       return false;
     }
+    r_.failures_.succeeded(work_name(b.id, "claim requests"));
+    b.claim_backoff.succeeded();
     if (claimed->empty()) {
       b.claim_after = SteadyClock::now() + r_.options_.poll_interval;
       b.drained = true;
@@ -423,15 +447,18 @@ class BatchRunner::Scheduler {
   // Stores the buffered results when there are enough of them or the oldest has waited long enough.
   void flush(bool force) {
     if (buffer_.empty()) return;
-    if (!force && buffer_.size() < r_.options_.flush_max_results &&
-        SteadyClock::now() - first_buffered_ < r_.options_.flush_interval) {
+    const auto now = SteadyClock::now();
+    if (!force && (now < flush_retry_after_ || (buffer_.size() < r_.options_.flush_max_results &&
+                                                now - first_buffered_ < r_.options_.flush_interval))) {
       return;
     }
     if (Status s = r_.store_.record_results(buffer_); !s) {
-      log_error(buffer_.front().batch_id, "store results (will retry)", s);
-      first_buffered_ = SteadyClock::now();
+      r_.failures_.failed(work_name("-", "store results"), s);
+      flush_retry_after_ = now + flush_backoff_.failed();
       return;
     }
+    r_.failures_.succeeded(work_name("-", "store results"));
+    flush_backoff_.succeeded();
     for (const auto& r : buffer_) {
       auto it = batches_.find(r.batch_id);
       if (it == batches_.end()) continue;
@@ -456,18 +483,20 @@ class BatchRunner::Scheduler {
       b.check_after = now + r_.options_.poll_interval;
       if (b.mode != Mode::kRunning && !b.released) {
         if (Status s = r_.store_.release_batch(b.id, r_.options_.node_id); !s) {
-          log_error(b.id, "release leases", s);
+          r_.failures_.failed(work_name(b.id, "release leases"), s);
           ++it;
           continue;
         }
+        r_.failures_.succeeded(work_name(b.id, "release leases"));
         b.released = true;
       }
       auto tally = r_.store_.request_tally(b.id, r_.clock_.now_millis());
       if (!tally) {
-        log_error(b.id, "count requests", tally.status());
+        r_.failures_.failed(work_name(b.id, "count requests"), tally.status());
         ++it;
         continue;
       }
+      r_.failures_.succeeded(work_name(b.id, "count requests"));
       BatchStatus to = BatchStatus::kCompleted;
       if (b.mode == Mode::kCancelling) to = BatchStatus::kCancelled;
       if (b.mode == Mode::kExpiring) to = BatchStatus::kExpired;
@@ -486,10 +515,11 @@ class BatchRunner::Scheduler {
           continue;
         }
         if (!s) {
-          log_error(b.id, "finalizing", s);
+          r_.failures_.failed(work_name(b.id, "finalizing"), s);
           ++it;
           continue;
         }
+        r_.failures_.succeeded(work_name(b.id, "finalizing"));
       }
       sample(b);  // the counts it ends with
       r_.push_job({Job::kFinalize, b.id, to});
@@ -530,6 +560,11 @@ class BatchRunner::Scheduler {
   bool stopping_ = false;
   std::vector<store::RequestResult> buffer_;
   SteadyClock::time_point first_buffered_{};
+  // After a failed flush (a full disk): the next is tried no sooner than this.
+  Backoff flush_backoff_{
+      std::max<std::chrono::milliseconds>(r_.options_.flush_interval, std::chrono::milliseconds(10)),
+      kMaxStoreRetryWait};
+  SteadyClock::time_point flush_retry_after_{};
   SteadyClock::time_point next_poll_{};
   SteadyClock::time_point next_renew_{};
 };
@@ -610,6 +645,7 @@ int64_t BatchRunner::lease_until_ms() const {
 }
 
 void BatchRunner::job_loop() {
+  Backoff job_backoff(options_.retry_interval, options_.retry_interval * kMaxJobRetryFactor);
   for (;;) {
     Job job;
     {
@@ -626,13 +662,17 @@ void BatchRunner::job_loop() {
     }
     // A job that the store could not take (a full disk, a locked database) is tried again later; the
     // batch stays as it was meanwhile, as the store's atomic operations guarantee.
+    // Failures back off (doubling from retry_interval) and are logged when they start, change and end.
     Status s = job.kind == Job::kValidate ? validate(job.batch_id) : finalize(job);
+    const std::string name = work_name(job.batch_id, job.kind == Job::kValidate ? "validate" : "finalize");
     if (!s) {
-      log_error(job.batch_id, job.kind == Job::kValidate ? "validate (will retry)" : "finalize (will retry)",
-                s);
+      failures_.failed(name, s);
       std::unique_lock lock(jobs_mu_);
-      if (jobs_cv_.wait_for(lock, options_.retry_interval, [&] { return jobs_stop_; })) return;
+      if (jobs_cv_.wait_for(lock, job_backoff.failed(), [&] { return jobs_stop_; })) return;
       if (queued_jobs_.insert({job.kind, job.batch_id}).second) jobs_.push_back(std::move(job));
+    } else {
+      failures_.succeeded(name);
+      job_backoff.succeeded();
     }
   }
 }

@@ -25,6 +25,7 @@
 
 #include "blobs/blobs.h"
 #include "common/clock.h"
+#include "common/failure_log.h"
 #include "engine/engine.h"
 #include "openai/limits.h"
 #include "store/store.h"
@@ -39,7 +40,8 @@ struct RunnerOptions {
   std::string node_id = "node";  // this runner's name in the store's leases
   std::chrono::milliseconds lease_duration{30000};
   std::chrono::milliseconds poll_interval{500};
-  // How long a validation or finalization the store could not take waits before it is tried again.
+  // How long a validation or finalization the store could not take waits before it is tried again; the
+  // wait doubles while it keeps failing, to 12 times this.
   std::chrono::milliseconds retry_interval{5000};
 };
 
@@ -89,6 +91,7 @@ class BatchRunner {
 
   store::Store& store_;
   blobs::BlobStore& blobs_;
+  FailureLog failures_;  // retried work that fails: logged once per change, not per try
   engine::Engine& engine_;
   const Clock& clock_;
   const RunnerOptions options_;

@@ -5,13 +5,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <unordered_set>
 #include <utility>
 
 #include "batch/batch_runner.h"
+#include "common/owned_folder.h"
 #include "openai/batch_objects.h"
 #include "openai/chat_completion.h"
 #include "openai/endpoints.h"
@@ -22,24 +25,40 @@
 namespace openbatch::batch {
 namespace {
 
+// What an upload or a batch of an owner past its storage limit (Limits::max_stored_bytes_per_owner) is
+// answered: a 400 in OpenAI's shape that names the limit and the way out.
+Status storage_limit_exceeded(int64_t limit) {
+  return Status::invalid_request(
+      "This API key's files would take more than this server's limit of " + std::to_string(limit >> 20) +
+          " MB of stored files per API key (inputs and batch outputs together). Delete files you no longer "
+          "need (DELETE /v1/files/{file_id}) and try again.",
+      "file", "storage_limit_exceeded");
+}
+
 class BlobFileUpload final : public FileUpload {
  public:
+  // stored: the bytes the owner's files held when the upload began.
   BlobFileUpload(store::Store& store, blobs::BlobStore& blobs, std::unique_ptr<blobs::BlobWriter> writer,
-                 store::FileRecord rec, const openai::Limits& limits, const Clock& clock)
+                 store::FileRecord rec, const openai::Limits& limits, const Clock& clock, int64_t stored)
       : store_(store),
         blobs_(blobs),
         writer_(std::move(writer)),
         rec_(std::move(rec)),
         limits_(limits),
         max_bytes_(limits.largest_upload()),
-        clock_(clock) {}
+        clock_(clock),
+        stored_(stored) {}
 
   Status append(std::string_view data) override {
-    if (writer_->bytes_written() + static_cast<int64_t>(data.size()) > max_bytes_) {
+    const int64_t bytes = writer_->bytes_written() + static_cast<int64_t>(data.size());
+    if (bytes > max_bytes_) {
       return Status::invalid_request(
           "The file is larger than the maximum of " + std::to_string(max_bytes_) + " bytes.", "file",
           "file_too_large");
     }
+    // Checked as the bytes arrive, not once they are all stored.
+    const int64_t max_stored = limits_.max_stored_bytes_per_owner;
+    if (max_stored > 0 && stored_ + bytes > max_stored) return storage_limit_exceeded(max_stored);
     lines_.feed(data);
     return writer_->append(data);
   }
@@ -56,6 +75,12 @@ class BlobFileUpload final : public FileUpload {
     }
     if (expires_after) {
       if (Status s = openai::check_upload_expires_after(*expires_after, limits_); !s) return s;
+    }
+    if (const int64_t max_stored = limits_.max_stored_bytes_per_owner; max_stored > 0) {
+      // Again with what the owner's other uploads and batches stored meanwhile.
+      auto stored = store_.stored_bytes(rec_.owner);
+      if (!stored) return stored.status();
+      if (*stored + writer_->bytes_written() > max_stored) return storage_limit_exceeded(max_stored);
     }
     if (Status s = writer_->commit(); !s) return s;
     rec_.purpose = purpose;
@@ -79,9 +104,53 @@ class BlobFileUpload final : public FileUpload {
   const openai::Limits& limits_;
   const int64_t max_bytes_;
   const Clock& clock_;
+  const int64_t stored_;
 };
 
-// Removes blobs that have no file record: uploads and output files whose record a crash prevented.
+// OK unless the owner's files take its whole storage limit already (none: OK).
+Status check_storage(store::Store& store, const openai::Limits& limits, const std::string& owner,
+                     int64_t* stored) {
+  *stored = 0;
+  if (limits.max_stored_bytes_per_owner <= 0) return Status::ok();
+  auto bytes = store.stored_bytes(owner);
+  if (!bytes) return bytes.status();
+  *stored = *bytes;
+  if (*bytes >= limits.max_stored_bytes_per_owner)
+    return storage_limit_exceeded(limits.max_stored_bytes_per_owner);
+  return Status::ok();
+}
+
+// The data folder's marker kind (common/owned_folder.h).
+constexpr const char* kDataFolderKind = "data";
+constexpr const char* kDatabaseName = "openbatch.sqlite3";
+// The key of the owner ids: a file of the data folder beside the default database (not in it, so that
+// a copy of the database alone tests no API key), or the given store's secret of this name.
+constexpr const char* kSecretName = "openbatch.secret";
+constexpr const char* kOwnerSecretName = "owner_ids";
+
+// True when dir is a data folder of an openbatch from before folders were marked: it holds the
+// database, a regular file that SQLite wrote.
+bool holds_old_data_layout(const std::string& dir) {
+  const std::string db = dir + "/" + kDatabaseName;
+  int fd = ::open(db.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  char header[16] = {};
+  const bool sqlite = ::read(fd, header, sizeof header) == sizeof header &&
+                      std::memcmp(header, "SQLite format 3", sizeof header) == 0;
+  ::close(fd);
+  return sqlite;
+}
+
+// True for the ids openai::new_id("file-") makes: the only blob names removed as orphans.
+bool is_generated_file_id(const std::string& key) {
+  constexpr std::string_view kPrefix = "file-";
+  if (key.size() != kPrefix.size() + 24 || key.compare(0, kPrefix.size(), kPrefix) != 0) return false;
+  return std::all_of(key.begin() + kPrefix.size(), key.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; });
+}
+
+// Removes blobs that have no file record: uploads and output files whose record a crash prevented. Only
+// blobs named as openbatch names them (is_generated_file_id) are removed.
 // REQUIRES: nothing writes blobs meanwhile.
 Status remove_orphan_blobs(store::Store& store, blobs::BlobStore& blobs) {
   auto ids = store.all_file_ids();
@@ -90,7 +159,7 @@ Status remove_orphan_blobs(store::Store& store, blobs::BlobStore& blobs) {
   if (!keys) return keys.status();
   std::unordered_set<std::string> known(ids->begin(), ids->end());
   for (const auto& key : *keys) {
-    if (!known.count(key)) {
+    if (!known.count(key) && is_generated_file_id(key)) {
       if (Status s = blobs.remove(key); !s) return s;
     }
   }
@@ -107,25 +176,30 @@ Result<std::unique_ptr<BatchService>> BatchService::open(BatchServiceOptions opt
     return s;
   };
   if (!options.store || !options.blobs) {
-    std::error_code ec;
-    std::filesystem::create_directories(options.data_dir, ec);
-    if (ec) {
-      return Status::internal("cannot create the data directory " + options.data_dir + ": " + ec.message());
+    auto claim = claim_folder(options.data_dir, kDataFolderKind, holds_old_data_layout);
+    if (!claim) return claim.status();
+    if (claim->others_can_read) {
+      std::fprintf(stderr,
+                   "openbatch: warning: other local users may read the data folder %s (mode %s); it holds "
+                   "every file and result: chmod 700 %s\n",
+                   options.data_dir.c_str(), mode_octal(claim->mode).c_str(), options.data_dir.c_str());
     }
   }
+  const bool default_store = !options.store;
   if (!options.store) {
     // One process per data directory: two would run the same batches. The kernel drops the lock when
     // the process dies, however it dies.
     const std::string lock_path = options.data_dir + "/openbatch.lock";
     lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock_fd < 0) return Status::internal("cannot open " + lock_path + ": " + std::strerror(errno));
+    if (Status s = make_private(lock_fd, lock_path); !s) return fail(s);
     if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
       return fail(Status::unavailable("the data directory " + options.data_dir +
                                       " is in use by another openbatch process"));
     }
     store::SqliteOptions sqlite;
     sqlite.batch_events = !options.webhooks.url.empty();
-    auto store = store::open_sqlite_store(options.data_dir + "/openbatch.sqlite3", std::move(sqlite));
+    auto store = store::open_sqlite_store(options.data_dir + "/" + kDatabaseName, std::move(sqlite));
     if (!store) return fail(store.status());
     std::unique_ptr<store::Store> opened = std::move(store).value();
     if (options.wrap_store) opened = options.wrap_store(std::move(opened));
@@ -142,17 +216,32 @@ Result<std::unique_ptr<BatchService>> BatchService::open(BatchServiceOptions opt
     if (Status s = options.store->release_leases(""); !s) return fail(s);
     if (Status s = remove_orphan_blobs(*options.store, *options.blobs); !s) return fail(s);
   }
+  auto secret = default_store ? load_or_create_secret_file(options.data_dir + "/" + kSecretName)
+                              : options.store->keep_secret(kOwnerSecretName, new_owner_secret());
+  if (!secret) return fail(secret.status());
+  OwnerIds owner_ids(*secret);
+  if (!options.api_keys.empty()) {
+    // Records made under the ids of an older openbatch move to the keyed ids; on every start, so that a
+    // node not yet upgraded in a fleet loses nothing either.
+    std::vector<std::pair<std::string, std::string>> from_to;
+    for (const std::string& key : options.api_keys)
+      from_to.emplace_back(OwnerIds::legacy_of(key), owner_ids.of(key));
+    if (Status s = options.store->change_owners(from_to); !s) return fail(s);
+  }
   if (options.node_id.empty()) options.node_id = openai::new_id("node_");
   if (!options.webhooks.url.empty() && !options.webhook_transport) {
     return fail(Status::internal("webhooks need a transport (BatchServiceOptions::webhook_transport)"));
   }
-  return std::unique_ptr<BatchService>(new BatchService(std::move(options), engine, lock_fd));
+  return std::unique_ptr<BatchService>(
+      new BatchService(std::move(options), engine, lock_fd, std::move(owner_ids)));
 }
 
-BatchService::BatchService(BatchServiceOptions options, engine::Engine& engine, int lock_fd)
+BatchService::BatchService(BatchServiceOptions options, engine::Engine& engine, int lock_fd,
+                           OwnerIds owner_ids)
     : lock_fd_(lock_fd),
       options_(std::move(options)),
       clock_(options_.clock ? *options_.clock : SystemClock::instance()),
+      owner_ids_(std::move(owner_ids)),
       engine_(engine),
       store_(std::move(options_.store)),
       blobs_(std::move(options_.blobs)) {
@@ -208,10 +297,12 @@ Result<std::unique_ptr<FileUpload>> BatchService::begin_upload(const std::string
   rec.id = openai::new_id("file-");
   rec.owner = owner;
   rec.filename = filename.empty() ? "file" : filename;
+  int64_t stored = 0;
+  if (Status s = check_storage(*store_, options_.limits, owner, &stored); !s) return s;
   auto writer = blobs_->create(rec.id);
   if (!writer) return writer.status();
   return std::unique_ptr<FileUpload>(std::make_unique<BlobFileUpload>(
-      *store_, *blobs_, std::move(writer).value(), std::move(rec), options_.limits, clock_));
+      *store_, *blobs_, std::move(writer).value(), std::move(rec), options_.limits, clock_, stored));
 }
 
 Result<store::FileRecord> BatchService::get_file(const std::string& owner, const std::string& id) {
@@ -244,6 +335,9 @@ Result<store::BatchRecord> BatchService::create_batch(const std::string& owner,
                                                       const nlohmann::ordered_json& body) {
   auto request = openai::parse_batch_create(body, options_.limits);
   if (!request) return request.status();
+  // Its output and error files will be the owner's too: none is begun by an owner with no room left.
+  int64_t stored = 0;
+  if (Status s = check_storage(*store_, options_.limits, owner, &stored); !s) return s;
   store::BatchRecord rec;
   rec.id = openai::new_id("batch_");
   rec.owner = owner;

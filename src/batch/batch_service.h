@@ -5,7 +5,10 @@
 // The store and the blob store come from the caller (BatchServiceOptions::store and ::blobs): PostgreSQL
 // for many nodes on one database, or anything a test makes. Left out, they are the defaults of one
 // process: SQLite at DATA_DIR/openbatch.sqlite3 and files in DATA_DIR/files/, under a lock that keeps
-// a second process off the same directory.
+// a second process off the same directory. DATA_DIR and DATA_DIR/files are folders of openbatch's own
+// (common/owned_folder.h): created 0700 and marked; a data folder of an older openbatch (its database is
+// there) is adopted as it is; any other non-empty folder is refused, with nothing in it touched. The
+// database, its WAL and every file are 0600.
 //
 //   batch::BatchServiceOptions o;
 //   o.data_dir = "./openbatch-data";       // or o.store = ..., o.blobs = ... (a shared database)
@@ -33,7 +36,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "batch/owner_ids.h"
 #include "blobs/blobs.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -55,6 +60,11 @@ struct BatchServiceOptions {
   // that died are ended at open, and blobs without a file record are removed. Implied for the defaults.
   bool exclusive = false;
   std::string data_dir = "./openbatch-data";  // for the defaults; created when absent
+  // The API keys the server accepts. Owner ids are keyed digests of them (batch/owner_ids.h) under the
+  // installation's secret: DATA_DIR/openbatch.secret with the default store, the store's own
+  // (Store::keep_secret) with a given one. At open, what each key owns under the id an older openbatch
+  // gave it (OwnerIds::legacy_of) is given to its keyed id.
+  std::vector<std::string> api_keys;
   openai::Limits limits;
   int64_t completion_window_seconds = 24 * 3600;  // what "24h" means; tests shorten it
   // This node's name in the store's leases ("" : a new random one). Nodes sharing a store need
@@ -115,8 +125,9 @@ class FileUpload {
 class BatchService {
  public:
   // Takes the store and blob store of options, or opens DATA_DIR's, removing what a crash left
-  // half-written. Starts nothing. Fails (unavailable) while another process has the same data directory
-  // open (DATA_DIR/openbatch.lock).
+  // half-written (only files named as openbatch names them). Starts nothing. Fails (unavailable) while
+  // another process has the same data directory open (DATA_DIR/openbatch.lock); fails (nothing touched)
+  // when DATA_DIR is not a folder openbatch may own. Warns on stderr when other users may read DATA_DIR.
   // REQUIRES: engine outlives the service.
   static Result<std::unique_ptr<BatchService>> open(BatchServiceOptions options, engine::Engine& engine);
   ~BatchService();  // stops when running
@@ -129,6 +140,9 @@ class BatchService {
   // Stops the runner: running requests are cancelled and finished results stored; unfinished batches
   // stay as they are until the next start(). Methods other than start() keep working. Idempotent.
   void stop();
+
+  // The owner id of the requests made with api_key. Thread-safe.
+  std::string owner_of_key(std::string_view api_key) const { return owner_ids_.of(api_key); }
 
   // ---- files (/v1/files)
   Result<std::unique_ptr<FileUpload>> begin_upload(const std::string& owner, const std::string& filename);
@@ -164,11 +178,12 @@ class BatchService {
   Result<store::BatchRecord> cancel_batch(const std::string& owner, const std::string& id);
 
  private:
-  BatchService(BatchServiceOptions options, engine::Engine& engine, int lock_fd);
+  BatchService(BatchServiceOptions options, engine::Engine& engine, int lock_fd, OwnerIds owner_ids);
 
   const int lock_fd_;            // holds the data directory's lock (flock) while the service lives; -1: none
   BatchServiceOptions options_;  // its store and blobs are moved into store_ and blobs_
   const Clock& clock_;
+  const OwnerIds owner_ids_;
   engine::Engine& engine_;
   std::shared_ptr<store::Store> store_;
   std::shared_ptr<blobs::BlobStore> blobs_;

@@ -53,10 +53,26 @@ class BlobStore {
   virtual Result<std::vector<std::string>> list() = 0;
 };
 
-// Blobs as files of dir (created when absent). Temporaries left by a crash are removed here. shared:
-// other processes use dir too (nodes on a network file system); then only temporaries untouched for an
-// hour are removed. A blob is renamed into place whole, so every process sees it whole or not at all.
+// Blobs as files of dir, a folder of openbatch's own (common/owned_folder.h, kind kFilesFolderKind):
+// created 0700 and marked when absent or empty; a folder that an older openbatch filled (nothing but
+// regular files named as file ids, "file-…", and their temporaries) is adopted; anything else is refused
+// before a file in it is touched. Blob files are 0600 whatever the umask. Temporaries left by a crash are
+// removed here, and only they: regular files named KEY.PID-N.tmp. shared: other processes use dir too (nodes
+// on a network file system); then only temporaries untouched for an hour are removed. A blob is renamed into
+// place whole, so every process sees it whole or not at all. Links in dir are never followed.
 Result<std::unique_ptr<BlobStore>> open_local_blob_store(const std::string& dir, bool shared = false);
+
+inline constexpr const char* kFilesFolderKind = "files";
+inline constexpr const char* kFilesFolderName = "openbatch-files";
+
+// Where the blobs of `serve --files-dir FILES_DIR` go: FILES_DIR/openbatch-files, so that openbatch
+// never owns a folder the operator named (it may hold anything); or FILES_DIR itself where an older
+// openbatch kept its blobs there (FILES_DIR is marked as a files folder, or holds nothing but blobs).
+std::string blob_folder_in(const std::string& files_dir);
+
+// True when dir holds at least one entry and nothing but regular files named as an older openbatch named
+// its blobs (file ids, "file-…") and their temporaries: its blob folder, from before folders were marked.
+bool holds_only_blobs(const std::string& dir);
 
 // Blobs in a PostgreSQL database (a libpq connection URI), in chunks of 1 MiB, streamed both ways: no
 // blob is ever whole in memory, and any node on the database reads any blob. A removed blob's chunks

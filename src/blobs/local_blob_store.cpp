@@ -1,4 +1,6 @@
-// Blobs as files of one local directory: KEY for a committed blob, KEY.N.tmp while it is written.
+// Blobs as files of one local folder of openbatch's own (common/owned_folder.h): KEY for a committed
+// blob, KEY.PID-N.tmp while it is written. Nothing else in the folder is ever removed, and nothing in it
+// is followed: only regular files with those names count.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -6,11 +8,13 @@
 
 #include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-#include <filesystem>
+#include <ctime>
+#include <vector>
 
+#include "blobs/blob_files.h"
 #include "blobs/blobs.h"
+#include "common/owned_folder.h"
 
 namespace openbatch::blobs {
 
@@ -32,14 +36,44 @@ Status os_error(const std::string& what, const std::string& path) {
 
 Status invalid_key(const std::string& key) { return Status::not_found("No such blob: '" + key + "'"); }
 
-Status fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return os_error("open", dir);
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return os_error("fsync", dir);
-  return Status::ok();
+// True for "KEY.PID-N.tmp", the name of a blob being written (LocalBlobStore::create).
+bool is_temporary_name(std::string_view name) {
+  constexpr std::string_view kSuffix = ".tmp";
+  if (name.size() <= kSuffix.size() || name.substr(name.size() - kSuffix.size()) != kSuffix) return false;
+  name.remove_suffix(kSuffix.size());
+  const size_t dot = name.rfind('.');
+  if (dot == std::string_view::npos || !is_valid_key(name.substr(0, dot))) return false;
+  const std::string_view counter = name.substr(dot + 1);
+  const size_t dash = counter.find('-');
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == counter.size()) return false;
+  for (size_t i = 0; i < counter.size(); ++i) {
+    if (i != dash && (counter[i] < '0' || counter[i] > '9')) return false;
+  }
+  return true;
 }
+
+// The names in dir of regular files (not links, folders or anything else) that match, with each one's
+// modification time.
+struct Entry {
+  std::string name;
+  time_t mtime = 0;
+};
+Result<std::vector<Entry>> regular_files(const std::string& dir, bool (*match)(std::string_view)) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return os_error("list", dir);
+  std::vector<Entry> out;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (!match(name)) continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    out.push_back({std::string(name), st.st_mtime});
+  }
+  ::closedir(d);
+  return out;
+}
+
+bool is_key_name(std::string_view name) { return is_valid_key(name); }
 
 class LocalBlobReader final : public BlobReader {
  public:
@@ -67,13 +101,17 @@ class LocalBlobReader final : public BlobReader {
 
 class LocalBlobWriter final : public BlobWriter {
  public:
-  LocalBlobWriter(int fd, std::string dir, std::string tmp_path, std::string final_path)
-      : fd_(fd), dir_(std::move(dir)), tmp_path_(std::move(tmp_path)), final_path_(std::move(final_path)) {
+  LocalBlobWriter(BlobFiles& files, int fd, std::string dir, std::string tmp_path, std::string final_path)
+      : files_(files),
+        fd_(fd),
+        dir_(std::move(dir)),
+        tmp_path_(std::move(tmp_path)),
+        final_path_(std::move(final_path)) {
     buffer_.reserve(kBufferBytes);
   }
   ~LocalBlobWriter() override {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_path_.c_str());
+    if (fd_ >= 0) files_.close(fd_);
+    if (!committed_) files_.remove(tmp_path_);
   }
 
   Status append(std::string_view data) override {
@@ -94,12 +132,12 @@ class LocalBlobWriter final : public BlobWriter {
   Status commit() override {
     if (committed_) return Status::ok();
     if (Status s = flush(); !s) return s;
-    if (::fsync(fd_) != 0) return os_error("fsync", tmp_path_);
-    ::close(fd_);
+    if (Status s = files_.sync(fd_); !s) return s;
+    files_.close(fd_);
     fd_ = -1;
-    if (::rename(tmp_path_.c_str(), final_path_.c_str()) != 0) return os_error("rename", tmp_path_);
+    if (Status s = files_.rename(tmp_path_, final_path_); !s) return s;
     committed_ = true;
-    return fsync_dir(dir_);
+    return files_.sync_folder(dir_);
   }
 
  private:
@@ -111,18 +149,9 @@ class LocalBlobWriter final : public BlobWriter {
     return s;
   }
 
-  Status write_all(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t w = ::write(fd_, data.data(), data.size());
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return os_error("write", tmp_path_);
-      }
-      data.remove_prefix(static_cast<size_t>(w));
-    }
-    return Status::ok();
-  }
+  Status write_all(std::string_view data) { return files_.write(fd_, data); }
 
+  BlobFiles& files_;
   int fd_;
   std::string dir_, tmp_path_, final_path_;
   std::string buffer_;
@@ -132,24 +161,25 @@ class LocalBlobWriter final : public BlobWriter {
 
 class LocalBlobStore final : public BlobStore {
  public:
-  explicit LocalBlobStore(std::string dir) : dir_(std::move(dir)) {}
+  LocalBlobStore(std::string dir, std::shared_ptr<BlobFiles> files)
+      : dir_(std::move(dir)), files_(std::move(files)) {}
 
   Result<std::unique_ptr<BlobWriter>> create(const std::string& key) override {
     if (!is_valid_key(key)) return invalid_key(key);
     // The process id keeps temporaries of processes sharing the directory apart.
     const std::string tmp =
         path(key) + "." + std::to_string(::getpid()) + "-" + std::to_string(next_tmp_++) + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return os_error("create", tmp);
-    return std::unique_ptr<BlobWriter>(std::make_unique<LocalBlobWriter>(fd, dir_, tmp, path(key)));
+    auto fd = files_->create(tmp);
+    if (!fd) return fd.status();
+    return std::unique_ptr<BlobWriter>(std::make_unique<LocalBlobWriter>(*files_, *fd, dir_, tmp, path(key)));
   }
 
   Result<std::unique_ptr<BlobReader>> open(const std::string& key) override {
     if (!is_valid_key(key)) return invalid_key(key);
     const std::string p = path(key);
-    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-      if (errno == ENOENT) return invalid_key(key);
+      if (errno == ENOENT || errno == ELOOP) return invalid_key(key);
       return os_error("open", p);
     }
     struct stat st {};
@@ -163,33 +193,30 @@ class LocalBlobStore final : public BlobStore {
 
   Status remove(const std::string& key) override {
     if (!is_valid_key(key)) return Status::ok();
+    // unlink removes a link itself, never what it points to; a folder is refused (EISDIR) and kept.
     if (::unlink(path(key).c_str()) != 0 && errno != ENOENT) return os_error("remove", path(key));
     return Status::ok();
   }
 
   Result<std::vector<std::string>> list() override {
+    auto files = regular_files(dir_, is_key_name);
+    if (!files) return files.status();
     std::vector<std::string> keys;
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
-      std::string name = entry.path().filename().string();
-      if (is_valid_key(name)) keys.push_back(std::move(name));
-    }
-    if (ec) return Status::internal("list " + dir_ + ": " + ec.message());
+    for (Entry& e : *files) keys.push_back(std::move(e.name));
     return keys;
   }
 
-  // Removes the temporaries of writers that never committed (a crash): all of them, or in a directory
+  // Removes the temporaries of writers that never committed (a crash): all of them, or in a folder
   // that other processes share, those untouched for an hour (the others may be theirs, being written).
   Status remove_temporaries(bool shared) {
-    std::error_code ec;
-    const auto cutoff = std::filesystem::file_time_type::clock::now() - std::chrono::hours(1);
-    for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
-      if (entry.path().extension() != ".tmp") continue;
-      std::error_code time_ec;
-      if (shared && std::filesystem::last_write_time(entry.path(), time_ec) > cutoff) continue;
-      std::filesystem::remove(entry.path(), ec);
+    auto files = regular_files(dir_, is_temporary_name);
+    if (!files) return files.status();
+    const time_t cutoff = ::time(nullptr) - 3600;
+    for (const Entry& e : *files) {
+      if (shared && e.mtime > cutoff) continue;
+      const std::string p = dir_ + "/" + e.name;
+      if (::unlink(p.c_str()) != 0 && errno != ENOENT) return os_error("remove", p);
     }
-    if (ec) return Status::internal("clean " + dir_ + ": " + ec.message());
     return Status::ok();
   }
 
@@ -197,16 +224,53 @@ class LocalBlobStore final : public BlobStore {
   std::string path(const std::string& key) const { return dir_ + "/" + key; }
 
   std::string dir_;
+  std::shared_ptr<BlobFiles> files_;
   std::atomic<uint64_t> next_tmp_{0};
 };
 
 }  // namespace
 
+namespace {
+
+// A name an older openbatch gave a blob or its temporary: every key it used was a file id, "file-…".
+bool is_old_blob_name(std::string_view name) {
+  return name.substr(0, 5) == "file-" && (is_valid_key(name) || is_temporary_name(name));
+}
+
+}  // namespace
+
+bool holds_only_blobs(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return false;
+  bool only = true, any = false;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st {};
+    const bool blob = is_old_blob_name(name) &&
+                      ::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+    only = only && blob;
+    any = true;
+  }
+  ::closedir(d);
+  return only && any;
+}
+
+std::string blob_folder_in(const std::string& files_dir) {
+  auto kind = folder_kind(files_dir);
+  if ((kind && *kind == kFilesFolderKind) || holds_only_blobs(files_dir)) return files_dir;
+  return files_dir + "/" + kFilesFolderName;
+}
+
 Result<std::unique_ptr<BlobStore>> open_local_blob_store(const std::string& dir, bool shared) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::internal("cannot create " + dir + ": " + ec.message());
-  auto store = std::make_unique<LocalBlobStore>(dir);
+  return open_local_blob_store(dir, shared, os_blob_files());
+}
+
+Result<std::unique_ptr<BlobStore>> open_local_blob_store(const std::string& dir, bool shared,
+                                                         std::shared_ptr<BlobFiles> files) {
+  auto claim = claim_folder(dir, kFilesFolderKind, holds_only_blobs);
+  if (!claim) return claim.status();
+  auto store = std::make_unique<LocalBlobStore>(dir, std::move(files));
   if (Status s = store->remove_temporaries(shared); !s) return s;
   return std::unique_ptr<BlobStore>(std::move(store));
 }

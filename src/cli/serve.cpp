@@ -181,7 +181,9 @@ void register_serve(CLI::App& app) {
                   "Without API keys: a Host name the server answers besides IP addresses and localhost; "
                   "repeat for several (others are refused, against DNS rebinding)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--data-dir", opts->server.data_dir, "Where files and batches are kept")
+  cmd->add_option("--data-dir", opts->server.data_dir,
+                  "Where files and batches are kept: a folder openbatch creates (0700) and marks as its "
+                  "own; an existing one that is not empty and not openbatch's is refused")
       ->capture_default_str();
   cmd->add_option("--db", opts->server.db,
                   "Keep files and batches in this PostgreSQL database (a libpq URI: "
@@ -193,7 +195,8 @@ void register_serve(CLI::App& app) {
       });
   cmd->add_option("--files-dir", opts->server.files_dir,
                   "Keep file bytes in this directory (shared by the nodes, e.g. a network file system) "
-                  "instead of in the database (--db) or --data-dir");
+                  "instead of in the database (--db) or --data-dir; they go in a folder openbatch makes in "
+                  "it, openbatch-files, and nothing else there is touched");
   cmd->add_option("--lease-seconds", opts->server.lease_seconds,
                   "How long this node's claim on batch requests holds without renewal (renewed every third "
                   "of it while they run); the requests of a node that dies go to the others after it")
@@ -210,6 +213,13 @@ void register_serve(CLI::App& app) {
                   "limit (default: 0, none)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option_function<int64_t>(
+         "--max-stored-mb-per-key",
+         [opts](int64_t mb) { opts->server.limits.max_stored_bytes_per_owner = mb << 20; },
+         "The megabytes of files each API key may keep (its uploads and its batches' output and error "
+         "files); past it an upload or a new batch gets a 400 storage_limit_exceeded until files are "
+         "deleted. Outputs of running batches are always written (default: 0, none)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   cmd->add_option("--shutdown-grace", opts->shutdown_grace_seconds,
                   "Seconds that requests in progress get to finish after SIGTERM or SIGINT (no new work "
                   "is taken meanwhile; a running batch keeps its stored results and resumes on the next "

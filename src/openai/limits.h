@@ -20,6 +20,10 @@ struct Limits {
   // The prompt tokens an owner's unfinished batches may hold together (serve --max-enqueued-tokens);
   // a batch that would pass it fails validation with token_limit_exceeded. 0: no limit.
   int64_t max_enqueued_tokens = 0;
+  // The bytes an owner's files (uploads, and the output and error files of its batches) may take
+  // together (serve --max-stored-mb-per-key); past it uploads and new batches are refused (400
+  // storage_limit_exceeded). Outputs of batches already running are always written. 0: no limit.
+  int64_t max_stored_bytes_per_owner = 0;
 
   // The largest upload accepted: never less than a batch input.
   int64_t largest_upload() const {

@@ -51,6 +51,18 @@ class FailingStore final : public Store {
     if (Status s = check("all_file_ids"); !s) return s;
     return inner_->all_file_ids();
   }
+  Result<int64_t> stored_bytes(const std::string& owner) override {
+    if (Status s = check("stored_bytes"); !s) return s;
+    return inner_->stored_bytes(owner);
+  }
+  Status change_owners(const std::vector<std::pair<std::string, std::string>>& from_to) override {
+    if (Status s = check("change_owners"); !s) return s;
+    return inner_->change_owners(from_to);
+  }
+  Result<std::string> keep_secret(const std::string& name, const std::string& candidate) override {
+    if (Status s = check("keep_secret"); !s) return s;
+    return inner_->keep_secret(name, candidate);
+  }
   Status insert_batch(const BatchRecord& rec) override {
     if (Status s = check("insert_batch"); !s) return s;
     return inner_->insert_batch(rec);

@@ -27,6 +27,13 @@ class ForwardingStore : public Store {
     return inner_->expired_files(now, limit);
   }
   Result<std::vector<std::string>> all_file_ids() override { return inner_->all_file_ids(); }
+  Result<int64_t> stored_bytes(const std::string& owner) override { return inner_->stored_bytes(owner); }
+  Status change_owners(const std::vector<std::pair<std::string, std::string>>& from_to) override {
+    return inner_->change_owners(from_to);
+  }
+  Result<std::string> keep_secret(const std::string& name, const std::string& candidate) override {
+    return inner_->keep_secret(name, candidate);
+  }
   Status insert_batch(const BatchRecord& rec) override { return inner_->insert_batch(rec); }
   Result<BatchRecord> get_batch(const std::string& owner, const std::string& id) override {
     return inner_->get_batch(owner, id);

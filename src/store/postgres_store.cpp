@@ -111,6 +111,13 @@ CREATE TABLE webhook_events (
 CREATE INDEX webhook_events_due ON webhook_events(next_attempt_at) WHERE state=0;
 CREATE INDEX webhook_events_by_batch ON webhook_events(batch_id);
 )sql",
+    // Secrets of the installation (keep_secret): the key of the owner ids every node computes.
+    R"sql(
+CREATE TABLE secrets (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql",
 };
 
 // The first key of the advisory locks that serialize the quota checks of one owner's batches (the
@@ -289,6 +296,49 @@ class PostgresStore final : public Store {
       auto r = c.exec("SELECT id FROM files");
       if (!r) return r.status();
       for (int i = 0; i < r->size(); ++i) out.push_back(r->text(i, 0));
+      return Status::ok();
+    });
+    if (!s) return s;
+    return out;
+  }
+
+  Result<int64_t> stored_bytes(const std::string& owner) override {
+    int64_t out = 0;
+    Status s = db_->run([&](Connection& c) -> Status {
+      auto r = c.exec("SELECT COALESCE(SUM(bytes), 0)::bigint FROM files WHERE owner=$1", {owner});
+      if (!r) return r.status();
+      out = r->i64(0, 0);
+      return Status::ok();
+    });
+    if (!s) return s;
+    return out;
+  }
+
+  // ---- owners
+
+  Status change_owners(const std::vector<std::pair<std::string, std::string>>& from_to) override {
+    return db_->transaction([&](Connection& c) -> Status {
+      for (const auto& [from, to] : from_to) {
+        for (const char* sql :
+             {"UPDATE files SET owner=$1 WHERE owner=$2", "UPDATE batches SET owner=$1 WHERE owner=$2"}) {
+          auto r = c.exec(sql, {to, from});
+          if (!r) return r.status();
+        }
+      }
+      return Status::ok();
+    });
+  }
+
+  Result<std::string> keep_secret(const std::string& name, const std::string& candidate) override {
+    std::string out;
+    Status s = db_->run([&](Connection& c) -> Status {
+      auto i = c.exec("INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                      {name, candidate});
+      if (!i) return i.status();
+      auto r = c.exec("SELECT value FROM secrets WHERE name=$1", {name});
+      if (!r) return r.status();
+      if (r->size() == 0) return Status::internal("secret " + name + " vanished");
+      out = r->text(0, 0);
       return Status::ok();
     });
     if (!s) return s;

@@ -1,10 +1,14 @@
 #include "store/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -12,6 +16,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/owned_folder.h"
 #include "store/record_rows.h"
 
 namespace openbatch::store {
@@ -118,8 +123,18 @@ CREATE TABLE webhook_events (
 CREATE INDEX webhook_events_due ON webhook_events(next_attempt_at) WHERE state=0;
 CREATE INDEX webhook_events_by_batch ON webhook_events(batch_id);
 )sql",
+    // Secrets of the installation (keep_secret).
+    R"sql(
+CREATE TABLE secrets (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+// PRAGMA auto_vacuum's answer for INCREMENTAL.
+constexpr int64_t kAutoVacuumIncremental = 2;
 
 // Statuses in which a batch still reads its input file.
 constexpr const char* kActiveStatuses = "('validating','in_progress','finalizing','cancelling')";
@@ -196,8 +211,18 @@ class SqliteStore final : public Store {
   }
 
   Status init() {
-    for (const char* pragma :
-         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000"}) {
+    // secure_delete: deleted rows (the results of a finalized batch) are overwritten, not left in free
+    // pages. Incremental auto-vacuum gives free pages back to the file system (reclaim_space); a
+    // database made before it was set is rewritten once (VACUUM) to take it.
+    if (Status s = exec("PRAGMA busy_timeout=5000"); !s) return s;
+    if (Status s = exec("PRAGMA secure_delete=ON"); !s) return s;
+    if (pragma_value("auto_vacuum") != kAutoVacuumIncremental) {
+      if (Status s = exec("PRAGMA auto_vacuum=INCREMENTAL"); !s) return s;
+      if (pragma_value("page_count") > 0) {
+        if (Status s = exec("VACUUM"); !s) return s;
+      }
+    }
+    for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"}) {
       if (Status s = exec(pragma); !s) return s;
     }
     int version = 0;
@@ -308,6 +333,44 @@ class SqliteStore final : public Store {
     while ((rc = q.step()) == SQLITE_ROW) out.push_back(q.text(0));
     if (rc != SQLITE_DONE) return error("all_file_ids");
     return out;
+  }
+
+  Result<int64_t> stored_bytes(const std::string& owner) override {
+    std::lock_guard lock(mu_);
+    Query q(statement("SELECT COALESCE(SUM(bytes), 0) FROM files WHERE owner=?"));
+    q.bind(owner);
+    if (q.step() != SQLITE_ROW) return error("stored_bytes");
+    return q.i64(0);
+  }
+
+  // ---- owners
+
+  Status change_owners(const std::vector<std::pair<std::string, std::string>>& from_to) override {
+    std::lock_guard lock(mu_);
+    return in_transaction([&]() -> Status {
+      for (const auto& [from, to] : from_to) {
+        for (const char* sql :
+             {"UPDATE files SET owner=? WHERE owner=?", "UPDATE batches SET owner=? WHERE owner=?"}) {
+          Query q(statement(sql));
+          q.bind(to).bind(from);
+          if (q.step() != SQLITE_DONE) return error("change_owners");
+        }
+      }
+      return Status::ok();
+    });
+  }
+
+  Result<std::string> keep_secret(const std::string& name, const std::string& candidate) override {
+    std::lock_guard lock(mu_);
+    {
+      Query q(statement("INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"));
+      q.bind(name).bind(candidate);
+      if (q.step() != SQLITE_DONE) return error("keep_secret");
+    }
+    Query q(statement("SELECT value FROM secrets WHERE name=?"));
+    q.bind(name);
+    if (q.step() != SQLITE_ROW) return error("keep_secret");
+    return q.text(0);
   }
 
   // ---- batches
@@ -692,7 +755,7 @@ class SqliteStore final : public Store {
                       const std::optional<FileRecord>& output_file,
                       const std::optional<FileRecord>& error_file, int64_t now) override {
     std::lock_guard lock(mu_);
-    return in_transaction([&]() -> Status {
+    const Status finished = in_transaction([&]() -> Status {
       if (Status s = expect_status(id, from, to); !s) return s;
       for (const auto* f : {&output_file, &error_file}) {
         if (!f->has_value()) continue;
@@ -713,6 +776,8 @@ class SqliteStore final : public Store {
       }
       return Status::ok();
     });
+    if (finished) reclaim_space();
+    return finished;
   }
 
   // ---- webhook events
@@ -852,6 +917,22 @@ class SqliteStore final : public Store {
     return error("get_batch");
   }
 
+  // The integer a PRAGMA answers (-1 when it answers nothing). REQUIRES: mu_ held, or init.
+  int64_t pragma_value(const char* name) {
+    Query q(statement(std::string("PRAGMA ") + name));
+    return q.step() == SQLITE_ROW ? q.i64(0) : -1;
+  }
+
+  // Gives the free pages that deleted rows left back to the file system, and empties the WAL, whose old
+  // frames still hold the rows' text. Best effort: the rows are gone (secure_delete overwrote them)
+  // whether or not this succeeds, and the next call does what this one could not.
+  // REQUIRES: mu_ held, no transaction open.
+  void reclaim_space() {
+    if (fault_) return;  // a test's failing statements are the store's transactions, not this
+    exec("PRAGMA incremental_vacuum");
+    exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+
   // OK when batch id is in one of the statuses `from`; otherwise the conflict a move to `to` meets.
   Status expect_status(const std::string& id, const std::vector<BatchStatus>& from, BatchStatus to) {
     Query q(statement("SELECT status FROM batches WHERE id=?"));
@@ -901,12 +982,34 @@ class SqliteStore final : public Store {
   std::unordered_map<std::string, sqlite3_stmt*> stmts_;
 };
 
+// Makes the database at path (creating it empty when absent) and the WAL, shared-memory and journal
+// files beside it 0600, whatever the umask: SQLite creates those with the database file's mode, so a
+// private database keeps them private too.
+Status make_database_private(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::internal("cannot open " + path + ": " + std::strerror(errno));
+  Status s = make_private(fd, path);
+  ::close(fd);
+  if (!s) return s;
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    const std::string beside = path + suffix;
+    fd = ::open(beside.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;  // absent
+    s = make_private(fd, beside);
+    ::close(fd);
+    if (!s) return s;
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, SqliteOptions options) {
+  if (Status s = make_database_private(path); !s) return s;
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      options.vfs.empty() ? nullptr : options.vfs.c_str());
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);

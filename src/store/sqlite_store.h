@@ -17,6 +17,9 @@ struct SqliteOptions : StoreOptions {
   // ROLLBACK excepted) with its SQL; true makes that statement fail as on a full disk (SQLITE_FULL),
   // without running it. Called with the store's lock held; must not call the store.
   std::function<bool(std::string_view sql)> fail_statement;
+  // For tests: the name of a registered SQLite VFS to open the database through ("": the default one),
+  // such as one that drops unsynced writes at a simulated power cut.
+  std::string vfs;
 };
 
 // Opens (creating when absent) the database at path, e.g. DATA_DIR/openbatch.sqlite3, and brings its

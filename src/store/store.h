@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -226,6 +227,16 @@ class Store {
   virtual Result<std::vector<FileRecord>> expired_files(int64_t now, int64_t limit) = 0;
   // Every file id, any owner (used to find blobs that lost their record in a crash).
   virtual Result<std::vector<std::string>> all_file_ids() = 0;
+  // The bytes of every file of owner together (inputs, and the output and error files of its batches).
+  virtual Result<int64_t> stored_bytes(const std::string& owner) = 0;
+
+  // ---- owners
+  // Gives every file and batch of owner `from` to owner `to`, for each pair, in one transaction (owner
+  // ids computed a new way). A pair whose `from` owns nothing changes nothing.
+  virtual Status change_owners(const std::vector<std::pair<std::string, std::string>>& from_to) = 0;
+  // The secret stored under name; candidate is stored and returned when none is. Nodes asking at once
+  // all get the same one.
+  virtual Result<std::string> keep_secret(const std::string& name, const std::string& candidate) = 0;
 
   // ---- batches
   virtual Status insert_batch(const BatchRecord& rec) = 0;

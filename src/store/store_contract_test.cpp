@@ -778,6 +778,58 @@ TEST_P(StoreContractTest, NodesClaimingAtOnceGetEachEventOnce) {
   EXPECT_EQ(std::set<std::string>(delivered.begin(), delivered.end()).size(), static_cast<size_t>(kEvents));
 }
 
+TEST_P(StoreContractTest, OwnersChangeWithEverythingTheyOwnInOneStep) {
+  ASSERT_TRUE(store_->insert_file(file("file-in", "old-a")));
+  ASSERT_TRUE(store_->insert_file(file("file-out", "old-a", "batch_output")));
+  ASSERT_TRUE(store_->insert_file(file("file-b", "old-b")));
+  ASSERT_TRUE(store_->insert_file(file("file-c", "carol")));
+  ASSERT_TRUE(store_->insert_batch(batch("batch_a", "file-in", "old-a")));
+  ASSERT_TRUE(store_->change_owners({{"old-a", "new-a"}, {"old-b", "new-b"}, {"nobody", "new-n"}}));
+  EXPECT_EQ(store_->list_files("new-a", {})->items.size(), 2u);
+  EXPECT_TRUE(store_->get_batch("new-a", "batch_a").is_ok());
+  EXPECT_TRUE(store_->get_batch("old-a", "batch_a").status().is_not_found());
+  EXPECT_TRUE(store_->get_file("old-a", "file-in").status().is_not_found());
+  EXPECT_TRUE(store_->get_file("new-b", "file-b").is_ok());
+  EXPECT_TRUE(store_->get_file("carol", "file-c").is_ok());
+  EXPECT_TRUE(store_->list_files("new-n", {})->items.empty());
+  // Again (the next start): nothing of old-a is left to move.
+  ASSERT_TRUE(store_->change_owners({{"old-a", "new-a"}}));
+  EXPECT_EQ(store_->list_files("new-a", {})->items.size(), 2u);
+}
+
+TEST_P(StoreContractTest, StoredBytesCountEveryFileOfTheOwner) {
+  EXPECT_EQ(*store_->stored_bytes("alice"), 0);
+  FileRecord big = file("file-big");
+  big.bytes = 5'000'000'000;  // past 32 bits
+  ASSERT_TRUE(store_->insert_file(big));
+  ASSERT_TRUE(store_->insert_file(file("file-out", "alice", "batch_output")));
+  ASSERT_TRUE(store_->insert_file(file("file-bob", "bob")));
+  EXPECT_EQ(*store_->stored_bytes("alice"), 5'000'000'010);
+  ASSERT_TRUE(store_->delete_file("alice", "file-big"));
+  EXPECT_EQ(*store_->stored_bytes("alice"), 10);
+}
+
+TEST_P(StoreContractTest, ASecretIsKeptOnceForEveryNode) {
+  EXPECT_EQ(*store_->keep_secret("owner_ids", "first"), "first");
+  auto other = open_again();
+  EXPECT_EQ(*other->keep_secret("owner_ids", "second"), "first");
+  EXPECT_EQ(*other->keep_secret("another", "third"), "third");
+  // Many nodes asking at once for a secret none has yet all get the same one.
+  std::vector<std::unique_ptr<Store>> nodes;
+  for (int i = 0; i < 4; ++i) nodes.push_back(open_again());
+  std::vector<std::string> got(nodes.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto s = nodes[i]->keep_secret("raced", "candidate-" + std::to_string(i));
+      got[i] = s ? *s : "error: " + s.status().message();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& g : got) EXPECT_EQ(g, got[0]);
+  EXPECT_EQ(got[0].rfind("candidate-", 0), 0u) << got[0];
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 

@@ -200,7 +200,7 @@ test('--files-dir keeps the bytes in a directory the nodes share; the database k
   const file = await nodes[0].client.files.create({
     file: await toFile(Buffer.from(tasks.map((o) => JSON.stringify(o) + '\n').join('')), 'm.jsonl'), purpose: 'batch',
   });
-  assert.ok(readdirSync(shared).includes(file.id), 'the upload is a file of the shared directory');
+  assert.ok(readdirSync(join(shared, 'openbatch-files')).includes(file.id), 'the upload is a file of the folder openbatch made in the shared directory');
   const batch = await nodes[1].client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
   let b = batch;
   while (b.status !== 'completed') {
@@ -208,7 +208,7 @@ test('--files-dir keeps the bytes in a directory the nodes share; the database k
     await sleep(100);
     b = await nodes[0].client.batches.retrieve(batch.id);
   }
-  assert.ok(readdirSync(shared).includes(b.output_file_id));
+  assert.ok(readdirSync(join(shared, 'openbatch-files')).includes(b.output_file_id));
   const out = await linesOf(nodes[1].client, b.output_file_id);
   assert.deepEqual(out.map((l) => l.custom_id).sort(), tasks.map((x) => x.custom_id).sort());
 });

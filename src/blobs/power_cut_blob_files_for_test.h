@@ -1,0 +1,148 @@
+// BlobFiles for tests over a disk that loses power on demand, as LevelDB's FaultInjectionTestEnv models
+// one: bytes written to a file are durable only once it is synced, and files created or renamed only
+// once their folder is synced. At a cut every later call fails; restore() then puts the disk as the
+// power cut leaves it: each file cut back to what was synced of it, renames not yet synced undone,
+// files created since their folder's last sync gone. Removing a file is durable at once.
+//
+//   auto files = std::make_shared<PowerCutBlobFiles>();
+//   files->arm(9);     // the 9th operation from now on finds the power gone
+//   ... open_local_blob_store(dir, false, files) and write until a call fails ...
+//   files->restore();  // the disk as the cut left it
+//
+// Header-only; included by *_test.cpp files only. Thread-safe.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "blobs/blob_files.h"
+#include "common/power_switch_for_test.h"
+
+namespace openbatch::blobs::testing {
+
+class PowerCutBlobFiles final : public BlobFiles {
+ public:
+  // The power goes at the n-th operation (create, write, sync, rename, folder sync, remove) from now
+  // on; 0: never.
+  void arm(int64_t n) {
+    std::lock_guard lock(mu_);
+    power_.arm(n);
+  }
+  bool cut() const {
+    std::lock_guard lock(mu_);
+    return power_.cut();
+  }
+  int64_t ops() const {
+    std::lock_guard lock(mu_);
+    return power_.ops();
+  }
+  // The disk as the cut leaves it (see above); then calls work again, nothing armed.
+  void restore() {
+    std::lock_guard lock(mu_);
+    for (const auto& [path, f] : files_) {
+      if (f.written > f.synced) ::truncate(path.c_str(), static_cast<off_t>(f.synced));
+    }
+    for (auto it = unsynced_entries_.rbegin(); it != unsynced_entries_.rend(); ++it) {
+      if (it->from.empty()) {
+        ::unlink(it->to.c_str());  // created after the folder's last sync
+      } else {
+        ::rename(it->to.c_str(), it->from.c_str());
+      }
+    }
+    files_.clear();
+    unsynced_entries_.clear();
+    fds_.clear();
+    power_.restore();
+  }
+
+  Result<int> create(const std::string& path) override {
+    std::lock_guard lock(mu_);
+    if (!power_.operate()) return gone();
+    auto fd = os_blob_files()->create(path);
+    if (!fd) return fd;
+    fds_[*fd] = path;
+    files_[path] = {};
+    unsynced_entries_.push_back({"", path});
+    return fd;
+  }
+  Status write(int fd, std::string_view data) override {
+    std::lock_guard lock(mu_);
+    if (!power_.operate()) return gone();
+    if (Status s = os_blob_files()->write(fd, data); !s) return s;
+    files_[fds_[fd]].written += static_cast<int64_t>(data.size());
+    return Status::ok();
+  }
+  Status sync(int fd) override {
+    std::lock_guard lock(mu_);
+    if (!power_.operate()) return gone();
+    if (Status s = os_blob_files()->sync(fd); !s) return s;
+    File& f = files_[fds_[fd]];
+    f.synced = f.written;
+    return Status::ok();
+  }
+  void close(int fd) override {
+    std::lock_guard lock(mu_);
+    os_blob_files()->close(fd);
+    fds_.erase(fd);
+  }
+  Status rename(const std::string& from, const std::string& to) override {
+    std::lock_guard lock(mu_);
+    if (!power_.operate()) return gone();
+    if (Status s = os_blob_files()->rename(from, to); !s) return s;
+    if (auto it = files_.find(from); it != files_.end()) {
+      files_[to] = it->second;
+      files_.erase(it);
+    }
+    unsynced_entries_.push_back({from, to});
+    return Status::ok();
+  }
+  Status sync_folder(const std::string& dir) override {
+    std::lock_guard lock(mu_);
+    if (!power_.operate()) return gone();
+    if (Status s = os_blob_files()->sync_folder(dir); !s) return s;
+    std::vector<Entry> left;
+    for (const Entry& e : unsynced_entries_) {
+      if (std::filesystem::path(e.to).parent_path() != std::filesystem::path(dir)) left.push_back(e);
+    }
+    unsynced_entries_ = std::move(left);
+    return Status::ok();
+  }
+  Status remove(const std::string& path) override {
+    std::lock_guard lock(mu_);
+    if (!power_.operate()) return gone();
+    files_.erase(path);
+    std::vector<Entry> left;
+    for (const Entry& e : unsynced_entries_) {
+      if (e.to != path) left.push_back(e);
+    }
+    unsynced_entries_ = std::move(left);
+    return os_blob_files()->remove(path);
+  }
+
+ private:
+  struct File {
+    int64_t written = 0;
+    int64_t synced = 0;
+  };
+  // A folder entry not yet durable: a file created at `to` (from empty), or renamed from `from`.
+  struct Entry {
+    std::string from;
+    std::string to;
+  };
+
+  static Status gone() { return Status::internal("the power is gone"); }
+
+  mutable std::mutex mu_;
+  std::map<int, std::string> fds_;       // open descriptors: their file's path
+  std::map<std::string, File> files_;    // files written since arm(), by their path now
+  std::vector<Entry> unsynced_entries_;  // oldest first
+  openbatch::testing::PowerSwitch power_;
+};
+
+}  // namespace openbatch::blobs::testing
