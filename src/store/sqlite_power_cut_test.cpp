@@ -86,7 +86,7 @@ std::string snapshot(Store& s) {
       out += id + " absent\n";
       continue;
     }
-    auto results = s.stored_results(id, 0, 1000);
+    auto results = s.stored_results(id, 0, 1000, kResultPageBytes);
     if (!results) return "error: " + results.status().message();
     out += id + " " + b->owner + " " + to_string(b->status) + " total " +
            std::to_string(b->request_counts.total) + " completed " +

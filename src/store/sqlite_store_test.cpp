@@ -130,7 +130,7 @@ TEST_F(SqliteStoreTest, AFinalizedBatchsResultsLeaveNoTraceOnDiskAndTheirSpaceIs
   // Gone from the pages and from the WAL while the store is open, and the file shrank.
   EXPECT_EQ(disk_bytes(path()).find("RESULT-TEXT-"), std::string::npos);
   EXPECT_LT(std::filesystem::file_size(path()) + std::filesystem::file_size(path() + "-wal"), grown / 2);
-  EXPECT_TRUE(store_->stored_results("batch_1", 0, 10)->empty());
+  EXPECT_TRUE(store_->stored_results("batch_1", 0, 10, kResultPageBytes)->empty());
   store_.reset();
   EXPECT_EQ(disk_bytes(path()).find("RESULT-TEXT-"), std::string::npos);
   sqlite3* db = nullptr;
