@@ -46,14 +46,14 @@ bool body_consumed(const ConnectionStream& stream, const RequestState& state) {
 }
 
 // Closes the sending side and drops what the client still sends for a moment (at most a second and
-// 16 MB, as a web server's lingering close does): closing with unread bytes would reset the
+// 64 MB, as a web server's lingering close does): closing with unread bytes would reset the
 // connection, which can destroy the answer before the client has read it. Then the caller closes
 // the socket.
 void linger(int fd) {
   ::shutdown(fd, SHUT_WR);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   char sink[16 * 1024];
-  for (size_t dropped = 0; dropped < (16u << 20);) {
+  for (size_t dropped = 0; dropped < (64u << 20);) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
