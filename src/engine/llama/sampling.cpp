@@ -1,6 +1,7 @@
 #include "engine/llama/sampling.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <mutex>
 #include <unordered_map>
@@ -46,23 +47,48 @@ struct GrammarSpec {
   }
 };
 
-Result<std::shared_ptr<const CompiledGrammar>> compile_grammar(const llama_vocab* vocab, const GrammarSpec& spec) {
+Result<std::shared_ptr<const CompiledGrammar>> compile_grammar(const llama_vocab* vocab,
+                                                               const GrammarSpec& spec) {
   auto compiled = std::make_shared<CompiledGrammar>();
   if (spec.lazy) {
     std::vector<const char*> patterns;
     for (const auto& p : spec.patterns) patterns.push_back(p.c_str());
-    compiled->prototype.reset(llama_sampler_init_grammar_lazy_patterns(
-        vocab, spec.gbnf.c_str(), "root", patterns.data(), patterns.size(), spec.tokens.data(), spec.tokens.size()));
+    compiled->prototype.reset(
+        llama_sampler_init_grammar_lazy_patterns(vocab, spec.gbnf.c_str(), "root", patterns.data(),
+                                                 patterns.size(), spec.tokens.data(), spec.tokens.size()));
   } else {
     compiled->prototype.reset(llama_sampler_init_grammar(vocab, spec.gbnf.c_str(), "root"));
   }
   if (!compiled->prototype) {
-    return Status::invalid_request("The response_format schema or the tools' parameters cannot be enforced by "
-                                   "this server.",
-                                   "response_format", "invalid_json_schema");
+    return Status::invalid_request(
+        "The response_format schema or the tools' parameters cannot be enforced by "
+        "this server.",
+        "response_format", "invalid_json_schema");
   }
   for (llama_token t : spec.prefill) llama_sampler_accept(compiled->prototype.get(), t);
   return std::shared_ptr<const CompiledGrammar>(std::move(compiled));
+}
+
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+TokenSpacing spacing_of(const std::string& piece) {
+  constexpr size_t kMax = UINT16_MAX;
+  TokenSpacing s;
+  size_t i = 0;
+  while (i < piece.size() && is_blank(piece[i])) ++i;
+  s.leading = static_cast<uint16_t>(std::min(i, kMax));
+  if (i == piece.size()) {
+    s.all_blank = true;
+    return s;
+  }
+  size_t run = 0, longest = 0;
+  for (; i < piece.size(); ++i) {
+    run = is_blank(piece[i]) ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  s.trailing = static_cast<uint16_t>(std::min(run, kMax));
+  s.longest_inner = static_cast<uint16_t>(std::min(longest, kMax));
+  return s;
 }
 
 }  // namespace
@@ -110,12 +136,15 @@ ByteTokens ByteTokens::of(const llama_vocab* vocab) {
   ByteTokens bytes;
   bytes.of_byte.fill(-1);
   const int n_vocab = llama_vocab_n_tokens(vocab);
+  bytes.spacing.resize(n_vocab);
   for (llama_token t = 0; t < n_vocab; ++t) {
     if (llama_vocab_is_eog(vocab, t)) {
       bytes.end_of_generation.push_back(t);
+      bytes.spacing[t].all_blank = true;
       continue;
     }
     const std::string piece = token_piece(vocab, t);
+    bytes.spacing[t] = spacing_of(piece);
     if (piece.size() == 1 && bytes.of_byte[static_cast<uint8_t>(piece[0])] < 0) {
       bytes.of_byte[static_cast<uint8_t>(piece[0])] = t;
     }
@@ -194,12 +223,54 @@ llama_token RequestSampler::sample(const float* logits) {
     llama_token_data probe{token, 1.0f, 0.0f};
     llama_token_data_array one{&probe, 1, -1, false};
     llama_sampler_apply(grammar_.get(), &one);
-    if (std::isinf(probe.logit)) token = sample_with_grammar(logits);
+    if (std::isinf(probe.logit) || breaks_spacing(token)) token = sample_with_grammar(logits);
     llama_sampler_accept(grammar_.get(), token);
   }
   if (pre_) llama_sampler_accept(pre_.get(), token);
   llama_sampler_accept(chain_.get(), token);
+  track_spacing(token);
   return token;
+}
+
+bool RequestSampler::at_structure() const {
+  const llama_token tilde = bytes_->of_byte['~'];
+  if (tilde < 0) return false;  // no way to tell: unbounded
+  llama_token_data probe{tilde, 1.0f, 0.0f};
+  llama_token_data_array one{&probe, 1, -1, false};
+  llama_sampler_apply(grammar_.get(), &one);
+  return std::isinf(probe.logit);
+}
+
+int RequestSampler::leading_whitespace_allowed() const {
+  return at_structure() ? std::max(0, kMaxStructuralWhitespace - whitespace_run_) : INT_MAX;
+}
+
+bool RequestSampler::breaks_spacing(llama_token token) const {
+  const TokenSpacing& s = bytes_->spacing[token];
+  if (!s.all_blank && s.longest_inner > kMaxStructuralWhitespace) return true;
+  if (s.leading == 0 || whitespace_run_ + s.leading <= kMaxStructuralWhitespace) return false;
+  return at_structure();
+}
+
+bool RequestSampler::mask_spacing(llama_token_data_array& candidates) const {
+  const int allowed = leading_whitespace_allowed();
+  bool left = false;
+  for (size_t k = 0; k < candidates.size; ++k) {
+    llama_token_data& c = candidates.data[k];
+    if (std::isinf(c.logit)) continue;
+    const TokenSpacing& s = bytes_->spacing[c.id];
+    if ((!s.all_blank && s.longest_inner > kMaxStructuralWhitespace) || s.leading > allowed) {
+      c.logit = -INFINITY;
+    } else {
+      left = true;
+    }
+  }
+  return left;
+}
+
+void RequestSampler::track_spacing(llama_token token) {
+  const TokenSpacing& s = bytes_->spacing[token];
+  whitespace_run_ = s.all_blank ? whitespace_run_ + s.leading : s.trailing;
 }
 
 // The draw was rejected: mask the drawable candidates with the grammar and draw again. The cut stays
@@ -217,6 +288,7 @@ llama_token RequestSampler::sample_with_grammar(const float* logits) {
   const float floor = cut_candidates();
   llama_token_data_array cut{candidates_.data(), candidates_.size(), -1, false};
   llama_sampler_apply(grammar_.get(), &cut);
+  mask_spacing(cut);
   const float allowed = best_allowed(cut);
   if (!std::isinf(allowed)) {
     const float needed = allowed - kCutLogits * std::max(temperature_, 0.0f);
@@ -225,12 +297,16 @@ llama_token RequestSampler::sample_with_grammar(const float* logits) {
       cut_candidates(needed);
       cut = {candidates_.data(), candidates_.size(), -1, false};
       llama_sampler_apply(grammar_.get(), &cut);
+      mask_spacing(cut);
     }
     return draw_from(cut);
   }
   fill_candidates(logits);
   llama_token_data_array all{candidates_.data(), candidates_.size(), -1, false};
   llama_sampler_apply(grammar_.get(), &all);
+  // The whitespace bound gives way where the grammar allows nothing but more whitespace.
+  std::vector<llama_token_data> unbounded(all.data, all.data + all.size);
+  if (!mask_spacing(all)) std::copy(unbounded.begin(), unbounded.end(), all.data);
   const llama_token eog = only_end_of_generation(all);
   return eog >= 0 ? eog : draw_from(all);
 }
@@ -278,6 +354,7 @@ std::string RequestSampler::take_forced_text(size_t max_bytes) {
     const auto byte = std::find(bytes_->of_byte.begin(), bytes_->of_byte.begin() + 128, only);
     if (byte == bytes_->of_byte.begin() + 128) break;  // end of generation, or a non-ASCII byte
     llama_sampler_accept(grammar_.get(), only);
+    track_spacing(only);
     forced.push_back(static_cast<char>(byte - bytes_->of_byte.begin()));
   }
   return forced;
