@@ -13,25 +13,12 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, waitForBatch, fileLines } from './harness.mjs';
+import { weather } from './weather_tool.mjs';
 
 const MODELS = process.env.OPENBATCH_TEST_REAL_MODELS;
 const MAX_RUN = 16;  // the bound on whitespace between JSON tokens (README, "Structured answers")
 const TRIES = 20;
 
-const weather = {
-  type: 'function',
-  function: {
-    name: 'get_weather',
-    description: 'The current weather in a city.',
-    parameters: {
-      type: 'object',
-      properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } },
-      required: ['city', 'unit'],
-      additionalProperties: false,
-    },
-    strict: true,
-  },
-};
 const lookup = {
   type: 'function',
   function: {
