@@ -43,20 +43,25 @@ Result<std::shared_ptr<const CompiledGrammar>> prepare_sampling(const llama_voca
 // blanks inside a structured answer.
 inline constexpr int kMaxStructuralWhitespace = 16;
 
-// The whitespace of one token's text: what it adds to a run of blanks.
-struct TokenSpacing {
+// What one token's text does to the text before it: to a run of blanks, and to a UTF-8 character
+// left unfinished.
+struct TokenText {
   uint16_t leading = 0;        // whitespace bytes before the first other byte (all of them when all_blank)
   uint16_t trailing = 0;       // whitespace bytes after the last other byte (0 when all_blank)
   uint16_t longest_inner = 0;  // the longest run after the first other byte (trailing included)
   bool all_blank = false;
+  // Where a UTF-8 decoder stands after the token, given where it stood before (the index): 0 between
+  // characters, 1 to 3 continuation bytes lacking, 4 to 7 after a lead byte whose next byte has a narrower
+  // range (E0, ED, F0, F4); -1 where the token's bytes make the text invalid UTF-8.
+  std::array<int8_t, 8> utf8_after{};
 };
 
-// Where a vocabulary keeps its single-byte tokens, end-of-generation tokens and whitespace. Computed
-// once per model.
+// Where a vocabulary keeps its single-byte tokens and end-of-generation tokens, and what each token's
+// text is made of. Computed once per model.
 struct ByteTokens {
   std::array<llama_token, 256> of_byte;  // -1 where the vocabulary has no token for that byte alone
   std::vector<llama_token> end_of_generation;
-  std::vector<TokenSpacing> spacing;  // one per token
+  std::vector<TokenText> text;  // one per token
 
   static ByteTokens of(const llama_vocab* vocab);
 };
@@ -76,7 +81,9 @@ class RequestSampler {
   // tokens (not inside a string or free text, where it allows any character) ends at
   // kMaxStructuralWhitespace bytes, and no token holding a longer run after other text is drawn: the
   // longest run outside strings is bounded whatever the grammar's `space` rules allow. The bound
-  // gives way only where the grammar allows nothing else.
+  // gives way only where the grammar allows nothing else. Under a grammar the text also stays valid
+  // UTF-8 (llama.cpp's grammars take a string's bytes one by one, and its parser refuses a call whose
+  // arguments are not UTF-8).
   llama_token sample(const float* logits);
 
   // Jump-forward decoding: the text the grammar allows as the only continuation (a schema's keys,
@@ -107,11 +114,12 @@ class RequestSampler {
   bool at_structure() const;
   // The most leading whitespace a token may bring now (INT_MAX where the run is not bounded).
   int leading_whitespace_allowed() const;
-  bool breaks_spacing(llama_token token) const;
-  // Sets the logits of the tokens that would break the whitespace bound to -inf. Returns whether any
-  // token is left.
-  bool mask_spacing(llama_token_data_array& candidates) const;
-  void track_spacing(llama_token token);
+  // Whether token would break the whitespace bound or UTF-8.
+  bool unwanted(llama_token token) const;
+  // Sets the logits of the tokens that would break the whitespace bound or UTF-8 to -inf. Returns
+  // whether any token is left.
+  bool mask_unwanted(llama_token_data_array& candidates) const;
+  void track_text(llama_token token);
 
   int n_vocab_ = 0;
   float temperature_ = 1.0f;
@@ -121,6 +129,7 @@ class RequestSampler {
   const ByteTokens* bytes_ = nullptr;
   std::vector<llama_token_data> candidates_;
   int whitespace_run_ = 0;
+  int utf8_state_ = 0;  // TokenText::utf8_after's state after the text so far
 };
 
 // The log-probability of token under the model's distribution at batch position i, with the
