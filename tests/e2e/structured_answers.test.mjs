@@ -1,7 +1,8 @@
 // Tool calls and JSON answers that do what was asked (issue 25), through the official openai package, on
 // the real-template shapes (qwen2.5-tiny, llama3-tiny, qwen3-tiny), tamed and untamed (make-model
 // --untamed: every tensor N(0, 0.02), near-uniform next-token choices, as a weak model's):
-// - parallel_tool_calls false gives at most one call (20 synchronous tries, 20 streamed, a batch of 20);
+// - parallel_tool_calls false gives at most one call (20 synchronous tries, 20 streamed, a batch of 20,
+//   and /v1/responses);
 // - no call whose arguments do not parse and validate: a call cut by max_tokens is not returned, and
 //   finish_reason says "length";
 // - no whitespace run longer than 16 outside strings in a tool call's arguments or a json_object /
@@ -189,6 +190,28 @@ for (const shape of ['qwen2.5-tiny', 'llama3-tiny', 'qwen3-tiny']) {
         for (let seed = 1; seed <= TRIES; seed++) bodies.push(callBody(seed + 200));
         const outcomes = (await runBatch(server.client, bodies)).map((c) => checkSingleCallChoice(c, tamed));
         t.diagnostic(`${name} batch: ${tally(outcomes)}`);
+      });
+
+      test('/v1/responses with parallel_tool_calls false: at most one function_call', async (t) => {
+        const outcomes = [];
+        for (let seed = 1; seed <= 5; seed++) {
+          const r = await server.client.responses.create({
+            model: 'gpt-4o-mini', input: 'What is the weather in Paris?', max_output_tokens: 200, temperature: 1,
+            reasoning: { effort: 'none' }, tools: [{ type: 'function', ...weather.function }], tool_choice: 'required',
+            parallel_tool_calls: false,
+          });
+          const calls = r.output.filter((i) => i.type === 'function_call');
+          assert.ok(calls.length <= 1, JSON.stringify(r.output));
+          if (tamed) assert.equal(r.status, 'completed', JSON.stringify(r));
+          if (r.status === 'completed') {
+            assert.equal(calls.length, 1, JSON.stringify(r.output));
+            checkCall({ type: 'function', id: calls[0].call_id, function: calls[0] });
+          } else {
+            assert.equal(calls.length, 0, JSON.stringify(r.output));  // a cut call is not returned
+          }
+          outcomes.push(r.status);
+        }
+        t.diagnostic(`${name} responses: ${tally(outcomes)}`);
       });
 
       const qwen = shape.startsWith('qwen');
