@@ -24,9 +24,12 @@ for shape in qwen2.5-vl-tiny qwen3-vl-tiny; do
 done
 
 # Models with the real tokenizers and chat templates of llama.cpp's source (Qwen2.5, Llama 3.2, Qwen3).
+# Untamed copies (every tensor N(0, 0.02)): the tool-call and JSON tests' hard case.
 for shape in qwen2.5-tiny llama3-tiny qwen3-tiny; do
   [[ -f "$build_dir/models/$shape.gguf" ]] ||
     "$build_dir/openbatch" make-model --shape "$shape" --seed 1 --output "$build_dir/models/$shape.gguf"
+  [[ -f "$build_dir/models/$shape-untamed.gguf" ]] ||
+    "$build_dir/openbatch" make-model --shape "$shape" --seed 1 --untamed --output "$build_dir/models/$shape-untamed.gguf"
 done
 llama_prefix=$(scripts/build-llama.sh --tools | tail -n 1)
 

@@ -23,6 +23,7 @@ struct MakeModelOptions {
   std::string mmproj_output;
   uint32_t seed = 0;
   std::string quantize = "f32";
+  bool untamed = false;
 };
 
 int make_model(const MakeModelOptions& options) {
@@ -55,7 +56,8 @@ int make_model(const MakeModelOptions& options) {
     }
   }
   engine::set_llama_log_level_warn();
-  if (Status s = testmodels::write_random_model(*shape, options.seed, options.output, *type); !s) {
+  const auto style = options.untamed ? testmodels::WeightStyle::kUntamed : testmodels::WeightStyle::kTamed;
+  if (Status s = testmodels::write_random_model(*shape, options.seed, options.output, *type, style); !s) {
     std::fprintf(stderr, "make-model: %s\n", s.message().c_str());
     return 1;
   }
@@ -63,11 +65,11 @@ int make_model(const MakeModelOptions& options) {
   const auto bytes = std::filesystem::file_size(options.output, ec);
   const Result<int32_t> vocab = testmodels::vocab_size(*shape);
   const int32_t n_vocab = vocab ? *vocab : 0;
-  std::fprintf(stderr, "make-model: wrote %s: shape %s, %lld params, %llu bytes, vocab %d, %s, seed %u\n",
+  std::fprintf(stderr, "make-model: wrote %s: shape %s, %lld params, %llu bytes, vocab %d, %s, seed %u%s\n",
                options.output.c_str(), shape->name.c_str(),
                static_cast<long long>(testmodels::parameter_count(*shape, n_vocab)),
                static_cast<unsigned long long>(ec ? 0 : bytes), n_vocab, options.quantize.c_str(),
-               options.seed);
+               options.seed, options.untamed ? ", untamed" : "");
   if (projector != nullptr) {
     if (Status s = testmodels::write_random_projector(*projector, shape->n_embd, options.seed,
                                                       options.mmproj_output);
@@ -113,6 +115,11 @@ void register_make_model(CLI::App& app) {
   cmd->add_option("--quantize", options->quantize, "Weight type: f32, q8_0 or q4_k_m")
       ->check(CLI::IsMember({"f32", "q8_0", "q4_k_m"}))
       ->capture_default_str();
+  cmd->add_flag(
+      "--untamed", options->untamed,
+      "Every tensor N(0, 0.02), as llama.cpp's own test models: near-uniform next-token choices, as a "
+      "weak or badly quantised model's (answers do not end by themselves; the hard case for tool calls "
+      "and JSON answers)");
   cmd->callback([options] {
     if (const int rc = make_model(*options); rc != 0) throw CLI::RuntimeError(rc);
   });

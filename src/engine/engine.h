@@ -155,6 +155,8 @@ struct Generation {
   int prompt_tokens = 0;
   int completion_tokens = 0;
   int cached_tokens = 0;               // prompt tokens whose KV was reused rather than computed
+  int cache_write_tokens = 0;          // prompt tokens computed into a KV cache that later requests may
+                                       // reuse (an upstream's own count, where it gives one)
   int forced_tokens = 0;               // completion tokens the grammar forced (decoded without a draw)
   int reasoning_tokens = 0;            // completion tokens spent thinking
   std::vector<TokenLogprob> logprobs;  // one per generated token, when asked for

@@ -71,7 +71,8 @@ json response_output(const engine::Generation& g, ResponseItemIds& ids) {
 
 json response_usage(const engine::Generation& g) {
   return {{"input_tokens", g.prompt_tokens},
-          {"input_tokens_details", {{"cached_tokens", g.cached_tokens}}},
+          {"input_tokens_details",
+           {{"cached_tokens", g.cached_tokens}, {"cache_write_tokens", g.cache_write_tokens}}},
           {"output_tokens", g.completion_tokens},
           {"output_tokens_details", {{"reasoning_tokens", g.reasoning_tokens}}},
           {"total_tokens", g.prompt_tokens + g.completion_tokens}};

@@ -23,6 +23,7 @@ engine::Generation answer(std::string text) {
   g.text = std::move(text);
   g.prompt_tokens = 12;
   g.cached_tokens = 4;
+  g.cache_write_tokens = 8;
   g.completion_tokens = 7;
   return g;
 }
@@ -45,7 +46,9 @@ TEST(ResponsesBodyTest, AnAnswerIsOneMessageWithOutputTextAndUsage) {
   EXPECT_EQ(m["id"].get<std::string>().rfind("msg_", 0), 0u);
   EXPECT_EQ(m["content"][0]["type"], "output_text");
   EXPECT_EQ(m["content"][0]["text"], "Hello");
-  EXPECT_EQ(r["usage"], json::parse(R"({"input_tokens": 12, "input_tokens_details": {"cached_tokens": 4},
+  EXPECT_EQ(r["usage"],
+            json::parse(
+                R"({"input_tokens": 12, "input_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 8},
       "output_tokens": 7, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 19})"));
 }
 

@@ -134,9 +134,13 @@ Result<ModelMetadata> model_metadata(const ModelShape& shape) {
 
 // Builds the model in memory from metadata and random weights, and saves it with llama.cpp's saver.
 Status save_random_model(gguf_context* metadata, const LogitLandmarks& landmarks, const ModelShape& shape,
-                         uint32_t seed, const std::string& path) {
-  RandomWeightsParams weights{seed, shape.n_embd, shape.n_layer, token_logit_bias(landmarks),
-                              context_logit_bias(landmarks)};
+                         uint32_t seed, WeightStyle style, const std::string& path) {
+  RandomWeightsParams weights{seed,
+                              shape.n_embd,
+                              shape.n_layer,
+                              token_logit_bias(landmarks),
+                              context_logit_bias(landmarks),
+                              style == WeightStyle::kUntamed};
   llama_model_params params = llama_model_default_params();
   params.n_gpu_layers = 0;  // the weights only pass through memory on their way to the file
   params.progress_callback = [](float, void*) { return true; };
@@ -343,7 +347,8 @@ const std::string& random_model_chat_template() {
   return chat_template;
 }
 
-Status write_random_model(const ModelShape& shape, uint32_t seed, const std::string& path, WeightType type) {
+Status write_random_model(const ModelShape& shape, uint32_t seed, const std::string& path, WeightType type,
+                          WeightStyle style) {
   if (shape.n_head == 0 || shape.n_embd % shape.n_head != 0 || shape.n_head_kv == 0 ||
       shape.n_head % shape.n_head_kv != 0) {
     return Status::invalid_request("model shape " + shape.name + " has inconsistent head counts", "shape");
@@ -354,7 +359,7 @@ Status write_random_model(const ModelShape& shape, uint32_t seed, const std::str
   const std::string f32 = temp.add(path + ".f32.tmp");
   auto metadata = model_metadata(shape);
   if (!metadata) return metadata.status();
-  if (Status s = save_random_model(metadata->gguf.get(), metadata->landmarks, shape, seed, saved); !s)
+  if (Status s = save_random_model(metadata->gguf.get(), metadata->landmarks, shape, seed, style, saved); !s)
     return s;
   if (Status s = rewrite_model_file(metadata->gguf.get(), saved, f32); !s) return s;
   std::error_code ignored;

@@ -44,6 +44,10 @@ struct ModelShape {
 // Storage type of the weight matrices (norms stay F32).
 enum class WeightType { kF32, kQ8_0, kQ4_K_M };
 
+// How the random weights are drawn: shaped so that answers end by themselves (random_weights.h), or
+// untamed, every tensor N(0, 0.02) (near-uniform next-token choices, as a weak model's).
+enum class WeightStyle { kTamed, kUntamed };
+
 // The shapes make-model knows: tiny (64-wide, 2 layers, < 1 MB), bench-512x8, qwen2.5-0.5b and
 // llama3.2-1b (the real models' dimensions with our small vocabulary); with a real tokenizer and chat
 // template: qwen2.5-tiny, llama3-tiny, qwen3-tiny (a thinking template), qwen2.5-vl-tiny-text (arch
@@ -79,6 +83,6 @@ Result<std::string> chat_template_of(const ModelShape& shape);
 // F32 model in memory (4 bytes a parameter) while it works. llama.cpp logs through its own callback.
 // Returns 500 internal when llama.cpp fails or the file cannot be written.
 Status write_random_model(const ModelShape& shape, uint32_t seed, const std::string& path,
-                          WeightType type = WeightType::kF32);
+                          WeightType type = WeightType::kF32, WeightStyle style = WeightStyle::kTamed);
 
 }  // namespace openbatch::testmodels

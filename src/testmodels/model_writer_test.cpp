@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -16,6 +18,7 @@
 #include "common/http_status.h"
 #include "engine/llama/json_grammar.h"
 #include "engine/llama/llama_engine.h"
+#include "gguf.h"
 #include "llama-cpp.h"
 #include "llama.h"
 #include "testmodels/byte_bpe_vocab.h"
@@ -257,6 +260,51 @@ TEST_F(ModelWriterTest, JsonGrammarGenerationFinishesQuickly) {
   const std::optional<std::string> greedy = generate(0.0f, 0, engine::json_object_grammar(), 50);
   ASSERT_TRUE(greedy.has_value());
   EXPECT_TRUE(nlohmann::json::parse(*greedy, nullptr, false).is_object()) << *greedy;
+}
+
+// --untamed: every tensor plain N(0, 0.02), norms included, as llama.cpp's own test models; the next
+// token is then close to a uniform choice, whatever came before.
+TEST_F(ModelWriterTest, UntamedWeightsAreNormalEverywhereAndChoicesNearUniform) {
+  const std::string path = (*dir_ / "tiny-untamed.gguf").string();
+  ASSERT_TRUE(write_random_model(model_shape_by_name("tiny").value(), 0, path, WeightType::kF32,
+                                 WeightStyle::kUntamed)
+                  .is_ok());
+  ggml_context* data = nullptr;
+  gguf_context* g = gguf_init_from_file(path.c_str(), {/*no_alloc=*/false, &data});
+  ASSERT_NE(g, nullptr);
+  int tensors = 0;
+  for (int64_t i = 0; i < gguf_get_n_tensors(g); ++i) {
+    const ggml_tensor* t = ggml_get_tensor(data, gguf_get_tensor_name(g, i));
+    ASSERT_NE(t, nullptr);
+    ASSERT_EQ(t->type, GGML_TYPE_F32) << t->name;
+    const int64_t n = ggml_nelements(t);
+    const float* v = static_cast<const float*>(t->data);
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < n; ++i) sum += v[i], sq += static_cast<double>(v[i]) * v[i];
+    const double mean = sum / n, stdev = std::sqrt(sq / n - mean * mean);
+    EXPECT_NEAR(mean, 0.0, 4 * 0.02 / std::sqrt(static_cast<double>(n)) + 1e-6) << t->name;
+    EXPECT_NEAR(stdev, 0.02, 0.02 * 6 / std::sqrt(static_cast<double>(n))) << t->name;
+    ++tensors;
+  }
+  gguf_free(g);
+  ggml_free(data);
+  EXPECT_GT(tensors, 10);
+
+  llama_model_params params = llama_model_default_params();
+  params.n_gpu_layers = 0;
+  llama_model_ptr model(llama_model_load_from_file(path.c_str(), params));
+  ASSERT_NE(model, nullptr);
+  llama_context_params cparams = llama_context_default_params();
+  cparams.n_ctx = 256;
+  llama_context_ptr ctx(llama_init_from_model(model.get(), cparams));
+  const llama_vocab* v = llama_model_get_vocab(model.get());
+  std::vector<llama_token> prompt =
+      tokenize(v, "<|im_start|>user\nReview the movie.<|im_end|>\n<|im_start|>assistant\n", true);
+  ASSERT_EQ(llama_decode(ctx.get(), llama_batch_get_one(prompt.data(), static_cast<int32_t>(prompt.size()))),
+            0);
+  const float* logits = llama_get_logits_ith(ctx.get(), -1);
+  const auto [lo, hi] = std::minmax_element(logits, logits + llama_vocab_n_tokens(v));
+  EXPECT_LT(*hi - *lo, 0.5f);  // every token within a factor of e^0.5 of every other
 }
 
 // Qwen3-VL's text half: arch qwen3vl as llama.cpp's converter writes it (interleaved M-RoPE sections,

@@ -179,7 +179,9 @@ void fill_random_tensor(ggml_tensor* tensor, void* userdata) {
   };
   const int64_t n_rows = n / n_in;
   const std::vector<int32_t> markers = marker_tokens(params.context_bias);
-  if (name == "token_embd.weight") {
+  if (params.untamed) {
+    fill_normal(kUntamedStdev);
+  } else if (name == "token_embd.weight") {
     fill_normal(kEmbdNoise / std::sqrt(static_cast<double>(n_embd)));
     for (int64_t row = 0; row < n_rows; ++row) {
       data[row * n_in] = static_cast<float>(kEmbdChannel0);

@@ -53,7 +53,13 @@ struct RandomWeightsParams {
   int64_t n_layer = 0;
   std::vector<float> logit_bias;               // one per token, see token_logit_bias()
   std::vector<ContextLogitBias> context_bias;  // see context_logit_bias()
+  // Every tensor (norms included) plain N(0, kUntamedStdev), as llama.cpp writes its own test models
+  // (tests/test-llama-archs.cpp), instead of the shaping above: next-token choices are near uniform,
+  // as a weak or badly quantised model's are, so answers do not end by themselves.
+  bool untamed = false;
 };
+
+inline constexpr double kUntamedStdev = 0.02;
 
 // The logit each token gets from channel 0, whatever the context: strongly up for '"', moderately up
 // for '}' and ']' and the end token, far down for tokens that should never be generated. On a larger

@@ -12,26 +12,13 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, waitForBatch, fileLines } from './harness.mjs';
 import { readCsv, run_batch, get_categories } from '../../examples/guide_example1.mjs';
+import { weather } from './weather_tool.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MODELS = process.env.OPENBATCH_TEST_REAL_MODELS;
 const LLAMA_SERVER = process.env.OPENBATCH_LLAMA_SERVER;
 const df = readCsv(join(here, '../../examples/data/movies.csv')).slice(0, 8);
 
-const weather = {
-  type: 'function',
-  function: {
-    name: 'get_weather',
-    description: 'The current weather in a city.',
-    parameters: {
-      type: 'object',
-      properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } },
-      required: ['city', 'unit'],
-      additionalProperties: false,
-    },
-    strict: true,
-  },
-};
 const lookup = {
   type: 'function',
   function: { name: 'lookup_movie', parameters: { type: 'object', properties: { title: { type: 'string' } }, required: ['title'] } },

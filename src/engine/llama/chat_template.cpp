@@ -5,6 +5,7 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "chat.h"
@@ -30,8 +31,8 @@ std::string without_text_before_calls(const std::string& grammar) {
   if (start == std::string::npos) return grammar;
   const size_t end = std::min(grammar.find('\n', start), grammar.size());
   static const std::regex optional_text(R"( until-[0-9]+\?)");
-  return grammar.substr(0, start) + std::regex_replace(grammar.substr(start, end - start), optional_text, "") +
-         grammar.substr(end);
+  return grammar.substr(0, start) +
+         std::regex_replace(grammar.substr(start, end - start), optional_text, "") + grammar.substr(end);
 }
 
 // The parser of one chat format (llama.cpp's PEG parser, loaded from what the template produced).
@@ -54,7 +55,8 @@ class CommonChatParser final : public ChatOutputParser {
       common_chat_msg msg = common_chat_parse(text, partial, params_);
       out.content = std::move(msg.content);
       out.reasoning_content = std::move(msg.reasoning_content);
-      for (auto& call : msg.tool_calls) out.tool_calls.push_back({"", std::move(call.name), std::move(call.arguments)});
+      for (auto& call : msg.tool_calls)
+        out.tool_calls.push_back({"", std::move(call.name), std::move(call.arguments)});
     } catch (const std::exception&) {
       // The model wrote something the format does not read (free text where a call was expected, on
       // a model that does not follow its format): it is the answer, as it stands.
@@ -83,6 +85,12 @@ common_chat_msg to_common(const Message& m, const std::string& content) {
 
 }  // namespace
 
+bool call_complete(const ToolCall& call) {
+  if (call.name.empty()) return false;
+  const auto args = nlohmann::json::parse(call.arguments, nullptr, /*allow_exceptions=*/false);
+  return args.is_object();
+}
+
 struct ChatTemplate::Impl {
   const llama_vocab* vocab = nullptr;
   common_chat_templates_ptr templates;
@@ -93,8 +101,8 @@ struct ChatTemplate::Impl {
   mutable std::map<std::string, std::shared_ptr<const ChatOutputParser>> parsers;
 
   std::shared_ptr<const ChatOutputParser> parser_for(const common_chat_params& params) const {
-    std::string key = std::to_string(static_cast<int>(params.format)) + '\n' + params.generation_prompt + '\n' +
-                      params.parser;
+    std::string key = std::to_string(static_cast<int>(params.format)) + '\n' + params.generation_prompt +
+                      '\n' + params.parser;
     std::lock_guard lock(mu);
     if (auto it = parsers.find(key); it != parsers.end()) return it->second;
     if (parsers.size() >= 64) parsers.clear();
@@ -107,7 +115,8 @@ struct ChatTemplate::Impl {
 ChatTemplate::ChatTemplate(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ChatTemplate::~ChatTemplate() = default;
 
-Result<std::unique_ptr<ChatTemplate>> ChatTemplate::load(const llama_model* model, const std::string& model_name,
+Result<std::unique_ptr<ChatTemplate>> ChatTemplate::load(const llama_model* model,
+                                                         const std::string& model_name,
                                                          const std::string& template_source) {
   auto impl = std::make_unique<Impl>();
   impl->vocab = llama_model_get_vocab(model);
@@ -121,14 +130,16 @@ Result<std::unique_ptr<ChatTemplate>> ChatTemplate::load(const llama_model* mode
   try {
     impl->thinking_switch = common_chat_templates_support_enable_thinking(impl->templates.get());
   } catch (const std::exception& e) {
-    return Status::internal("the chat template of " + model_name + " fails on a one-message chat: " + e.what());
+    return Status::internal("the chat template of " + model_name +
+                            " fails on a one-message chat: " + e.what());
   }
   return std::unique_ptr<ChatTemplate>(new ChatTemplate(std::move(impl)));
 }
 
 bool ChatTemplate::supports_thinking_switch() const { return impl_->thinking_switch; }
 
-Result<ChatPrompt> ChatTemplate::render(const GenerationRequest& request, const std::string& image_marker) const {
+Result<ChatPrompt> ChatTemplate::render(const GenerationRequest& request,
+                                        const std::string& image_marker) const {
   ChatPrompt out;
   common_chat_templates_inputs inputs;
   inputs.use_jinja = true;
@@ -173,9 +184,12 @@ Result<ChatPrompt> ChatTemplate::render(const GenerationRequest& request, const 
       break;
   }
   inputs.parallel_tool_calls = request.parallel_tool_calls && request.tool_choice_function.empty();
+  out.single_tool_call =
+      !request.tools.empty() && request.tool_choice != ToolChoice::kNone && !inputs.parallel_tool_calls;
   if (request.response_format == ResponseFormat::kJsonObject) inputs.json_schema = R"({"type":"object"})";
   if (request.response_format == ResponseFormat::kJsonSchema) inputs.json_schema = request.json_schema;
-  if (request.reasoning_effort == ReasoningEffort::kNone || request.reasoning_effort == ReasoningEffort::kMinimal) {
+  if (request.reasoning_effort == ReasoningEffort::kNone ||
+      request.reasoning_effort == ReasoningEffort::kMinimal) {
     inputs.enable_thinking = false;
   }
   // none and minimal turn thinking off above; every effort also goes to templates that take one.
@@ -190,8 +204,9 @@ Result<ChatPrompt> ChatTemplate::render(const GenerationRequest& request, const 
   } catch (const std::exception& e) {
     // Templates raise on conversations they do not take (roles out of order, a tool message with no
     // call before it).
-    return Status::invalid_request(std::string("The model's chat template refused the conversation: ") + e.what(),
-                                   "messages", "invalid_value");
+    return Status::invalid_request(
+        std::string("The model's chat template refused the conversation: ") + e.what(), "messages",
+        "invalid_value");
   }
   out.text = std::move(params.prompt);
   out.grammar = params.grammar;

@@ -24,12 +24,16 @@ struct ChatPrompt {
   // grammar applies only from a trigger on (a tool call's opening tag), free text before it.
   std::string grammar;
   bool grammar_lazy = false;
-  std::vector<std::string> trigger_patterns;      // regexes over the generated text
-  std::vector<llama_token> trigger_tokens;        // tokens that start the grammar
-  std::vector<llama_token> grammar_prefill;       // tokens the template put after the last message,
-                                                  // fed to a non-lazy grammar before the first draw
-  std::vector<llama_token> preserved_tokens;      // special tokens generated as text (<tool_call>)
-  std::vector<std::string> stops;                 // stop strings the format adds
+  std::vector<std::string> trigger_patterns;  // regexes over the generated text
+  std::vector<llama_token> trigger_tokens;    // tokens that start the grammar
+  std::vector<llama_token> grammar_prefill;   // tokens the template put after the last message,
+                                              // fed to a non-lazy grammar before the first draw
+  std::vector<llama_token> preserved_tokens;  // special tokens generated as text (<tool_call>)
+  std::vector<std::string> stops;             // stop strings the format adds
+  // parallel_tool_calls false, or a named function: the answer holds at most one call, and the
+  // generation ends when its first call is complete (llama.cpp's grammars for formats that open each
+  // call with its own tag, such as Hermes' <tool_call>, allow any number whatever the flag says).
+  bool single_tool_call = false;
 
   // Thinking: where the model's reasoning starts and ends, when the template knows.
   bool thinking_open = false;  // the prompt ends inside the thinking block (the template opened it)
@@ -45,6 +49,10 @@ struct ParsedMessage {
   std::string reasoning_content;
   std::vector<ToolCall> tool_calls;  // ids left empty: the OpenAI layer names them
 };
+
+// Whether a parsed call is whole: it has a name and its arguments are a complete JSON object. A call
+// cut by max_tokens, or still being written, is not (the parser returns its arguments as far as they go).
+bool call_complete(const ToolCall& call);
 
 // Reads generated text with the format the template was rendered with. Thread-safe.
 class ChatOutputParser {

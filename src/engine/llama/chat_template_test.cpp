@@ -84,11 +84,13 @@ TEST_F(ChatTemplateTest, ParsesACallAndStreamsItInPieces) {
   auto tmpl = load("Qwen-Qwen2.5-7B-Instruct.jinja");
   auto prompt = tmpl->render(weather_request(ToolChoice::kAuto), "");
   ASSERT_TRUE(prompt.is_ok());
-  const std::string text = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>";
+  const std::string text =
+      "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>";
   ParsedMessage whole = prompt->parser->parse(text, /*partial=*/false);
   ASSERT_EQ(whole.tool_calls.size(), 1u);
   EXPECT_EQ(whole.tool_calls[0].name, "get_weather");
-  EXPECT_EQ(nlohmann::json::parse(whole.tool_calls[0].arguments), nlohmann::json::parse(R"({"city":"Paris"})"));
+  EXPECT_EQ(nlohmann::json::parse(whole.tool_calls[0].arguments),
+            nlohmann::json::parse(R"({"city":"Paris"})"));
   EXPECT_EQ(whole.content, "");
 
   MessageStream stream(prompt->parser);
@@ -108,6 +110,54 @@ TEST_F(ChatTemplateTest, ParsesACallAndStreamsItInPieces) {
   ParsedMessage prose = prompt->parser->parse("It is sunny.", false);
   EXPECT_EQ(prose.content, "It is sunny.");
   EXPECT_TRUE(prose.tool_calls.empty());
+}
+
+// parallel_tool_calls false (or a named function) asks for one call; llama.cpp's grammar for Hermes'
+// per-call tags still allows more, so the prompt says so and the engine ends at the first whole call.
+TEST_F(ChatTemplateTest, OneCallWhenParallelCallsAreOff) {
+  auto tmpl = load("Qwen-Qwen2.5-7B-Instruct.jinja");
+  struct Case {
+    ToolChoice choice;
+    bool parallel;
+    std::string function;
+    bool single;
+  };
+  for (const Case& c :
+       {Case{ToolChoice::kRequired, false, "", true}, Case{ToolChoice::kAuto, false, "", true},
+        Case{ToolChoice::kRequired, true, "get_weather", true}, Case{ToolChoice::kRequired, true, "", false},
+        Case{ToolChoice::kAuto, true, "", false}, Case{ToolChoice::kNone, false, "", false}}) {
+    GenerationRequest r = weather_request(c.choice);
+    r.parallel_tool_calls = c.parallel;
+    r.tool_choice_function = c.function;
+    auto prompt = tmpl->render(r, "");
+    ASSERT_TRUE(prompt.is_ok());
+    EXPECT_EQ(prompt->single_tool_call, c.single) << static_cast<int>(c.choice) << c.parallel << c.function;
+  }
+  GenerationRequest plain;
+  plain.messages = {{"user", "Hi", {}}};
+  plain.parallel_tool_calls = false;
+  EXPECT_FALSE(tmpl->render(plain, "")->single_tool_call);
+}
+
+// A call is whole once its arguments' object closes; the parser hands out a cut call's arguments as far
+// as they go, even in a final parse.
+TEST_F(ChatTemplateTest, ACutCallIsNotComplete) {
+  auto tmpl = load("Qwen-Qwen2.5-7B-Instruct.jinja");
+  auto prompt = tmpl->render(weather_request(ToolChoice::kRequired), "");
+  ASSERT_TRUE(prompt.is_ok());
+  const std::string call = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}";
+  for (const std::string& cut : {call.substr(0, call.size() - 8), call.substr(0, call.size() - 2)}) {
+    ParsedMessage m = prompt->parser->parse(cut, /*partial=*/false);
+    ASSERT_EQ(m.tool_calls.size(), 1u) << cut;
+    EXPECT_FALSE(call_complete(m.tool_calls[0])) << m.tool_calls[0].arguments;
+  }
+  for (const std::string& whole : {call.substr(0, call.size() - 1), call + "\n</tool_call>"}) {
+    ParsedMessage m = prompt->parser->parse(whole, /*partial=*/true);
+    ASSERT_EQ(m.tool_calls.size(), 1u) << whole;
+    EXPECT_TRUE(call_complete(m.tool_calls[0])) << m.tool_calls[0].arguments;
+  }
+  EXPECT_FALSE(call_complete({"", "", R"({"city": "Paris"})"}));
+  EXPECT_FALSE(call_complete({"", "get_weather", R"("Paris")"}));
 }
 
 TEST_F(ChatTemplateTest, ThinkingGoesToReasoningAndCanBeTurnedOff) {

@@ -687,6 +687,8 @@ void LlamaEngine::Replica::start_job(Slot& slot, std::shared_ptr<Job> job) {
   slot.result = Generation{};
   slot.result.prompt_tokens = static_cast<int>(job->prompt.size());
   slot.result.cached_tokens = static_cast<int>(reuse);
+  // The tokens computed now stay in the sequence's KV cells for the next request that shares them.
+  slot.result.cache_write_tokens = static_cast<int>(job->prompt.size() - reuse);
   slot.sampler = std::make_unique<RequestSampler>(vocab, job->request, job->grammar, &bytes);
   std::vector<std::string> stops = job->request.stop;
   stops.insert(stops.end(), job->chat.stops.begin(), job->chat.stops.end());
@@ -833,7 +835,12 @@ void LlamaEngine::Replica::after_decode() {
         static_cast<int>(slot.cached.size() + slot.pending.size()) >= info.context_per_sequence;
     const bool at_limit =
         job.request.max_tokens >= 0 && slot.result.completion_tokens >= job.request.max_tokens;
-    if (stopped) {
+    // At most one call: the generation ends as soon as the first is whole (its arguments' object closes).
+    const bool call_done =
+        job.chat.single_tool_call && piece.find('}') != std::string::npos &&
+        std::ranges::any_of(job.chat.parser->parse(slot.text->text(), /*partial=*/true).tool_calls,
+                            call_complete);
+    if (stopped || call_done) {
       slot.result.finish_reason = FinishReason::kStop;
       finish(slot, std::move(slot.result));
     } else if (at_limit || out_of_context) {
@@ -928,6 +935,9 @@ void LlamaEngine::Replica::finish(Slot& slot, Result<Generation> result) {
       result->text = raw_prompt_echo(vocab, *job->request.raw_prompt) + result->text;
     }
     result->reasoning_content = std::move(parsed.reasoning_content);
+    // A call cut by max_tokens (or by a stop string) is not handed out as a call: its arguments would
+    // not parse. finish_reason "length" says the answer was cut.
+    std::erase_if(parsed.tool_calls, [](const ToolCall& call) { return !call_complete(call); });
     result->tool_calls = std::move(parsed.tool_calls);
     if (!result->tool_calls.empty() && result->finish_reason == FinishReason::kStop) {
       result->finish_reason = FinishReason::kToolCalls;

@@ -1,6 +1,7 @@
 #include "engine/llama/sampling.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <mutex>
 #include <unordered_map>
@@ -46,23 +47,75 @@ struct GrammarSpec {
   }
 };
 
-Result<std::shared_ptr<const CompiledGrammar>> compile_grammar(const llama_vocab* vocab, const GrammarSpec& spec) {
+Result<std::shared_ptr<const CompiledGrammar>> compile_grammar(const llama_vocab* vocab,
+                                                               const GrammarSpec& spec) {
   auto compiled = std::make_shared<CompiledGrammar>();
   if (spec.lazy) {
     std::vector<const char*> patterns;
     for (const auto& p : spec.patterns) patterns.push_back(p.c_str());
-    compiled->prototype.reset(llama_sampler_init_grammar_lazy_patterns(
-        vocab, spec.gbnf.c_str(), "root", patterns.data(), patterns.size(), spec.tokens.data(), spec.tokens.size()));
+    compiled->prototype.reset(
+        llama_sampler_init_grammar_lazy_patterns(vocab, spec.gbnf.c_str(), "root", patterns.data(),
+                                                 patterns.size(), spec.tokens.data(), spec.tokens.size()));
   } else {
     compiled->prototype.reset(llama_sampler_init_grammar(vocab, spec.gbnf.c_str(), "root"));
   }
   if (!compiled->prototype) {
-    return Status::invalid_request("The response_format schema or the tools' parameters cannot be enforced by "
-                                   "this server.",
-                                   "response_format", "invalid_json_schema");
+    return Status::invalid_request(
+        "The response_format schema or the tools' parameters cannot be enforced by "
+        "this server.",
+        "response_format", "invalid_json_schema");
   }
   for (llama_token t : spec.prefill) llama_sampler_accept(compiled->prototype.get(), t);
   return std::shared_ptr<const CompiledGrammar>(std::move(compiled));
+}
+
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Where a UTF-8 decoder stands after bytes, from `state` (TokenText::utf8_after); -1: invalid UTF-8
+// (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF).
+int8_t utf8_after(const std::string& bytes, int state) {
+  for (const char ch : bytes) {
+    const auto b = static_cast<uint8_t>(ch);
+    if (state != 0) {
+      // The byte after E0, ED, F0 and F4 has a narrower range than other continuation bytes.
+      const uint8_t lo = state == 4 ? 0xA0 : state == 6 ? 0x90 : 0x80;
+      const uint8_t hi = state == 5 ? 0x9F : state == 7 ? 0x8F : 0xBF;
+      if (b < lo || b > hi) return -1;
+      state = state >= 6 ? 2 : state >= 4 ? 1 : state - 1;
+    } else if (b < 0x80) {
+      continue;
+    } else if (b >= 0xC2 && b <= 0xDF) {
+      state = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      state = b == 0xE0 ? 4 : b == 0xED ? 5 : 2;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      state = b == 0xF0 ? 6 : b == 0xF4 ? 7 : 3;
+    } else {
+      return -1;
+    }
+  }
+  return static_cast<int8_t>(state);
+}
+
+TokenText text_of(const std::string& piece) {
+  constexpr size_t kMax = UINT16_MAX;
+  TokenText s;
+  for (int state = 0; state < 8; ++state) s.utf8_after[state] = utf8_after(piece, state);
+  size_t i = 0;
+  while (i < piece.size() && is_blank(piece[i])) ++i;
+  s.leading = static_cast<uint16_t>(std::min(i, kMax));
+  if (i == piece.size()) {
+    s.all_blank = true;
+    return s;
+  }
+  size_t run = 0, longest = 0;
+  for (; i < piece.size(); ++i) {
+    run = is_blank(piece[i]) ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  s.trailing = static_cast<uint16_t>(std::min(run, kMax));
+  s.longest_inner = static_cast<uint16_t>(std::min(longest, kMax));
+  return s;
 }
 
 }  // namespace
@@ -110,12 +163,16 @@ ByteTokens ByteTokens::of(const llama_vocab* vocab) {
   ByteTokens bytes;
   bytes.of_byte.fill(-1);
   const int n_vocab = llama_vocab_n_tokens(vocab);
+  bytes.text.resize(n_vocab);
   for (llama_token t = 0; t < n_vocab; ++t) {
     if (llama_vocab_is_eog(vocab, t)) {
       bytes.end_of_generation.push_back(t);
+      bytes.text[t].all_blank = true;
+      bytes.text[t].utf8_after = {0, 1, 2, 3, 4, 5, 6, 7};
       continue;
     }
     const std::string piece = token_piece(vocab, t);
+    bytes.text[t] = text_of(piece);
     if (piece.size() == 1 && bytes.of_byte[static_cast<uint8_t>(piece[0])] < 0) {
       bytes.of_byte[static_cast<uint8_t>(piece[0])] = t;
     }
@@ -194,12 +251,57 @@ llama_token RequestSampler::sample(const float* logits) {
     llama_token_data probe{token, 1.0f, 0.0f};
     llama_token_data_array one{&probe, 1, -1, false};
     llama_sampler_apply(grammar_.get(), &one);
-    if (std::isinf(probe.logit)) token = sample_with_grammar(logits);
+    if (std::isinf(probe.logit) || unwanted(token)) token = sample_with_grammar(logits);
     llama_sampler_accept(grammar_.get(), token);
   }
   if (pre_) llama_sampler_accept(pre_.get(), token);
   llama_sampler_accept(chain_.get(), token);
+  track_text(token);
   return token;
+}
+
+bool RequestSampler::at_structure() const {
+  const llama_token tilde = bytes_->of_byte['~'];
+  if (tilde < 0) return false;  // no way to tell: unbounded
+  llama_token_data probe{tilde, 1.0f, 0.0f};
+  llama_token_data_array one{&probe, 1, -1, false};
+  llama_sampler_apply(grammar_.get(), &one);
+  return std::isinf(probe.logit);
+}
+
+int RequestSampler::leading_whitespace_allowed() const {
+  return at_structure() ? std::max(0, kMaxStructuralWhitespace - whitespace_run_) : INT_MAX;
+}
+
+bool RequestSampler::unwanted(llama_token token) const {
+  const TokenText& s = bytes_->text[token];
+  if (s.utf8_after[utf8_state_] < 0) return true;
+  if (!s.all_blank && s.longest_inner > kMaxStructuralWhitespace) return true;
+  if (s.leading == 0 || whitespace_run_ + s.leading <= kMaxStructuralWhitespace) return false;
+  return at_structure();
+}
+
+bool RequestSampler::mask_unwanted(llama_token_data_array& candidates) const {
+  const int allowed = leading_whitespace_allowed();
+  bool left = false;
+  for (size_t k = 0; k < candidates.size; ++k) {
+    llama_token_data& c = candidates.data[k];
+    if (std::isinf(c.logit)) continue;
+    const TokenText& s = bytes_->text[c.id];
+    if (s.utf8_after[utf8_state_] < 0 || (!s.all_blank && s.longest_inner > kMaxStructuralWhitespace) ||
+        s.leading > allowed) {
+      c.logit = -INFINITY;
+    } else {
+      left = true;
+    }
+  }
+  return left;
+}
+
+void RequestSampler::track_text(llama_token token) {
+  const TokenText& s = bytes_->text[token];
+  whitespace_run_ = s.all_blank ? whitespace_run_ + s.leading : s.trailing;
+  utf8_state_ = std::max<int>(0, s.utf8_after[utf8_state_]);
 }
 
 // The draw was rejected: mask the drawable candidates with the grammar and draw again. The cut stays
@@ -217,6 +319,7 @@ llama_token RequestSampler::sample_with_grammar(const float* logits) {
   const float floor = cut_candidates();
   llama_token_data_array cut{candidates_.data(), candidates_.size(), -1, false};
   llama_sampler_apply(grammar_.get(), &cut);
+  mask_unwanted(cut);
   const float allowed = best_allowed(cut);
   if (!std::isinf(allowed)) {
     const float needed = allowed - kCutLogits * std::max(temperature_, 0.0f);
@@ -225,12 +328,16 @@ llama_token RequestSampler::sample_with_grammar(const float* logits) {
       cut_candidates(needed);
       cut = {candidates_.data(), candidates_.size(), -1, false};
       llama_sampler_apply(grammar_.get(), &cut);
+      mask_unwanted(cut);
     }
     return draw_from(cut);
   }
   fill_candidates(logits);
   llama_token_data_array all{candidates_.data(), candidates_.size(), -1, false};
   llama_sampler_apply(grammar_.get(), &all);
+  // The bounds give way where the grammar allows nothing else.
+  std::vector<llama_token_data> unbounded(all.data, all.data + all.size);
+  if (!mask_unwanted(all)) std::copy(unbounded.begin(), unbounded.end(), all.data);
   const llama_token eog = only_end_of_generation(all);
   return eog >= 0 ? eog : draw_from(all);
 }
@@ -278,6 +385,7 @@ std::string RequestSampler::take_forced_text(size_t max_bytes) {
     const auto byte = std::find(bytes_->of_byte.begin(), bytes_->of_byte.begin() + 128, only);
     if (byte == bytes_->of_byte.begin() + 128) break;  // end of generation, or a non-ASCII byte
     llama_sampler_accept(grammar_.get(), only);
+    track_text(only);
     forced.push_back(static_cast<char>(byte - bytes_->of_byte.begin()));
   }
   return forced;

@@ -151,6 +151,7 @@ void read_usage(const json& answer, Generation& g) {
   g.completion_tokens = int_field(*usage, "completion_tokens");
   if (auto details = usage->find("prompt_tokens_details"); details != usage->end() && details->is_object()) {
     g.cached_tokens = int_field(*details, "cached_tokens");
+    g.cache_write_tokens = int_field(*details, "cache_write_tokens");
   }
   if (auto details = usage->find("completion_tokens_details");
       details != usage->end() && details->is_object()) {
