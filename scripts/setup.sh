@@ -38,7 +38,7 @@ cmake --build "$build_dir" -j"$jobs" 2>&1 | grep -E "error|warning: unused|Error
 test -x "$build_dir/openbatch" || { echo "[setup] build failed" >&2; cmake --build "$build_dir" -j1 2>&1 | tail -40; exit 1; }
 
 if [[ ! -d tests/e2e/node_modules/openai || ! -d tests/e2e/node_modules/pngjs || ! -d tests/e2e/node_modules/jpeg-js ||
-  ! -d tests/e2e/node_modules/puppeteer-core ]]; then
+  ! -d tests/e2e/node_modules/puppeteer-core || ! -d tests/e2e/node_modules/ajv ]]; then
   echo "[setup] installing the end-to-end tests' npm packages" >&2
   (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
