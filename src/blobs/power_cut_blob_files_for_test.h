@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -32,15 +33,20 @@ class PowerCutBlobFiles final : public BlobFiles {
   // on; 0: never.
   void arm(int64_t n) {
     std::lock_guard lock(mu_);
-    power_.arm(n);
+    power_->arm(n);
+  }
+  // Counts operations on power (shared with the SQLite VFS, say), from now on; null: a switch of its own.
+  void use_power(std::shared_ptr<openbatch::testing::PowerSwitch> power) {
+    std::lock_guard lock(mu_);
+    power_ = power ? std::move(power) : std::make_shared<openbatch::testing::PowerSwitch>();
   }
   bool cut() const {
     std::lock_guard lock(mu_);
-    return power_.cut();
+    return power_->cut();
   }
   int64_t ops() const {
     std::lock_guard lock(mu_);
-    return power_.ops();
+    return power_->ops();
   }
   // The disk as the cut leaves it (see above); then calls work again, nothing armed.
   void restore() {
@@ -58,12 +64,12 @@ class PowerCutBlobFiles final : public BlobFiles {
     files_.clear();
     unsynced_entries_.clear();
     fds_.clear();
-    power_.restore();
+    power_->restore();
   }
 
   Result<int> create(const std::string& path) override {
     std::lock_guard lock(mu_);
-    if (!power_.operate()) return gone();
+    if (!power_->operate()) return gone();
     auto fd = os_blob_files()->create(path);
     if (!fd) return fd;
     fds_[*fd] = path;
@@ -73,14 +79,14 @@ class PowerCutBlobFiles final : public BlobFiles {
   }
   Status write(int fd, std::string_view data) override {
     std::lock_guard lock(mu_);
-    if (!power_.operate()) return gone();
+    if (!power_->operate()) return gone();
     if (Status s = os_blob_files()->write(fd, data); !s) return s;
     files_[fds_[fd]].written += static_cast<int64_t>(data.size());
     return Status::ok();
   }
   Status sync(int fd) override {
     std::lock_guard lock(mu_);
-    if (!power_.operate()) return gone();
+    if (!power_->operate()) return gone();
     if (Status s = os_blob_files()->sync(fd); !s) return s;
     File& f = files_[fds_[fd]];
     f.synced = f.written;
@@ -93,7 +99,7 @@ class PowerCutBlobFiles final : public BlobFiles {
   }
   Status rename(const std::string& from, const std::string& to) override {
     std::lock_guard lock(mu_);
-    if (!power_.operate()) return gone();
+    if (!power_->operate()) return gone();
     if (Status s = os_blob_files()->rename(from, to); !s) return s;
     if (auto it = files_.find(from); it != files_.end()) {
       files_[to] = it->second;
@@ -104,7 +110,7 @@ class PowerCutBlobFiles final : public BlobFiles {
   }
   Status sync_folder(const std::string& dir) override {
     std::lock_guard lock(mu_);
-    if (!power_.operate()) return gone();
+    if (!power_->operate()) return gone();
     if (Status s = os_blob_files()->sync_folder(dir); !s) return s;
     std::vector<Entry> left;
     for (const Entry& e : unsynced_entries_) {
@@ -115,7 +121,7 @@ class PowerCutBlobFiles final : public BlobFiles {
   }
   Status remove(const std::string& path) override {
     std::lock_guard lock(mu_);
-    if (!power_.operate()) return gone();
+    if (!power_->operate()) return gone();
     files_.erase(path);
     std::vector<Entry> left;
     for (const Entry& e : unsynced_entries_) {
@@ -142,7 +148,8 @@ class PowerCutBlobFiles final : public BlobFiles {
   std::map<int, std::string> fds_;       // open descriptors: their file's path
   std::map<std::string, File> files_;    // files written since arm(), by their path now
   std::vector<Entry> unsynced_entries_;  // oldest first
-  openbatch::testing::PowerSwitch power_;
+  std::shared_ptr<openbatch::testing::PowerSwitch> power_ =
+      std::make_shared<openbatch::testing::PowerSwitch>();
 };
 
 }  // namespace openbatch::blobs::testing
