@@ -51,8 +51,8 @@ int64_t env_or(const char* name, int64_t fallback) {
 struct Upload {
   std::string purpose;
   std::string bytes;
-  int lines = 0;     // batch inputs: requests
-  int too_long = 0;  // of them, those the engine fails (context_length_exceeded)
+  int lines = 0;                       // batch inputs: requests
+  std::set<std::string> too_long_ids;  // of them, those the engine fails (context_length_exceeded)
 };
 
 // One life's work, drawn from its seed: two batch inputs and a file of other bytes.
@@ -64,9 +64,10 @@ std::vector<Upload> draw_uploads(std::mt19937_64& rng) {
     u.lines = std::uniform_int_distribution<int>(1, 40)(rng);
     for (int i = 0; i < u.lines; ++i) {
       const bool too_long = std::uniform_int_distribution<int>(0, 4)(rng) == 0;
-      u.too_long += too_long;
+      const std::string id = "f" + std::to_string(f) + "-" + std::to_string(i);
+      if (too_long) u.too_long_ids.insert(id);
       u.bytes +=
-          R"({"custom_id":"f)" + std::to_string(f) + "-" + std::to_string(i) +
+          R"({"custom_id":")" + id +
           R"(","method":"POST","url":"/v1/chat/completions","body":{"model":"tiny","messages":[{"role":"user","content":")" +
           (too_long ? "TOO_LONG " : "") +
           std::string(std::uniform_int_distribution<size_t>(1, 2000)(rng), 'x') + "\"}]}}\n";
@@ -154,8 +155,9 @@ void wait_batches(BatchService& service, const PowerSwitch* power) {
 struct Acked {
   std::map<std::string, size_t> uploads;  // file id -> index in the workload
   std::set<std::string> batches;
-  std::set<std::string> deleted;  // uploads whose deletion was acknowledged
-  bool idle = false;              // the work came to an end before the operation the power was to go at
+  std::set<std::string> deleted;    // uploads whose deletion was acknowledged
+  std::set<std::string> cancelled;  // batches whose cancel was acknowledged
+  bool idle = false;                // the work came to an end before the operation the power was to go at
 };
 
 // Where a cut came, as the store tells at the reboot (before anything resumes): during the uploads,
@@ -191,6 +193,10 @@ Acked live_until_cut(const std::string& dir, Disks& disks, const std::vector<Upl
         {{"input_file_id", input}, {"endpoint", "/v1/chat/completions"}, {"completion_window", "24h"}});
     if (!b) break;
     acked.batches.insert(b->id);
+    // One batch in three is cancelled as soon as it is made (it may have ended already: a 409).
+    if (std::uniform_int_distribution<int>(0, 2)(rng) == 0) {
+      if ((*service)->cancel_batch(kOwner, b->id)) acked.cancelled.insert(b->id);
+    }
   }
   // The file of other bytes is deleted in every other life, while the batches run.
   for (const auto& [id, index] : acked.uploads) {
@@ -276,32 +282,51 @@ std::string reboot_and_check(const std::string& dir, Disks& disks, const std::ve
   for (const store::BatchRecord& b : all_batches(**service)) {
     listed.insert(b.id);
     const std::string at = where + ", " + b.id;
-    EXPECT_EQ(to_string(b.status), "completed") << at;
+    const bool cancelled = b.status == store::BatchStatus::kCancelled;
+    EXPECT_TRUE(b.status == store::BatchStatus::kCompleted || cancelled) << at << ": " << to_string(b.status);
+    if (acked.cancelled.count(b.id)) EXPECT_TRUE(cancelled) << at << ": its cancel was acknowledged";
     // A batch exists only after its input was acknowledged (its create may not have been).
     auto input = acked.uploads.find(b.input_file_id);
     EXPECT_NE(input, acked.uploads.end()) << at << ": input " << b.input_file_id << " unknown";
-    if (input == acked.uploads.end() || b.status != store::BatchStatus::kCompleted) continue;
+    if (input == acked.uploads.end() || !ended(b.status)) continue;
     const Upload& u = work[input->second];
-    const int64_t ok_lines = u.lines - u.too_long;
-    EXPECT_EQ(b.request_counts.total, u.lines) << at;
-    EXPECT_EQ(b.request_counts.completed, ok_lines) << at;
-    EXPECT_EQ(b.request_counts.failed, u.too_long) << at;
-    EXPECT_EQ(b.usage.input_tokens, 10 * ok_lines) << at;
-    EXPECT_EQ(b.usage.cached_tokens, 3 * ok_lines) << at;
-    EXPECT_EQ(b.usage.output_tokens, 5 * ok_lines) << at;
+    if (cancelled && !b.in_progress_at) {
+      // Cancelled while validating: no line ran, and there are no results (as OpenAI does).
+      EXPECT_EQ(b.request_counts.total, 0) << at;
+      EXPECT_EQ(b.output_file_id + b.error_file_id, "") << at;
+      continue;
+    }
+    // Each input line once in the output or the error file: a response, or an error (the engine's,
+    // or batch_cancelled for a line a cancel kept from running).
     std::string problem;
     std::map<std::string, int> seen;
+    int64_t outputs = 0, errors = 0;
     for (const std::string& file_id : {b.output_file_id, b.error_file_id}) {
       if (file_id.empty()) continue;
       auto text = read_content(**service, file_id);
       EXPECT_TRUE(text.is_ok()) << at << ": " << file_id << ": " << text.status().message();
       if (!text) continue;
-      for (const std::string& id : custom_ids(*text, &problem)) ++seen[id];
+      for (const std::string& id : custom_ids(*text, &problem)) {
+        ++seen[id];
+        if (file_id == b.output_file_id) {
+          ++outputs;
+          EXPECT_EQ(u.too_long_ids.count(id), 0u) << at << ": " << id << " failed, yet is in the output file";
+        } else {
+          ++errors;
+        }
+      }
     }
     EXPECT_EQ(problem, "") << at;
     for (const auto& [id, n] : seen)
       EXPECT_EQ(n, 1) << at << ": " << id << " is in the results " << n << " times";
     EXPECT_EQ(static_cast<int64_t>(seen.size()), u.lines) << at << ": lines missing or foreign";
+    if (!cancelled) EXPECT_EQ(outputs, u.lines - static_cast<int64_t>(u.too_long_ids.size())) << at;
+    EXPECT_EQ(b.request_counts.total, u.lines) << at;
+    EXPECT_EQ(b.request_counts.completed, outputs) << at;
+    EXPECT_EQ(b.request_counts.failed, errors) << at;
+    EXPECT_EQ(b.usage.input_tokens, 10 * outputs) << at;
+    EXPECT_EQ(b.usage.cached_tokens, 3 * outputs) << at;
+    EXPECT_EQ(b.usage.output_tokens, 5 * outputs) << at;
   }
   for (const std::string& id : acked.batches)
     EXPECT_TRUE(listed.count(id)) << where << ": acknowledged batch " << id << " is gone";
