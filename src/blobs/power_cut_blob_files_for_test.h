@@ -87,7 +87,8 @@ class PowerCutBlobFiles final : public BlobFiles {
   Status sync(int fd) override {
     std::lock_guard lock(mu_);
     if (!power_->operate()) return gone();
-    if (Status s = os_blob_files()->sync(fd); !s) return s;
+    // The real disk is not synced (nor folders below): what survives a simulated cut is what this model
+    // calls synced, and a real fsync would only make the campaigns slow on a busy machine.
     File& f = files_[fds_[fd]];
     f.synced = f.written;
     return Status::ok();
@@ -111,7 +112,6 @@ class PowerCutBlobFiles final : public BlobFiles {
   Status sync_folder(const std::string& dir) override {
     std::lock_guard lock(mu_);
     if (!power_->operate()) return gone();
-    if (Status s = os_blob_files()->sync_folder(dir); !s) return s;
     std::vector<Entry> left;
     for (const Entry& e : unsynced_entries_) {
       if (std::filesystem::path(e.to).parent_path() != std::filesystem::path(dir)) left.push_back(e);

@@ -252,7 +252,10 @@ class PowerCutVfs {
       }
       self.pending_.erase(it);
     }
-    return fl.real->pMethods->xSync(fl.real, flags);
+    // The real disk is not synced: what survives a simulated cut is what this model calls synced, and
+    // a real fsync would only make the campaigns slow on a busy machine.
+    (void)flags;
+    return SQLITE_OK;
   }
 
   static int file_size(sqlite3_file* f, sqlite3_int64* size) {
