@@ -363,28 +363,27 @@ TEST(BatchServicePowerCutTest, NothingAcknowledgedIsLostAtAnyCutAcrossTheService
   const int64_t seed = env_or("OPENBATCH_POWER_CUT_SEED", 24);
   Disks disks;
 
-  // The operations of one life without a cut: where cuts are drawn from.
-  int64_t life_ops = 0;
-  {
-    TempDir dir;
-    std::mt19937_64 rng(static_cast<uint64_t>(seed));
-    const auto work = draw_uploads(rng);
-    disks.power->arm(0);
-    ::testing::internal::CaptureStderr();
-    live_until_cut(dir.path(), disks, work, rng);
-    ::testing::internal::GetCapturedStderr();
-    life_ops = disks.power->ops();
-    disks.restore();
-  }
-  ASSERT_GT(life_ops, 20);
-
   const auto began = std::chrono::steady_clock::now();
   std::map<std::string, int> points;
-  int64_t second_cuts = 0, uploads_checked = 0, batches_checked = 0;
+  int64_t life_ops_sum = 0, second_cuts = 0, uploads_checked = 0, batches_checked = 0;
   for (int64_t i = 0; i < cuts; ++i) {
     const int64_t cut_seed = seed + i;
     std::mt19937_64 rng(static_cast<uint64_t>(cut_seed));
     const auto work = draw_uploads(rng);
+    const uint64_t life_seed = rng();  // the life's own draws: pieces, deletes, cancels
+    // The same life without a cut first: how many operations it makes, where the cut is drawn from.
+    int64_t life_ops = 0;
+    {
+      TempDir dry;
+      std::mt19937_64 life_rng(life_seed);
+      disks.power->arm(0);
+      ::testing::internal::CaptureStderr();
+      live_until_cut(dry.path(), disks, work, life_rng);
+      ::testing::internal::GetCapturedStderr();
+      life_ops = std::max<int64_t>(2, disks.power->ops());
+      life_ops_sum += life_ops;
+      disks.restore();
+    }
     const int64_t cut_at = std::uniform_int_distribution<int64_t>(1, life_ops)(rng);
     // Every other reboot is cut too, somewhere in its first part: resumes must survive cuts as well.
     const bool cut_twice = std::uniform_int_distribution<int>(0, 1)(rng) == 1;
@@ -396,7 +395,8 @@ TEST(BatchServicePowerCutTest, NothingAcknowledgedIsLostAtAnyCutAcrossTheService
     TempDir dir;
     ::testing::internal::CaptureStderr();  // the service logs the failures the cut makes
     disks.power->arm(cut_at);
-    const Acked acked = live_until_cut(dir.path(), disks, work, rng);
+    std::mt19937_64 life_rng(life_seed);
+    const Acked acked = live_until_cut(dir.path(), disks, work, life_rng);
     disks.restore();
     std::string point;
     if (cut_twice) {
@@ -417,11 +417,12 @@ TEST(BatchServicePowerCutTest, NothingAcknowledgedIsLostAtAnyCutAcrossTheService
   std::string where;
   for (const auto& [p, n] : points) where += " " + p + " " + std::to_string(n);
   std::printf(
-      "power cuts: %lld (seed %lld, a life of about %lld operations; %lld reboots cut again), at:%s; "
+      "power cuts: %lld (seed %lld, lives of %lld operations on average; %lld reboots cut again), at:%s; "
       "acknowledged uploads %lld and batches %lld all there; %.1f s\n",
-      static_cast<long long>(cuts), static_cast<long long>(seed), static_cast<long long>(life_ops),
-      static_cast<long long>(second_cuts), where.c_str(), static_cast<long long>(uploads_checked),
-      static_cast<long long>(batches_checked), seconds);
+      static_cast<long long>(cuts), static_cast<long long>(seed),
+      static_cast<long long>(life_ops_sum / std::max<int64_t>(1, cuts)), static_cast<long long>(second_cuts),
+      where.c_str(), static_cast<long long>(uploads_checked), static_cast<long long>(batches_checked),
+      seconds);
 }
 
 }  // namespace
