@@ -275,7 +275,10 @@ std::string reboot_and_check(const std::string& dir, Disks& disks, const std::ve
     }
     auto bytes = read_content(**service, id);
     EXPECT_TRUE(bytes.is_ok()) << where << ": acknowledged upload " << id
-                               << " is gone: " << bytes.status().message();
+                               << " is gone: " << bytes.status().message() << " (its record "
+                               << ((*service)->get_file(kOwner, id).is_ok() ? "is" : "is not")
+                               << " there, its blob "
+                               << (std::filesystem::exists(dir + "/files/" + id) ? "is" : "is not") << ")";
     if (bytes) EXPECT_TRUE(*bytes == work[index].bytes) << where << ": upload " << id << " differs";
   }
   std::set<std::string> listed;
