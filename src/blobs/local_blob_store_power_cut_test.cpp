@@ -77,6 +77,31 @@ TEST(LocalBlobStorePowerCutTest, TheSeamUndoesWhatWasNotSynced) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/x"));
 }
 
+// A removal is durable once its folder is synced; before, a cut brings the file back. The store removes
+// blobs through the seam.
+TEST(LocalBlobStorePowerCutTest, ARemovalNotSyncedComesBackAtACut) {
+  TempDir dir;
+  auto files = std::make_shared<PowerCutBlobFiles>();
+  auto store = open_local_blob_store(dir.path() + "/files", false, files);
+  ASSERT_TRUE(store.is_ok());
+  for (const std::string key : {"file-kept", "file-gone"}) {
+    auto w = (*store)->create(key);
+    ASSERT_TRUE(w.is_ok());
+    ASSERT_TRUE((*w)->append("bytes of " + key));
+    ASSERT_TRUE((*w)->commit());
+  }
+  ASSERT_TRUE((*store)->remove("file-gone"));
+  ASSERT_TRUE(files->sync_folder(dir.path() + "/files"));
+  files->arm(1);
+  ASSERT_FALSE((*store)->remove("file-kept"));  // the cut: the store's removal went through the seam
+  files->arm(0);
+  ASSERT_TRUE((*store)->remove("file-kept"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/files/file-kept"));
+  files->restore();
+  EXPECT_EQ(openbatch::testing::read_file(dir.path() + "/files/file-kept"), "bytes of file-kept");
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/files/file-gone"));
+}
+
 TEST(LocalBlobStorePowerCutTest, EveryAcknowledgedBlobSurvivesACutAtAnyFileOperation) {
   auto files = std::make_shared<PowerCutBlobFiles>();
   int64_t total_ops = 0;

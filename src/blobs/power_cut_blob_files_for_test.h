@@ -2,7 +2,7 @@
 // one: bytes written to a file are durable only once it is synced, and files created or renamed only
 // once their folder is synced. At a cut every later call fails; restore() then puts the disk as the
 // power cut leaves it: each file cut back to what was synced of it, renames not yet synced undone,
-// files created since their folder's last sync gone. Removing a file is durable at once.
+// files created since their folder's last sync gone, files removed since then back.
 //
 //   auto files = std::make_shared<PowerCutBlobFiles>();
 //   files->arm(9);     // the 9th operation from now on finds the power gone
@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -32,15 +33,20 @@ class PowerCutBlobFiles final : public BlobFiles {
   // on; 0: never.
   void arm(int64_t n) {
     std::lock_guard lock(mu_);
-    power_.arm(n);
+    power_->arm(n);
+  }
+  // Counts operations on power (shared with the SQLite VFS, say), from now on; null: a switch of its own.
+  void use_power(std::shared_ptr<openbatch::testing::PowerSwitch> power) {
+    std::lock_guard lock(mu_);
+    power_ = power ? std::move(power) : std::make_shared<openbatch::testing::PowerSwitch>();
   }
   bool cut() const {
     std::lock_guard lock(mu_);
-    return power_.cut();
+    return power_->cut();
   }
   int64_t ops() const {
     std::lock_guard lock(mu_);
-    return power_.ops();
+    return power_->ops();
   }
   // The disk as the cut leaves it (see above); then calls work again, nothing armed.
   void restore() {
@@ -52,18 +58,18 @@ class PowerCutBlobFiles final : public BlobFiles {
       if (it->from.empty()) {
         ::unlink(it->to.c_str());  // created after the folder's last sync
       } else {
-        ::rename(it->to.c_str(), it->from.c_str());
+        ::rename(it->to.c_str(), it->from.c_str());  // renamed, or removed (put aside), since then
       }
     }
     files_.clear();
     unsynced_entries_.clear();
     fds_.clear();
-    power_.restore();
+    power_->restore();
   }
 
   Result<int> create(const std::string& path) override {
     std::lock_guard lock(mu_);
-    if (!power_.operate()) return gone();
+    if (!power_->operate()) return gone();
     auto fd = os_blob_files()->create(path);
     if (!fd) return fd;
     fds_[*fd] = path;
@@ -73,15 +79,16 @@ class PowerCutBlobFiles final : public BlobFiles {
   }
   Status write(int fd, std::string_view data) override {
     std::lock_guard lock(mu_);
-    if (!power_.operate()) return gone();
+    if (!power_->operate()) return gone();
     if (Status s = os_blob_files()->write(fd, data); !s) return s;
     files_[fds_[fd]].written += static_cast<int64_t>(data.size());
     return Status::ok();
   }
   Status sync(int fd) override {
     std::lock_guard lock(mu_);
-    if (!power_.operate()) return gone();
-    if (Status s = os_blob_files()->sync(fd); !s) return s;
+    if (!power_->operate()) return gone();
+    // The real disk is not synced (nor folders below): what survives a simulated cut is what this model
+    // calls synced, and a real fsync would only make the campaigns slow on a busy machine.
     File& f = files_[fds_[fd]];
     f.synced = f.written;
     return Status::ok();
@@ -93,7 +100,7 @@ class PowerCutBlobFiles final : public BlobFiles {
   }
   Status rename(const std::string& from, const std::string& to) override {
     std::lock_guard lock(mu_);
-    if (!power_.operate()) return gone();
+    if (!power_->operate()) return gone();
     if (Status s = os_blob_files()->rename(from, to); !s) return s;
     if (auto it = files_.find(from); it != files_.end()) {
       files_[to] = it->second;
@@ -104,25 +111,45 @@ class PowerCutBlobFiles final : public BlobFiles {
   }
   Status sync_folder(const std::string& dir) override {
     std::lock_guard lock(mu_);
-    if (!power_.operate()) return gone();
-    if (Status s = os_blob_files()->sync_folder(dir); !s) return s;
+    if (!power_->operate()) return gone();
     std::vector<Entry> left;
     for (const Entry& e : unsynced_entries_) {
-      if (std::filesystem::path(e.to).parent_path() != std::filesystem::path(dir)) left.push_back(e);
+      if (e.folder() != std::filesystem::path(dir)) {
+        left.push_back(e);
+      } else if (e.removed) {
+        ::unlink(e.to.c_str());  // gone for good
+        files_.erase(e.to);
+      }
     }
     unsynced_entries_ = std::move(left);
     return Status::ok();
   }
+  // The file is put aside (in a folder of this object's own) until its folder is synced: the cut that
+  // comes first brings it back.
   Status remove(const std::string& path) override {
     std::lock_guard lock(mu_);
-    if (!power_.operate()) return gone();
-    files_.erase(path);
-    std::vector<Entry> left;
-    for (const Entry& e : unsynced_entries_) {
-      if (e.to != path) left.push_back(e);
+    if (!power_->operate()) return gone();
+    if (::access(path.c_str(), F_OK) != 0) return os_blob_files()->remove(path);  // absent (or refused)
+    if (aside_dir_.empty()) {
+      std::string tmpl = (std::filesystem::temp_directory_path() / "openbatch-removed-XXXXXX").string();
+      if (::mkdtemp(tmpl.data()) == nullptr) return Status::internal("mkdtemp failed");
+      aside_dir_ = tmpl;
     }
-    unsynced_entries_ = std::move(left);
-    return os_blob_files()->remove(path);
+    const std::string aside = aside_dir_ + "/" + std::to_string(++removed_);
+    if (::rename(path.c_str(), aside.c_str()) != 0) return os_blob_files()->remove(path);  // a folder
+    if (auto it = files_.find(path); it != files_.end()) {
+      files_[aside] = it->second;
+      files_.erase(it);
+    }
+    unsynced_entries_.push_back({path, aside, /*removed=*/true});
+    return Status::ok();
+  }
+
+  ~PowerCutBlobFiles() override {
+    if (!aside_dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(aside_dir_, ec);
+    }
   }
 
  private:
@@ -130,10 +157,14 @@ class PowerCutBlobFiles final : public BlobFiles {
     int64_t written = 0;
     int64_t synced = 0;
   };
-  // A folder entry not yet durable: a file created at `to` (from empty), or renamed from `from`.
+  // A folder entry not yet durable: a file created at `to` (from empty), renamed from `from`, or removed
+  // from `from` (put aside at `to`).
   struct Entry {
     std::string from;
     std::string to;
+    bool removed = false;
+    // The folder whose sync makes it durable.
+    std::filesystem::path folder() const { return std::filesystem::path(removed ? from : to).parent_path(); }
   };
 
   static Status gone() { return Status::internal("the power is gone"); }
@@ -142,7 +173,10 @@ class PowerCutBlobFiles final : public BlobFiles {
   std::map<int, std::string> fds_;       // open descriptors: their file's path
   std::map<std::string, File> files_;    // files written since arm(), by their path now
   std::vector<Entry> unsynced_entries_;  // oldest first
-  openbatch::testing::PowerSwitch power_;
+  std::string aside_dir_;                // removed files wait here for their folder's sync
+  int64_t removed_ = 0;
+  std::shared_ptr<openbatch::testing::PowerSwitch> power_ =
+      std::make_shared<openbatch::testing::PowerSwitch>();
 };
 
 }  // namespace openbatch::blobs::testing

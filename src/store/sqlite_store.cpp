@@ -149,6 +149,7 @@ class Query {
  public:
   Query(sqlite3_stmt* stmt, const FaultCheck& fault) : stmt_(stmt), fault_(fault) {}
   ~Query() {
+    if (stmt_ == nullptr) return;
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
   }
@@ -156,24 +157,26 @@ class Query {
   Query& operator=(const Query&) = delete;
 
   Query& bind(int64_t v) {
-    sqlite3_bind_int64(stmt_, ++index_, v);
+    if (stmt_) sqlite3_bind_int64(stmt_, ++index_, v);
     return *this;
   }
   Query& bind(const std::string& v) {
-    sqlite3_bind_text(stmt_, ++index_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    if (stmt_) sqlite3_bind_text(stmt_, ++index_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
   Query& bind(const char* v) { return bind(std::string(v)); }
   Query& bind(std::nullptr_t) {
-    sqlite3_bind_null(stmt_, ++index_);
+    if (stmt_) sqlite3_bind_null(stmt_, ++index_);
     return *this;
   }
   Query& bind(const std::optional<int64_t>& v) { return v ? bind(*v) : bind(nullptr); }
   // "" binds NULL.
   Query& bind_or_null(const std::string& v) { return v.empty() ? bind(nullptr) : bind(v); }
 
-  // SQLITE_ROW, SQLITE_DONE or an error code.
+  // SQLITE_ROW, SQLITE_DONE or an error code; SQLITE_IOERR for a statement the disk kept from being
+  // prepared (sqlite3_errmsg says why).
   int step() {
+    if (stmt_ == nullptr) return SQLITE_IOERR;
     if (fault_ && fault_(sqlite3_sql(stmt_))) return SQLITE_FULL;
     return sqlite3_step(stmt_);
   }
@@ -851,12 +854,17 @@ class SqliteStore final : public Store {
   // The cached statement for sql, ready to bind and step. REQUIRES: mu_ held.
   Query statement(const std::string& sql) { return Query(prepare(sql), fault_); }
 
-  // The cached prepared statement for sql. REQUIRES: mu_ held.
+  // The cached prepared statement for sql, or null when the disk keeps it from being prepared (preparing
+  // reads the schema: an I/O error, a power cut, a busy or corrupt file); then Query::step fails and
+  // sqlite3_errmsg says why. REQUIRES: mu_ held.
   sqlite3_stmt* prepare(const std::string& sql) {
     auto it = stmts_.find(sql);
     if (it != stmts_.end()) return it->second;
     sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+    if (const int rc = sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+        rc != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      if ((rc & 0xff) != SQLITE_ERROR) return nullptr;
       // A statement of ours that does not compile is a programming error; fail loudly and early.
       std::fprintf(stderr, "openbatch: sqlite cannot prepare %s: %s\n", sql.c_str(), sqlite3_errmsg(db_));
       std::abort();
