@@ -98,7 +98,7 @@ trap cleanup EXIT
 image_args=()
 ((vision)) && image_args=(--image-allow-host 127.0.0.1)
 "$bin" serve "${source_args[@]}" "${image_args[@]}" --model-id gpt-4o-mini --host 127.0.0.1 --port 0 \
-  --data-dir "$data_dir" --api-key sk-demo 2>"$log" &
+  --data-dir "$data_dir/data" --api-key sk-demo 2>"$log" &
 server=$!
 pids+=("$server")
 # A model from the hub may download first (progress in the log every 5 s): wait as long as the server lives.
