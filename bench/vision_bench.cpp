@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "engine/llama/llama_engine.h"
-#include "media/test_images_for_test.h"
+#include "image/test_images_for_test.h"
 
 using namespace openbatch;
 
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   std::vector<std::shared_ptr<const std::string>> images;
   for (int i = 0; i < requests; ++i) {
     const auto side = static_cast<uint32_t>(image_side);
-    images.push_back(std::make_shared<const std::string>(media::testing::bmp_image(side, side, i + 1)));
+    images.push_back(std::make_shared<const std::string>(image::testing::bmp_image(side, side, i + 1)));
   }
   std::vector<std::shared_ptr<const std::string>> warm(images.begin(),
                                                        images.begin() + std::min(requests, 2));

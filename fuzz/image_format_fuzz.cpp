@@ -4,11 +4,11 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "media/image_format.h"
+#include "image/image_format.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto format =
-      openbatch::media::read_image_format(std::string_view(reinterpret_cast<const char*>(data), size));
+      openbatch::image::read_image_format(std::string_view(reinterpret_cast<const char*>(data), size));
   if (format.is_ok() && (format->width == 0 || format->height == 0)) std::abort();
   return 0;
 }

@@ -193,7 +193,7 @@ Status check_webhook_options(const ServerOptions& options) {
   if (auto key = webhooks::decode_webhook_secret(options.webhook_secret); !key) {
     return Status::invalid_request("--webhook-secret: " + key.status().message());
   }
-  media::DestinationPolicy policy;
+  net::DestinationPolicy policy;
   policy.allow_private = options.webhook_allow_private;
   return webhooks::check_webhook_url(options.webhook_url, policy);
 }

@@ -104,7 +104,7 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
   cmd->add_option("--image-max-mb", o.image_max_mb, "Largest image file accepted, in MB")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  media::DestinationPolicy& destinations = o.images.fetch.destinations;
+  net::DestinationPolicy& destinations = o.images.fetch.destinations;
   cmd->add_flag("--image-allow-private", destinations.allow_private,
                 "Fetch image URLs from any address: loopback, private, link-local... (default: public "
                 "addresses only, so that clients cannot make the server reach its own network)");

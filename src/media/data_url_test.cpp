@@ -3,15 +3,15 @@
 #include <gtest/gtest.h>
 
 #include "common/http_status.h"
-#include "media/test_images_for_test.h"
+#include "image/test_images_for_test.h"
 
 namespace openbatch::media {
 namespace {
 
 TEST(DataUrlTest, DecodesBase64ImagesOfAnyLengthAndIgnoresLineBreaks) {
   for (const std::string& bytes :
-       {std::string("a"), std::string("ab"), std::string("abc"), testing::png_image(5, 3, 1)}) {
-    auto decoded = decode_data_url(testing::data_url("image/png", bytes));
+       {std::string("a"), std::string("ab"), std::string("abc"), image::testing::png_image(5, 3, 1)}) {
+    auto decoded = decode_data_url(image::testing::data_url("image/png", bytes));
     ASSERT_TRUE(decoded.is_ok()) << decoded.status().message();
     EXPECT_EQ(*decoded, bytes);
   }

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "media/image_format.h"
+#include "image/image_format.h"
 
 namespace openbatch::media {
 
@@ -30,7 +30,7 @@ Status check_loaded_images(const std::vector<const engine::ImagePart*>& images,
   for (const engine::ImagePart* image : images) {
     if (!image->data) continue;
     bytes += static_cast<int64_t>(image->data->size());
-    if (auto format = read_image_format(*image->data)) {
+    if (auto format = image::read_image_format(*image->data)) {
       pixels += static_cast<uint64_t>(format->width) * format->height;
     }
   }

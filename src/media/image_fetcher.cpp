@@ -8,9 +8,9 @@
 
 #include "common/curl_global.h"
 #include "engine/engine.h"
-#include "media/connect_check.h"
+#include "image/image_format.h"
 #include "media/data_url.h"
-#include "media/image_format.h"
+#include "net/connect_check.h"
 
 namespace openbatch::media {
 
@@ -109,7 +109,7 @@ Result<std::string> ImageFetcher::download(const std::string& url, const std::at
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
-  ConnectCheck check(c, options_.destinations);  // no proxy, and only the addresses allowed
+  net::ConnectCheck check(c, options_.destinations);  // no proxy, and only the addresses allowed
   if (abort != nullptr) {
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, stop_when_aborted);
@@ -124,7 +124,7 @@ Result<std::string> ImageFetcher::download(const std::string& url, const std::at
     long redirects = 0;
     curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &redirects);
     return url_error(url, std::string(redirects > 0 ? "it redirects to a host whose" : "its host's") +
-                              " address is not allowed (" + describe(*check.refused()) +
+                              " address is not allowed (" + net::describe(*check.refused()) +
                               " addresses are not fetched, only public ones)");
   }
   switch (rc) {
@@ -166,7 +166,7 @@ Result<std::string> ImageFetcher::download(const std::string& url, const std::at
 }
 
 Status ImageFetcher::check_image(const std::string& url, const std::string& bytes) const {
-  auto format = read_image_format(bytes);
+  auto format = image::read_image_format(bytes);
   if (!format) {
     return Status::invalid_request("The file at " + engine::describe_image_url(url) +
                                        " is not a decodable image: " + format.status().message(),

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "media/destination_policy.h"
+#include "net/destination_policy.h"
 
 namespace openbatch::media {
 
@@ -20,7 +20,7 @@ struct FetchOptions {
   uint32_t max_side = 8192;                        // pixels, width and height each
   uint64_t max_pixels = 33'177'600;                // width x height (8K UHD; about 100 MB decoded)
   int max_redirects = 3;
-  DestinationPolicy destinations;  // checked on every address connected to, redirects included
+  net::DestinationPolicy destinations;  // checked on every address connected to, redirects included
 };
 
 using ImageBytes = std::shared_ptr<const std::string>;

@@ -44,12 +44,12 @@ class ImageFetcherTest : public ::testing::Test {
 TEST_F(ImageFetcherTest, FetchesImagesOverHttpAndFromDataUrls) {
   auto png = fetcher_.fetch(server_.url("/good.png"));
   ASSERT_TRUE(png.is_ok()) << png.status().message();
-  EXPECT_EQ(**png, testing::png_image(40, 30, 1));
+  EXPECT_EQ(**png, image::testing::png_image(40, 30, 1));
   auto bmp = fetcher_.fetch(server_.url("/photo.bmp"));
   ASSERT_TRUE(bmp.is_ok()) << bmp.status().message();
-  auto data = fetcher_.fetch(testing::data_url("image/png", testing::png_image(3, 3)));
+  auto data = fetcher_.fetch(image::testing::data_url("image/png", image::testing::png_image(3, 3)));
   ASSERT_TRUE(data.is_ok()) << data.status().message();
-  EXPECT_EQ(**data, testing::png_image(3, 3));
+  EXPECT_EQ(**data, image::testing::png_image(3, 3));
 }
 
 TEST_F(ImageFetcherTest, FollowsUpToThreeRedirects) {
@@ -71,10 +71,10 @@ TEST_F(ImageFetcherTest, EachFailureIsA400ThatNamesTheUrlAndItsProblem) {
   expect_error("ftp://127.0.0.1/x.png", "invalid_image_url", "only http://, https:// and data: URLs");
   expect_error("file:///etc/passwd", "invalid_image_url", "only http://");
   expect_error("data:text/html;base64,PGh0bWw+", "invalid_image_url", "media type 'text/html'");
-  expect_error(testing::data_url("image/png", "<html>oops</html>"), "invalid_image_format", "HTML");
+  expect_error(image::testing::data_url("image/png", "<html>oops</html>"), "invalid_image_format", "HTML");
 }
 
-ImageFetcher fetcher_with(DestinationPolicy destinations) {
+ImageFetcher fetcher_with(net::DestinationPolicy destinations) {
   FetchOptions o;
   o.connect_timeout = 500ms;
   o.total_timeout = 2s;
@@ -99,19 +99,19 @@ TEST_F(ImageFetcherTest, LoopbackAndOtherNonPublicAddressesAreRefusedByDefault) 
 }
 
 TEST_F(ImageFetcherTest, AllowPrivateOrAnAllowedHostOpensLoopback) {
-  DestinationPolicy open;
+  net::DestinationPolicy open;
   open.allow_private = true;
   auto r = fetcher_with(open).fetch(server_.url_on("localhost", "/good.png"));
   ASSERT_TRUE(r.is_ok()) << r.status().message();
 
-  DestinationPolicy by_name;
+  net::DestinationPolicy by_name;
   by_name.allowed_hosts = {"LocalHost"};
   const ImageFetcher named = fetcher_with(by_name);
   r = named.fetch(server_.url_on("localhost", "/good.png"));
   ASSERT_TRUE(r.is_ok()) << r.status().message();
   expect_error(named, server_.url("/good.png"), "invalid_image_url", "address is not allowed");
 
-  DestinationPolicy by_address;
+  net::DestinationPolicy by_address;
   by_address.allowed_hosts = {"127.0.0.1"};
   const ImageFetcher addressed = fetcher_with(by_address);
   r = addressed.fetch(server_.url_on("localhost", "/hop/2"));
@@ -122,7 +122,7 @@ TEST_F(ImageFetcherTest, AllowPrivateOrAnAllowedHostOpensLoopback) {
 }
 
 TEST_F(ImageFetcherTest, ARedirectFromAnAllowedHostToARefusedAddressIsRefused) {
-  DestinationPolicy by_name;
+  net::DestinationPolicy by_name;
   by_name.allowed_hosts = {"localhost"};
   expect_error(fetcher_with(by_name), server_.url_on("localhost", "/to-address"), "invalid_image_url",
                "it redirects to a host whose address is not allowed");

@@ -70,9 +70,9 @@ TEST(ImageLoadingEngineTest, LoadsEveryImageBeforeTheEngineSeesTheRequest) {
   auto inner = std::make_unique<RecordingEngine>(true);
   RecordingEngine* recorder = inner.get();
   ImageLoadingEngine e(std::move(inner), fast_options());
-  const std::string png = testing::png_image(40, 30, 1);
-  const std::string small = testing::png_image(3, 3);
-  auto g = run(e, request_with({server.url("/good.png"), testing::data_url("image/png", small),
+  const std::string png = image::testing::png_image(40, 30, 1);
+  const std::string small = image::testing::png_image(3, 3);
+  auto g = run(e, request_with({server.url("/good.png"), image::testing::data_url("image/png", small),
                                 server.url("/good.png")}));
   ASSERT_TRUE(g.is_ok()) << g.status().message();
   EXPECT_EQ(g->text, std::to_string(png.size()) + " " + std::to_string(small.size()) + " " +

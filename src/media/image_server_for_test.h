@@ -16,7 +16,7 @@
 #include <string>
 #include <thread>
 
-#include "media/test_images_for_test.h"
+#include "image/test_images_for_test.h"
 
 namespace openbatch::media::testing {
 
@@ -25,15 +25,15 @@ class ImageServer {
   ImageServer() {
     server_.Get("/good.png", [this](const httplib::Request& req, httplib::Response& res) {
       count(req);
-      res.set_content(png_image(40, 30, 1), "image/png");
+      res.set_content(image::testing::png_image(40, 30, 1), "image/png");
     });
     server_.Get("/other.png", [this](const httplib::Request& req, httplib::Response& res) {
       count(req);
-      res.set_content(png_image(20, 20, 2), "image/png");
+      res.set_content(image::testing::png_image(20, 20, 2), "image/png");
     });
     server_.Get("/photo.bmp", [this](const httplib::Request& req, httplib::Response& res) {
       count(req);
-      res.set_content(bmp_image(16, 16, 3), "image/bmp");
+      res.set_content(image::testing::bmp_image(16, 16, 3), "image/bmp");
     });
     server_.Get("/missing.png", [this](const httplib::Request& req, httplib::Response& res) {
       count(req);
@@ -46,24 +46,24 @@ class ImageServer {
     });
     server_.Get("/corrupt.png", [this](const httplib::Request& req, httplib::Response& res) {
       count(req);
-      std::string png = png_image(40, 30, 1);
+      std::string png = image::testing::png_image(40, 30, 1);
       for (size_t i = 40; i < png.size(); ++i) png[i] = static_cast<char>(i * 31);
       res.set_content(png, "image/png");
     });
     server_.Get("/giant.png", [this](const httplib::Request& req, httplib::Response& res) {
       count(req);
-      std::string png = png_image(4, 4, 1);
+      std::string png = image::testing::png_image(4, 4, 1);
       png[16] = png[20] = 0x01;  // IHDR claims 16 M pixels a side
       res.set_content(png, "image/png");
     });
     server_.Get("/huge.png", [this](const httplib::Request& req, httplib::Response& res) {
       count(req);
-      res.set_content(png_image(256, 256, 4), "image/png");
+      res.set_content(image::testing::png_image(256, 256, 4), "image/png");
     });
     // The same bytes with no Content-Length: only the body's size can stop it.
     server_.Get("/huge-chunked.png", [this](const httplib::Request& req, httplib::Response& res) {
       count(req);
-      auto body = std::make_shared<std::string>(png_image(256, 256, 4));
+      auto body = std::make_shared<std::string>(image::testing::png_image(256, 256, 4));
       res.set_chunked_content_provider("image/png", [body](size_t offset, httplib::DataSink& sink) {
         if (offset >= body->size()) {
           sink.done();
@@ -77,7 +77,7 @@ class ImageServer {
       count(req);
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, std::chrono::seconds(10), [&] { return released_; });
-      res.set_content(png_image(8, 8, 5), "image/png");
+      res.set_content(image::testing::png_image(8, 8, 5), "image/png");
     });
     server_.Get(R"(/hop/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
       count(req);

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/curl_global.h"
-#include "media/connect_check.h"
+#include "net/connect_check.h"
 
 namespace openbatch::webhooks {
 namespace {
@@ -49,12 +49,12 @@ class CurlWebhookTransport final : public WebhookTransport {
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, stop_when_aborted);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &abort);
-    media::ConnectCheck check(c, options_.destinations);
+    net::ConnectCheck check(c, options_.destinations);
     const CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
       if (check.refused()) {
         return Status::unavailable(std::string("the webhook URL's address is not allowed (") +
-                                   media::describe(*check.refused()) +
+                                   net::describe(*check.refused()) +
                                    " addresses are not reached without --webhook-allow-private)");
       }
       if (rc == CURLE_ABORTED_BY_CALLBACK) return Status::unavailable("the server is stopping");

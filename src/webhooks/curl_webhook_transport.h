@@ -6,13 +6,13 @@
 #include <chrono>
 #include <memory>
 
-#include "media/destination_policy.h"
+#include "net/destination_policy.h"
 #include "webhooks/webhook_sender.h"
 
 namespace openbatch::webhooks {
 
 struct CurlTransportOptions {
-  media::DestinationPolicy destinations;
+  net::DestinationPolicy destinations;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds total_timeout{10000};  // connecting, sending and the answer
 };

@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "media/ip_address.h"
+#include "net/ip_address.h"
 
 namespace openbatch::webhooks {
 namespace {
@@ -20,16 +20,16 @@ std::string url_part(CURLU* u, CURLUPart part) {
   return out;
 }
 
-Status refused(const std::string& url, media::AddressRange range, const std::string& address) {
+Status refused(const std::string& url, net::AddressRange range, const std::string& address) {
   return Status::invalid_request("--webhook-url " + url + ": its host's address " + address + " is " +
-                                 media::describe(range) +
+                                 net::describe(range) +
                                  "; webhooks go to public addresses only, unless --webhook-allow-private "
                                  "is given");
 }
 
 }  // namespace
 
-Status check_webhook_url(const std::string& url, const media::DestinationPolicy& policy) {
+Status check_webhook_url(const std::string& url, const net::DestinationPolicy& policy) {
   std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), curl_url_cleanup);
   if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
     return Status::invalid_request("--webhook-url " + url +
@@ -42,9 +42,9 @@ Status check_webhook_url(const std::string& url, const media::DestinationPolicy&
   std::string host = url_part(u.get(), CURLUPART_HOST);
   if (host.empty()) return Status::invalid_request("--webhook-url " + url + ": the URL has no host");
   if (policy.allow_private) return Status::ok();
-  if (auto address = media::parse_ip_address(host)) {
+  if (auto address = net::parse_ip_address(host)) {
     if (!policy.allows(host, *address))
-      return refused(url, media::classify(*address), media::to_string(*address));
+      return refused(url, net::classify(*address), net::to_string(*address));
     return Status::ok();
   }
   addrinfo hints{};
@@ -54,10 +54,10 @@ Status check_webhook_url(const std::string& url, const media::DestinationPolicy&
   if (getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return Status::ok();
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list(found, freeaddrinfo);
   for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    auto address = media::ip_address_of(a->ai_addr, a->ai_addrlen);
+    auto address = net::ip_address_of(a->ai_addr, a->ai_addrlen);
     if (!address) continue;
     if (!policy.allows(host, *address))
-      return refused(url, media::classify(*address), media::to_string(*address));
+      return refused(url, net::classify(*address), net::to_string(*address));
   }
   return Status::ok();
 }

@@ -7,13 +7,13 @@
 #include <string>
 
 #include "common/status.h"
-#include "media/destination_policy.h"
+#include "net/destination_policy.h"
 
 namespace openbatch::webhooks {
 
 // OK when url is an http:// or https:// URL with a host whose addresses policy allows: a numeric host
 // as it is, a name by what it resolves to now (a name that does not resolve yet is let through: the
 // connection is checked when it is made). An invalid-request Status naming the problem otherwise.
-Status check_webhook_url(const std::string& url, const media::DestinationPolicy& policy);
+Status check_webhook_url(const std::string& url, const net::DestinationPolicy& policy);
 
 }  // namespace openbatch::webhooks

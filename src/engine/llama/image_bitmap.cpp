@@ -4,9 +4,9 @@
 
 #include <cstring>
 
-#include "media/image_format.h"
-#include "media/image_resize.h"
-#include "media/webp_decoder.h"
+#include "image/image_format.h"
+#include "image/image_resize.h"
+#include "image/webp_decoder.h"
 #include "mtmd-helper.h"
 
 namespace openbatch::engine {
@@ -30,7 +30,7 @@ Status undecodable(const ImagePart& image, const std::string& why) {
       "The image at " + describe_image_url(image.url) + " could not be decoded: " + why, "", "invalid_image");
 }
 
-mtmd::bitmap_ptr bitmap_of(const media::RgbImage& pixels, const std::string& id) {
+mtmd::bitmap_ptr bitmap_of(const image::RgbImage& pixels, const std::string& id) {
   mtmd::bitmap_ptr bitmap(mtmd_bitmap_init(pixels.width, pixels.height, pixels.pixels.data()));
   mtmd_bitmap_set_id(bitmap.get(), id.c_str());
   return bitmap;
@@ -42,8 +42,8 @@ Result<mtmd::bitmap> image_bitmap(const mtmd_context* mtmd, const ImagePart& ima
   if (!image.data) return Status::internal("image " + describe_image_url(image.url) + " was not loaded");
   const std::string& bytes = *image.data;
   mtmd::bitmap_ptr bitmap;
-  if (auto format = media::read_image_format(bytes); format && format->name == "webp") {
-    auto pixels = media::decode_webp(bytes);
+  if (auto format = image::read_image_format(bytes); format && format->name == "webp") {
+    auto pixels = image::decode_webp(bytes);
     if (!pixels) return undecodable(image, "the webp image is truncated or corrupt.");
     bitmap = bitmap_of(*pixels, sha256_hex(bytes));
   } else {
@@ -58,16 +58,16 @@ Result<mtmd::bitmap> image_bitmap(const mtmd_context* mtmd, const ImagePart& ima
   }
   const uint32_t nx = mtmd_bitmap_get_nx(bitmap.get()), ny = mtmd_bitmap_get_ny(bitmap.get());
   uint32_t width = nx, height = ny;
-  if (image.detail == "low") media::fit_within(nx, ny, kLowDetailMaxSide, width, height);
+  if (image.detail == "low") image::fit_within(nx, ny, kLowDetailMaxSide, width, height);
   if (width == nx && height == ny) return mtmd::bitmap(bitmap.release());
-  media::RgbImage full{nx, ny, {}};
+  image::RgbImage full{nx, ny, {}};
   full.pixels.resize(full.n_bytes());
   std::memcpy(full.pixels.data(), mtmd_bitmap_get_data(bitmap.get()), full.pixels.size());
   const char* id = mtmd_bitmap_get_id(bitmap.get());
   const std::string low_id = std::string(id != nullptr ? id : sha256_hex(bytes)) + "/low";
   bitmap.reset();  // the full-size pixels go before the small ones are made
   return mtmd::bitmap(
-      bitmap_of(media::downscale_to_fit(std::move(full), kLowDetailMaxSide), low_id).release());
+      bitmap_of(image::downscale_to_fit(std::move(full), kLowDetailMaxSide), low_id).release());
 }
 
 }  // namespace openbatch::engine

@@ -8,9 +8,9 @@
 
 #include "engine/llama/llama_engine.h"
 #include "engine/llama/vision_encoder.h"
+#include "image/image_resize.h"
+#include "image/test_images_for_test.h"
 #include "llama-cpp.h"
-#include "media/image_resize.h"
-#include "media/test_images_for_test.h"
 #include "testmodels/model_writer.h"
 #include "testmodels/projector_writer.h"
 
@@ -18,8 +18,8 @@ namespace openbatch::engine {
 namespace {
 
 namespace fs = std::filesystem;
-using media::testing::png_image;
-using media::testing::webp_image;
+using image::testing::png_image;
+using image::testing::webp_image;
 
 ImagePart part(const std::string& bytes, const std::string& detail = "",
                const std::string& url = "https://x/a") {
@@ -94,7 +94,7 @@ TEST_F(ImageBitmapTest, WebpDecodesWithLibwebpAndIsNamedByTheHashOfItsFile) {
   ASSERT_TRUE(b.is_ok()) << b.status().message();
   EXPECT_EQ(b->nx(), 33u);
   EXPECT_EQ(b->ny(), 19u);
-  EXPECT_EQ(pixels_of(*b), media::testing::test_pixels(33, 19, 4));
+  EXPECT_EQ(pixels_of(*b), image::testing::test_pixels(33, 19, 4));
   EXPECT_EQ(b->id(), sha256_hex(webp));
   // mtmd's own loader names the other formats the same way.
   const std::string png = png_image(33, 19, 4);
@@ -121,8 +121,8 @@ TEST_F(ImageBitmapTest, LowDetailShrinksTheLongerSideTo512) {
   EXPECT_EQ(low->nx(), 512u);
   EXPECT_EQ(low->ny(), 384u);
   EXPECT_EQ(low->id(), full->id() + "/low");
-  const media::RgbImage expected =
-      media::downscale_to_fit({1024, 768, media::testing::test_pixels(1024, 768, 5)}, kLowDetailMaxSide);
+  const image::RgbImage expected =
+      image::downscale_to_fit({1024, 768, image::testing::test_pixels(1024, 768, 5)}, kLowDetailMaxSide);
   EXPECT_EQ(pixels_of(*low), expected.pixels);
 
   // WebP takes the same path once decoded.

@@ -15,8 +15,8 @@
 #include "engine/llama/llama_engine.h"
 #include "engine/llama/prompt.h"
 #include "engine/llama/vision_encoder.h"
+#include "image/test_images_for_test.h"
 #include "llama-cpp.h"
-#include "media/test_images_for_test.h"
 #include "mtmd-helper.h"
 #include "mtmd.h"
 #include "testmodels/model_writer.h"
@@ -188,7 +188,7 @@ TEST_P(MRopeVisionTest, ImagesSpanFewerPositionsThanTokens) {
   // 6 x 4 merged patches (of 28 pixels for Qwen2.5-VL, 32 for Qwen3-VL): 24 tokens on a grid 6
   // positions wide.
   const uint32_t m = merged_patch();
-  const ImagePart a = image(media::testing::png_image(6 * m, 4 * m, 1), 0);
+  const ImagePart a = image(image::testing::png_image(6 * m, 4 * m, 1), 0);
   auto prompt = (*vision)->tokenize("see " + (*vision)->marker() + " then", {&a});
   ASSERT_TRUE(prompt.is_ok()) << prompt.status().message();
   ASSERT_EQ(prompt->images.size(), 1u);
@@ -214,7 +214,7 @@ TEST_P(MRopeVisionTest, ImageEmbeddingsLookLikeTokenEmbeddings) {
   EXPECT_EQ(n_embd_inp / n_embd, 1 + static_cast<int>(text.n_deepstack_layers));
   auto vision = load_vision(model.get());
   ASSERT_TRUE(vision.is_ok()) << vision.status().message();
-  const ImagePart a = image(media::testing::png_image(150, 100, 3), 0);
+  const ImagePart a = image(image::testing::png_image(150, 100, 3), 0);
   auto prompt = (*vision)->tokenize((*vision)->marker(), {&a});
   ASSERT_TRUE(prompt.is_ok()) << prompt.status().message();
   ASSERT_TRUE((*vision)->encode(*prompt).is_ok());
@@ -244,7 +244,7 @@ TEST_P(MRopeVisionTest, ImageEmbeddingsLookLikeTokenEmbeddings) {
 TEST_P(MRopeVisionTest, LogprobsWithAnImageEqualMtmdsHelper) {
   auto e = engine(2);
   ASSERT_TRUE(e);
-  const GenerationRequest request = caption(media::testing::png_image(150, 100, 3));
+  const GenerationRequest request = caption(image::testing::png_image(150, 100, 3));
   auto got = generate(*e, request);
   ASSERT_TRUE(got.is_ok()) << got.status().message();
   expect_same_as_mtmd_helper(request, *got);
@@ -255,8 +255,8 @@ TEST_P(MRopeVisionTest, LogprobsWithAnImageEqualMtmdsHelper) {
 TEST_P(MRopeVisionTest, ReusedPrefixesStayExact) {
   auto e = engine(1);
   ASSERT_TRUE(e);
-  const GenerationRequest a = caption(media::testing::png_image(150, 100, 3));
-  const GenerationRequest b = caption(media::testing::png_image(200, 120, 4), "A sofa");
+  const GenerationRequest a = caption(image::testing::png_image(150, 100, 3));
+  const GenerationRequest b = caption(image::testing::png_image(200, 120, 4), "A sofa");
   auto first = generate(*e, a);
   ASSERT_TRUE(first.is_ok()) << first.status().message();
   auto other = generate(*e, b);  // the slot now holds b's image where a's was

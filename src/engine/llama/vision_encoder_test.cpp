@@ -12,8 +12,8 @@
 #include "engine/llama/chat_template.h"
 #include "engine/llama/llama_engine.h"
 #include "engine/llama/prompt.h"
+#include "image/test_images_for_test.h"
 #include "llama-cpp.h"
-#include "media/test_images_for_test.h"
 #include "testmodels/model_writer.h"
 #include "testmodels/projector_writer.h"
 #include "testmodels/vision_pair_for_test.h"
@@ -102,9 +102,9 @@ TEST_F(VisionTest, MtmdTokenizesEncodesAndDecodesTheTinyProjectorsImages) {
   ASSERT_TRUE(vision.is_ok()) << vision.status().message();
   VisionEncoder& v = **vision;
 
-  const ImagePart a = image(media::testing::png_image(40, 30, 1));
-  const ImagePart b = image(media::testing::bmp_image(50, 50, 2));
-  const ImagePart a_again = image(media::testing::png_image(40, 30, 1));
+  const ImagePart a = image(image::testing::png_image(40, 30, 1));
+  const ImagePart b = image(image::testing::bmp_image(50, 50, 2));
+  const ImagePart a_again = image(image::testing::png_image(40, 30, 1));
   auto prompt = v.tokenize("first " + v.marker() + " then " + v.marker() + " and " + v.marker() + " end",
                            {&a, &b, &a_again});
   ASSERT_TRUE(prompt.is_ok()) << prompt.status().message();
@@ -149,7 +149,7 @@ TEST_F(VisionTest, AnImageThatDoesNotDecodeIsA400NamingItsUrl) {
   vo.use_gpu = false;
   auto vision = VisionEncoder::load(vo, model.get());
   ASSERT_TRUE(vision.is_ok());
-  std::string png = media::testing::png_image(40, 30, 1);
+  std::string png = image::testing::png_image(40, 30, 1);
   for (size_t i = 40; i < png.size(); ++i) png[i] = static_cast<char>(i * 31);
   const ImagePart corrupt = image(png, 0, "https://shop.example/broken.png");
   auto prompt = (*vision)->tokenize("look: " + (*vision)->marker(), {&corrupt});
@@ -191,8 +191,8 @@ TEST_F(VisionTest, EngineCountsImageTokensAndReusesKvOnlyForTheSameImage) {
   auto e = engine(true);
   ASSERT_TRUE(e);
   EXPECT_TRUE(e->model_info().has_vision);
-  const std::string png = media::testing::png_image(40, 30, 1);
-  const std::string other = media::testing::png_image(40, 30, 9);
+  const std::string png = image::testing::png_image(40, 30, 1);
+  const std::string other = image::testing::png_image(40, 30, 9);
 
   auto text_only = generate(*e, caption({}));
   ASSERT_TRUE(text_only.is_ok()) << text_only.status().message();
@@ -227,7 +227,7 @@ TEST_F(VisionTest, ManySequencesCaptionImagesTogether) {
   for (int i = 0; i < 12; ++i) {
     results.push_back(std::async(std::launch::async, [&e, i] {
       return generate(
-          *e, caption({image(media::testing::png_image(32, 32, i % 5), 100)}, "Item " + std::to_string(i)));
+          *e, caption({image(image::testing::png_image(32, 32, i % 5), 100)}, "Item " + std::to_string(i)));
     }));
   }
   for (auto& r : results) {
@@ -241,7 +241,7 @@ TEST_F(VisionTest, EngineWithoutProjectorTurnsImagesAway) {
   auto e = engine(false);
   ASSERT_TRUE(e);
   EXPECT_FALSE(e->model_info().has_vision);
-  auto g = generate(*e, caption({image(media::testing::png_image(8, 8), 100)}));
+  auto g = generate(*e, caption({image(image::testing::png_image(8, 8), 100)}));
   ASSERT_FALSE(g.is_ok());
   EXPECT_EQ(http_status_of(g.status()), 400);
   EXPECT_EQ(g.status().code(), "image_not_supported");

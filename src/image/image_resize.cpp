@@ -1,10 +1,10 @@
-#include "media/image_resize.h"
+#include "image/image_resize.h"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-namespace openbatch::media {
+namespace openbatch::image {
 
 namespace {
 
@@ -86,4 +86,4 @@ RgbImage downscale_to_fit(RgbImage image, uint32_t max_side) {
   return out;
 }
 
-}  // namespace openbatch::media
+}  // namespace openbatch::image

@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "media/ip_address.h"
+#include "net/ip_address.h"
 
-namespace openbatch::media {
+namespace openbatch::net {
 
 struct DestinationPolicy {
   bool allow_private = false;  // every address may be reached
@@ -25,4 +25,4 @@ struct DestinationPolicy {
   bool names_hosts() const { return !allowed_hosts.empty(); }
 };
 
-}  // namespace openbatch::media
+}  // namespace openbatch::net

@@ -1,4 +1,4 @@
-#include "media/ip_address.h"
+#include "net/ip_address.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
-namespace openbatch::media {
+namespace openbatch::net {
 
 namespace {
 
@@ -122,4 +122,4 @@ const char* describe(AddressRange range) {
   return "reserved";
 }
 
-}  // namespace openbatch::media
+}  // namespace openbatch::net

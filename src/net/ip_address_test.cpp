@@ -1,12 +1,12 @@
-#include "media/ip_address.h"
+#include "net/ip_address.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
-#include "media/destination_policy.h"
+#include "net/destination_policy.h"
 
-namespace openbatch::media {
+namespace openbatch::net {
 namespace {
 
 AddressRange range_of(const std::string& text) {
@@ -187,4 +187,4 @@ TEST(DestinationPolicyTest, AllowedHostsByNameOrByAddress) {
 }
 
 }  // namespace
-}  // namespace openbatch::media
+}  // namespace openbatch::net

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace openbatch::media::testing {
+namespace openbatch::image::testing {
 
 inline void put_be32(std::string& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xFF);
@@ -127,4 +127,4 @@ inline std::string data_url(const std::string& media_type, const std::string& by
   return out;
 }
 
-}  // namespace openbatch::media::testing
+}  // namespace openbatch::image::testing

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace openbatch::media {
+namespace openbatch::image {
 
 struct RgbImage {
   uint32_t width = 0;
@@ -16,4 +16,4 @@ struct RgbImage {
   size_t n_bytes() const { return size_t{width} * height * 3; }
 };
 
-}  // namespace openbatch::media
+}  // namespace openbatch::image

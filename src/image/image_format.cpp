@@ -1,10 +1,10 @@
-#include "media/image_format.h"
+#include "image/image_format.h"
 
 #include <webp/decode.h>
 
 #include <cctype>
 
-namespace openbatch::media {
+namespace openbatch::image {
 
 namespace {
 
@@ -103,4 +103,4 @@ Result<ImageFormat> read_image_format(std::string_view b) {
   return f;
 }
 
-}  // namespace openbatch::media
+}  // namespace openbatch::image

@@ -8,10 +8,10 @@
 
 #include <optional>
 
-#include "media/destination_policy.h"
-#include "media/ip_address.h"
+#include "net/destination_policy.h"
+#include "net/ip_address.h"
 
-namespace openbatch::media {
+namespace openbatch::net {
 
 class ConnectCheck {
  public:
@@ -33,4 +33,4 @@ class ConnectCheck {
   std::optional<AddressRange> refused_;
 };
 
-}  // namespace openbatch::media
+}  // namespace openbatch::net

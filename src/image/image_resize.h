@@ -4,9 +4,9 @@
 
 #include <cstdint>
 
-#include "media/rgb_image.h"
+#include "image/rgb_image.h"
 
-namespace openbatch::media {
+namespace openbatch::image {
 
 // The size image takes once its longer side is at most max_side: the aspect ratio kept (each side
 // rounded, at least 1), never larger than it is.
@@ -20,4 +20,4 @@ void fit_within(uint32_t width, uint32_t height, uint32_t max_side, uint32_t& ou
 // REQUIRES: max_side > 0; image.pixels holds image.n_bytes() bytes.
 RgbImage downscale_to_fit(RgbImage image, uint32_t max_side);
 
-}  // namespace openbatch::media
+}  // namespace openbatch::image

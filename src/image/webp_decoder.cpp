@@ -1,11 +1,11 @@
-#include "media/webp_decoder.h"
+#include "image/webp_decoder.h"
 
 #include <webp/decode.h>
 #include <webp/demux.h>
 
 #include <memory>
 
-namespace openbatch::media {
+namespace openbatch::image {
 
 namespace {
 
@@ -65,4 +65,4 @@ Result<RgbImage> decode_webp(std::string_view bytes) {
   return image;
 }
 
-}  // namespace openbatch::media
+}  // namespace openbatch::image

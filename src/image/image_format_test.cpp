@@ -1,16 +1,16 @@
-#include "media/image_format.h"
+#include "image/image_format.h"
 
 #include <gtest/gtest.h>
 
 #include "common/http_status.h"
-#include "media/test_images_for_test.h"
+#include "image/test_images_for_test.h"
 
-namespace openbatch::media {
+namespace openbatch::image {
 namespace {
 
 TEST(ImageFormatTest, ReadsFormatAndSizeOfLossyAndLosslessWebp) {
   for (bool lossless : {false, true}) {
-    auto webp = read_image_format(testing::webp_image(45, 17, 1, lossless));
+    auto webp = read_image_format(image::testing::webp_image(45, 17, 1, lossless));
     ASSERT_TRUE(webp.is_ok()) << webp.status().message();
     EXPECT_EQ(webp->name, "webp");
     EXPECT_EQ(webp->width, 45u);
@@ -19,13 +19,13 @@ TEST(ImageFormatTest, ReadsFormatAndSizeOfLossyAndLosslessWebp) {
 }
 
 TEST(ImageFormatTest, ReadsFormatAndSizeOfPngBmpGifJpeg) {
-  auto png = read_image_format(testing::png_image(40, 30));
+  auto png = read_image_format(image::testing::png_image(40, 30));
   ASSERT_TRUE(png.is_ok());
   EXPECT_EQ(png->name, "png");
   EXPECT_EQ(png->width, 40u);
   EXPECT_EQ(png->height, 30u);
 
-  auto bmp = read_image_format(testing::bmp_image(7, 9));
+  auto bmp = read_image_format(image::testing::bmp_image(7, 9));
   ASSERT_TRUE(bmp.is_ok());
   EXPECT_EQ(bmp->name, "bmp");
   EXPECT_EQ(bmp->width, 7u);
@@ -58,7 +58,7 @@ TEST(ImageFormatTest, TurnsAwayWhatIsNotAnImageSayingWhatItLooksLike) {
       {"%PDF-1.7", "invalid_image_format", "PDF"},
       {"%PDF-1.7", "invalid_image_format", "Supported formats: png, jpeg, gif, bmp, webp."},
       {std::string("RIFF\x10\x00\x00\x00WEBPVP8 ", 16), "invalid_image", "webp image is truncated"},
-      {testing::webp_image(8, 8).substr(0, 24), "invalid_image", "webp image is truncated"},
+      {image::testing::webp_image(8, 8).substr(0, 24), "invalid_image", "webp image is truncated"},
       {"", "invalid_image_format", "empty"},
       {std::string("\x89PNG\r\n\x1a\n\x00\x00", 10), "invalid_image", "png image is truncated"},
       {std::string("\xFF\xD8\xFF\xD9", 4), "invalid_image", "jpeg image is truncated"},
@@ -76,4 +76,4 @@ TEST(ImageFormatTest, TurnsAwayWhatIsNotAnImageSayingWhatItLooksLike) {
 }
 
 }  // namespace
-}  // namespace openbatch::media
+}  // namespace openbatch::image

@@ -9,7 +9,7 @@
 
 #include "common/status.h"
 
-namespace openbatch::media {
+namespace openbatch::image {
 
 struct ImageFormat {
   std::string name;  // "png", "jpeg", "gif", "bmp", "webp"
@@ -22,4 +22,4 @@ struct ImageFormat {
 // invalid_image when the header is cut short or declares no pixels.
 Result<ImageFormat> read_image_format(std::string_view bytes);
 
-}  // namespace openbatch::media
+}  // namespace openbatch::image

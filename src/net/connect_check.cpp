@@ -1,11 +1,11 @@
-#include "media/connect_check.h"
+#include "net/connect_check.h"
 
 #include <sys/socket.h>
 
 #include <memory>
 #include <string>
 
-namespace openbatch::media {
+namespace openbatch::net {
 namespace {
 
 // The host of the URL being fetched now (after redirects), as the URL spells it; "" if unknown.
@@ -49,4 +49,4 @@ curl_socket_t ConnectCheck::open_socket(void* clientp, curlsocktype purpose, cur
   return ::socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 }
 
-}  // namespace openbatch::media
+}  // namespace openbatch::net

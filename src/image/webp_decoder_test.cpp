@@ -1,4 +1,4 @@
-#include "media/webp_decoder.h"
+#include "image/webp_decoder.h"
 
 #include <gtest/gtest.h>
 #include <webp/encode.h>
@@ -6,10 +6,10 @@
 
 #include <cstdlib>
 
-#include "media/image_format.h"
-#include "media/test_images_for_test.h"
+#include "image/image_format.h"
+#include "image/test_images_for_test.h"
 
-namespace openbatch::media {
+namespace openbatch::image {
 namespace {
 
 // An animation of frames of one colour each (RGBA, opaque), 100 ms a frame, made with libwebpmux.
@@ -45,12 +45,12 @@ std::string animated_webp(int width, int height, const std::vector<std::array<ui
 }
 
 TEST(WebpDecoderTest, LosslessWebpDecodesToItsExactPixels) {
-  const std::string webp = testing::webp_image(37, 21, 3, /*lossless=*/true);
+  const std::string webp = image::testing::webp_image(37, 21, 3, /*lossless=*/true);
   auto image = decode_webp(webp);
   ASSERT_TRUE(image.is_ok()) << image.status().message();
   EXPECT_EQ(image->width, 37u);
   EXPECT_EQ(image->height, 21u);
-  EXPECT_EQ(image->pixels, testing::test_pixels(37, 21, 3));
+  EXPECT_EQ(image->pixels, image::testing::test_pixels(37, 21, 3));
 }
 
 TEST(WebpDecoderTest, LossyWebpDecodesCloseToItsPixels) {
@@ -97,7 +97,7 @@ TEST(WebpDecoderTest, AnimatedWebpGivesItsFirstFrame) {
 }
 
 TEST(WebpDecoderTest, CorruptOrTruncatedWebpIsInvalidImage) {
-  const std::string good = testing::webp_image(40, 40, 7);
+  const std::string good = image::testing::webp_image(40, 40, 7);
   std::string corrupt = good;
   for (size_t i = 30; i < corrupt.size(); ++i) corrupt[i] = static_cast<char>((i * 31) & 0xFF);
   const std::string cases[] = {corrupt, good.substr(0, good.size() / 2), good.substr(0, 20), "RIFF", ""};
@@ -111,4 +111,4 @@ TEST(WebpDecoderTest, CorruptOrTruncatedWebpIsInvalidImage) {
 }
 
 }  // namespace
-}  // namespace openbatch::media
+}  // namespace openbatch::image

@@ -4,9 +4,9 @@
 #include <string_view>
 
 #include "common/status.h"
-#include "media/rgb_image.h"
+#include "image/rgb_image.h"
 
-namespace openbatch::media {
+namespace openbatch::image {
 
 // The pixels of a WebP file: lossy, lossless, with or without alpha (dropped, as for the other
 // formats), or animated (its first frame, as for animated GIFs). 400 invalid_image when the file is
@@ -16,4 +16,4 @@ namespace openbatch::media {
 // Thread-safe.
 Result<RgbImage> decode_webp(std::string_view bytes);
 
-}  // namespace openbatch::media
+}  // namespace openbatch::image

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace openbatch::media {
+namespace openbatch::net {
 
 // An IPv4 or an IPv6 address. An IPv4 address is kept as itself (its 4 bytes first), never mapped.
 struct IpAddress {
@@ -50,4 +50,4 @@ AddressRange classify(const IpAddress& address);
 // "public", "loopback", "private", "shared (carrier-grade NAT)", "link-local", ...
 const char* describe(AddressRange range);
 
-}  // namespace openbatch::media
+}  // namespace openbatch::net

@@ -1,14 +1,14 @@
-#include "media/image_resize.h"
+#include "image/image_resize.h"
 
 #include <gtest/gtest.h>
 
-#include "media/test_images_for_test.h"
+#include "image/test_images_for_test.h"
 
-namespace openbatch::media {
+namespace openbatch::image {
 namespace {
 
 RgbImage test_image(uint32_t width, uint32_t height, uint32_t seed) {
-  return {width, height, testing::test_pixels(width, height, seed)};
+  return {width, height, image::testing::test_pixels(width, height, seed)};
 }
 
 TEST(ImageResizeTest, HalvesA1024x768ImageToTheMeanOfEach2x2Block) {
@@ -89,4 +89,4 @@ TEST(ImageResizeTest, AveragesOverUnevenFactorsWithoutBias) {
 }
 
 }  // namespace
-}  // namespace openbatch::media
+}  // namespace openbatch::image

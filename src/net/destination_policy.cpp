@@ -1,9 +1,9 @@
-#include "media/destination_policy.h"
+#include "net/destination_policy.h"
 
 #include <algorithm>
 #include <cctype>
 
-namespace openbatch::media {
+namespace openbatch::net {
 
 namespace {
 
@@ -27,4 +27,4 @@ bool DestinationPolicy::allows(std::string_view url_host, const IpAddress& addre
   });
 }
 
-}  // namespace openbatch::media
+}  // namespace openbatch::net
