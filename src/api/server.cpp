@@ -1,6 +1,5 @@
 #include "api/server.h"
 
-#include <arpa/inet.h>
 #include <httplib.h>
 
 #include <algorithm>
@@ -11,13 +10,9 @@
 #include "api/http_server.h"
 #include "api/routes.h"
 #include "batch/batch_service.h"
-#include "blobs/blobs.h"
 #include "common/clock.h"
 #include "engine/metered_engine.h"
-#include "store/store.h"
-#include "webhooks/curl_webhook_transport.h"
-#include "webhooks/webhook_signature.h"
-#include "webhooks/webhook_url.h"
+#include "net/ip_address.h"
 
 namespace openbatch::api {
 
@@ -25,8 +20,7 @@ struct Server::Impl {
   ServerOptions options;
   ApiKeyMatcher keys{std::vector<std::string>{}};
   RouteContext ctx;
-  std::unique_ptr<engine::MeteredEngine> engine;  // before batches: it outlives their requests
-  std::unique_ptr<batch::BatchService> batches;
+  batch::BatchService* batches = nullptr;
   std::unique_ptr<HttpServer> http;
 };
 
@@ -56,7 +50,8 @@ std::string host_of(std::string value) {
   if (auto scheme = value.find("://"); scheme != std::string::npos) value.erase(0, scheme + 3);
   std::string host;
   if (!value.empty() && value[0] == '[') {
-    host = value.substr(1, value.find(']') == std::string::npos ? std::string::npos : value.find(']') - 1);
+    const size_t close = value.find(']');
+    host = value.substr(1, close == std::string::npos ? std::string::npos : close - 1);
   } else {
     host = value.substr(0, value.find(':'));
   }
@@ -79,12 +74,6 @@ std::string authority_of(std::string value) {
   return host + ":" + port;
 }
 
-bool is_ip_literal(const std::string& host) {
-  in6_addr v6{};
-  in_addr v4{};
-  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, host.c_str(), &v6) == 1;
-}
-
 // A server without API keys answers anyone who can reach it, web pages in its operator's browser
 // included: it answers only Host names that cannot be an attacker's (IP addresses, localhost, the
 // --allowed-host names) and refuses requests from another origin, and bodies a page could send
@@ -92,7 +81,7 @@ bool is_ip_literal(const std::string& host) {
 Status check_keyless_request(const ServerOptions& options, const httplib::Request& req) {
   if (req.has_header("Host")) {
     const std::string host = host_of(req.get_header_value("Host"));
-    const bool allowed = host == "localhost" || is_ip_literal(host) ||
+    const bool allowed = host == "localhost" || net::parse_ip_address(host).has_value() ||
                          std::find(options.allowed_hosts.begin(), options.allowed_hosts.end(), host) !=
                              options.allowed_hosts.end();
     if (!allowed) {
@@ -138,80 +127,17 @@ BodyBudget body_budget(const ServerOptions& options, const httplib::Request& req
   return budget;
 }
 
-// The batch service on the store the options name: PostgreSQL (file bytes in it, or in files_dir) or,
-// by default, SQLite and files in the data directory.
-Result<std::unique_ptr<batch::BatchService>> open_batch_service(const ServerOptions& options,
-                                                                engine::Engine& engine) {
-  batch::BatchServiceOptions o;
-  o.data_dir = options.data_dir;
-  o.api_keys = options.api_keys;
-  o.limits = options.limits;
-  o.completion_window_seconds = options.completion_window_seconds;
-  o.lease_duration = std::chrono::milliseconds(static_cast<int64_t>(options.lease_seconds * 1000));
-  store::StoreOptions store_options;
-  if (!options.webhook_url.empty()) {
-    if (Status s = check_webhook_options(options); !s) return s;
-    o.webhooks.url = options.webhook_url;
-    o.webhooks.key = *webhooks::decode_webhook_secret(options.webhook_secret);
-    webhooks::CurlTransportOptions transport;
-    transport.destinations.allow_private = options.webhook_allow_private;
-    o.webhook_transport = webhooks::make_curl_webhook_transport(transport);
-    store_options.batch_events = true;
-  }
-  if (!options.db.empty()) {
-    auto store = store::open_store(options.db, store_options);
-    if (!store) return store.status();
-    o.store = std::move(store).value();
-    o.exclusive = !store::is_postgres_url(options.db);
-  }
-  if (!options.files_dir.empty()) {
-    auto blobs = blobs::open_local_blob_store(blobs::blob_folder_in(options.files_dir),
-                                              /*shared=*/store::is_postgres_url(options.db));
-    if (!blobs) return blobs.status();
-    o.blobs = std::move(blobs).value();
-  } else if (store::is_postgres_url(options.db)) {
-    auto blobs = blobs::open_postgres_blob_store(options.db);
-    if (!blobs) return blobs.status();
-    o.blobs = std::move(blobs).value();
-  }
-  return batch::BatchService::open(std::move(o), engine);
-}
-
 }  // namespace
 
-Status check_webhook_options(const ServerOptions& options) {
-  if (options.webhook_url.empty()) {
-    if (!options.webhook_secret.empty())
-      return Status::invalid_request("--webhook-secret needs --webhook-url");
-    return Status::ok();
-  }
-  if (options.webhook_secret.empty()) {
-    return Status::invalid_request(
-        "--webhook-url needs a secret to sign the events with: --webhook-secret whsec_... or "
-        "$OPENBATCH_WEBHOOK_SECRET");
-  }
-  if (auto key = webhooks::decode_webhook_secret(options.webhook_secret); !key) {
-    return Status::invalid_request("--webhook-secret: " + key.status().message());
-  }
-  net::DestinationPolicy policy;
-  policy.allow_private = options.webhook_allow_private;
-  return webhooks::check_webhook_url(options.webhook_url, policy);
-}
-
-Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_unique<Impl>()) {
+Server::Server(ServerOptions options, engine::MeteredEngine& engine, batch::BatchService& batches)
+    : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->keys = ApiKeyMatcher(impl_->options.api_keys);
   impl_->ctx.options = &impl_->options;
-  impl_->engine = std::make_unique<engine::MeteredEngine>(engine);
-  impl_->ctx.engine = impl_->engine.get();
+  impl_->ctx.engine = &engine;
   impl_->ctx.started_at = SystemClock::instance().now_seconds();
-  auto service = open_batch_service(impl_->options, *impl_->engine);
-  if (service) {
-    impl_->batches = std::move(service).value();
-    impl_->ctx.batches = impl_->batches.get();
-  } else {
-    open_status_ = service.status();
-  }
+  impl_->batches = &batches;
+  impl_->ctx.batches = &batches;
   ConnectionLimits limits;
   limits.max_connections = impl_->options.max_connections;
   limits.max_connections_per_address = impl_->options.max_connections_per_address;
@@ -258,19 +184,13 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   register_embeddings_routes(http, impl_->ctx);
   register_responses_routes(http, impl_->ctx);
   register_completions_routes(http, impl_->ctx);
-  if (impl_->batches) {
-    register_file_routes(http, impl_->ctx);
-    register_batch_routes(http, impl_->ctx);
-  }
+  register_file_routes(http, impl_->ctx);
+  register_batch_routes(http, impl_->ctx);
 }
 
-Server::~Server() {
-  stop();
-  if (impl_->batches) impl_->batches->stop();
-}
+Server::~Server() { stop(); }
 
 Status Server::run() {
-  if (!open_status_) return open_status_;
   auto& http = *impl_->http;
   int port = impl_->options.port;
   // Port 0 asks for any free port; the log line tells which (tests read it).
@@ -289,7 +209,7 @@ Status Server::run() {
 
 void Server::stop() {
   impl_->http->drain();
-  if (impl_->batches) impl_->batches->stop();
+  impl_->batches->stop();
 }
 
 void Server::close_connections() { impl_->http->close_connections(); }

@@ -1,4 +1,4 @@
-// The exit codes of every openbatch subcommand, which scripts may rely on (README, "Command line").
+// The exit codes of every openbatch subcommand, which scripts may rely on (docs/command-line.md).
 #pragma once
 
 #include <cstdio>

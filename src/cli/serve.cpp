@@ -12,9 +12,11 @@
 
 #include "api/api_keys.h"
 #include "api/server.h"
+#include "cli/batch_storage.h"
 #include "cli/commands.h"
 #include "cli/engine_options.h"
 #include "cli/exit_codes.h"
+#include "engine/metered_engine.h"
 #include "store/store.h"
 
 namespace openbatch::cli {
@@ -24,6 +26,7 @@ namespace {
 struct ServeOptions {
   EngineOptions engine;
   api::ServerOptions server;
+  BatchStorageOptions storage;
   std::vector<std::string> api_key_files;
   double shutdown_grace_seconds = 8;
   int64_t max_request_mb = 32;
@@ -76,7 +79,15 @@ int serve(ServeOptions opts) {
     std::fprintf(stderr, "openbatch: model '%s' ready on %s: %d requests in flight\n", info.id.c_str(),
                  describe_engine_source(opts.engine).c_str(), info.parallel);
   }
-  api::Server server(opts.server, **engine);
+  // Everything runs on the metered engine, so that /metrics counts batch work too.
+  engine::MeteredEngine metered(**engine);
+  auto batches = open_batch_service(opts.storage, opts.server.api_keys, opts.server.limits, metered);
+  if (!batches) {
+    std::fprintf(stderr, "openbatch: %s\n", batches.status().message().c_str());
+    (*engine)->shutdown();
+    return kExitError;
+  }
+  api::Server server(opts.server, metered, **batches);
 
   // The drain: a stop signal stops new work at once and gives the requests in progress until the
   // grace runs out; then their generations end (503) and their connections are cut.
@@ -181,11 +192,11 @@ void register_serve(CLI::App& app) {
                   "Without API keys: a Host name the server answers besides IP addresses and localhost; "
                   "repeat for several (others are refused, against DNS rebinding)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--data-dir", opts->server.data_dir,
+  cmd->add_option("--data-dir", opts->storage.data_dir,
                   "Where files and batches are kept: a folder openbatch creates (0700) and marks as its "
                   "own; an existing one that is not empty and not openbatch's is refused")
       ->capture_default_str();
-  cmd->add_option("--db", opts->server.db,
+  cmd->add_option("--db", opts->storage.db,
                   "Keep files and batches in this PostgreSQL database (a libpq URI: "
                   "postgresql://USER@HOST:5432/DB, postgresql:///DB?host=/run/postgresql), shared by every "
                   "node that names it: any node answers any call and runs any batch's requests (default: "
@@ -193,16 +204,16 @@ void register_serve(CLI::App& app) {
       ->check([](const std::string& url) {
         return store::is_postgres_url(url) ? std::string() : "expected a postgresql:// or postgres:// URI";
       });
-  cmd->add_option("--files-dir", opts->server.files_dir,
+  cmd->add_option("--files-dir", opts->storage.files_dir,
                   "Keep file bytes in this directory (shared by the nodes, e.g. a network file system) "
                   "instead of in the database (--db) or --data-dir; they go in a folder openbatch makes in "
                   "it, openbatch-files, and nothing else there is touched");
-  cmd->add_option("--lease-seconds", opts->server.lease_seconds,
+  cmd->add_option("--lease-seconds", opts->storage.lease_seconds,
                   "How long this node's claim on batch requests holds without renewal (renewed every third "
                   "of it while they run); the requests of a node that dies go to the others after it")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--completion-window-seconds", opts->server.completion_window_seconds,
+  cmd->add_option("--completion-window-seconds", opts->storage.completion_window_seconds,
                   "How long the \"24h\" completion window lasts (for testing expiry)")
       ->capture_default_str();
   cmd->add_option("--max-enqueued-tokens", opts->server.limits.max_enqueued_tokens,
@@ -226,15 +237,15 @@ void register_serve(CLI::App& app) {
                   "start); then they end with a 503")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  cmd->add_option("--webhook-url", opts->server.webhook_url,
+  cmd->add_option("--webhook-url", opts->storage.webhook_url,
                   "POST a signed event (OpenAI's batch.completed, batch.failed, batch.expired, "
                   "batch.cancelled) to this http(s) URL when a batch ends; retried until the receiver "
                   "answers 2xx (for 24 h). Public addresses only, unless --webhook-allow-private");
-  cmd->add_option("--webhook-secret", opts->server.webhook_secret,
+  cmd->add_option("--webhook-secret", opts->storage.webhook_secret,
                   "The whsec_... secret the events are signed with (Standard Webhooks, as OpenAI signs "
                   "them; the receiver checks with client.webhooks.unwrap). Other local users see the "
                   "command line: prefer $OPENBATCH_WEBHOOK_SECRET");
-  cmd->add_flag("--webhook-allow-private", opts->server.webhook_allow_private,
+  cmd->add_flag("--webhook-allow-private", opts->storage.webhook_allow_private,
                 "Let --webhook-url reach loopback, private and link-local addresses");
   cmd->add_flag("--verbose,-v", opts->verbose, "Log llama.cpp's own messages");
   cmd->callback([opts] {
@@ -242,10 +253,10 @@ void register_serve(CLI::App& app) {
     gather_api_keys(*opts);
     opts->server.max_request_body_bytes = opts->max_request_mb << 20;
     if (const char* env = std::getenv("OPENBATCH_WEBHOOK_SECRET");
-        env && opts->server.webhook_secret.empty()) {
-      opts->server.webhook_secret = env;
+        env && opts->storage.webhook_secret.empty()) {
+      opts->storage.webhook_secret = env;
     }
-    if (Status s = api::check_webhook_options(opts->server); !s) {
+    if (Status s = check_webhook_options(opts->storage); !s) {
       throw CLI::ValidationError(s.message());
     }
     int rc = serve(*opts);

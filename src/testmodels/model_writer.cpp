@@ -282,7 +282,7 @@ const std::vector<ModelShape>& model_shapes() {
     // ends in a run of t); its rope base and context; DeepStack features into the first 2 of 3 layers
     // (the real model: its first 3 of 36; llama.cpp's qwen3vl graph adds a slice after the last
     // layer has kept only the output rows, so a DeepStack layer must not be the last). The template:
-    // see README (Qwen3.5-4B.jinja renders images as Qwen3-VL's does).
+    // see docs/models.md, "Images" (Qwen3.5-4B.jinja renders images as Qwen3-VL's does).
     ModelShape vl3 = real("qwen3-vl-tiny-text", "qwen3vl", "qwen2", "Qwen3.5-4B.jinja", 64, 3, 4, 2, 128,
                           262144, 5000000.0f, 1e-6f);
     vl3.rope_sections = {4, 2, 2, 0};

@@ -39,7 +39,7 @@ struct LoadPlan {
   // (engine/llama/llama_engine.h). On a CPU by default two, each decoding on half the threads: the
   // threads of one decode wait for each other at every operation of the graph, so where something
   // else takes a core, a decode runs at the pace of its slowest thread, and two decodes that never
-  // wait for each other keep both cores' share (measured in README, "A machine that is not idle").
+  // wait for each other keep both cores' share (measured in docs/performance.md, "On a real vocabulary").
   // One on a GPU, with a projector (images are decoded by one encoder), or with one thread.
   int contexts = 1;
   int parallel = 1;          // request sequences of each context
