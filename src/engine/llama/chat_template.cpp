@@ -85,6 +85,12 @@ common_chat_msg to_common(const Message& m, const std::string& content) {
 
 }  // namespace
 
+std::string ChatPrompt::piece_of(const llama_vocab* vocab, llama_token token) const {
+  const bool preserved =
+      std::find(preserved_tokens.begin(), preserved_tokens.end(), token) != preserved_tokens.end();
+  return token_piece(vocab, token, /*special=*/preserved);
+}
+
 bool call_complete(const ToolCall& call) {
   if (call.name.empty()) return false;
   const auto args = nlohmann::json::parse(call.arguments, nullptr, /*allow_exceptions=*/false);
