@@ -7,12 +7,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { fileLines as lines, startServer, waitForBatch as waitFor } from './harness.mjs';
+import { COMPLETION_TOKENS, startStandin } from './standin_upstream.mjs';
 
 const task = (i, body = {}) => ({
   custom_id: `task-${i}`, method: 'POST', url: '/v1/chat/completions',
   body: { model: 'gpt-4o-mini', max_tokens: 48, seed: i, messages: [{ role: 'system', content: 'You describe furniture.' }, { role: 'user', content: `Item ${i}: a chair.` }], ...body },
 });
 const jsonl = (lines) => lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l)) + '\n').join('');
+
+// Polls the batch until until(batch) holds; throws after timeoutMs, saying where it stands.
+async function waitUntil(client, id, until, what, timeoutMs = 60000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const b = await client.batches.retrieve(id);
+    if (until(b)) return b;
+    if (Date.now() > deadline) throw new Error(`batch ${id} is ${b.status} ${JSON.stringify(b.request_counts)}, not ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 async function upload(client, text, name = 'tasks.jsonl') {
   return client.files.create({ file: await toFile(Buffer.from(text), name), purpose: 'batch' });
@@ -107,21 +119,35 @@ test('a request that fails at run time goes to the error file and the batch comp
 });
 
 test('cancel stops a running batch and keeps what finished', async (t) => {
-  const server = await startServer({ args: ['--parallel', '2'] });
-  t.after(() => server.stop());
+  // A stand-in upstream lets ten answers out and holds the rest at its gate: the cancel comes with ten
+  // requests done and the others left, whatever the machine's speed.
+  const upstream = await startStandin({ delayMs: 0, holdAfter: 10 });
+  const server = await startServer({ model: null, args: ['--upstream', upstream.baseURL, '--parallel', '2'] });
+  t.after(async () => {
+    upstream.release();
+    await server.stop();
+    await upstream.close();
+  });
   const { client } = server;
-  // Far more work than any machine finishes in the test's time: the cancel, not the speed, ends it.
-  const file = await upload(client, jsonl(Array.from({ length: 3000 }, (_, i) => task(i, { max_tokens: 64, ignore_eos: true }))));
+  const n = 100;
+  const file = await upload(client, jsonl(Array.from({ length: n }, (_, i) => task(i))));
   const b = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
-  await waitFor(client, b.id, ['in_progress']);
-  await new Promise((r) => setTimeout(r, 300));
+  await upstream.waitFor(() => upstream.answered() === 10 && upstream.held() > 0, 'ten answers out, the next held');
+  const running = await waitUntil(client, b.id, (x) => x.request_counts.completed === 10, 'ten done');
+  assert.equal(running.status, 'in_progress');
+  assert.deepEqual(running.request_counts, { total: n, completed: 10, failed: 0 });
   const cancelling = await client.batches.cancel(b.id);
   assert.ok(['cancelling', 'cancelled'].includes(cancelling.status));
   const done = await waitFor(client, b.id, ['cancelled'], 20000);
   assert.ok(done.cancelled_at > 0);
-  assert.ok(done.request_counts.completed < 3000, 'it stopped before the end');
+  assert.deepEqual(done.request_counts, { total: n, completed: 10, failed: n - 10 }, 'it stopped before the end');
   const out = await lines(client, done.output_file_id);
   assert.equal(out.length, done.request_counts.completed);
+  const err = await lines(client, done.error_file_id);
+  assert.equal(err.length, n - 10);
+  for (const l of err) assert.equal(l.error.code, 'batch_cancelled');
+  assert.deepEqual([...out, ...err].map((l) => l.custom_id).sort(), Array.from({ length: n }, (_, i) => `task-${i}`).sort());
+  assert.equal(upstream.answered(), 10, 'nothing ran after the cancel');
 });
 
 test('a batch past its completion window expires; unfinished requests get batch_expired', async (t) => {
@@ -178,26 +204,50 @@ test('lists paginate with after/limit; delete removes a file; keys see only thei
 test('a server killed with SIGKILL mid-batch resumes: every custom_id ends in exactly one file, once', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'openbatch-crash-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  // The requests run on a stand-in upstream whose gate holds every answer until the test opens it: each
+  // kill lands once a chosen number more requests are done, with requests waiting at the gate.
+  const upstream = await startStandin({ delayMs: 0, held: true });
+  t.after(() => upstream.close());
+  const start = () => startServer({ dataDir, model: null, args: ['--upstream', upstream.baseURL, '--parallel', '4'] });
   const n = 300;
-  let server = await startServer({ dataDir, args: ['--parallel', '4'] });
+  let server = await start();
   const file = await upload(server.client, jsonl(Array.from({ length: n }, (_, i) => task(i, { max_tokens: 32 }))));
   const { id } = await server.client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
-  const seen = [];
-  for (let kill = 0; kill < 4; kill++) {
-    await new Promise((r) => setTimeout(r, 200 + Math.floor(Math.random() * 1200)));
-    const b = await server.client.batches.retrieve(id);
-    seen.push(`${b.status} ${b.request_counts.completed + b.request_counts.failed}`);
+  let done = 0;
+  for (const step of [20, 35, 50]) {
+    upstream.open(step);
+    const b = await waitUntil(server.client, id, (x) => x.request_counts.completed >= done + step, `${done + step} done`);
+    await upstream.waitFor(() => upstream.held() > 0, 'a request waiting at the gate');
+    done += step;
+    assert.equal(b.status, 'in_progress');
+    assert.deepEqual(b.request_counts, { total: n, completed: done, failed: 0 }, 'the kill lands mid-run');
     await server.stop('SIGKILL');
-    server = await startServer({ dataDir, args: ['--parallel', '4'] });
+    // The killed server's requests leave the gate, so that the next answers go to the new one.
+    await upstream.waitFor(() => upstream.held() === 0, 'the killed server\'s requests gone');
+    server = await start();
   }
+  // The last kill comes as soon as 15 more answers have left the upstream: some may not be stored yet,
+  // and those run again after the restart.
+  const answered = upstream.answered();
+  upstream.open(15);
+  await upstream.waitFor(() => upstream.answered() === answered + 15 && upstream.held() > 0, '15 more answers out');
+  const last = await server.client.batches.retrieve(id);
+  await server.stop('SIGKILL');
+  assert.equal(last.status, 'in_progress');
+  assert.ok(last.request_counts.completed >= done && last.request_counts.completed <= done + 15, JSON.stringify(last.request_counts));
+  await upstream.waitFor(() => upstream.held() === 0, 'the killed server\'s requests gone');
+  server = await start();
   t.after(() => server.stop());
-  const done = await waitFor(server.client, id, ['completed'], 180000);
-  const out = await lines(server.client, done.output_file_id);
-  const err = await lines(server.client, done.error_file_id);
+  upstream.release();
+  const finished = await waitFor(server.client, id, ['completed'], 180000);
+  const out = await lines(server.client, finished.output_file_id);
+  const err = await lines(server.client, finished.error_file_id);
   const ids = [...out, ...err].map((l) => l.custom_id);
-  assert.equal(ids.length, n, `progress at kills: ${seen.join(', ')}`);
+  assert.equal(ids.length, n);
   assert.equal(new Set(ids).size, n);
-  assert.deepEqual(done.request_counts, { total: n, completed: out.length, failed: err.length });
+  assert.deepEqual(finished.request_counts, { total: n, completed: out.length, failed: err.length });
   assert.equal(err.length, 0);
-  assert.ok(done.usage.output_tokens > 0);
+  assert.equal(finished.usage.output_tokens, n * COMPLETION_TOKENS, 'each request counted once');
+  // Only an answer the last kill caught before it was stored runs twice.
+  assert.ok(upstream.answered() >= n && upstream.answered() <= n + 15, `${upstream.answered()} answers`);
 });

@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, BIN, MODEL } from './harness.mjs';
+import { startStandin } from './standin_upstream.mjs';
 
 // A CSV reader for checking what the binary writes (RFC 4180: quotes, doubled quotes, newlines).
 function parseCsv(text) {
@@ -55,11 +56,29 @@ writeFileSync(csvPath, ['Title,Year,Overview', ...movies.map((m) => [m.Title, m.
 writeFileSync(join(dir, 'prompt.txt'), 'Categorise the movie. Answer as JSON: {"categories": [...], "summary": "..."}');
 
 let server; let env;
+// A second server, on a stand-in upstream that holds every answer: its batches stay in progress until
+// cancelled, on any machine, so that a cancel or a Ctrl-C always comes while requests are left.
+let heldUpstream; let heldServer; let heldEnv;
 before(async () => {
   server = await startServer();
   env = { OPENAI_BASE_URL: server.baseURL, OPENAI_API_KEY: 'sk-test' };
+  heldUpstream = await startStandin({ delayMs: 0, held: true });
+  heldServer = await startServer({ model: null, args: ['--upstream', heldUpstream.baseURL] });
+  heldEnv = { OPENAI_BASE_URL: heldServer.baseURL, OPENAI_API_KEY: 'sk-test' };
 });
-after(async () => { await server?.stop(); });
+after(async () => {
+  await server?.stop();
+  heldUpstream?.release();
+  await heldServer?.stop();
+  await heldUpstream?.close();
+});
+
+// The batch as `batches show --json` prints it.
+async function showBatch(id, cliEnv) {
+  const r = await cli(['batches', 'show', id, '--json'], { env: cliEnv });
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
 
 test('prepare writes one request per CSV row, quoted fields intact', async () => {
   const tasks = join(dir, 'tasks.jsonl');
@@ -188,17 +207,22 @@ test('submit --wait exits 3 for a batch that fails validation, 5 for a cancelled
   assert.equal(r.code, 3, r.stderr);
   assert.match(r.stderr, /failed\n\s+model_not_found: .*\(line 1\)/);
 
+  // On the held upstream: the batch is in progress, none of it answered, when the cancel comes.
   const many = join(dir, 'many.jsonl');
   writeFileSync(many, Array.from({ length: 200 }, (_, i) => JSON.stringify({ custom_id: `c${i}`, method: 'POST', url: '/v1/chat/completions',
     body: { model: 'gpt-4o-mini', max_tokens: 200, messages: [{ role: 'user', content: `item ${i}` }] } })).join('\n') + '\n');
-  const sub = await cli(['submit', many], { env });
+  const sub = await cli(['submit', many], { env: heldEnv });
   assert.equal(sub.code, 0, sub.stderr);
   const id = sub.stdout.trim();
-  const cancel = await cli(['batches', 'cancel', id], { env });
+  await heldUpstream.waitFor(() => heldUpstream.held() > 0, 'a request of the batch at the gate');
+  const cancel = await cli(['batches', 'cancel', id], { env: heldEnv });
   assert.equal(cancel.code, 0, cancel.stderr);
   assert.match(cancel.stdout, /status:\s+cancell/);
-  const w = await cli(['batches', 'wait', id, '--poll', '0.2'], { env });
+  const w = await cli(['batches', 'wait', id, '--poll', '0.2'], { env: heldEnv });
   assert.equal(w.code, 5, w.stderr);
+  const b = await showBatch(id, heldEnv);
+  assert.equal(b.status, 'cancelled');
+  assert.deepEqual(b.request_counts, { total: 200, completed: 0, failed: 200 });
 });
 
 test('on a terminal the progress line is redrawn in place (script -qc)', async () => {
@@ -212,49 +236,61 @@ test('on a terminal the progress line is redrawn in place (script -qc)', async (
   assert.match(screen, /\x1b\[K/);
 });
 
-test('run with no server: same output lines; interrupted, then resumed without duplicates', async () => {
+test('run with no server: same output lines; interrupted, then resumed without duplicates', async (t) => {
+  // The requests run on a gated stand-in upstream, so that the kill and the interruption land where the
+  // test says, whatever the machine's speed: 10 answers go out, the rest wait at the gate.
+  const upstream = await startStandin({ delayMs: 0, holdAfter: 10 });
+  t.after(() => upstream.close());
+  const runArgs = (parallel) => ['run', tasks, '-o', out, '--upstream', upstream.baseURL, '--model-id', 'gpt-4o-mini', '--parallel', String(parallel)];
   const tasks = join(dir, 'run_tasks.jsonl');
   const n = 120;
   writeFileSync(tasks, Array.from({ length: n }, (_, i) => JSON.stringify({ custom_id: `r-${i}`, method: 'POST', url: '/v1/chat/completions',
     body: { model: 'gpt-4o-mini', max_tokens: 48, seed: i, messages: [{ role: 'user', content: `Describe item ${i}.` }] } })).join('\n') + '\n');
   const out = join(dir, 'run_out.jsonl');
-  // First run: killed (SIGKILL, no chance to tidy up) once some lines are written.
-  const p = spawn(BIN, ['run', tasks, '-o', out, '--model', MODEL, '--parallel', '2'], { stdio: 'ignore' });
+  const count = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).length : 0);
+  // Resolves once the output holds `lines` lines and a request waits at the gate (the run is mid-way).
+  const midway = async (lines, what) => {
+    await upstream.waitFor(() => upstream.answered() === lines && upstream.held() > 0, what);
+    for (let i = 0; i < 3000 && count() < lines; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(count(), lines, `${what}: every answer written`);
+  };
+
+  // First run: killed (SIGKILL, no chance to tidy up) with 10 lines written and the others waiting.
+  const p = spawn(BIN, runArgs(2), { stdio: 'ignore' });
   const exited = new Promise((resolve) => p.on('exit', (code, signal) => resolve({ code, signal })));
-  for (let i = 0; i < 3000; i++) {
-    if (existsSync(out) && readFileSync(out, 'utf8').split('\n').length > 10) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await midway(10, 'the first run');
   p.kill('SIGKILL');
   const first = await exited;
   assert.equal(first.signal, 'SIGKILL', 'killed mid-run');
-  const partial = readFileSync(out, 'utf8').split('\n').filter(Boolean).length;
-  assert.ok(partial > 0 && partial < n, `partial run wrote ${partial}`);
+  const partial = count();
+  assert.equal(partial, 10, `the killed run wrote ${partial}`);
 
-  // Second run: SIGINT stops it cleanly with exit 130.
-  const q = spawn(BIN, ['run', tasks, '-o', out, '--model', MODEL, '--parallel', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Second run: 5 more answers, then SIGINT stops it cleanly with exit 130 while requests wait.
+  const q = spawn(BIN, runArgs(2), { stdio: ['ignore', 'ignore', 'pipe'] });
   let qerr = '';
   q.stderr.on('data', (d) => { qerr += d; });
-  let qdone = false;
-  const qexit = new Promise((resolve) => q.on('exit', (code) => { qdone = true; resolve(code); }));
-  const count = () => readFileSync(out, 'utf8').split('\n').filter(Boolean).length;
-  for (let i = 0; i < 3000 && !qdone && count() < partial + 5; i++) await new Promise((r) => setTimeout(r, 10));
+  const qexit = new Promise((resolve) => q.on('exit', (code) => resolve(code)));
+  upstream.open(5);
+  await midway(partial + 5, 'the second run');
   q.kill('SIGINT');
   const qcode = await qexit;
   assert.equal(qcode, 130, qerr);
   assert.match(qerr, /interrupted; run the same command again to continue/);
   assert.equal(readFileSync(out, 'utf8').at(-1), '\n', 'only whole lines');
+  assert.equal(count(), partial + 5, 'the interrupted run wrote what was answered, nothing else');
 
-  // Third run finishes the rest (on a fast machine the interrupted run may have finished the requests
-  // it had started, and those were all that were left).
+  // Third run finishes the rest.
+  upstream.release();
   const left = n - count();
-  const r = await cli(['run', tasks, '-o', out, '--model', MODEL, '--parallel', '4']);
+  assert.equal(left, n - 15);
+  const r = await cli(runArgs(4));
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /already in/);
+  assert.match(r.stderr, /15 of 120 requests already in/);
   const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   const ids = lines.map((l) => l.custom_id);
   assert.equal(new Set(ids).size, ids.length, 'no duplicate custom_id');
   assert.equal(ids.length, n);
+  assert.equal(upstream.answered(), n, 'each request answered once');
   for (const l of lines) {
     assert.match(l.id, /^batch_req_/);
     assert.equal(l.error, null);
@@ -263,22 +299,24 @@ test('run with no server: same output lines; interrupted, then resumed without d
     assert.equal(l.response.body.object, 'chat.completion');
   }
   // Progress went to stderr as plain lines.
-  if (left > 0) assert.match(r.stderr, /run_tasks\.jsonl done \d+\/120 done, 0 failed/);
+  assert.match(r.stderr, /run_tasks\.jsonl done 120\/120 done, 0 failed/);
   // A fourth run has nothing to do.
-  const again = await cli(['run', tasks, '-o', out, '--model', MODEL]);
+  const again = await cli(runArgs(2));
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /120 of 120 requests already in/);
 });
 
 test('Ctrl-C on a terminal asks whether to cancel: yes cancels (exit 5), no only stops watching (exit 6)', async () => {
+  // On the held upstream: the batch is in progress with every request left when Ctrl-C comes.
   const many = join(dir, 'long.jsonl');
-  writeFileSync(many, Array.from({ length: 3000 }, (_, i) => JSON.stringify({ custom_id: `l${i}`, method: 'POST', url: '/v1/chat/completions',
+  const n = 50;
+  writeFileSync(many, Array.from({ length: n }, (_, i) => JSON.stringify({ custom_id: `l${i}`, method: 'POST', url: '/v1/chat/completions',
     body: { model: 'gpt-4o-mini', max_tokens: 400, messages: [{ role: 'user', content: `item ${i}` }] } })).join('\n') + '\n');
   for (const [answer, code, said] of [['y', 5, /cancelling batch/], ['n', 6, /stopped watching; batch batch_\w+ goes on/]]) {
     // `exec`: without it dash (script's shell when SHELL is unset, as in CI) stays the pty's foreground
     // process, dies of the SIGINT itself, and script reports 130 whatever openbatch answers.
     const p = spawn('script', ['-qec', `exec ${BIN} submit ${many} --wait --poll 0.2`, '/dev/null'],
-      { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+      { env: { ...process.env, ...heldEnv }, stdio: ['pipe', 'pipe', 'pipe'] });
     let screen = '';
     p.stdout.on('data', (d) => { screen += d; });
     const exited = new Promise((resolve) => p.on('exit', (c) => resolve(c)));
@@ -293,7 +331,16 @@ test('Ctrl-C on a terminal asks whether to cancel: yes cancels (exit 5), no only
     assert.equal(await exited, code, screen);
     assert.match(screen, said);
     const id = /(batch_\w+)/.exec(screen)[1];
-    if (answer === 'n') await cli(['batches', 'cancel', id], { env });  // leave the server idle
+    const b = await showBatch(id, heldEnv);
+    if (answer === 'y') {
+      assert.equal(b.status, 'cancelled');
+      assert.deepEqual(b.request_counts, { total: n, completed: 0, failed: n });
+    } else {
+      assert.equal(b.status, 'in_progress', 'the batch goes on');
+      assert.equal(b.request_counts.completed + b.request_counts.failed, 0);
+      const cancel = await cli(['batches', 'cancel', id], { env: heldEnv });  // leave the server idle
+      assert.equal(cancel.code, 0, cancel.stderr);
+    }
   }
 });
 

@@ -1,20 +1,31 @@
 // A stand-in for an OpenAI-compatible upstream server on loopback: every chat completion is answered
 // after a fixed delay, with a JSON answer and fixed usage, so that a test (or a benchmark) can count
 // tokens exactly and measure openbatch, not a model.
+//
+// A gate decides when answers go out, so that a test interrupts, kills or cancels at a point it chose
+// rather than at whatever point the machine's speed gives: answers past the gate's allowance are held
+// (the request stays open) until the test opens it further.
 import { createServer } from 'node:http';
 
 export const PROMPT_TOKENS = 11;
 export const COMPLETION_TOKENS = 7;
 
 // busyFirst: the first call of each conversation (by its last message) is answered 503, as a busy
-// upstream answers. held: answers wait until release() (a batch stays in progress until the test says);
-// holdAfter: N answers go out at once, the later ones wait so. answerBytes: each answer's content is
-// padded to about that many bytes.
+// upstream answers (a 503 is never held). held: every answer waits until the test opens the gate (a
+// batch stays in progress until the test says); holdAfter: N answers go out, the later ones wait so.
+// answerBytes: each answer's content is padded to about that many bytes.
+//
+// The gate: open(k) lets k more answers out (the held ones first, in arrival order), release() every
+// one from now on. answered() counts the answers written (200s), held() the requests waiting at the
+// gate; waitFor(() => cond) resolves once cond holds (checked as requests come and answers go).
 export async function startStandin({ delayMs = 50, busyFirst = false, held = false, holdAfter = Infinity, answerBytes = 0 } = {}) {
   let calls = 0;
+  let answered = 0;
   const seen = new Set();
-  let holding = held;
+  let allowance = held ? 0 : holdAfter;  // answers that may still go out before the gate holds them
   const waiting = [];
+  const watchers = new Set();
+  const changed = () => watchers.forEach((w) => w());
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => { body += d; });
@@ -38,24 +49,72 @@ export async function startStandin({ delayMs = 50, busyFirst = false, held = fal
         res.end(JSON.stringify({ error: { message: 'busy', type: 'server_error', param: null, code: null } }));
         return;
       }
+      let gone = false;
       const answer = () => setTimeout(() => {
+        if (gone) return;
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({
           id: `chatcmpl-${calls}`, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model: request.model,
           choices: [{ index: 0, message: { role: 'assistant', content: JSON.stringify({ categories: ['drama'], summary: String(last).slice(0, 40), ...(answerBytes ? { padding: 'x'.repeat(answerBytes) } : {}) }) }, finish_reason: 'stop', logprobs: null }],
           usage: { prompt_tokens: PROMPT_TOKENS, completion_tokens: COMPLETION_TOKENS, total_tokens: PROMPT_TOKENS + COMPLETION_TOKENS },
         }));
+        answered++;
+        changed();
       }, delayMs).unref(); // a closed stand-in with requests still held does not keep node alive
-      if (holding || calls > holdAfter) waiting.push(answer); else answer();
+      // A client that goes away (a killed run or server) takes its held request off the gate. Its
+      // socket ends without closing (the server keeps a half-open socket for a pending answer).
+      const socket = req.socket;
+      const leave = () => {
+        socket.off('end', leave);
+        if (res.writableFinished || gone) return;
+        gone = true;
+        const at = waiting.indexOf(answer);
+        if (at >= 0) waiting.splice(at, 1);
+        changed();
+      };
+      socket.on('end', leave);
+      res.on('close', leave);
+      res.on('finish', () => socket.off('end', leave));
+      if (allowance > 0) {
+        allowance--;
+        answer();
+      } else {
+        waiting.push(answer);
+      }
+      changed();
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address();
+  const open = (k) => {
+    allowance += k;
+    while (allowance > 0 && waiting.length) {
+      allowance--;
+      waiting.shift()();
+    }
+  };
   return {
     baseURL: `http://127.0.0.1:${port}/v1`,
     calls: () => calls,
+    answered: () => answered,
     held: () => waiting.length,
-    release: () => { holding = false; holdAfter = Infinity; waiting.splice(0).forEach((answer) => answer()); },
+    open,
+    release: () => open(Infinity),
+    // Resolves once cond() is true; rejects after timeoutMs, saying what it waited for.
+    waitFor: (cond, what = String(cond), timeoutMs = 60000) => new Promise((resolve, reject) => {
+      const check = () => {
+        if (!cond()) return;
+        watchers.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        watchers.delete(check);
+        reject(new Error(`stand-in: still waiting for ${what} (answered ${answered}, held ${waiting.length})`));
+      }, timeoutMs);
+      watchers.add(check);
+      check();
+    }),
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
   };
 }

@@ -83,7 +83,183 @@ common_chat_msg to_common(const Message& m, const std::string& content) {
   return out;
 }
 
+// The template's inputs that do not depend on the conversation: the generation prompt, the
+// response_format's schema, and the reasoning choice.
+common_chat_templates_inputs template_inputs(const GenerationRequest& request) {
+  common_chat_templates_inputs inputs;
+  inputs.use_jinja = true;
+  inputs.add_generation_prompt = true;
+  inputs.reasoning_format = COMMON_REASONING_FORMAT_DEEPSEEK;
+  if (request.response_format == ResponseFormat::kJsonObject) inputs.json_schema = R"({"type":"object"})";
+  if (request.response_format == ResponseFormat::kJsonSchema) inputs.json_schema = request.json_schema;
+  if (request.reasoning_effort == ReasoningEffort::kNone ||
+      request.reasoning_effort == ReasoningEffort::kMinimal) {
+    inputs.enable_thinking = false;
+  }
+  // none and minimal turn thinking off above; every effort also goes to templates that take one.
+  if (const char* effort = reasoning_effort_name(request.reasoning_effort);
+      effort != nullptr && request.reasoning_effort != ReasoningEffort::kNone) {
+    inputs.chat_template_kwargs["reasoning_effort"] = std::string("\"") + effort + "\"";
+  }
+  return inputs;
+}
+
+// The conversation in llama.cpp's terms, each image written as image_marker where it stands in its
+// message; images gets the images in the order of their markers.
+std::vector<common_chat_msg> template_messages(const std::vector<Message>& messages,
+                                               const std::string& image_marker,
+                                               std::vector<const ImagePart*>& images) {
+  std::vector<common_chat_msg> out;
+  for (const Message& m : messages) {
+    std::string content;
+    size_t from = 0;
+    for (const ImagePart& image : m.images) {
+      const size_t at = std::min(image.offset, m.content.size());
+      content.append(m.content, from, at - from);
+      content += image_marker;
+      from = std::max(from, at);
+      images.push_back(&image);
+    }
+    content.append(m.content, from, std::string::npos);
+    out.push_back(to_common(m, content));
+  }
+  return out;
+}
+
+// The tools the model may call (only the named one, when tool_choice names a function) and the
+// tool_choice. A 400 when tool_choice names a function that is not in tools.
+Status add_tools(const GenerationRequest& request, common_chat_templates_inputs& inputs) {
+  bool named_found = request.tool_choice_function.empty();
+  for (const Tool& tool : request.tools) {
+    if (!request.tool_choice_function.empty()) {
+      if (tool.name != request.tool_choice_function) continue;
+      named_found = true;
+    }
+    inputs.tools.push_back({tool.name, tool.description, tool.parameters});
+  }
+  if (!named_found) {
+    return Status::invalid_request("Invalid value for 'tool_choice': no function named '" +
+                                       request.tool_choice_function + "' in 'tools'.",
+                                   "tool_choice", "invalid_value");
+  }
+  switch (request.tool_choice) {
+    case ToolChoice::kAuto:
+      inputs.tool_choice = COMMON_CHAT_TOOL_CHOICE_AUTO;
+      break;
+    case ToolChoice::kRequired:
+      inputs.tool_choice = COMMON_CHAT_TOOL_CHOICE_REQUIRED;
+      break;
+    case ToolChoice::kNone:
+      inputs.tool_choice = COMMON_CHAT_TOOL_CHOICE_NONE;
+      break;
+  }
+  inputs.parallel_tool_calls = request.parallel_tool_calls && request.tool_choice_function.empty();
+  return Status::ok();
+}
+
+// Runs the template. A 400 when it refuses the conversation.
+Result<common_chat_params> apply_template(const common_chat_templates* templates,
+                                          const common_chat_templates_inputs& inputs) {
+  try {
+    return common_chat_templates_apply(templates, inputs);
+  } catch (const std::exception& e) {
+    // Templates raise on conversations they do not take (roles out of order, a tool message with no
+    // call before it).
+    return Status::invalid_request(
+        std::string("The model's chat template refused the conversation: ") + e.what(), "messages",
+        "invalid_value");
+  }
+}
+
+// The grammar's triggers as tokens and patterns: a word that is one of the format's preserved tokens
+// is that token, other words are escaped patterns, full patterns are anchored.
+void read_triggers(const common_chat_params& params, const llama_vocab* vocab, ChatPrompt& out) {
+  for (const common_grammar_trigger& trigger : params.grammar_triggers) {
+    switch (trigger.type) {
+      case COMMON_GRAMMAR_TRIGGER_TYPE_WORD: {
+        auto ids = tokenize_special_text(vocab, trigger.value);
+        if (ids.size() == 1 && std::find(out.preserved_tokens.begin(), out.preserved_tokens.end(), ids[0]) !=
+                                   out.preserved_tokens.end()) {
+          out.trigger_tokens.push_back(ids[0]);
+        } else {
+          out.trigger_patterns.push_back(regex_escape(trigger.value));
+        }
+        break;
+      }
+      case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN:
+        out.trigger_patterns.push_back(trigger.value);
+        break;
+      case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL: {
+        const std::string& p = trigger.value;
+        std::string anchored = "^$";
+        if (!p.empty()) anchored = (p.front() != '^' ? "^" : "") + p + (p.back() != '$' ? "$" : "");
+        out.trigger_patterns.push_back(anchored);
+        break;
+      }
+      case COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN:
+        out.trigger_tokens.push_back(trigger.token);
+        break;
+    }
+  }
+}
+
+// As llama-server: a non-lazy grammar from the template starts where the template's own text after
+// the last message (the generation prompt) starts, so it is fed that text first.
+std::vector<llama_token> grammar_prefill(const common_chat_params& params, const llama_vocab* vocab) {
+  std::vector<llama_token> prefill;
+  auto ids = tokenize_special_text(vocab, params.generation_prompt);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string piece = token_piece(vocab, ids[i], /*special=*/true);
+    // Some tokenizers put a space before the first special token.
+    if (i == 0 && !piece.empty() && std::isspace(static_cast<unsigned char>(piece[0])) &&
+        !std::isspace(static_cast<unsigned char>(params.generation_prompt[0]))) {
+      continue;
+    }
+    prefill.push_back(ids[i]);
+  }
+  return prefill;
+}
+
+// What constrained decoding needs of the applied template: the grammar (required tool calls without
+// the free text before them), its triggers, the format's stops and preserved tokens, and the
+// grammar's prefill.
+void read_grammar(const GenerationRequest& request, const common_chat_params& params,
+                  const llama_vocab* vocab, ChatPrompt& out) {
+  out.grammar = params.grammar;
+  if (request.tool_choice == ToolChoice::kRequired && !request.tools.empty() && !params.grammar_lazy) {
+    out.grammar = without_text_before_calls(out.grammar);
+  }
+  out.grammar_lazy = params.grammar_lazy;
+  out.stops = params.additional_stops;
+  for (const std::string& text : params.preserved_tokens) {
+    auto ids = tokenize_special_text(vocab, text);
+    if (ids.size() == 1) out.preserved_tokens.push_back(ids[0]);
+  }
+  read_triggers(params, vocab, out);
+  if (!out.grammar.empty() && !out.grammar_lazy && !params.generation_prompt.empty()) {
+    out.grammar_prefill = grammar_prefill(params, vocab);
+  }
+}
+
+// Where the model's thinking starts and ends, and whether the prompt already opened it.
+void read_thinking(const common_chat_params& params, ChatPrompt& out) {
+  out.thinking_start_tag = params.thinking_start_tag;
+  out.thinking_end_tags = params.thinking_end_tags;
+  if (params.supports_thinking && !params.thinking_start_tag.empty()) {
+    const std::string start = rtrim(params.thinking_start_tag);
+    const std::string prompt_end = rtrim(params.generation_prompt);
+    out.thinking_open = !start.empty() && prompt_end.size() >= start.size() &&
+                        prompt_end.compare(prompt_end.size() - start.size(), start.size(), start) == 0;
+  }
+}
+
 }  // namespace
+
+std::string ChatPrompt::piece_of(const llama_vocab* vocab, llama_token token) const {
+  const bool preserved =
+      std::find(preserved_tokens.begin(), preserved_tokens.end(), token) != preserved_tokens.end();
+  return token_piece(vocab, token, /*special=*/preserved);
+}
 
 bool call_complete(const ToolCall& call) {
   if (call.name.empty()) return false;
@@ -141,135 +317,17 @@ bool ChatTemplate::supports_thinking_switch() const { return impl_->thinking_swi
 Result<ChatPrompt> ChatTemplate::render(const GenerationRequest& request,
                                         const std::string& image_marker) const {
   ChatPrompt out;
-  common_chat_templates_inputs inputs;
-  inputs.use_jinja = true;
-  inputs.add_generation_prompt = true;
-  inputs.reasoning_format = COMMON_REASONING_FORMAT_DEEPSEEK;
-  for (const Message& m : request.messages) {
-    std::string content;
-    size_t from = 0;
-    for (const ImagePart& image : m.images) {
-      const size_t at = std::min(image.offset, m.content.size());
-      content.append(m.content, from, at - from);
-      content += image_marker;
-      from = std::max(from, at);
-      out.images.push_back(&image);
-    }
-    content.append(m.content, from, std::string::npos);
-    inputs.messages.push_back(to_common(m, content));
-  }
-
-  bool named_found = request.tool_choice_function.empty();
-  for (const Tool& tool : request.tools) {
-    if (!request.tool_choice_function.empty()) {
-      if (tool.name != request.tool_choice_function) continue;
-      named_found = true;
-    }
-    inputs.tools.push_back({tool.name, tool.description, tool.parameters});
-  }
-  if (!named_found) {
-    return Status::invalid_request("Invalid value for 'tool_choice': no function named '" +
-                                       request.tool_choice_function + "' in 'tools'.",
-                                   "tool_choice", "invalid_value");
-  }
-  switch (request.tool_choice) {
-    case ToolChoice::kAuto:
-      inputs.tool_choice = COMMON_CHAT_TOOL_CHOICE_AUTO;
-      break;
-    case ToolChoice::kRequired:
-      inputs.tool_choice = COMMON_CHAT_TOOL_CHOICE_REQUIRED;
-      break;
-    case ToolChoice::kNone:
-      inputs.tool_choice = COMMON_CHAT_TOOL_CHOICE_NONE;
-      break;
-  }
-  inputs.parallel_tool_calls = request.parallel_tool_calls && request.tool_choice_function.empty();
+  common_chat_templates_inputs inputs = template_inputs(request);
+  inputs.messages = template_messages(request.messages, image_marker, out.images);
+  if (Status s = add_tools(request, inputs); !s) return s;
   out.single_tool_call =
       !request.tools.empty() && request.tool_choice != ToolChoice::kNone && !inputs.parallel_tool_calls;
-  if (request.response_format == ResponseFormat::kJsonObject) inputs.json_schema = R"({"type":"object"})";
-  if (request.response_format == ResponseFormat::kJsonSchema) inputs.json_schema = request.json_schema;
-  if (request.reasoning_effort == ReasoningEffort::kNone ||
-      request.reasoning_effort == ReasoningEffort::kMinimal) {
-    inputs.enable_thinking = false;
-  }
-  // none and minimal turn thinking off above; every effort also goes to templates that take one.
-  if (const char* effort = reasoning_effort_name(request.reasoning_effort);
-      effort != nullptr && request.reasoning_effort != ReasoningEffort::kNone) {
-    inputs.chat_template_kwargs["reasoning_effort"] = std::string("\"") + effort + "\"";
-  }
-
-  common_chat_params params;
-  try {
-    params = common_chat_templates_apply(impl_->templates.get(), inputs);
-  } catch (const std::exception& e) {
-    // Templates raise on conversations they do not take (roles out of order, a tool message with no
-    // call before it).
-    return Status::invalid_request(
-        std::string("The model's chat template refused the conversation: ") + e.what(), "messages",
-        "invalid_value");
-  }
-  out.text = std::move(params.prompt);
-  out.grammar = params.grammar;
-  if (request.tool_choice == ToolChoice::kRequired && !request.tools.empty() && !params.grammar_lazy) {
-    out.grammar = without_text_before_calls(out.grammar);
-  }
-  out.grammar_lazy = params.grammar_lazy;
-  out.stops = params.additional_stops;
-  const llama_vocab* vocab = impl_->vocab;
-  for (const std::string& text : params.preserved_tokens) {
-    auto ids = tokenize_special_text(vocab, text);
-    if (ids.size() == 1) out.preserved_tokens.push_back(ids[0]);
-  }
-  for (const common_grammar_trigger& trigger : params.grammar_triggers) {
-    switch (trigger.type) {
-      case COMMON_GRAMMAR_TRIGGER_TYPE_WORD: {
-        auto ids = tokenize_special_text(vocab, trigger.value);
-        if (ids.size() == 1 && std::find(out.preserved_tokens.begin(), out.preserved_tokens.end(), ids[0]) !=
-                                   out.preserved_tokens.end()) {
-          out.trigger_tokens.push_back(ids[0]);
-        } else {
-          out.trigger_patterns.push_back(regex_escape(trigger.value));
-        }
-        break;
-      }
-      case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN:
-        out.trigger_patterns.push_back(trigger.value);
-        break;
-      case COMMON_GRAMMAR_TRIGGER_TYPE_PATTERN_FULL: {
-        const std::string& p = trigger.value;
-        std::string anchored = "^$";
-        if (!p.empty()) anchored = (p.front() != '^' ? "^" : "") + p + (p.back() != '$' ? "$" : "");
-        out.trigger_patterns.push_back(anchored);
-        break;
-      }
-      case COMMON_GRAMMAR_TRIGGER_TYPE_TOKEN:
-        out.trigger_tokens.push_back(trigger.token);
-        break;
-    }
-  }
-  // As llama-server: a non-lazy grammar from the template starts where the template's own text after
-  // the last message (the generation prompt) starts, so it is fed that text first.
-  if (!out.grammar.empty() && !out.grammar_lazy && !params.generation_prompt.empty()) {
-    auto ids = tokenize_special_text(vocab, params.generation_prompt);
-    for (size_t i = 0; i < ids.size(); ++i) {
-      const std::string piece = token_piece(vocab, ids[i], /*special=*/true);
-      // Some tokenizers put a space before the first special token.
-      if (i == 0 && !piece.empty() && std::isspace(static_cast<unsigned char>(piece[0])) &&
-          !std::isspace(static_cast<unsigned char>(params.generation_prompt[0]))) {
-        continue;
-      }
-      out.grammar_prefill.push_back(ids[i]);
-    }
-  }
-  out.thinking_start_tag = params.thinking_start_tag;
-  out.thinking_end_tags = params.thinking_end_tags;
-  if (params.supports_thinking && !params.thinking_start_tag.empty()) {
-    const std::string start = rtrim(params.thinking_start_tag);
-    const std::string prompt_end = rtrim(params.generation_prompt);
-    out.thinking_open = !start.empty() && prompt_end.size() >= start.size() &&
-                        prompt_end.compare(prompt_end.size() - start.size(), start.size(), start) == 0;
-  }
-  out.parser = impl_->parser_for(params);
+  auto params = apply_template(impl_->templates.get(), inputs);
+  if (!params) return params.status();
+  out.text = std::move(params->prompt);
+  read_grammar(request, *params, impl_->vocab, out);
+  read_thinking(*params, out);
+  out.parser = impl_->parser_for(*params);
   return out;
 }
 

@@ -41,6 +41,10 @@ struct ChatPrompt {
   std::vector<std::string> thinking_end_tags;
 
   std::shared_ptr<const ChatOutputParser> parser;  // never null
+
+  // The text of a token the model generated under this prompt: the format's own tags (preserved
+  // tokens) are text too, other special tokens are nothing.
+  std::string piece_of(const llama_vocab* vocab, llama_token token) const;
 };
 
 // What a model wrote, as the chat format reads it.

@@ -56,8 +56,7 @@ class LlamaEngine final : public Engine {
   void embed(EmbeddingRequest request, EmbeddingsDone done) override;
   void shutdown() override;
 
-  struct Impl;
-  struct Replica;
+  struct Impl;  // llama_engine_impl.h
 
  private:
   explicit LlamaEngine(std::unique_ptr<Impl> impl);

@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "common/http_status.h"
-
 namespace openbatch::engine::upstream {
 namespace {
 
@@ -35,11 +33,11 @@ TEST(ChatStreamReaderTest, PiecesSplitAnywhereMakeUpTheWholeAnswer) {
 TEST(ChatStreamReaderTest, AnErrorEventOrACutStreamFails) {
   ChatStreamReader failed(nullptr);
   failed.feed("data: {\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\"}}\n\n");
-  EXPECT_EQ(http_status_of(failed.completion().status()), 500);
+  EXPECT_TRUE(failed.completion().status().is_internal());
   EXPECT_NE(failed.completion().status().message().find("out of memory"), std::string::npos);
   ChatStreamReader cut(nullptr);
   cut.feed("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n");
-  EXPECT_EQ(http_status_of(cut.completion().status()), 502);
+  EXPECT_EQ(cut.completion().status().status_code(), StatusCode::kBadGateway);
 }
 
 }  // namespace
