@@ -1,0 +1,33 @@
+// The settings of the batch runner (batch/batch_runner.h), which its two threads, the request scheduler
+// and the job thread, share. Internal to batch/.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common/clock.h"
+#include "openai/limits.h"
+
+namespace openbatch::batch {
+
+struct RunnerOptions {
+  int max_in_flight = 16;  // requests on the engine at once, all batches together
+  std::chrono::milliseconds flush_interval{50};
+  size_t flush_max_results = 64;
+  openai::Limits limits;
+  std::string node_id = "node";  // this runner's name in the store's leases
+  std::chrono::milliseconds lease_duration{30000};
+  std::chrono::milliseconds poll_interval{500};
+  // How long a validation or finalization the store could not take waits before it is tried again; the
+  // wait doubles while it keeps failing, to 12 times this.
+  std::chrono::milliseconds retry_interval{5000};
+};
+
+// When a lease taken now ends, in the store's milliseconds since the epoch.
+inline int64_t lease_until_ms(const Clock& clock, const RunnerOptions& options) {
+  return clock.now_millis() + static_cast<int64_t>(options.lease_duration.count());
+}
+
+}  // namespace openbatch::batch
