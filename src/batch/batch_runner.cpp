@@ -21,12 +21,11 @@ void BatchRunner::start() {
   std::lock_guard lock(run_mu_);
   if (running_) return;
   inbox_ = std::make_shared<SchedulerInbox>();
-  jobs_ = std::make_unique<JobThread>(store_, blobs_, engine_, clock_, options_, failures_,
-                                      [inbox = inbox_](const std::string& batch_id) {
-                                        inbox->push({SchedulerEvent::kActivate, batch_id, 0, std::nullopt});
-                                      });
-  scheduler_ = std::make_unique<RequestScheduler>(store_, blobs_, engine_, clock_, options_, failures_,
-                                                  inbox_, *jobs_);
+  const RunnerContext ctx{store_, blobs_, engine_, clock_, options_, failures_};
+  jobs_ = std::make_unique<JobThread>(ctx, [inbox = inbox_](const std::string& batch_id) {
+    inbox->push({SchedulerEvent::kActivate, batch_id, 0, std::nullopt});
+  });
+  scheduler_ = std::make_unique<RequestScheduler>(ctx, inbox_, *jobs_);
 
   // Resume what a previous run left unfinished.
   if (auto v = store_.batches_with_status({BatchStatus::kValidating}); v) {

@@ -39,16 +39,8 @@ store::BatchError enqueued_token_limit_error(const std::string& model, int64_t l
 
 }  // namespace
 
-JobThread::JobThread(store::Store& store, blobs::BlobStore& blobs, engine::Engine& engine, const Clock& clock,
-                     const RunnerOptions& options, FailureLog& failures,
-                     std::function<void(const std::string& batch_id)> activate)
-    : store_(store),
-      blobs_(blobs),
-      engine_(engine),
-      clock_(clock),
-      options_(options),
-      failures_(failures),
-      activate_(std::move(activate)) {}
+JobThread::JobThread(const RunnerContext& ctx, std::function<void(const std::string& batch_id)> activate)
+    : ctx_(ctx), activate_(std::move(activate)) {}
 
 JobThread::~JobThread() { stop(); }
 
@@ -75,12 +67,12 @@ void JobThread::push(BatchJob job) {
 }
 
 void JobThread::run() {
-  Backoff backoff(options_.retry_interval, options_.retry_interval * kMaxJobRetryFactor);
+  Backoff backoff(ctx_.options.retry_interval, ctx_.options.retry_interval * kMaxJobRetryFactor);
   for (;;) {
     BatchJob job;
     {
       std::unique_lock lock(mu_);
-      if (!clock_.wait_for(lock, cv_, kIdleBeforeFileExpiry, [&] { return stop_ || !jobs_.empty(); })) {
+      if (!ctx_.clock.wait_for(lock, cv_, kIdleBeforeFileExpiry, [&] { return stop_ || !jobs_.empty(); })) {
         lock.unlock();
         remove_expired_files();
         continue;
@@ -95,47 +87,47 @@ void JobThread::run() {
     const std::string name =
         work_name(job.batch_id, job.kind == BatchJob::kValidate ? "validate" : "finalize");
     if (!s) {
-      failures_.failed(name, s);
+      ctx_.failures.failed(name, s);
       std::unique_lock lock(mu_);
-      if (clock_.wait_for(lock, cv_, backoff.failed(), [&] { return stop_; })) return;
+      if (ctx_.clock.wait_for(lock, cv_, backoff.failed(), [&] { return stop_; })) return;
       if (queued_.insert({job.kind, job.batch_id}).second) jobs_.push_back(std::move(job));
     } else {
-      failures_.succeeded(name);
+      ctx_.failures.succeeded(name);
       backoff.succeeded();
     }
   }
 }
 
 void JobThread::remove_expired_files() {
-  auto files = store_.expired_files(clock_.now_seconds(), 100);
+  auto files = ctx_.store.expired_files(ctx_.clock.now_seconds(), 100);
   if (!files) return log_batch_error("-", "expired files", files.status());
   for (const auto& f : *files) {
-    if (store_.delete_file(f.owner, f.id)) blobs_.remove(f.id);
+    if (ctx_.store.delete_file(f.owner, f.id)) ctx_.blobs.remove(f.id);
   }
 }
 
 Status JobThread::finalize(const BatchJob& job) {
-  auto leased = store_.lease_batch(job.batch_id, options_.node_id, clock_.now_millis(),
-                                   lease_until_ms(clock_, options_));
+  auto leased = ctx_.store.lease_batch(job.batch_id, ctx_.options.node_id, ctx_.clock.now_millis(),
+                                       lease_until_ms(ctx_.clock, ctx_.options));
   if (!leased) return leased.status().is_not_found() ? Status::ok() : leased.status();
   if (!*leased) return Status::ok();  // another node finalizes it; if it dies, a poll brings it back
   if (job.final_status != BatchStatus::kCompleted) {
-    auto tally = store_.request_tally(job.batch_id, clock_.now_millis());
+    auto tally = ctx_.store.request_tally(job.batch_id, ctx_.clock.now_millis());
     if (!tally) return tally.status();
     if (tally->leased > 0) {
       // Another node still runs requests of it: they stop at its next poll, or their leases lapse.
       return Status::unavailable("requests of the batch are still leased by other nodes");
     }
   }
-  return finalize_batch(store_, blobs_, clock_, job.batch_id, job.final_status);
+  return finalize_batch(ctx_.store, ctx_.blobs, ctx_.clock, job.batch_id, job.final_status);
 }
 
 Status JobThread::validate(const std::string& batch_id) {
-  auto rec = store_.get_batch_any_owner(batch_id);
+  auto rec = ctx_.store.get_batch_any_owner(batch_id);
   if (!rec) return rec.status().is_not_found() ? Status::ok() : rec.status();
   if (rec->status == BatchStatus::kValidating) {
-    auto leased =
-        store_.lease_batch(batch_id, options_.node_id, clock_.now_millis(), lease_until_ms(clock_, options_));
+    auto leased = ctx_.store.lease_batch(batch_id, ctx_.options.node_id, ctx_.clock.now_millis(),
+                                         lease_until_ms(ctx_.clock, ctx_.options));
     if (!leased) return leased.status();
     if (!*leased) return Status::ok();  // another node validates it
   }
@@ -147,7 +139,7 @@ Status JobThread::validate(const std::string& batch_id) {
   if (rec->status != BatchStatus::kValidating) return Status::ok();
 
   auto fail = [&](std::vector<store::BatchError> errors) {
-    Status s = store_.fail_batch(batch_id, errors, clock_.now_seconds());
+    Status s = ctx_.store.fail_batch(batch_id, errors, ctx_.clock.now_seconds());
     if (!s && s.is_conflict()) return activate();  // cancelled meanwhile
     return s;
   };
@@ -155,7 +147,7 @@ Status JobThread::validate(const std::string& batch_id) {
     return fail({{"invalid_request", std::move(message), "file_id", std::nullopt}});
   };
 
-  auto file = store_.get_file(rec->owner, rec->input_file_id);
+  auto file = ctx_.store.get_file(rec->owner, rec->input_file_id);
   if (!file && !file.status().is_not_found()) return file.status();
   // OpenAI's wording, with the API key where it names the organization.
   if (!file) {
@@ -166,17 +158,17 @@ Status JobThread::validate(const std::string& batch_id) {
     return file_error("The input file '" + file->id + "' has purpose '" + file->purpose +
                       "'; a batch's input file must be uploaded with purpose 'batch'.");
   }
-  auto input = blobs_.open(file->id);
+  auto input = ctx_.blobs.open(file->id);
   if (!input && input.status().is_unavailable()) return input.status();  // tried again later
   if (!input) return file_error("The input file '" + file->id + "' could not be read.");
 
   ValidationLimits limits;
   limits.endpoint = rec->endpoint;
-  const engine::ModelInfo& model = engine_.model_info();
+  const engine::ModelInfo& model = ctx_.engine.model_info();
   limits.models.push_back(model.id);
   limits.models.insert(limits.models.end(), model.aliases.begin(), model.aliases.end());
-  limits.max_requests = options_.limits.max_batch_requests;
-  limits.max_bytes = options_.limits.max_batch_input_bytes;
+  limits.max_requests = ctx_.options.limits.max_batch_requests;
+  limits.max_bytes = ctx_.options.limits.max_batch_input_bytes;
   ValidatedInput v = validate_input(**input, limits);
   bool started = false;
   Status s;
@@ -184,19 +176,19 @@ Status JobThread::validate(const std::string& batch_id) {
     s = fail(std::move(v.errors));
   } else {
     store::TokenQuota quota;
-    quota.max_enqueued_tokens = options_.limits.max_enqueued_tokens;
+    quota.max_enqueued_tokens = ctx_.options.limits.max_enqueued_tokens;
     if (quota.max_enqueued_tokens > 0) {
-      auto tokens = count_batch_prompt_tokens(engine_, rec->endpoint, **input, v.requests);
+      auto tokens = count_batch_prompt_tokens(ctx_.engine, rec->endpoint, **input, v.requests);
       if (!tokens) return tokens.status();  // tried again later
       quota.prompt_tokens = *tokens;
     }
-    s = store_.start_batch(batch_id, v.model, v.requests, clock_.now_seconds(), quota);
+    s = ctx_.store.start_batch(batch_id, v.model, v.requests, ctx_.clock.now_seconds(), quota);
     started = s.is_ok() || s.is_conflict();
     if (s.is_rate_limited()) s = fail({enqueued_token_limit_error(v.model, quota.max_enqueued_tokens)});
   }
   if (s || s.is_conflict()) {
     // Done: the next job of the batch (its finalization) may go to any node at once.
-    if (Status r = store_.release_batch(batch_id, options_.node_id); !r)
+    if (Status r = ctx_.store.release_batch(batch_id, ctx_.options.node_id); !r)
       log_batch_error(batch_id, "release", r);
     return started ? activate() : s;
   }

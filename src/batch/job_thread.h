@@ -16,10 +16,6 @@
 #include <utility>
 
 #include "batch/runner_options.h"
-#include "blobs/blobs.h"
-#include "common/clock.h"
-#include "common/failure_log.h"
-#include "engine/engine.h"
 #include "store/store.h"
 
 namespace openbatch::batch {
@@ -33,10 +29,8 @@ struct BatchJob {
 class JobThread {
  public:
   // activate(batch_id): the batch was started (or is being cancelled) and is the scheduler's now.
-  // Thread-safe and quick. REQUIRES: store, blobs, engine, clock, options and failures outlive this.
-  JobThread(store::Store& store, blobs::BlobStore& blobs, engine::Engine& engine, const Clock& clock,
-            const RunnerOptions& options, FailureLog& failures,
-            std::function<void(const std::string& batch_id)> activate);
+  // Thread-safe and quick.
+  JobThread(const RunnerContext& ctx, std::function<void(const std::string& batch_id)> activate);
   ~JobThread();  // stop()
   JobThread(const JobThread&) = delete;
   JobThread& operator=(const JobThread&) = delete;
@@ -60,12 +54,7 @@ class JobThread {
   // Deletes files whose expires_at has passed.
   void remove_expired_files();
 
-  store::Store& store_;
-  blobs::BlobStore& blobs_;
-  engine::Engine& engine_;
-  const Clock& clock_;
-  const RunnerOptions& options_;
-  FailureLog& failures_;
+  const RunnerContext ctx_;
   const std::function<void(const std::string&)> activate_;
 
   std::mutex mu_;

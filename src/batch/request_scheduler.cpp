@@ -37,37 +37,31 @@ constexpr int64_t kSampleSpacingDivisor = 200;
 
 }  // namespace
 
-RequestScheduler::RequestScheduler(store::Store& store, blobs::BlobStore& blobs, engine::Engine& engine,
-                                   const Clock& clock, const RunnerOptions& options, FailureLog& failures,
-                                   std::shared_ptr<SchedulerInbox> inbox, JobThread& jobs)
-    : store_(store),
-      blobs_(blobs),
-      engine_(engine),
-      clock_(clock),
-      options_(options),
-      failures_(failures),
+RequestScheduler::RequestScheduler(const RunnerContext& ctx, std::shared_ptr<SchedulerInbox> inbox,
+                                   JobThread& jobs)
+    : ctx_(ctx),
       inbox_(std::move(inbox)),
       jobs_(jobs),
       flush_backoff_(
-          std::max<std::chrono::milliseconds>(options.flush_interval, std::chrono::milliseconds(10)),
+          std::max<std::chrono::milliseconds>(ctx.options.flush_interval, std::chrono::milliseconds(10)),
           kMaxStoreRetryWait) {}
 
 void RequestScheduler::run() {
   for (;;) {
-    SchedulerInbox::Taken taken = inbox_->take_until(clock_, next_wakeup());
+    SchedulerInbox::Taken taken = inbox_->take_until(ctx_.clock, next_wakeup());
     for (SchedulerEvent& e : taken.events) handle(e);
     if (taken.closed) {
       shutdown();
       return;
     }
-    const auto now = clock_.steady_now();
+    const auto now = ctx_.clock.steady_now();
     if (now >= next_renew_) {
       renew();
-      next_renew_ = now + options_.lease_duration / 3;
+      next_renew_ = now + ctx_.options.lease_duration / 3;
     }
     if (now >= next_poll_) {
       poll();
-      next_poll_ = now + options_.poll_interval;
+      next_poll_ = now + ctx_.options.poll_interval;
     }
     check_expiry();
     dispatch();
@@ -78,10 +72,10 @@ void RequestScheduler::run() {
 }
 
 Clock::TimePoint RequestScheduler::next_wakeup() const {
-  auto t = clock_.steady_now() + kExpiryCheckInterval;
+  auto t = ctx_.clock.steady_now() + kExpiryCheckInterval;
   t = std::min({t, next_poll_, next_renew_});
   if (!buffer_.empty())
-    t = std::min(t, std::max(first_buffered_ + options_.flush_interval, flush_retry_after_));
+    t = std::min(t, std::max(first_buffered_ + ctx_.options.flush_interval, flush_retry_after_));
   return t;
 }
 
@@ -113,7 +107,7 @@ void RequestScheduler::cancel(ActiveBatch& b) {
 
 void RequestScheduler::activate(const std::string& id) {
   if (batches_.count(id)) return;
-  auto rec = store_.get_batch_any_owner(id);
+  auto rec = ctx_.store.get_batch_any_owner(id);
   if (!rec) return log_batch_error(id, "activate", rec.status());
   activate(*rec);
 }
@@ -132,19 +126,19 @@ void RequestScheduler::activate(const store::BatchRecord& rec) {
   b.expires_at = rec.expires_at;
   if (rec.status == BatchStatus::kCancelling) {
     b.mode = Mode::kCancelling;
-  } else if (clock_.now_seconds() >= rec.expires_at) {
+  } else if (ctx_.clock.now_seconds() >= rec.expires_at) {
     b.mode = Mode::kExpiring;
   }
-  b.started_ms = clock_.now_millis();
+  b.started_ms = ctx_.clock.now_millis();
   auto [it, inserted] = batches_.emplace(rec.id, std::move(b));
   if (it->second.mode == Mode::kRunning) sample(it->second);
 }
 
 void RequestScheduler::poll() {
-  auto unfinished = store_.batches_with_status({BatchStatus::kValidating, BatchStatus::kInProgress,
-                                                BatchStatus::kCancelling, BatchStatus::kFinalizing});
-  if (!unfinished) return failures_.failed(work_name("-", "poll the store"), unfinished.status());
-  failures_.succeeded(work_name("-", "poll the store"));
+  auto unfinished = ctx_.store.batches_with_status({BatchStatus::kValidating, BatchStatus::kInProgress,
+                                                    BatchStatus::kCancelling, BatchStatus::kFinalizing});
+  if (!unfinished) return ctx_.failures.failed(work_name("-", "poll the store"), unfinished.status());
+  ctx_.failures.succeeded(work_name("-", "poll the store"));
   std::set<std::string> live;
   for (const store::BatchRecord& rec : *unfinished) {
     live.insert(rec.id);
@@ -171,24 +165,25 @@ void RequestScheduler::poll() {
 }
 
 void RequestScheduler::renew() {
-  if (Status s = store_.renew_leases(options_.node_id, lease_until_ms(clock_, options_)); !s) {
-    return failures_.failed(work_name("-", "renew leases"), s);
+  if (Status s = ctx_.store.renew_leases(ctx_.options.node_id, lease_until_ms(ctx_.clock, ctx_.options));
+      !s) {
+    return ctx_.failures.failed(work_name("-", "renew leases"), s);
   }
-  failures_.succeeded(work_name("-", "renew leases"));
+  ctx_.failures.succeeded(work_name("-", "renew leases"));
 }
 
 void RequestScheduler::sample(ActiveBatch& b) {
-  const int64_t now = clock_.now_millis();
-  if (Status s = store_.sample_progress(b.id, now); !s) {
-    return failures_.failed(work_name(b.id, "progress sample"), s);
+  const int64_t now = ctx_.clock.now_millis();
+  if (Status s = ctx_.store.sample_progress(b.id, now); !s) {
+    return ctx_.failures.failed(work_name(b.id, "progress sample"), s);
   }
-  failures_.succeeded(work_name(b.id, "progress sample"));
+  ctx_.failures.succeeded(work_name(b.id, "progress sample"));
   b.sampled_ms = now;
   b.unsampled = false;
 }
 
 void RequestScheduler::sample_due() {
-  const int64_t now = clock_.now_millis();
+  const int64_t now = ctx_.clock.now_millis();
   for (auto& [id, b] : batches_) {
     const int64_t spacing = std::max(kMinSampleSpacingMs, (now - b.started_ms) / kSampleSpacingDivisor);
     if (b.unsampled && now - b.sampled_ms >= spacing) sample(b);
@@ -215,7 +210,7 @@ void RequestScheduler::on_done(SchedulerEvent& e) {
   if (b.mode != Mode::kRunning || stopping_) return;
   if (is_retryable(result.status())) {
     b.pending.push_back(f.request);  // still under this node's lease
-    b.retry_after = clock_.steady_now() + kRetryAfterUnavailable;
+    b.retry_after = ctx_.clock.steady_now() + kRetryAfterUnavailable;
     return;
   }
   add_result(b, f.request, store::Outcome::kError,
@@ -224,13 +219,13 @@ void RequestScheduler::on_done(SchedulerEvent& e) {
 
 void RequestScheduler::add_result(ActiveBatch& b, const store::RequestRecord& req, store::Outcome outcome,
                                   std::string line, store::Usage usage) {
-  if (buffer_.empty()) first_buffered_ = clock_.steady_now();
+  if (buffer_.empty()) first_buffered_ = ctx_.clock.steady_now();
   buffer_.push_back({b.id, req.line, outcome, std::move(line), usage, req.lease_token});
   ++b.unflushed;
 }
 
 void RequestScheduler::check_expiry() {
-  const int64_t now = clock_.now_seconds();
+  const int64_t now = ctx_.clock.now_seconds();
   for (auto& [id, b] : batches_) {
     if (b.mode == Mode::kRunning && now >= b.expires_at) {
       b.mode = Mode::kExpiring;
@@ -255,20 +250,21 @@ ActiveBatch* RequestScheduler::next_runnable(TimePoint now) {
 }
 
 bool RequestScheduler::claim(ActiveBatch& b) {
-  const int64_t now_ms = clock_.now_millis();
+  const int64_t now_ms = ctx_.clock.now_millis();
   // Enough for the engine's free places and some more, so that a claim is not a transaction a request.
-  const int64_t n = std::max<int64_t>(16, options_.max_in_flight);
-  auto claimed = store_.claim_requests(b.id, options_.node_id, n, now_ms, lease_until_ms(clock_, options_));
+  const int64_t n = std::max<int64_t>(16, ctx_.options.max_in_flight);
+  auto claimed = ctx_.store.claim_requests(b.id, ctx_.options.node_id, n, now_ms,
+                                           lease_until_ms(ctx_.clock, ctx_.options));
   if (!claimed) {
-    failures_.failed(work_name(b.id, "claim requests"), claimed.status());
-    b.claim_after = clock_.steady_now() +
-                    std::max<std::chrono::milliseconds>(options_.poll_interval, b.claim_backoff.failed());
+    ctx_.failures.failed(work_name(b.id, "claim requests"), claimed.status());
+    b.claim_after = ctx_.clock.steady_now() +
+                    std::max<std::chrono::milliseconds>(ctx_.options.poll_interval, b.claim_backoff.failed());
     return false;
   }
-  failures_.succeeded(work_name(b.id, "claim requests"));
+  ctx_.failures.succeeded(work_name(b.id, "claim requests"));
   b.claim_backoff.succeeded();
   if (claimed->empty()) {
-    b.claim_after = clock_.steady_now() + options_.poll_interval;
+    b.claim_after = ctx_.clock.steady_now() + ctx_.options.poll_interval;
     b.drained = true;
     return false;
   }
@@ -278,8 +274,8 @@ bool RequestScheduler::claim(ActiveBatch& b) {
 }
 
 void RequestScheduler::dispatch() {
-  const auto now = clock_.steady_now();
-  while (in_flight_ < options_.max_in_flight) {
+  const auto now = ctx_.clock.steady_now();
+  while (in_flight_ < ctx_.options.max_in_flight) {
     ActiveBatch* b = next_runnable(now);
     if (b == nullptr) return;
     if (b->pending.empty() && !claim(*b)) continue;
@@ -295,13 +291,13 @@ void RequestScheduler::dispatch_one(ActiveBatch& b, store::RequestRecord req) {
     add_result(b, req, store::Outcome::kError, failed_line(req.custom_id, request_id, s), {});
   };
   if (!b.input && !b.input_failed) {
-    auto input = blobs_.open(b.input_file_id);
+    auto input = ctx_.blobs.open(b.input_file_id);
     if (input) {
       b.input = std::move(input).value();
     } else if (input.status().is_unavailable()) {
       // The store of the bytes is away for a moment: the request runs later, still leased here.
       b.pending.push_back(std::move(req));
-      b.retry_after = clock_.steady_now() + kRetryAfterUnavailable;
+      b.retry_after = ctx_.clock.steady_now() + kRetryAfterUnavailable;
       return;
     } else {
       log_batch_error(b.id, "open input file", input.status());  // each request then fails on its own
@@ -314,7 +310,7 @@ void RequestScheduler::dispatch_one(ActiveBatch& b, store::RequestRecord req) {
   if (!n && n.status().is_unavailable()) {
     // The store of the bytes is away for a moment: the request runs later, still leased here.
     b.pending.push_back(std::move(req));
-    b.retry_after = clock_.steady_now() + kRetryAfterUnavailable;
+    b.retry_after = ctx_.clock.steady_now() + kRetryAfterUnavailable;
     return;
   }
   if (!n || *n != bytes.size()) return fail(Status::internal("The batch's input file could not be read."));
@@ -330,7 +326,7 @@ void RequestScheduler::dispatch_one(ActiveBatch& b, store::RequestRecord req) {
   ++in_flight_;
   // The callback only queues an event: it runs on the engine's thread, maybe before this returns.
   auto handles = openai::run_endpoint_request(
-      engine_, b.endpoint, line["body"], engine::Priority::kBatch,
+      ctx_.engine, b.endpoint, line["body"], engine::Priority::kBatch,
       [inbox = inbox_, id = b.id, line_no](Result<nlohmann::ordered_json> result) {
         inbox->push({SchedulerEvent::kDone, id, line_no, std::move(result)});
       },
@@ -340,7 +336,7 @@ void RequestScheduler::dispatch_one(ActiveBatch& b, store::RequestRecord req) {
     --in_flight_;
     if (is_retryable(handles.status())) {
       b.pending.push_back(std::move(req));
-      b.retry_after = clock_.steady_now() + kRetryAfterUnavailable;
+      b.retry_after = ctx_.clock.steady_now() + kRetryAfterUnavailable;
       return;
     }
     return fail(handles.status());
@@ -350,17 +346,17 @@ void RequestScheduler::dispatch_one(ActiveBatch& b, store::RequestRecord req) {
 
 void RequestScheduler::flush(bool force) {
   if (buffer_.empty()) return;
-  const auto now = clock_.steady_now();
-  if (!force && (now < flush_retry_after_ || (buffer_.size() < options_.flush_max_results &&
-                                              now - first_buffered_ < options_.flush_interval))) {
+  const auto now = ctx_.clock.steady_now();
+  if (!force && (now < flush_retry_after_ || (buffer_.size() < ctx_.options.flush_max_results &&
+                                              now - first_buffered_ < ctx_.options.flush_interval))) {
     return;
   }
-  if (Status s = store_.record_results(buffer_); !s) {
-    failures_.failed(work_name("-", "store results"), s);
+  if (Status s = ctx_.store.record_results(buffer_); !s) {
+    ctx_.failures.failed(work_name("-", "store results"), s);
     flush_retry_after_ = now + flush_backoff_.failed();
     return;
   }
-  failures_.succeeded(work_name("-", "store results"));
+  ctx_.failures.succeeded(work_name("-", "store results"));
   flush_backoff_.succeeded();
   for (const auto& r : buffer_) {
     auto it = batches_.find(r.batch_id);
@@ -372,7 +368,7 @@ void RequestScheduler::flush(bool force) {
 }
 
 void RequestScheduler::end_finished_batches() {
-  const auto now = clock_.steady_now();
+  const auto now = ctx_.clock.steady_now();
   for (auto it = batches_.begin(); it != batches_.end();) {
     ActiveBatch& b = it->second;
     const bool idle = b.pending.empty() && b.in_flight.empty() && b.unflushed == 0;
@@ -380,23 +376,23 @@ void RequestScheduler::end_finished_batches() {
       ++it;
       continue;
     }
-    b.check_after = now + options_.poll_interval;
+    b.check_after = now + ctx_.options.poll_interval;
     if (b.mode != Mode::kRunning && !b.released) {
-      if (Status s = store_.release_batch(b.id, options_.node_id); !s) {
-        failures_.failed(work_name(b.id, "release leases"), s);
+      if (Status s = ctx_.store.release_batch(b.id, ctx_.options.node_id); !s) {
+        ctx_.failures.failed(work_name(b.id, "release leases"), s);
         ++it;
         continue;
       }
-      failures_.succeeded(work_name(b.id, "release leases"));
+      ctx_.failures.succeeded(work_name(b.id, "release leases"));
       b.released = true;
     }
-    auto tally = store_.request_tally(b.id, clock_.now_millis());
+    auto tally = ctx_.store.request_tally(b.id, ctx_.clock.now_millis());
     if (!tally) {
-      failures_.failed(work_name(b.id, "count requests"), tally.status());
+      ctx_.failures.failed(work_name(b.id, "count requests"), tally.status());
       ++it;
       continue;
     }
-    failures_.succeeded(work_name(b.id, "count requests"));
+    ctx_.failures.succeeded(work_name(b.id, "count requests"));
     BatchStatus to = BatchStatus::kCompleted;
     if (b.mode == Mode::kCancelling) to = BatchStatus::kCancelled;
     if (b.mode == Mode::kExpiring) to = BatchStatus::kExpired;
@@ -405,21 +401,21 @@ void RequestScheduler::end_finished_batches() {
       continue;
     }
     if (to == BatchStatus::kCompleted) {
-      Status s =
-          store_.transition(b.id, {BatchStatus::kInProgress}, BatchStatus::kFinalizing, clock_.now_seconds());
+      Status s = ctx_.store.transition(b.id, {BatchStatus::kInProgress}, BatchStatus::kFinalizing,
+                                       ctx_.clock.now_seconds());
       if (!s && s.is_conflict()) {
         // A cancel won the race, or another node moved it on: the next poll says which.
         b.drained = false;
-        b.claim_after = now + options_.poll_interval;
+        b.claim_after = now + ctx_.options.poll_interval;
         ++it;
         continue;
       }
       if (!s) {
-        failures_.failed(work_name(b.id, "finalizing"), s);
+        ctx_.failures.failed(work_name(b.id, "finalizing"), s);
         ++it;
         continue;
       }
-      failures_.succeeded(work_name(b.id, "finalizing"));
+      ctx_.failures.succeeded(work_name(b.id, "finalizing"));
     }
     sample(b);  // the counts it ends with
     jobs_.push({BatchJob::kFinalize, b.id, to});
@@ -432,16 +428,17 @@ void RequestScheduler::shutdown() {
   for (auto& [id, b] : batches_) b.stop_requests();
   // Bounded so that a stop stays quick (a drain has 10 s in all): a request that reports later runs
   // again on the next start, since nothing of it was stored.
-  const auto deadline = clock_.steady_now() + kShutdownWait;
-  while (in_flight_ > 0 && clock_.steady_now() < deadline) {
+  const auto deadline = ctx_.clock.steady_now() + kShutdownWait;
+  while (in_flight_ > 0 && ctx_.clock.steady_now() < deadline) {
     for (SchedulerEvent& e : inbox_->drain_until(
-             clock_, std::min(deadline, clock_.steady_now() + std::chrono::milliseconds(100)))) {
+             ctx_.clock, std::min(deadline, ctx_.clock.steady_now() + std::chrono::milliseconds(100)))) {
       if (e.kind == SchedulerEvent::kDone) on_done(e);
     }
   }
   flush(true);
   batches_.clear();
-  if (Status s = store_.release_leases(options_.node_id); !s) log_batch_error("-", "release leases", s);
+  if (Status s = ctx_.store.release_leases(ctx_.options.node_id); !s)
+    log_batch_error("-", "release leases", s);
 }
 
 }  // namespace openbatch::batch

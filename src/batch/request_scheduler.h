@@ -21,21 +21,15 @@
 #include "batch/job_thread.h"
 #include "batch/runner_options.h"
 #include "batch/scheduler_inbox.h"
-#include "blobs/blobs.h"
 #include "common/backoff.h"
 #include "common/clock.h"
-#include "common/failure_log.h"
-#include "engine/engine.h"
-#include "store/store.h"
 
 namespace openbatch::batch {
 
 class RequestScheduler {
  public:
-  // REQUIRES: everything referenced outlives this; jobs is running (or starts) to take finalizations.
-  RequestScheduler(store::Store& store, blobs::BlobStore& blobs, engine::Engine& engine, const Clock& clock,
-                   const RunnerOptions& options, FailureLog& failures, std::shared_ptr<SchedulerInbox> inbox,
-                   JobThread& jobs);
+  // REQUIRES: jobs outlives this, and runs (or starts) to take the finalizations it is given.
+  RequestScheduler(const RunnerContext& ctx, std::shared_ptr<SchedulerInbox> inbox, JobThread& jobs);
   RequestScheduler(const RequestScheduler&) = delete;
   RequestScheduler& operator=(const RequestScheduler&) = delete;
 
@@ -79,12 +73,7 @@ class RequestScheduler {
   void end_finished_batches();
   void shutdown();
 
-  store::Store& store_;
-  blobs::BlobStore& blobs_;
-  engine::Engine& engine_;
-  const Clock& clock_;
-  const RunnerOptions& options_;
-  FailureLog& failures_;
+  const RunnerContext ctx_;
   const std::shared_ptr<SchedulerInbox> inbox_;
   JobThread& jobs_;
 

@@ -1,5 +1,5 @@
-// The settings of the batch runner (batch/batch_runner.h), which its two threads, the request scheduler
-// and the job thread, share. Internal to batch/.
+// The settings of the batch runner (batch/batch_runner.h), and what its two threads (the request
+// scheduler and the job thread) share. Internal to batch/.
 #pragma once
 
 #include <chrono>
@@ -7,8 +7,12 @@
 #include <cstdint>
 #include <string>
 
+#include "blobs/blobs.h"
 #include "common/clock.h"
+#include "common/failure_log.h"
+#include "engine/engine.h"
 #include "openai/limits.h"
+#include "store/store.h"
 
 namespace openbatch::batch {
 
@@ -23,6 +27,16 @@ struct RunnerOptions {
   // How long a validation or finalization the store could not take waits before it is tried again; the
   // wait doubles while it keeps failing, to 12 times this.
   std::chrono::milliseconds retry_interval{5000};
+};
+
+// What both threads of a runner work with. REQUIRES: everything it names outlives the threads.
+struct RunnerContext {
+  store::Store& store;
+  blobs::BlobStore& blobs;
+  engine::Engine& engine;
+  const Clock& clock;
+  const RunnerOptions& options;
+  FailureLog& failures;  // retried work that fails: logged once per change, not per try
 };
 
 // When a lease taken now ends, in the store's milliseconds since the epoch.
