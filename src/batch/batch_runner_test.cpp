@@ -1,136 +1,18 @@
-// The batch lifecycle end to end below HTTP: BatchService and its runner on a fake engine and a fake
-// clock, with the real SQLite store and blob directory in a temporary data dir.
+// The batch lifecycle below HTTP (batch/batch_runner_fixture_for_test.h): requests run and stored once
+// each, validation, the enqueued-token limit, cancels, restarts and the engine shared between batches.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
-#include <thread>
 
-#include "batch/batch_service.h"
-#include "batch/fake_engine_for_test.h"
+#include "batch/batch_runner_fixture_for_test.h"
 #include "blobs/blobs.h"
-#include "common/files_for_test.h"
-#include "common/http_status.h"
-#include "common/temp_dir.h"
 #include "store/sqlite_store.h"
 
 namespace openbatch::batch {
 namespace {
 
-using nlohmann::json;
-using store::BatchRecord;
-using store::BatchStatus;
-using testing::FakeClock;
-using testing::FakeEngine;
-
-std::string request_line(const std::string& custom_id, const json& body_extra = json::object()) {
-  json body = {{"model", "tiny"}, {"messages", {{{"role", "user"}, {"content", custom_id}}}}};
-  body.update(body_extra);
-  return json{{"custom_id", custom_id}, {"method", "POST"}, {"url", "/v1/chat/completions"}, {"body", body}}
-      .dump();
-}
-
-// n request lines with custom_ids prefix0..prefix{n-1}; each asks for its own custom_id as content.
-std::string input_file(const std::string& prefix, int n) {
-  std::string out;
-  for (int i = 0; i < n; ++i) out += request_line(prefix + std::to_string(i)) + "\n";
-  return out;
-}
-
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
-
-class BatchRunnerTest : public ::testing::Test {
- protected:
-  void open(engine::Engine& engine) {
-    service_.reset();
-    options_.data_dir = dir_.path();
-    options_.clock = &clock_;
-    options_.flush_interval = std::chrono::milliseconds(5);
-    auto s = BatchService::open(options_, engine);
-    ASSERT_TRUE(s.is_ok()) << s.status().message();
-    service_ = std::move(s).value();
-    service_->start();
-  }
-
-  std::string upload(const std::string& content, const std::string& owner = "alice") {
-    auto up = service_->begin_upload(owner, "input.jsonl");
-    EXPECT_TRUE(up.is_ok());
-    EXPECT_TRUE((*up)->append(content));
-    auto rec = (*up)->finish("batch", std::nullopt);
-    EXPECT_TRUE(rec.is_ok()) << rec.status().message();
-    return rec->id;
-  }
-
-  BatchRecord create(const std::string& file_id, const std::string& owner = "alice") {
-    auto b = service_->create_batch(
-        owner,
-        {{"input_file_id", file_id}, {"endpoint", "/v1/chat/completions"}, {"completion_window", "24h"}});
-    EXPECT_TRUE(b.is_ok()) << b.status().message();
-    EXPECT_EQ(b->status, BatchStatus::kValidating);
-    return *b;
-  }
-
-  BatchRecord get(const std::string& id, const std::string& owner = "alice") {
-    auto b = service_->get_batch(owner, id);
-    EXPECT_TRUE(b.is_ok());
-    return *b;
-  }
-
-  BatchRecord wait_status(const std::string& id, BatchStatus status) {
-    BatchRecord b;
-    bool reached = eventually([&] {
-      b = get(id);
-      return b.status == status;
-    });
-    EXPECT_TRUE(reached) << "status " << store::to_string(b.status) << ", wanted "
-                         << store::to_string(status);
-    return b;
-  }
-
-  void wait_completed_count(const std::string& id, int64_t n) {
-    EXPECT_TRUE(eventually([&] { return get(id).request_counts.completed >= n; }));
-  }
-
-  std::vector<json> lines_of(const std::string& file_id, const std::string& owner = "alice") {
-    std::vector<json> out;
-    if (file_id.empty()) return out;
-    auto reader = service_->open_file_content(owner, file_id);
-    EXPECT_TRUE(reader.is_ok());
-    std::string data((*reader)->size(), '\0');
-    EXPECT_TRUE((*reader)->read_at(0, data.data(), data.size()).is_ok());
-    size_t pos = 0;
-    while (pos < data.size()) {
-      size_t nl = data.find('\n', pos);
-      EXPECT_NE(nl, std::string::npos) << "every line ends with a newline";
-      out.push_back(json::parse(data.substr(pos, nl - pos)));
-      pos = nl + 1;
-    }
-    return out;
-  }
-
-  // Every custom_id prefix0..prefix{n-1} is in exactly one of the batch's two files, once.
-  void expect_each_line_once(const BatchRecord& b, const std::string& prefix, int n) {
-    std::multiset<std::string> seen;
-    for (const auto& l : lines_of(b.output_file_id)) seen.insert(l["custom_id"].get<std::string>());
-    for (const auto& l : lines_of(b.error_file_id)) seen.insert(l["custom_id"].get<std::string>());
-    EXPECT_EQ(seen.size(), static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) EXPECT_EQ(seen.count(prefix + std::to_string(i)), 1u) << prefix << i;
-    EXPECT_EQ(b.request_counts.total, n);
-    EXPECT_EQ(b.request_counts.completed + b.request_counts.failed, n);
-  }
-
-  TempDir dir_;
-  FakeClock clock_;
-  BatchServiceOptions options_;
-  std::unique_ptr<BatchService> service_;
-};
+using namespace runner_test;  // NOLINT(google-build-using-namespace): the fixture's helpers
 
 TEST_F(BatchRunnerTest, RunsEveryRequestAndWritesEachLineOnce) {
   FakeEngine engine(/*auto_complete=*/true);
@@ -281,57 +163,6 @@ TEST_F(BatchRunnerTest, ALargeBatchsPromptTokensAreCountedWhole) {
   wait_status(create(upload(input_file("b", 300))).id, BatchStatus::kCompleted);
 }
 
-TEST_F(BatchRunnerTest, RejectsBadCreateParameters) {
-  FakeEngine engine(true);
-  open(engine);
-  const std::string file = upload(input_file("t", 1));
-  json base = {{"input_file_id", file}, {"endpoint", "/v1/chat/completions"}, {"completion_window", "24h"}};
-  json many = json::object();
-  for (int i = 0; i < 17; ++i) many["k" + std::to_string(i)] = "v";
-  struct Case {
-    json patch;
-    int http_status;
-    std::string code, param;
-  } cases[] = {
-      {{{"endpoint", "/v1/embeddingz"}}, 400, "invalid_value", "endpoint"},
-      {{{"completion_window", "48h"}}, 400, "invalid_value", "completion_window"},
-      {{{"metadata", {{"k", 1}}}}, 400, "invalid_type", "metadata.k"},
-      {{{"metadata", many}}, 400, "object_above_max_properties", "metadata"},
-      {{{"input_file_id", nullptr}}, 400, "missing_required_parameter", "input_file_id"},
-      {{{"endpoint", 3}}, 400, "invalid_type", "endpoint"},
-      {{{"output_expires_after", {{"anchor", "created_at"}, {"seconds", 10}}}},
-       400,
-       "invalid_value",
-       "output_expires_after.seconds"},
-  };
-  for (const auto& c : cases) {
-    SCOPED_TRACE(c.patch.dump());
-    json body = base;
-    body.merge_patch(c.patch);
-    if (c.patch.contains("input_file_id")) body.erase("input_file_id");
-    auto r = service_->create_batch("alice", body);
-    ASSERT_FALSE(r.is_ok());
-    EXPECT_EQ(http_status_of(r.status()), c.http_status);
-    EXPECT_EQ(r.status().code(), c.code);
-    EXPECT_EQ(r.status().param(), c.param);
-  }
-  json ok = base;
-  ok["metadata"] = {{"project", "x"}};
-  ok["output_expires_after"] = {{"anchor", "created_at"}, {"seconds", 3600}};
-  auto b = service_->create_batch("alice", ok);
-  ASSERT_TRUE(b.is_ok());
-  EXPECT_EQ(b->metadata["project"], "x");
-  EXPECT_EQ(b->expires_at, b->created_at + 24 * 3600);
-  BatchRecord done = wait_status(b->id, BatchStatus::kCompleted);
-  EXPECT_EQ(service_->get_file("alice", done.output_file_id)->expires_at, done.completed_at.value() + 3600);
-
-  auto cancel = service_->cancel_batch("alice", b->id);
-  ASSERT_FALSE(cancel.is_ok());
-  EXPECT_EQ(http_status_of(cancel.status()), 409);
-  EXPECT_EQ(cancel.status().message(), "Cannot cancel a batch with status 'completed'.");
-  EXPECT_EQ(http_status_of(service_->get_batch("alice", "batch_nope").status()), 404);
-}
-
 TEST_F(BatchRunnerTest, CancelStopsRunningRequestsAndKeepsFinishedOnes) {
   FakeEngine engine(/*auto_complete=*/false);
   options_.max_in_flight = 4;
@@ -358,74 +189,7 @@ TEST_F(BatchRunnerTest, CancelStopsRunningRequestsAndKeepsFinishedOnes) {
     EXPECT_TRUE(l["response"].is_null());
     EXPECT_EQ(l["error"]["code"], "batch_cancelled");
   }
-  EXPECT_EQ(http_status_of(service_->cancel_batch("alice", b.id).status()), 409);
-}
-
-TEST_F(BatchRunnerTest, SamplesProgressWhenItStartsAsResultsAreStoredAndWhenItEnds) {
-  FakeEngine engine(/*auto_complete=*/false);
-  options_.max_in_flight = 4;
-  open(engine);
-  const int64_t t0 = clock_.now_seconds() * 1000;
-  BatchRecord b = create(upload(input_file("t", 4)));
-  ASSERT_TRUE(engine.wait_held(4));
-  auto samples = [&] {
-    auto p = service_->batch_progress("alice", b.id, 0);
-    EXPECT_TRUE(p.is_ok());
-    return p->samples;
-  };
-  auto last_completed = [&] {
-    auto s = samples();
-    return s.empty() ? int64_t{-1} : s.back().completed;
-  };
-  ASSERT_TRUE(eventually([&] { return last_completed() == 0; })) << "a sample when the batch starts";
-  for (int64_t done = 1; done <= 2; ++done) {
-    clock_.advance(1);
-    engine.complete(1);
-    ASSERT_TRUE(eventually([&] { return last_completed() == done; }));
-  }
-  clock_.advance(1);
-  engine.complete(2);
-  b = wait_status(b.id, BatchStatus::kCompleted);
-
-  auto all = samples();
-  ASSERT_EQ(all.size(), 4u);
-  const int64_t want_completed[] = {0, 1, 2, 4};
-  for (size_t i = 0; i < all.size(); ++i) {
-    EXPECT_EQ(all[i].at_ms, t0 + 1000 * static_cast<int64_t>(i)) << i;
-    EXPECT_EQ(all[i].completed, want_completed[i]) << i;
-    EXPECT_EQ(all[i].failed, 0);
-    EXPECT_EQ(all[i].usage.output_tokens, 5 * want_completed[i]) << i;
-    EXPECT_EQ(all[i].usage.input_tokens, 10 * want_completed[i]) << i;
-  }
-  auto newer = service_->batch_progress("alice", b.id, t0 + 1000);
-  ASSERT_TRUE(newer.is_ok());
-  EXPECT_EQ(newer->samples.size(), 2u);
-  EXPECT_EQ(newer->batch.status, BatchStatus::kCompleted);
-  EXPECT_EQ(newer->now_ms, t0 + 3000);
-  EXPECT_EQ(http_status_of(service_->batch_progress("bob", b.id, 0).status()), 404);
-}
-
-TEST_F(BatchRunnerTest, ExpiresWhenTheCompletionWindowPasses) {
-  FakeEngine engine(false);
-  options_.max_in_flight = 2;
-  options_.completion_window_seconds = 100;
-  open(engine);
-  BatchRecord b = create(upload(input_file("t", 10)));
-  EXPECT_EQ(b.expires_at, b.created_at + 100);
-  ASSERT_TRUE(engine.wait_held(2));
-  engine.complete(2);
-  wait_completed_count(b.id, 2);
-  ASSERT_TRUE(engine.wait_held(2));
-
-  clock_.advance(101);
-  b = wait_status(b.id, BatchStatus::kExpired);
-  EXPECT_TRUE(b.expired_at.has_value());
-  EXPECT_EQ(engine.held(), 0u);
-  EXPECT_EQ(b.request_counts.completed, 2);
-  expect_each_line_once(b, "t", 10);
-  auto errors = lines_of(b.error_file_id);
-  ASSERT_EQ(errors.size(), 8u);
-  for (const auto& l : errors) EXPECT_EQ(l["error"]["code"], "batch_expired");
+  EXPECT_TRUE(service_->cancel_batch("alice", b.id).status().is_conflict());
 }
 
 TEST_F(BatchRunnerTest, ResumesAfterRestartWithoutRerunningFinishedRequests) {
@@ -524,85 +288,6 @@ TEST_F(BatchRunnerTest, SharesTheEngineRoundRobinBetweenBatches) {
   for (size_t i = first_b + 1; i <= first_b + 2 * a_left; ++i) {
     EXPECT_NE(subs[i][0], subs[i - 1][0]) << "submission " << i;
   }
-}
-
-TEST_F(BatchRunnerTest, RetriesRequestsTheEngineTurnsAway) {
-  FakeEngine engine(true);
-  engine.reject_first = 3;
-  open(engine);
-  BatchRecord b = wait_status(create(upload(input_file("t", 5))).id, BatchStatus::kCompleted);
-  EXPECT_EQ(b.request_counts.completed, 5);
-  EXPECT_EQ(b.request_counts.failed, 0);
-  EXPECT_EQ(engine.submissions().size(), 8u);
-}
-
-TEST_F(BatchRunnerTest, AnInputFileInUseCannotBeDeleted) {
-  FakeEngine engine(false);
-  open(engine);
-  const std::string file = upload(input_file("t", 2));
-  BatchRecord b = create(file);
-  ASSERT_TRUE(engine.wait_held(2));
-  EXPECT_EQ(http_status_of(service_->delete_file("alice", file)), 409);
-  engine.complete(2);
-  b = wait_status(b.id, BatchStatus::kCompleted);
-  EXPECT_TRUE(service_->delete_file("alice", file));
-  EXPECT_EQ(http_status_of(service_->get_file("alice", file).status()), 404);
-  EXPECT_EQ(http_status_of(service_->open_file_content("alice", file).status()), 404);
-  EXPECT_TRUE(service_->delete_file("alice", b.output_file_id));
-}
-
-TEST_F(BatchRunnerTest, OwnersSeeOnlyTheirOwnFilesAndBatches) {
-  FakeEngine engine(true);
-  open(engine);
-  const std::string file = upload(input_file("t", 2), "alice");
-  BatchRecord b = wait_status(create(file, "alice").id, BatchStatus::kCompleted);
-  EXPECT_EQ(http_status_of(service_->get_file("bob", file).status()), 404);
-  EXPECT_EQ(http_status_of(service_->open_file_content("bob", b.output_file_id).status()), 404);
-  EXPECT_EQ(http_status_of(service_->delete_file("bob", file)), 404);
-  EXPECT_EQ(http_status_of(service_->get_batch("bob", b.id).status()), 404);
-  EXPECT_EQ(http_status_of(service_->cancel_batch("bob", b.id).status()), 404);
-  EXPECT_TRUE(service_->list_files("bob", {})->items.empty());
-  EXPECT_TRUE(service_->list_batches("bob", {})->items.empty());
-  // Bob cannot run a batch on Alice's file either: to him it does not exist.
-  auto theirs = service_->create_batch(
-      "bob", {{"input_file_id", file}, {"endpoint", "/v1/chat/completions"}, {"completion_window", "24h"}});
-  ASSERT_TRUE(theirs.is_ok());
-  auto failed = eventually([&] { return get(theirs->id, "bob").status == BatchStatus::kFailed; });
-  EXPECT_TRUE(failed);
-}
-
-TEST_F(BatchRunnerTest, OneServicePerDataDirectory) {
-  FakeEngine engine(true);
-  open(engine);
-  auto second = BatchService::open(options_, engine);
-  ASSERT_FALSE(second.is_ok());
-  EXPECT_NE(second.status().message().find("in use"), std::string::npos);
-  service_.reset();
-  EXPECT_TRUE(BatchService::open(options_, engine).is_ok());
-}
-
-TEST_F(BatchRunnerTest, UploadsAreCheckedAndDiscardedUploadsLeaveNothing) {
-  FakeEngine engine(true);
-  options_.limits.max_upload_bytes = 10;
-  options_.limits.max_batch_input_bytes = 10;
-  open(engine);
-  {
-    auto up = service_->begin_upload("alice", "x.jsonl");
-    ASSERT_TRUE(up.is_ok());
-    EXPECT_TRUE((*up)->append("12345"));
-    EXPECT_EQ(http_status_of((*up)->append("678901")), 400);
-  }
-  {
-    auto up = service_->begin_upload("alice", "x.jsonl");
-    ASSERT_TRUE((*up)->append("1"));
-    auto rec = (*up)->finish("batch_output", std::nullopt);
-    EXPECT_EQ(rec.status().code(), "invalid_value");
-    EXPECT_EQ(rec.status().param(), "purpose");
-  }
-  EXPECT_TRUE(service_->list_files("alice", {})->items.empty());
-  auto blobs = blobs::open_local_blob_store(dir_.path() + "/files");
-  EXPECT_TRUE((*blobs)->list()->empty());
-  EXPECT_TRUE(openbatch::testing::entries_besides_marker(dir_.path() + "/files").empty());
 }
 
 }  // namespace

@@ -3,10 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <thread>
 
 #include "batch/batch_service.h"
 #include "batch/fake_engine_for_test.h"
+#include "common/fake_clock_for_test.h"
 #include "common/temp_dir.h"
 #include "store/failing_store_for_test.h"
 
@@ -22,9 +22,11 @@ size_t count(const std::string& text, const std::string& what) {
 TEST(BatchServiceDiskFullTest, RetriesBackOffAndAreLoggedOncePerChangeOfState) {
   TempDir dir;
   testing::FakeEngine engine(/*auto_complete=*/true);
+  testing::FakeClock clock;
   store::testing::FailingStore* store = nullptr;
   BatchServiceOptions o;
   o.data_dir = dir.path();
+  o.clock = &clock;
   o.flush_interval = std::chrono::milliseconds(5);
   o.retry_interval = std::chrono::milliseconds(20);
   o.wrap_store = [&store](std::unique_ptr<store::Store> inner) -> std::unique_ptr<store::Store> {
@@ -49,18 +51,21 @@ TEST(BatchServiceDiskFullTest, RetriesBackOffAndAreLoggedOncePerChangeOfState) {
   store->fail("record_results", 6);
   store->fail("finish_batch", 3);
   ::testing::internal::CaptureStderr();
-  const auto began = std::chrono::steady_clock::now();
+  const int64_t began_ms = clock.now_millis();
   (*service)->start();
   auto b = (*service)->create_batch(
       "alice",
       {{"input_file_id", file->id}, {"endpoint", "/v1/chat/completions"}, {"completion_window", "24h"}});
   ASSERT_TRUE(b.is_ok());
-  const auto deadline = began + std::chrono::seconds(30);
-  while ((*service)->get_batch("alice", b->id)->status != store::BatchStatus::kCompleted &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // Time moves 10 ms at a time, each step once both of the runner's threads (the scheduler and the job
+  // thread) sleep on the clock: every wait between tries is a wait on it.
+  for (int step = 0;
+       step < 10'000 && (*service)->get_batch("alice", b->id)->status != store::BatchStatus::kCompleted;
+       ++step) {
+    ASSERT_TRUE(clock.wait_for_sleepers(2)) << ::testing::internal::GetCapturedStderr();
+    clock.advance(std::chrono::milliseconds(10));
   }
-  const auto took = std::chrono::steady_clock::now() - began;
+  const auto took = std::chrono::milliseconds(clock.now_millis() - began_ms);
   (*service)->stop();
   const std::string log = ::testing::internal::GetCapturedStderr();
 

@@ -1,5 +1,5 @@
-// Test doubles for the batch tests: an engine::Engine that answers without a model, and a clock that
-// moves only when told. Header-only; included by *_test.cpp files only.
+// A test double for the batch tests: an engine::Engine that answers without a model (the clock that
+// moves only when told is common/fake_clock_for_test.h). Header-only; included by *_test.cpp files only.
 #pragma once
 
 #include <algorithm>
@@ -14,20 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "common/clock.h"
 #include "engine/engine.h"
 
 namespace openbatch::testing {
-
-class FakeClock final : public Clock {
- public:
-  explicit FakeClock(int64_t now = 1'700'000'000) : now_(now) {}
-  int64_t now_seconds() const override { return now_.load(); }
-  void advance(int64_t seconds) { now_ += seconds; }
-
- private:
-  std::atomic<int64_t> now_;
-};
 
 // Each generation answers "ok: <last message>" with 10 prompt tokens (3 cached) and 5 completion tokens.
 // A last message containing "TOO_LONG" fails with a 400 context_length_exceeded, as a real engine does

@@ -114,7 +114,8 @@ void WebhookSender::run() {
     if (stopping_) return;
     // A full round may have left more due events: go on at once.
     if (tried && *tried >= options_.claim_limit) continue;
-    if (cv_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || woken_; }) && stopping_)
+    if (clock_.wait_for(lock, cv_, options_.poll_interval, [this] { return stopping_ || woken_; }) &&
+        stopping_)
       return;
     woken_ = false;
   }

@@ -10,7 +10,7 @@
 // the claim lapses. A restarted server finds what is pending in the store and sends it.
 //
 //   webhooks::WebhookSender sender(store, transport, clock, options);
-//   sender.start();  // a thread: deliver_due() every poll_interval, and at once after wake()
+//   sender.start();  // a thread: deliver_due() every poll_interval (on the clock), at once after wake()
 //   ...
 //   sender.stop();
 #pragma once

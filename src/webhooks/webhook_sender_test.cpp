@@ -5,6 +5,7 @@
 #include <atomic>
 #include <nlohmann/json.hpp>
 
+#include "common/fake_clock_for_test.h"
 #include "common/temp_dir.h"
 #include "store/records_for_test.h"
 #include "store/sqlite_store.h"
@@ -14,15 +15,7 @@
 namespace openbatch::webhooks {
 namespace {
 
-class FakeClock final : public Clock {
- public:
-  int64_t now_seconds() const override { return ms_ / 1000; }
-  int64_t now_millis() const override { return ms_; }
-  void advance(std::chrono::milliseconds d) { ms_ += d.count(); }
-
- private:
-  std::atomic<int64_t> ms_{1'700'000'000'000};
-};
+using openbatch::testing::FakeClock;
 
 // Answers each POST with the next status of a script (the last one again once the script is over),
 // and keeps what it was sent.
@@ -147,16 +140,25 @@ TEST_F(WebhookSenderTest, GivesUpAfterADay) {
   EXPECT_EQ(*sender.deliver_due(), 0);
 }
 
+// The thread's polls come on the clock: the test steps it, and the thread sends what is due at each.
 TEST_F(WebhookSenderTest, TheThreadDeliversWhatIsDue) {
-  WebhookSenderOptions o = options_;
-  o.poll_interval = std::chrono::milliseconds(5);
-  WebhookSender sender(*store_, transport_, clock_, o);
+  transport_.answers = {500, 200};
+  WebhookSender sender(*store_, transport_, clock_, options_);
   sender.start();
-  for (int i = 0; i < 2000 && only_event().state == store::EventState::kPending; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  // The round at start: one attempt, then asleep until the next poll.
+  ASSERT_TRUE(clock_.wait_for_sleepers(1));
+  EXPECT_EQ(only_event().attempts, 1);
+  // The poll half a second later finds nothing due: the retry waits first_retry (2 s).
+  clock_.advance(options_.poll_interval);
+  ASSERT_TRUE(clock_.wait_for_sleepers(1));
+  EXPECT_EQ(only_event().attempts, 1);
+  EXPECT_EQ(only_event().state, store::EventState::kPending);
+  clock_.advance(options_.first_retry - options_.poll_interval);
+  ASSERT_TRUE(clock_.wait_for_sleepers(1));
   sender.stop();
   EXPECT_EQ(only_event().state, store::EventState::kDelivered);
+  EXPECT_EQ(only_event().attempts, 2);
+  EXPECT_EQ(transport_.sent.size(), 2u);
 }
 
 // A batch that ends through the EventWakingStore wakes the sender: its event goes out at once, though
@@ -172,19 +174,16 @@ TEST_F(WebhookSenderTest, ABatchEndedThroughTheWakingStoreIsSentAtOnceNotAtThePo
     auto events = waking.batch_events(batch);
     return events.is_ok() && events->size() == 1 ? events->front().state : store::EventState::kFailed;
   };
-  auto wait_delivered = [&state_of](const std::string& batch) {
-    for (int i = 0; i < 2000 && state_of(batch) != store::EventState::kDelivered; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return state_of(batch);
-  };
   WebhookSender sender(waking, transport_, clock_, o);
   target = &sender;
   sender.start();
-  EXPECT_EQ(wait_delivered("batch_1"), store::EventState::kDelivered) << "the round at start";
+  // The clock never moves here: every round is the one at start or one that a wake asked for.
+  ASSERT_TRUE(clock_.wait_for_sleeps_begun(1));
+  EXPECT_EQ(state_of("batch_1"), store::EventState::kDelivered) << "the round at start";
   ASSERT_TRUE(waking.insert_batch(batch("batch_2")));
   ASSERT_TRUE(waking.fail_batch("batch_2", {{"invalid_json_line", "bad", "", 1}}, clock_.now_seconds()));
-  EXPECT_EQ(wait_delivered("batch_2"), store::EventState::kDelivered) << "woken, not polled";
+  ASSERT_TRUE(clock_.wait_for_sleeps_begun(2)) << "no round after the wake";
+  EXPECT_EQ(state_of("batch_2"), store::EventState::kDelivered) << "woken, not polled";
   sender.stop();
   target = nullptr;
 }
