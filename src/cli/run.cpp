@@ -164,17 +164,29 @@ nlohmann::json first_request(const std::string& data) {
   return nlohmann::json::object();
 }
 
-int run(RunOptions o) {
-  // From here on SIGINT and SIGTERM end the run cleanly (whole lines, synced) with kExitInterrupted.
+// SIGINT and SIGTERM end the run cleanly from here on (whole lines, synced) with kExitInterrupted.
+void install_stop_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+}
 
+// The input file, read and validated as a batch's input is (any size), and its endpoint.
+struct RunInput {
+  std::string data;
+  std::string endpoint;
+  batch::ValidatedInput validated;
+};
+
+// Reads and validates o.input. The model the engine answers to is the first request's, unless named.
+// Returns kExitOk to go on, or the exit code after printing why not.
+int read_input(RunOptions& o, RunInput& in) {
   Result<std::string> data = read_file(o.input);
   if (!data) return report_failure("run", data.status());
-  const nlohmann::json first = first_request(*data);
+  in.data = std::move(data).value();
+  const nlohmann::json first = first_request(in.data);
   const nlohmann::json model =
       first.contains("body") ? first["body"].value("model", nlohmann::json()) : nlohmann::json();
   if (o.engine.llama.model_ids.empty() && model.is_string())
@@ -186,14 +198,64 @@ int run(RunOptions o) {
   limits.models = o.engine.llama.model_ids;
   limits.max_requests = 1'000'000'000;
   limits.max_bytes = int64_t{1} << 40;
-  batch::ValidatedInput input = batch::validate_input(*data, limits);
-  if (!input.errors.empty()) {
-    for (const store::BatchError& e : input.errors) {
-      std::fprintf(stderr, "run: %s: line %lld: %s: %s\n", o.input.c_str(),
-                   static_cast<long long>(e.line.value_or(0)), e.code.c_str(), e.message.c_str());
-    }
-    return kExitUsage;
+  in.endpoint = limits.endpoint;
+  in.validated = batch::validate_input(in.data, limits);
+  if (in.validated.errors.empty()) return kExitOk;
+  for (const store::BatchError& e : in.validated.errors) {
+    std::fprintf(stderr, "run: %s: line %lld: %s: %s\n", o.input.c_str(),
+                 static_cast<long long>(e.line.value_or(0)), e.code.c_str(), e.message.c_str());
   }
+  return kExitUsage;
+}
+
+// Records the input file and a batch of the requests still to do in the run's own store, as an upload
+// and a create would on a server; batch.id names it.
+Status record_run_batch(const RunOptions& o, const RunInput& in, const std::deque<store::RequestRecord>& todo,
+                        store::Store& db, blobs::BlobStore& blobs, store::BatchRecord& batch) {
+  const int64_t now = SystemClock::instance().now_seconds();
+  store::FileRecord file;
+  file.id = "file-input";
+  file.filename = o.input;
+  file.purpose = "batch";
+  file.bytes = static_cast<int64_t>(in.data.size());
+  file.created_at = now;
+  batch.id = "batch_run";
+  batch.endpoint = in.endpoint;
+  batch.input_file_id = file.id;
+  batch.completion_window = "24h";
+  batch.created_at = now;
+  batch.expires_at = now + 100LL * 365 * 24 * 3600;  // a run has no completion window
+  auto w = blobs.create(file.id);
+  if (!w) return w.status();
+  if (Status s = (*w)->append(in.data); !s) return s;
+  if (Status s = (*w)->commit(); !s) return s;
+  if (Status s = db.insert_file(file); !s) return s;
+  if (Status s = db.insert_batch(batch); !s) return s;
+  const std::vector<store::RequestRecord> requests(todo.begin(), todo.end());
+  return db.start_batch(batch.id, in.validated.model, requests, now, {});
+}
+
+// Shows the batch's progress until it ends or a stop signal comes.
+void watch(batch::BatchService& service, const std::string& batch_id, int64_t skipped, Progress& progress,
+           ProgressLine& line) {
+  for (;;) {
+    auto b = service.get_batch("", batch_id);
+    if (b) {
+      progress.done = skipped + b->request_counts.completed;
+      progress.failed = b->request_counts.failed;
+      progress.output_tokens = b->usage.output_tokens;
+      line.update(progress);
+      if (store::is_terminal(b->status)) return;
+    }
+    if (g_stop) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+int run(RunOptions o) {
+  install_stop_handlers();
+  RunInput in;
+  if (const int rc = read_input(o, in); rc != kExitOk) return rc;
 
   std::unordered_set<std::string> done_ids;
   Result<std::unique_ptr<LineAppender>> out = LineAppender::open(o.output, done_ids);
@@ -205,10 +267,10 @@ int run(RunOptions o) {
     errors_out = std::move(*e);
   }
   std::deque<store::RequestRecord> todo;
-  for (store::RequestRecord& r : input.requests) {
+  for (store::RequestRecord& r : in.validated.requests) {
     if (!done_ids.count(r.custom_id)) todo.push_back(std::move(r));
   }
-  const int64_t total = static_cast<int64_t>(input.requests.size());
+  const int64_t total = static_cast<int64_t>(in.validated.requests.size());
   const int64_t skipped = total - static_cast<int64_t>(todo.size());
   if (skipped > 0)
     std::fprintf(stderr, "run: %lld of %lld requests already in %s; continuing\n",
@@ -234,31 +296,9 @@ int run(RunOptions o) {
   if (!blobs) return report_failure("run", blobs.status());
   auto output_store = std::make_unique<OutputFileStore>(std::move(db).value(), **out, errors_out.get());
   OutputFileStore& outputs = *output_store;
-  const int64_t now = SystemClock::instance().now_seconds();
-  store::FileRecord file;
-  file.id = "file-input";
-  file.filename = o.input;
-  file.purpose = "batch";
-  file.bytes = static_cast<int64_t>(data->size());
-  file.created_at = now;
   store::BatchRecord batch_rec;
-  batch_rec.id = "batch_run";
-  batch_rec.endpoint = limits.endpoint;
-  batch_rec.input_file_id = file.id;
-  batch_rec.completion_window = "24h";
-  batch_rec.created_at = now;
-  batch_rec.expires_at = now + 100LL * 365 * 24 * 3600;  // a run has no completion window
-  {
-    auto w = (*blobs)->create(file.id);
-    if (!w) return report_failure("run", w.status());
-    if (Status s = (*w)->append(*data); !s) return report_failure("run", s);
-    if (Status s = (*w)->commit(); !s) return report_failure("run", s);
-    if (Status s = output_store->insert_file(file); !s) return report_failure("run", s);
-    if (Status s = output_store->insert_batch(batch_rec); !s) return report_failure("run", s);
-    const std::vector<store::RequestRecord> requests(todo.begin(), todo.end());
-    if (Status s = output_store->start_batch(batch_rec.id, input.model, requests, now, {}); !s)
-      return report_failure("run", s);
-  }
+  if (Status s = record_run_batch(o, in, todo, *output_store, **blobs, batch_rec); !s)
+    return report_failure("run", s);
   batch::BatchServiceOptions service_options;
   service_options.store = std::move(output_store);
   service_options.blobs = std::move(blobs).value();
@@ -270,24 +310,13 @@ int run(RunOptions o) {
   Progress progress{o.input, "running", 0, 0, total, 0};
   ProgressLine line(stderr, is_terminal(STDERR_FILENO));
   (*service)->start();
-  int rc = kExitOk;
-  for (;;) {
-    auto b = (*service)->get_batch("", batch_rec.id);
-    if (b) {
-      progress.done = skipped + b->request_counts.completed;
-      progress.failed = b->request_counts.failed;
-      progress.output_tokens = b->usage.output_tokens;
-      line.update(progress);
-      if (store::is_terminal(b->status)) break;
-    }
-    if (g_stop) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  watch(**service, batch_rec.id, skipped, progress, line);
   // Stores (and appends) what finished; what did not runs on the next run.
   (*service)->stop();
   engine.shutdown();
   (*out)->sync();
   if (errors_out) errors_out->sync();
+  int rc = kExitOk;
   if (Status s = outputs.write_failure(); !s) {
     std::fprintf(stderr, "run: %s\n", s.message().c_str());
     rc = kExitError;

@@ -151,19 +151,31 @@ test('cancel stops a running batch and keeps what finished', async (t) => {
 });
 
 test('a batch past its completion window expires; unfinished requests get batch_expired', async (t) => {
-  const server = await startServer({ args: ['--parallel', '2', '--completion-window-seconds', '2'] });
-  t.after(() => server.stop());
+  // A stand-in upstream lets five answers out and holds the rest at its gate, so the window (4 s) ends
+  // the batch with exactly five requests done, whatever the machine's speed.
+  const upstream = await startStandin({ delayMs: 0, holdAfter: 5 });
+  const server = await startServer({ model: null, args: ['--upstream', upstream.baseURL, '--parallel', '2', '--completion-window-seconds', '4'] });
+  t.after(async () => {
+    upstream.release();
+    await server.stop();
+    await upstream.close();
+  });
   const { client } = server;
-  // 3,000 x 64 tokens: more than any machine generates in the 2-s window, so the window ends it.
-  const file = await upload(client, jsonl(Array.from({ length: 3000 }, (_, i) => task(i, { max_tokens: 64, ignore_eos: true }))));
+  const n = 50;
+  const file = await upload(client, jsonl(Array.from({ length: n }, (_, i) => task(i))));
   const b = await client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
-  const done = await waitFor(client, b.id, ['expired'], 60000);
+  const running = await waitUntil(client, b.id, (x) => x.request_counts.completed === 5, 'five done', 4000);
+  assert.equal(running.status, 'in_progress', 'five done before the window ends');
+  const done = await waitFor(client, b.id, ['expired'], 20000);
   assert.ok(done.expired_at > 0);
+  assert.deepEqual(done.request_counts, { total: n, completed: 5, failed: n - 5 });
   const out = await lines(client, done.output_file_id);
   const err = await lines(client, done.error_file_id);
-  assert.equal(out.length + err.length, 3000);
-  assert.ok(err.length > 0);
+  assert.equal(out.length, 5);
+  assert.equal(err.length, n - 5);
   for (const l of err) assert.equal(l.error.code, 'batch_expired');
+  assert.deepEqual([...out, ...err].map((l) => l.custom_id).sort(), Array.from({ length: n }, (_, i) => `task-${i}`).sort());
+  assert.equal(upstream.answered(), 5, 'nothing ran past the gate');
 });
 
 test('lists paginate with after/limit; delete removes a file; keys see only their own things', async (t) => {
