@@ -1,4 +1,4 @@
-// What the SQL stores (sqlite_store.cpp, postgres_store.cpp) share of how records sit in rows: the
+// How records sit in the rows of the SQL store (store/sql_store.h): the
 // columns each record is selected by, the timestamp column of each status, the `errors` column's
 // JSON, and the readers of a row into a record. Internal to store/.
 #pragma once
