@@ -27,6 +27,8 @@ class FailingStore final : public Store {
     return failed_[method];
   }
 
+  bool exclusive() const override { return inner_->exclusive(); }
+
   Status insert_file(const FileRecord& rec) override {
     if (Status s = check("insert_file"); !s) return s;
     return inner_->insert_file(rec);

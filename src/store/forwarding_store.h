@@ -13,6 +13,8 @@ class ForwardingStore : public Store {
  public:
   explicit ForwardingStore(std::shared_ptr<Store> inner) : inner_(std::move(inner)) {}
 
+  bool exclusive() const override { return inner_->exclusive(); }
+
   Status insert_file(const FileRecord& rec) override { return inner_->insert_file(rec); }
   Result<FileRecord> get_file(const std::string& owner, const std::string& id) override {
     return inner_->get_file(owner, id);

@@ -1,7 +1,8 @@
 // The Store on PostgreSQL, for many openbatch nodes on one database: every node answers every call
 // from the same rows, and the requests of a batch are shared among the nodes through leases (claims
 // with SELECT ... FOR UPDATE SKIP LOCKED, results fenced by the lease token). The schema is created
-// and migrated on open (table openbatch_schema), the nodes taking turns.
+// and migrated on open (table openbatch_schema), the nodes taking turns. The SQL store
+// (store/sql_store.h) on store/postgres_database.h; exclusive() is false.
 #pragma once
 
 #include <memory>

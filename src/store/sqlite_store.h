@@ -1,5 +1,7 @@
-// The Store on SQLite: one database file in WAL mode, prepared statements, one transaction per
-// operation, a schema version in PRAGMA user_version migrated forward on open.
+// The Store on SQLite: one database file in WAL mode (synchronous=FULL, secure_delete, incremental
+// auto-vacuum, 0600), prepared statements, one transaction per operation (BEGIN IMMEDIATE), a schema
+// version in PRAGMA user_version migrated forward on open. The SQL store (store/sql_store.h) on
+// store/sqlite_database.h; exclusive() is true.
 #pragma once
 
 #include <functional>

@@ -35,8 +35,6 @@ std::optional<BatchStatus> batch_status_from_string(std::string_view name) {
   return std::nullopt;
 }
 
-const char* const kEnqueuedStatusesSql = "('validating','in_progress','finalizing')";
-
 Status enqueued_token_limit_exceeded(int64_t max_enqueued_tokens) {
   return Status(StatusCode::kRateLimited, "", "token_limit_exceeded", "",
                 "The batch would pass the limit of " + std::to_string(max_enqueued_tokens) +
