@@ -204,14 +204,13 @@ Result<std::unique_ptr<BatchService>> BatchService::open(BatchServiceOptions opt
     std::unique_ptr<store::Store> opened = std::move(store).value();
     if (options.wrap_store) opened = options.wrap_store(std::move(opened));
     options.store = std::move(opened);
-    options.exclusive = true;
   }
   if (!options.blobs) {
     auto blobs = blobs::open_local_blob_store(options.data_dir + "/files");
     if (!blobs) return fail(blobs.status());
     options.blobs = std::move(blobs).value();
   }
-  if (options.exclusive) {
+  if (options.store->exclusive()) {
     // Nobody else uses this store: what an earlier process left leased or half-written is nobody's.
     if (Status s = options.store->release_leases(""); !s) return fail(s);
     if (Status s = remove_orphan_blobs(*options.store, *options.blobs); !s) return fail(s);

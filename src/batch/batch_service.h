@@ -56,9 +56,8 @@ struct BatchServiceOptions {
   // alone (DATA_DIR/openbatch.lock).
   std::shared_ptr<store::Store> store;
   std::shared_ptr<blobs::BlobStore> blobs;
-  // The given store is this process's alone (a private embedded database): leases left by a process
-  // that died are ended at open, and blobs without a file record are removed. Implied for the defaults.
-  bool exclusive = false;
+  // A store that is this process's alone (Store::exclusive(): an embedded database) has the leases a
+  // process that died left ended at open, and blobs without a file record removed.
   std::string data_dir = "./openbatch-data";  // for the defaults; created when absent
   // The API keys the server accepts. Owner ids are keyed digests of them (batch/owner_ids.h) under the
   // installation's secret: DATA_DIR/openbatch.secret with the default store, the store's own

@@ -109,7 +109,6 @@ Result<std::unique_ptr<BatchService>> open_service(const std::string& dir, Disks
   BatchServiceOptions o;
   o.store = std::move(store).value();
   o.blobs = std::move(blobs).value();
-  o.exclusive = true;  // as the default store: leases and orphans of the life before are nobody's
   o.data_dir = dir;
   o.flush_interval = std::chrono::milliseconds(2);
   o.flush_max_results = 8;

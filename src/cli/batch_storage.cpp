@@ -53,7 +53,6 @@ Result<std::unique_ptr<batch::BatchService>> open_batch_service(const BatchStora
     auto store = store::open_store(options.db, store_options);
     if (!store) return store.status();
     o.store = std::move(store).value();
-    o.exclusive = !shared;
   }
   if (!options.files_dir.empty()) {
     auto blobs = blobs::open_local_blob_store(blobs::blob_folder_in(options.files_dir), shared);

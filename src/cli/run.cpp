@@ -302,7 +302,6 @@ int run(RunOptions o) {
   batch::BatchServiceOptions service_options;
   service_options.store = std::move(output_store);
   service_options.blobs = std::move(blobs).value();
-  service_options.exclusive = true;
   service_options.max_in_flight = o.in_flight > 0 ? o.in_flight : 2 * engine.model_info().parallel;
   auto service = batch::BatchService::open(std::move(service_options), engine);
   if (!service) return report_failure("run", service.status());
