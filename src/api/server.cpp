@@ -254,10 +254,8 @@ Server::Server(ServerOptions options, engine::Engine& engine) : impl_(std::make_
   });
   register_web_routes(http);
   register_model_routes(http, impl_->ctx);
-  register_chat_routes(http, impl_->ctx);
-  register_embeddings_routes(http, impl_->ctx);
+  register_endpoint_routes(http, impl_->ctx);
   register_responses_routes(http, impl_->ctx);
-  register_completions_routes(http, impl_->ctx);
   if (impl_->batches) {
     register_file_routes(http, impl_->ctx);
     register_batch_routes(http, impl_->ctx);
