@@ -3,7 +3,7 @@
 // prompt, a user template with {Column} placeholders, the endpoint, JSON mode. Submitted through the
 // Files and Batches API like any client's; then the page of the new batch opens.
 import { apiJson, el } from './api.js';
-import { ENDPOINTS, parseCsv, parseJsonlTable, batchInputSummary, buildRequests, toJsonl } from './prepare.js';
+import { ENDPOINTS, TEXT_ENDPOINTS as TEXT, RICH_ENDPOINTS as RICH, parseCsv, parseJsonlTable, batchInputSummary, buildRequests, toJsonl } from './prepare.js';
 
 const MAX_PREVIEW_ROWS = 3;
 
@@ -41,9 +41,8 @@ export function newPage(view, { setError }) {
   const submit = el('button', { id: 'submit', class: 'primary', type: 'submit', disabled: true }, 'Create batch');
 
   const field = (label, input, hint) => el('label', { class: 'field' }, el('span', {}, label), input, hint ? el('span', { class: 'muted small' }, hint) : null);
-  // The fields each endpoint takes: embeddings only the input; completions no image and no output format.
-  const TEXT = ['/v1/chat/completions', '/v1/responses', '/v1/completions'];
-  const RICH = ['/v1/chat/completions', '/v1/responses'];
+  // The fields each endpoint takes (prepare.js): embeddings only the input; completions no image and no
+  // output format.
   const forEndpoints = [];  // [node, the endpoints that show it]
   const tableOnly = [];
   const only = (endpoints, node) => { forEndpoints.push([node, endpoints]); return node; };

@@ -152,8 +152,13 @@ export function responseFormat(format, schemaText) {
   return { type: 'json_schema', json_schema: spec };
 }
 
-// The endpoints a batch of rows can go to.
+// The endpoints a batch of rows can go to, and what each takes: the server's endpoint table
+// (src/openai/endpoint_table.cpp), which a unit test (src/api/web_endpoints_test.cpp) checks these
+// lists against. TEXT_ENDPOINTS generate text (a system prompt, temperature, max tokens);
+// RICH_ENDPOINTS also take an image and an output format.
 export const ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/completions', '/v1/embeddings'];
+export const TEXT_ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/completions'];
+export const RICH_ENDPOINTS = ['/v1/chat/completions', '/v1/responses'];
 // The server's words for them (openai/endpoints.h batch_endpoints_phrase, OpenAI's order).
 const ENDPOINTS_PHRASE = "'/v1/chat/completions', '/v1/completions', '/v1/embeddings', and '/v1/responses'";
 
@@ -162,14 +167,14 @@ const ENDPOINTS_PHRASE = "'/v1/chat/completions', '/v1/completions', '/v1/embedd
 function checkEndpoint(o) {
   if (!ENDPOINTS.includes(o.endpoint)) throw new Error(`endpoint: one of ${ENDPOINTS_PHRASE} (not ${o.endpoint})`);
   const json = o.format === 'json_object' || o.format === 'json_schema';
-  if (o.endpoint === '/v1/embeddings') {
+  if (!TEXT_ENDPOINTS.includes(o.endpoint)) {
     const extra = o.system ? 'system prompt' : o.imageColumn ? 'image column' : json ? 'output'
       : o.temperature !== null && o.temperature !== undefined ? 'temperature'
         : o.maxTokens !== null && o.maxTokens !== undefined ? 'max tokens' : null;
-    if (extra) throw new Error(`${extra}: /v1/embeddings takes only the input`);
+    if (extra) throw new Error(`${extra}: ${o.endpoint} takes only the input`);
   }
-  if (o.endpoint === '/v1/completions' && o.imageColumn) throw new Error('image column: /v1/completions takes text only');
-  if (o.endpoint === '/v1/completions' && json) throw new Error('output: /v1/completions answers text only');
+  if (!RICH_ENDPOINTS.includes(o.endpoint) && o.imageColumn) throw new Error(`image column: ${o.endpoint} takes text only`);
+  if (!RICH_ENDPOINTS.includes(o.endpoint) && json) throw new Error(`output: ${o.endpoint} answers text only`);
 }
 
 // The body of one request to o.endpoint, in that endpoint's own fields.

@@ -50,8 +50,9 @@ std::string bearer_token(const httplib::Request& req);
 // answers res with it once it comes; blocks the HTTP thread until then. work returns the handles of
 // what it started, held until the answer.
 using AnswerCallback = std::function<void(Result<nlohmann::ordered_json>)>;
-void send_when_done(httplib::Response& res,
-                    const std::function<std::vector<std::shared_ptr<engine::GenerationHandle>>(AnswerCallback)>& work);
+void send_when_done(
+    httplib::Response& res,
+    const std::function<std::vector<std::shared_ptr<engine::GenerationHandle>>(AnswerCallback)>& work);
 
 // Parses a JSON request body; a body that is not a JSON object is a 400 naming the problem.
 Result<nlohmann::json> parse_json_object(const httplib::Request& req);
@@ -59,10 +60,10 @@ Result<nlohmann::json> parse_json_object(const httplib::Request& req);
 Result<nlohmann::ordered_json> parse_ordered_json_object(const httplib::Request& req);
 
 void register_model_routes(httplib::Server& server, RouteContext& ctx);
-void register_chat_routes(httplib::Server& server, RouteContext& ctx);
-void register_embeddings_routes(httplib::Server& server, RouteContext& ctx);
+// POST of each endpoint of openai's endpoint table (chat completions, completions, embeddings, responses).
+void register_endpoint_routes(httplib::Server& server, RouteContext& ctx);
+// GET and DELETE of a response by id: not stored, said so.
 void register_responses_routes(httplib::Server& server, RouteContext& ctx);
-void register_completions_routes(httplib::Server& server, RouteContext& ctx);
 void register_web_routes(httplib::Server& server);
 void register_file_routes(httplib::Server& server, RouteContext& ctx);
 void register_batch_routes(httplib::Server& server, RouteContext& ctx);

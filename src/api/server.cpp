@@ -180,10 +180,8 @@ Server::Server(ServerOptions options, engine::MeteredEngine& engine, batch::Batc
   });
   register_web_routes(http);
   register_model_routes(http, impl_->ctx);
-  register_chat_routes(http, impl_->ctx);
-  register_embeddings_routes(http, impl_->ctx);
+  register_endpoint_routes(http, impl_->ctx);
   register_responses_routes(http, impl_->ctx);
-  register_completions_routes(http, impl_->ctx);
   register_file_routes(http, impl_->ctx);
   register_batch_routes(http, impl_->ctx);
 }

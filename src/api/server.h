@@ -1,5 +1,5 @@
 // The HTTP face of openbatch: an OpenAI-compatible server. Routes live in one file per resource
-// (chat_routes.cpp, model_routes.cpp, file_routes.cpp, batch_routes.cpp) and register themselves
+// (endpoint_routes.cpp, model_routes.cpp, file_routes.cpp, batch_routes.cpp) and register themselves
 // on the httplib server through the functions declared in api/routes.h. HTTP only: the engine and the
 // batch service come from the caller (cli/serve.cpp, the composition root), opened on whatever store.
 #pragma once

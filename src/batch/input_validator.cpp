@@ -2,13 +2,14 @@
 
 #include <simdjson.h>
 
+#include <cctype>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
 #include "common/json_depth.h"
-#include "openai/endpoints.h"
+#include "openai/endpoint_table.h"
 
 namespace openbatch::batch {
 namespace {
@@ -19,7 +20,14 @@ using simdjson::dom::element_type;
 // Checks line after line; holds what later lines are compared with (custom_ids, the batch's model).
 class LineChecker {
  public:
-  explicit LineChecker(const ValidationLimits& limits) : limits_(limits) {}
+  explicit LineChecker(const ValidationLimits& limits)
+      : limits_(limits),
+        endpoint_(endpoint_of(limits.endpoint)),
+        required_param_(std::string("body.") + endpoint_.required_field) {
+    std::string field = endpoint_.required_field;
+    field[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(field[0])));
+    required_message_ = field + " parameter is required.";
+  }
 
   // False once checking should stop (too many requests or errors).
   bool stopped() const { return stopped_; }
@@ -68,12 +76,11 @@ class LineChecker {
     return true;
   }
 
-  // How OpenAI's messages name the batch's API ("Chat Completions: Streaming is not supported...").
-  std::string api_name() const {
-    if (limits_.endpoint == openai::kEmbeddingsEndpoint) return "Embeddings";
-    if (limits_.endpoint == openai::kResponsesEndpoint) return "Responses";
-    if (limits_.endpoint == openai::kCompletionsEndpoint) return "Completions";
-    return "Chat Completions";
+  // The batch's endpoint; the first (Chat Completions) for a path the table does not have, which a
+  // batch cannot have been created with.
+  static const openai::Endpoint& endpoint_of(const std::string& path) {
+    const openai::Endpoint* e = openai::find_endpoint(path);
+    return e != nullptr ? *e : openai::endpoints().front();
   }
 
   void add(std::string code, std::string message, std::string param) {
@@ -137,8 +144,8 @@ class LineChecker {
     bool streaming = false;
     if (body_obj["stream"].get(stream) == simdjson::SUCCESS &&
         stream.get_bool().get(streaming) == simdjson::SUCCESS && streaming) {
-      add("streaming_unsupported", api_name() + ": Streaming is not supported in the Batch API.",
-          "body.stream");
+      add("streaming_unsupported",
+          std::string(endpoint_.api_name) + ": Streaming is not supported in the Batch API.", "body.stream");
       return false;
     }
 
@@ -148,26 +155,10 @@ class LineChecker {
         model.get_string().get(model_name) != simdjson::SUCCESS) {
       return invalid("body.model", "Model parameter is required.");
     }
-    if (limits_.endpoint == openai::kEmbeddingsEndpoint) {
-      element input;
-      if (body_obj["input"].get(input) != simdjson::SUCCESS || input.is_null()) {
-        return invalid("body.input", "Input parameter is required.");
-      }
-    } else if (limits_.endpoint == openai::kResponsesEndpoint) {
-      element input;
-      if (body_obj["input"].get(input) != simdjson::SUCCESS || input.is_null()) {
-        return invalid("body.input", "Input parameter is required.");
-      }
-    } else if (limits_.endpoint == openai::kCompletionsEndpoint) {
-      element prompt;
-      if (body_obj["prompt"].get(prompt) != simdjson::SUCCESS || prompt.is_null()) {
-        return invalid("body.prompt", "Prompt parameter is required.");
-      }
-    } else {
-      element messages;
-      if (body_obj["messages"].get(messages) != simdjson::SUCCESS || messages.type() != element_type::ARRAY) {
-        return invalid("body.messages", "Messages parameter is required.");
-      }
+    element required;
+    if (body_obj[endpoint_.required_field].get(required) != simdjson::SUCCESS ||
+        (endpoint_.required_array ? required.type() != element_type::ARRAY : required.is_null())) {
+      return invalid(required_param_.c_str(), required_message_);
     }
 
     if (!is_served(model_name)) {
@@ -213,6 +204,9 @@ class LineChecker {
   }
 
   const ValidationLimits& limits_;
+  const openai::Endpoint& endpoint_;
+  const std::string required_param_;  // "body.messages"
+  std::string required_message_;      // "Messages parameter is required."
   simdjson::dom::parser parser_;
   ValidatedInput out_;
   std::unordered_map<std::string, int64_t> custom_ids_;  // custom_id -> first line

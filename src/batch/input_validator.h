@@ -9,17 +9,22 @@
 #include <vector>
 
 #include "blobs/blobs.h"
+#include "openai/endpoints.h"
+#include "openai/limits.h"
 #include "store/store.h"
 
 namespace openbatch::batch {
 
 struct ValidationLimits {
-  std::string endpoint = "/v1/chat/completions";  // every line's url must be this
+  // Every line's url must be this; its row of the endpoint table (openai/endpoint_table.h) says the
+  // field each body must carry. REQUIRES: a row of that table.
+  std::string endpoint = openai::kChatCompletionsEndpoint;
   // Names the server serves a model under (ModelInfo id and aliases). Every line must name the same
   // one, spelled the same way: the first served name seen is the batch's model.
   std::vector<std::string> models;
-  int64_t max_requests = 50000;
-  int64_t max_bytes = 200LL * 1024 * 1024;
+  // The server's limits of a batch input (openai::Limits, where their defaults are set).
+  int64_t max_requests = openai::Limits{}.max_batch_requests;
+  int64_t max_bytes = openai::Limits{}.max_batch_input_bytes;
   size_t max_errors = 1000;  // later errors are not reported (the batch fails either way)
 };
 

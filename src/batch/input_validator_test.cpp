@@ -73,6 +73,7 @@ TEST(InputValidator, RejectsEachBadLineWithItsCodeAndLine) {
     ValidationLimits l = limits();
     l.max_requests = c.value("max_requests", l.max_requests);
     l.max_bytes = c.value("max_bytes", l.max_bytes);
+    l.endpoint = c.value("endpoint", l.endpoint);
 
     for (const ValidatedInput& v : {validate_input(file, l), validate_input(StringReader(file, 7), l)}) {
       const auto& want = c["errors"];
@@ -89,8 +90,9 @@ TEST(InputValidator, RejectsEachBadLineWithItsCodeAndLine) {
           EXPECT_EQ(*v.errors[i].line, want[i]["line"].get<int64_t>());
         }
         EXPECT_FALSE(v.errors[i].message.empty());
-        if (want[i].contains("message"))
+        if (want[i].contains("message")) {
           EXPECT_EQ(v.errors[i].message, want[i]["message"].get<std::string>());
+        }
       }
     }
   }

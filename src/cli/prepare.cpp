@@ -1,5 +1,5 @@
-// `openbatch prepare`: turns the rows of a CSV or JSONL file into a batch input file, one
-// /v1/chat/completions request per row, as the guide's step 3 does by hand.
+// `openbatch prepare`: turns the rows of a CSV or JSONL file into a batch input file, one request per
+// row (to /v1/chat/completions unless told), as the guide's step 3 does by hand.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/input_table.h"
+#include "openai/endpoint_table.h"
 #include "openai/endpoints.h"
 
 namespace openbatch::cli {
@@ -26,7 +27,7 @@ struct PrepareOptions {
   std::string json_schema;
   std::optional<double> temperature;
   std::optional<int> max_tokens;
-  std::string endpoint = "/v1/chat/completions";
+  std::string endpoint = openai::kChatCompletionsEndpoint;
   std::string output;
 };
 
@@ -79,82 +80,33 @@ Result<nlohmann::json> response_format(const PrepareOptions& o) {
   return nlohmann::json{{"type", "json_schema"}, {"json_schema", spec}};
 }
 
-// What the endpoint takes of the options: embeddings take only the input; completions take no image
-// and no response format. An option the endpoint would not honour is an error, not dropped.
-Status check_endpoint(const PrepareOptions& o) {
-  const std::string& e = o.endpoint;
-  if (!openai::is_batch_endpoint(e)) {
-    return Status::invalid_request("--endpoint: one of " + openai::batch_endpoints_phrase() + " (not " + e +
-                                   ")");
+// What the endpoint takes of the options (its row of the endpoint table): embeddings take only the
+// input; completions take no image and no response format. An option the endpoint would not honour is
+// an error, not dropped.
+Result<const openai::Endpoint*> endpoint_for(const PrepareOptions& o) {
+  const openai::Endpoint* e = openai::find_endpoint(o.endpoint);
+  if (e == nullptr) {
+    return Status::invalid_request("--endpoint: one of " + openai::batch_endpoints_phrase() + " (not " +
+                                   o.endpoint + ")");
   }
   const bool json = o.json_object || !o.json_schema.empty();
   const char* flag = o.json_object ? "--json-object" : "--json-schema";
-  if (e == openai::kEmbeddingsEndpoint) {
+  if (!e->generates) {
     const char* extra = !o.system.empty()         ? "--system"
                         : !o.image_column.empty() ? "--image-column"
                         : json                    ? flag
                         : o.temperature           ? "--temperature"
                         : o.max_tokens            ? "--max-tokens"
                                                   : nullptr;
-    if (extra) return Status::invalid_request(std::string(extra) + ": /v1/embeddings takes only the input");
+    if (extra) return Status::invalid_request(std::string(extra) + ": " + e->path + " takes only the input");
   }
-  if (e == openai::kCompletionsEndpoint && !o.image_column.empty()) {
-    return Status::invalid_request("--image-column: /v1/completions takes text only");
+  if (!e->takes_images && !o.image_column.empty()) {
+    return Status::invalid_request(std::string("--image-column: ") + e->path + " takes text only");
   }
-  if (e == openai::kCompletionsEndpoint && json) {
-    return Status::invalid_request(std::string(flag) + ": /v1/completions answers text only");
+  if (!e->takes_response_format && json) {
+    return Status::invalid_request(std::string(flag) + ": " + e->path + " answers text only");
   }
-  return Status::ok();
-}
-
-// The body of one request to o.endpoint: the system prompt, the filled user template, the row's image URL
-// (empty: none) and the options, in the endpoint's own fields.
-nlohmann::json request_body(const PrepareOptions& o, const std::string& system, const std::string& user,
-                            const std::string& image_url, const nlohmann::json& format) {
-  nlohmann::json body = {{"model", o.model}};
-  if (o.endpoint == openai::kEmbeddingsEndpoint) {
-    body["input"] = user;
-    return body;
-  }
-  if (o.temperature) body["temperature"] = *o.temperature;
-  if (o.endpoint == openai::kCompletionsEndpoint) {
-    if (o.max_tokens) body["max_tokens"] = *o.max_tokens;
-    body["prompt"] = system.empty() ? user : system + "\n\n" + user;
-    return body;
-  }
-  if (o.endpoint == openai::kResponsesEndpoint) {
-    if (o.max_tokens) body["max_output_tokens"] = *o.max_tokens;
-    if (!format.is_null()) {
-      // text.format carries json_schema's name, schema and strict beside its type.
-      nlohmann::json f = {{"type", format["type"]}};
-      if (format.contains("json_schema")) f.update(format["json_schema"]);
-      body["text"] = {{"format", f}};
-    }
-    if (!system.empty()) body["instructions"] = system;
-    if (image_url.empty()) {
-      body["input"] = user;
-    } else {
-      body["input"] = {{{"role", "user"},
-                        {"content",
-                         {{{"type", "input_text"}, {"text", user}},
-                          {{"type", "input_image"}, {"image_url", image_url}}}}}};
-    }
-    return body;
-  }
-  nlohmann::json messages = nlohmann::json::array();
-  if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
-  if (!image_url.empty()) {
-    messages.push_back({{"role", "user"},
-                        {"content",
-                         {{{"type", "text"}, {"text", user}},
-                          {{"type", "image_url"}, {"image_url", {{"url", image_url}}}}}}});
-  } else {
-    messages.push_back({{"role", "user"}, {"content", user}});
-  }
-  if (o.max_tokens) body["max_tokens"] = *o.max_tokens;
-  if (!format.is_null()) body["response_format"] = format;
-  body["messages"] = std::move(messages);
-  return body;
+  return e;
 }
 
 int prepare(const PrepareOptions& o) {
@@ -162,7 +114,8 @@ int prepare(const PrepareOptions& o) {
     std::fprintf(stderr, "prepare: %s\n", s.message().c_str());
     return s.is_not_found() ? kExitError : kExitUsage;
   };
-  if (Status s = check_endpoint(o); !s) return fail(s);
+  Result<const openai::Endpoint*> endpoint = endpoint_for(o);
+  if (!endpoint) return fail(endpoint.status());
   Result<CsvTable> table = read_table(o.input);
   if (!table) return fail(table.status());
   Result<std::vector<std::string>> ids = row_ids(*table, o.id_column);
@@ -181,11 +134,13 @@ int prepare(const PrepareOptions& o) {
     const CsvRow& row = table->rows[i];
     Result<std::string> user = fill_template(o.user, *table, row);
     if (!user) return fail(user.status());
-    const std::string image_url = image_col >= 0 ? row[image_col] : std::string();
+    openai::PromptRequest request{
+        o.model,       *system,      *user,  image_col >= 0 ? row[image_col] : std::string(),
+        o.temperature, o.max_tokens, *format};
     nlohmann::json task = {{"custom_id", (*ids)[i]},
                            {"method", "POST"},
                            {"url", o.endpoint},
-                           {"body", request_body(o, *system, *user, image_url, *format)}};
+                           {"body", (*endpoint)->prompt_body(request)}};
     out += task.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     out += '\n';
   }
@@ -193,6 +148,17 @@ int prepare(const PrepareOptions& o) {
   if (Status s = write_file(o.output, out); !s) return report_failure("prepare", s);
   std::fprintf(stderr, "prepare: wrote %zu requests to %s\n", table->rows.size(), o.output.c_str());
   return kExitOk;
+}
+
+// "/v1/chat/completions, /v1/completions, /v1/embeddings or /v1/responses", from the endpoint table.
+std::string endpoint_list() {
+  std::string out;
+  const auto all = openai::endpoints();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (i > 0) out += i + 1 == all.size() ? " or " : ", ";
+    out += all[i].path;
+  }
+  return out;
 }
 
 }  // namespace
@@ -225,9 +191,7 @@ void register_prepare(CLI::App& app) {
       ->excludes(json_object);
   cmd->add_option("--temperature", o->temperature, "Sampling temperature");
   cmd->add_option("--max-tokens", o->max_tokens, "Most tokens each answer may have");
-  cmd->add_option(
-         "--endpoint", o->endpoint,
-         "url of every request: /v1/chat/completions, /v1/responses, /v1/completions or /v1/embeddings")
+  cmd->add_option("--endpoint", o->endpoint, "url of every request: " + endpoint_list())
       ->capture_default_str();
   cmd->add_option("--output,-o", o->output, "Batch input file to write")->required();
   cmd->callback([o] {

@@ -11,13 +11,14 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "client/openai_client.h"
+#include "openai/endpoints.h"
 
 namespace openbatch::cli {
 namespace {
 
 struct SubmitOptions {
   std::string input;
-  std::string endpoint = "/v1/chat/completions";
+  std::string endpoint = openai::kChatCompletionsEndpoint;
   std::string completion_window = "24h";
   std::vector<std::string> metadata;
   bool wait = false;
@@ -69,7 +70,10 @@ void register_submit(CLI::App& app) {
   cmd->add_option("input", o->input, "Batch input file (JSONL, one request a line)")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--endpoint", o->endpoint, "Endpoint of every request")->capture_default_str();
+  // Not checked here: another server (OpenAI's) may serve endpoints that openbatch does not.
+  cmd->add_option("--endpoint", o->endpoint,
+                  "Endpoint of every request (openbatch serves " + openai::batch_endpoints_phrase() + ")")
+      ->capture_default_str();
   cmd->add_option("--completion-window", o->completion_window, "Completion window")->capture_default_str();
   cmd->add_option("--metadata", o->metadata, "KEY=VALUE attached to the batch; repeat for more");
   cmd->add_flag("--wait,-w", o->wait, "Watch the batch until it ends; the exit code says how it ended");

@@ -72,11 +72,6 @@ std::vector<std::shared_ptr<engine::GenerationHandle>> run_chat_completion(
     engine::Engine& engine, ChatCompletionRequest request, ChatCompletionDone done,
     ChoiceDeltaCallback on_delta = nullptr);
 
-// `stop` (a string or an array of at most 4) and `logit_bias` (token id -> -100..100) of a body, as
-// Chat Completions and Completions read them.
-Status parse_stop(const nlohmann::json& body, engine::GenerationRequest& out);
-Status parse_logit_bias(const nlohmann::json& body, engine::GenerationRequest& out);
-
 // Whether any message's text says "json" in any case (OpenAI's condition for a json_object format).
 bool mentions_json(const std::vector<engine::Message>& messages);
 

@@ -6,6 +6,7 @@
 #include "openai/chat_completion.h"
 #include "openai/chat_tools.h"
 #include "openai/field_reader.h"
+#include "openai/sampling_fields.h"
 
 namespace openbatch::openai {
 
@@ -46,12 +47,6 @@ const char* kWithoutEffect[] = {"store",        "metadata",         "user",
 const char* kMessageFields[] = {"role",         "content",      "name",        "tool_calls",
                                 "tool_call_id", "refusal",      "annotations", "reasoning_content",
                                 "audio",        "function_call"};
-
-template <size_t N>
-bool one_of(const char* const (&names)[N], const std::string& name) {
-  return std::find_if(std::begin(names), std::end(names), [&](const char* n) { return name == n; }) !=
-         std::end(names);
-}
 
 Status check_fields(const json& body) {
   for (const auto& [key, value] : body.items()) {
@@ -268,50 +263,6 @@ Status parse_response_format(const json& body, engine::GenerationRequest& out) {
 
 }  // namespace
 
-Status parse_stop(const json& body, engine::GenerationRequest& out) {
-  auto it = body.find("stop");
-  if (it == body.end() || it->is_null()) return Status::ok();
-  if (it->is_string()) {
-    out.stop.push_back(it->get<std::string>());
-    return Status::ok();
-  }
-  if (!it->is_array()) return invalid_type("stop", "a string or an array of strings", *it);
-  if (it->size() > 4) {
-    return Status::invalid_request(
-        "Invalid 'stop': array too long. Expected an array with maximum length 4, but "
-        "got an array with length " +
-            std::to_string(it->size()) + " instead.",
-        "stop", "array_above_max_length");
-  }
-  for (size_t i = 0; i < it->size(); ++i) {
-    if (!(*it)[i].is_string()) return invalid_type("stop[" + std::to_string(i) + "]", "a string", (*it)[i]);
-    out.stop.push_back((*it)[i].get<std::string>());
-  }
-  return Status::ok();
-}
-
-Status parse_logit_bias(const json& body, engine::GenerationRequest& out) {
-  auto it = body.find("logit_bias");
-  if (it == body.end() || it->is_null()) return Status::ok();
-  if (!it->is_object()) return invalid_type("logit_bias", "an object", *it);
-  for (const auto& [key, value] : it->items()) {
-    char* end = nullptr;
-    long token = std::strtol(key.c_str(), &end, 10);
-    if (key.empty() || *end != '\0') {
-      return Status::invalid_request("Invalid key in 'logit_bias': " + key + ". Keys must be token ids.",
-                                     "logit_bias", "invalid_value");
-    }
-    if (!value.is_number()) return invalid_type("logit_bias." + key, "a number", value);
-    double bias = value.get<double>();
-    if (bias < -100 || bias > 100) {
-      return Status::invalid_request("Invalid value for 'logit_bias': bias must be between -100 and 100.",
-                                     "logit_bias", "invalid_value");
-    }
-    out.sampling.logit_bias.emplace_back(static_cast<int32_t>(token), static_cast<float>(bias));
-  }
-  return Status::ok();
-}
-
 bool mentions_json(const std::vector<engine::Message>& messages) {
   for (const auto& m : messages) {
     std::string lower = m.content;
@@ -336,44 +287,22 @@ Result<ChatCompletionRequest> parse_chat_completion_request(const json& body, co
   if (Status s = parse_messages(body, model, gen); !s) return s;
   if (Status s = parse_tool_fields(body, gen, ordered); !s) return s;
 
-  std::optional<double> temperature, top_p, presence, frequency;
-  std::optional<int64_t> max_tokens, max_completion_tokens, n, seed, top_logprobs;
-  std::optional<bool> stream, logprobs, ignore_eos;
-  if (Status s = f.number("temperature", 0, 2, temperature); !s) return s;
-  if (Status s = f.number("top_p", 0, 1, top_p); !s) return s;
-  if (Status s = f.number("presence_penalty", -2, 2, presence); !s) return s;
-  if (Status s = f.number("frequency_penalty", -2, 2, frequency); !s) return s;
-  if (Status s = f.integer("max_tokens", 1, INT32_MAX, max_tokens); !s) return s;
+  auto sampling = read_sampling_fields(body, SamplingFieldSet{}, gen);
+  if (!sampling) return sampling.status();
+  std::optional<int64_t> max_completion_tokens, top_logprobs;
+  std::optional<bool> logprobs;
   if (Status s = f.integer("max_completion_tokens", 1, INT32_MAX, max_completion_tokens); !s) return s;
-  if (Status s = f.integer("n", 1, 128, n); !s) return s;
-  if (Status s = f.integer("seed", INT64_MIN, INT64_MAX, seed); !s) return s;
   if (Status s = f.integer("top_logprobs", 0, 20, top_logprobs); !s) return s;
-  if (Status s = f.boolean("stream", stream); !s) return s;
   if (Status s = f.boolean("logprobs", logprobs); !s) return s;
-  // Not OpenAI's: an extension llama-server and vLLM accept too, so that benchmarks can force every
-  // answer to its max_tokens.
-  if (Status s = f.boolean("ignore_eos", ignore_eos); !s) return s;
-  if (Status s = parse_stop(body, gen); !s) return s;
-  if (Status s = parse_logit_bias(body, gen); !s) return s;
   if (Status s = parse_response_format(body, gen); !s) return s;
   if (gen.response_format == engine::ResponseFormat::kJsonSchema) {
     gen.json_schema = dump_in_client_order(ordered, "/response_format/json_schema/schema", gen.json_schema);
   }
 
-  if (temperature) gen.sampling.temperature = static_cast<float>(*temperature);
-  if (top_p) gen.sampling.top_p = static_cast<float>(*top_p);
-  if (presence) gen.sampling.presence_penalty = static_cast<float>(*presence);
-  if (frequency) gen.sampling.frequency_penalty = static_cast<float>(*frequency);
-  if (seed) gen.sampling.seed = static_cast<uint32_t>(static_cast<uint64_t>(*seed));
-  if (max_completion_tokens) {
-    gen.max_tokens = static_cast<int>(*max_completion_tokens);
-  } else if (max_tokens) {
-    gen.max_tokens = static_cast<int>(*max_tokens);
-  }
-  req.n = n ? static_cast<int>(*n) : 1;
-  req.stream = stream.value_or(false);
+  if (max_completion_tokens) gen.max_tokens = static_cast<int>(*max_completion_tokens);
+  req.n = sampling->n;
+  req.stream = sampling->stream;
   gen.logprobs = logprobs.value_or(false);
-  gen.ignore_eos = ignore_eos.value_or(false);
   if (top_logprobs) {
     if (!gen.logprobs) {
       return Status::invalid_request("Invalid value for 'top_logprobs': 'logprobs' must be set to true.",
@@ -381,20 +310,9 @@ Result<ChatCompletionRequest> parse_chat_completion_request(const json& body, co
     }
     gen.top_logprobs = static_cast<int>(*top_logprobs);
   }
-
-  auto so = body.find("stream_options");
-  if (so != body.end() && !so->is_null()) {
-    if (!req.stream) {
-      return Status::invalid_request(
-          "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options",
-          "invalid_value");
-    }
-    if (!so->is_object()) return invalid_type("stream_options", "an object", *so);
-    FieldReader sf(*so, "stream_options.");
-    std::optional<bool> include_usage;
-    if (Status s = sf.boolean("include_usage", include_usage); !s) return s;
-    req.include_usage = include_usage.value_or(false);
-  }
+  auto include_usage = read_include_usage(body, req.stream);
+  if (!include_usage) return include_usage.status();
+  req.include_usage = *include_usage;
   return req;
 }
 

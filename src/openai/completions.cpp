@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "openai/field_reader.h"
+#include "openai/sampling_fields.h"
 
 namespace openbatch::openai {
 
@@ -32,12 +33,6 @@ const char* kHonoured[] = {"model",
                            "suffix",
                            "ignore_eos"};
 const char* kWithoutEffect[] = {"user"};
-
-template <size_t N>
-bool one_of(const char* const (&names)[N], const std::string& name) {
-  return std::find_if(std::begin(names), std::end(names), [&](const char* n) { return name == n; }) !=
-         std::end(names);
-}
 
 Result<std::vector<int32_t>> token_ids(const json& array, const std::string& param) {
   std::vector<int32_t> out;
@@ -112,28 +107,18 @@ Result<CompletionRequest> parse_completion_request(const json& body, const engin
   if (!prompts) return prompts.status();
   req.prompts = std::move(prompts).value();
 
+  auto sampling = read_sampling_fields(body, SamplingFieldSet{}, gen);
+  if (!sampling) return sampling.status();
   FieldReader f(body);
-  std::optional<double> temperature, top_p, presence, frequency;
-  std::optional<int64_t> max_tokens, n, seed, logprobs, best_of;
-  std::optional<bool> stream, echo, ignore_eos;
+  std::optional<int64_t> logprobs, best_of;
+  std::optional<bool> echo;
   std::optional<std::string> suffix;
-  if (Status s = f.number("temperature", 0, 2, temperature); !s) return s;
-  if (Status s = f.number("top_p", 0, 1, top_p); !s) return s;
-  if (Status s = f.number("presence_penalty", -2, 2, presence); !s) return s;
-  if (Status s = f.number("frequency_penalty", -2, 2, frequency); !s) return s;
-  if (Status s = f.integer("max_tokens", 1, INT32_MAX, max_tokens); !s) return s;
-  if (Status s = f.integer("n", 1, 128, n); !s) return s;
   if (Status s = f.integer("best_of", 1, 128, best_of); !s) return s;
-  if (Status s = f.integer("seed", INT64_MIN, INT64_MAX, seed); !s) return s;
   if (Status s = f.integer("logprobs", 0, 5, logprobs); !s) return s;
-  if (Status s = f.boolean("stream", stream); !s) return s;
   if (Status s = f.boolean("echo", echo); !s) return s;
-  if (Status s = f.boolean("ignore_eos", ignore_eos); !s) return s;
   if (Status s = f.string("suffix", suffix); !s) return s;
-  if (Status s = parse_stop(body, gen); !s) return s;
-  if (Status s = parse_logit_bias(body, gen); !s) return s;
 
-  req.n = n ? static_cast<int>(*n) : 1;
+  req.n = sampling->n;
   if (best_of && *best_of != req.n) {
     return Status::invalid_request(
         "Only 'best_of' equal to 'n' is supported: this server does not rank extra choices.", "best_of",
@@ -149,33 +134,17 @@ Result<CompletionRequest> parse_completion_request(const json& body, const engin
         "log-probabilities of prompt tokens.",
         "echo", "unsupported_value");
   }
-  gen.max_tokens = static_cast<int>(max_tokens.value_or(16));  // OpenAI's default for this endpoint
-  if (temperature) gen.sampling.temperature = static_cast<float>(*temperature);
-  if (top_p) gen.sampling.top_p = static_cast<float>(*top_p);
-  if (presence) gen.sampling.presence_penalty = static_cast<float>(*presence);
-  if (frequency) gen.sampling.frequency_penalty = static_cast<float>(*frequency);
-  if (seed) gen.sampling.seed = static_cast<uint32_t>(static_cast<uint64_t>(*seed));
-  gen.ignore_eos = ignore_eos.value_or(false);
+  gen.max_tokens = static_cast<int>(sampling->max_tokens.value_or(16));  // OpenAI's default for this endpoint
   if (logprobs) {
     req.logprobs = static_cast<int>(*logprobs);
     gen.logprobs = true;
     gen.top_logprobs = static_cast<int>(*logprobs);
   }
   for (auto& p : req.prompts) p.echo = echo.value_or(false);
-  req.stream = stream.value_or(false);
-
-  auto so = body.find("stream_options");
-  if (so != body.end() && !so->is_null()) {
-    if (!req.stream) {
-      return Status::invalid_request(
-          "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options",
-          "invalid_value");
-    }
-    if (!so->is_object()) return invalid_type("stream_options", "an object", *so);
-    std::optional<bool> include_usage;
-    if (Status s = FieldReader(*so, "stream_options.").boolean("include_usage", include_usage); !s) return s;
-    req.include_usage = include_usage.value_or(false);
-  }
+  req.stream = sampling->stream;
+  auto include_usage = read_include_usage(body, req.stream);
+  if (!include_usage) return include_usage.status();
+  req.include_usage = *include_usage;
   return req;
 }
 

@@ -1,5 +1,6 @@
-// The endpoints a batch line may target, and running one line's body on an engine. Used by the batch
-// runner and by `openbatch run`, so both answer exactly as the synchronous endpoints do.
+// The endpoints a batch line may target, and running one line's body on an engine: the batch's face of
+// the endpoint table (openai/endpoint_table.h). Used by the batch runner and by `openbatch run`, so both
+// answer exactly as the synchronous endpoints do.
 #pragma once
 
 #include <memory>
@@ -19,7 +20,7 @@ inline constexpr const char* kEmbeddingsEndpoint = "/v1/embeddings";
 inline constexpr const char* kResponsesEndpoint = "/v1/responses";
 inline constexpr const char* kCompletionsEndpoint = "/v1/completions";
 
-// Whether a batch may target endpoint.
+// Whether a batch may target endpoint: a row of the endpoint table.
 bool is_batch_endpoint(std::string_view endpoint);
 // "'/v1/chat/completions', '/v1/completions', '/v1/embeddings', and '/v1/responses'", for error
 // messages (OpenAI's other batch endpoints, /v1/moderations and the image and video ones, are not served).

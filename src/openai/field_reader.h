@@ -2,7 +2,9 @@
 // params and codes OpenAI uses ("Invalid type for 'temperature': expected a decimal, ...").
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -21,6 +23,13 @@ Status missing_parameter(const std::string& param);
 Result<std::string> served_model(const nlohmann::json& body, const engine::ModelInfo& model);
 // "a string", "an integer", "an array", ... as OpenAI names JSON types in its messages.
 std::string json_type_phrase(const nlohmann::json& value);
+
+// Whether name is one of names (a body's known fields).
+template <size_t N>
+bool one_of(const char* const (&names)[N], const std::string& name) {
+  return std::find_if(std::begin(names), std::end(names), [&](const char* n) { return name == n; }) !=
+         std::end(names);
+}
 
 class FieldReader {
  public:

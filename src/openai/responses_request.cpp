@@ -7,6 +7,7 @@
 #include "openai/chat_completion.h"
 #include "openai/chat_tools.h"
 #include "openai/field_reader.h"
+#include "openai/sampling_fields.h"
 
 namespace openbatch::openai {
 
@@ -21,12 +22,6 @@ const char* kHonoured[] = {"model",       "input",  "instructions",   "text",   
                            "temperature", "top_p",  "tools",          "tool_choice", "parallel_tool_calls",
                            "reasoning",   "stream", "stream_options", "store",       "metadata"};
 const char* kWithoutEffect[] = {"user", "service_tier", "prompt_cache_key", "safety_identifier"};
-
-template <size_t N>
-bool one_of(const char* const (&names)[N], const std::string& name) {
-  return std::find_if(std::begin(names), std::end(names), [&](const char* n) { return name == n; }) !=
-         std::end(names);
-}
 
 Status unsupported(const std::string& message, const std::string& param) {
   return Status::invalid_request(message, param, "unsupported_parameter");
@@ -500,29 +495,23 @@ Result<ResponsesRequest> parse_responses_request(const json& body, const engine:
   if (Status s = parse_tools(body, ordered, req); !s) return s;
   if (Status s = parse_reasoning(body, req); !s) return s;
 
-  std::optional<double> temperature, top_p;
-  std::optional<int64_t> max_output_tokens;
-  std::optional<bool> stream, store;
-  if (Status s = f.number("temperature", 0, 2, temperature); !s) return s;
-  if (Status s = f.number("top_p", 0, 1, top_p); !s) return s;
-  if (Status s = f.integer("max_output_tokens", 16, INT32_MAX, max_output_tokens); !s) return s;
-  if (Status s = f.boolean("stream", stream); !s) return s;
+  auto sampling = read_sampling_fields(
+      body,
+      SamplingFieldSet{
+          .max_tokens = "max_output_tokens", .min_max_tokens = 16, .penalties_n_seed_stop = false},
+      gen);
+  if (!sampling) return sampling.status();
+  const std::optional<int64_t>& max_output_tokens = sampling->max_tokens;
+  std::optional<bool> store;
   if (Status s = f.boolean("store", store); !s) return s;
-  if (temperature) gen.sampling.temperature = static_cast<float>(*temperature);
-  if (top_p) gen.sampling.top_p = static_cast<float>(*top_p);
-  if (max_output_tokens) gen.max_tokens = static_cast<int>(*max_output_tokens);
-  req.stream = stream.value_or(false);
-  if (auto so = body.find("stream_options"); so != body.end() && !so->is_null()) {
-    if (!req.stream) {
-      return Status::invalid_request(
-          "The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options",
-          "invalid_value");
-    }
-    if (!so->is_object()) return invalid_type("stream_options", "an object", *so);
+  req.stream = sampling->stream;
+  auto so = stream_options_of(body, req.stream);
+  if (!so) return so.status();
+  if (*so != nullptr) {
     // Obfuscation pads events against length side channels; a server on your own network sends none.
-    if (Status s = check_item_fields(*so, {"include_obfuscation"}, "stream_options"); !s) return s;
+    if (Status s = check_item_fields(**so, {"include_obfuscation"}, "stream_options"); !s) return s;
     std::optional<bool> obfuscation;
-    if (Status s = FieldReader(*so, "stream_options.").boolean("include_obfuscation", obfuscation); !s)
+    if (Status s = FieldReader(**so, "stream_options.").boolean("include_obfuscation", obfuscation); !s)
       return s;
   }
 

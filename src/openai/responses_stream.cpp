@@ -1,6 +1,7 @@
 #include "openai/responses_stream.h"
 
 #include "openai/chat_completion.h"
+#include "openai/chat_stream.h"
 
 namespace openbatch::openai {
 
@@ -206,6 +207,42 @@ std::vector<json> ResponseEventStream::finish(const Result<engine::Generation>& 
   e["response"] = response_object(*request_, id_, created_at_, status, std::move(output), response_usage(g));
   out.push_back(std::move(e));
   return out;
+}
+
+namespace {
+
+// Events named after their type, as OpenAI's Responses streams name them.
+std::vector<StreamEvent> named(std::vector<json> events) {
+  std::vector<StreamEvent> out;
+  out.reserve(events.size());
+  for (json& e : events) {
+    std::string type = e["type"].get<std::string>();
+    out.push_back({std::move(type), std::move(e)});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::shared_ptr<engine::GenerationHandle>> stream_response(engine::Engine& engine,
+                                                                       ResponsesRequest request,
+                                                                       StreamSink sink) {
+  auto req = std::make_shared<const ResponsesRequest>(std::move(request));
+  auto stream = std::make_shared<SerializedStream<ResponseEventStream>>(
+      ResponseEventStream(req, new_id("resp_"), unix_now()), std::move(sink));
+  stream->emit([](ResponseEventStream& b) { return named(b.start()); });
+  return run_generations(
+      engine, req->generation, 1,
+      [stream](Result<std::vector<engine::Generation>> result) {
+        stream->emit(
+            [&](ResponseEventStream& b) {
+              return named(result ? b.finish(result->front()) : b.finish(result.status()));
+            },
+            /*last=*/true);
+      },
+      [stream](int /*choice*/, engine::GenerationDelta delta) {
+        stream->emit([&](ResponseEventStream& b) { return named(b.delta(delta)); });
+      });
 }
 
 }  // namespace openbatch::openai

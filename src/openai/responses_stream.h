@@ -17,6 +17,7 @@
 #include "engine/engine.h"
 #include "openai/responses_body.h"
 #include "openai/responses_request.h"
+#include "openai/stream_event.h"
 
 namespace openbatch::openai {
 
@@ -59,5 +60,12 @@ class ResponseEventStream {
   std::vector<Item> items_;
   std::vector<int> call_items_;  // by call index: its item
 };
+
+// Runs request on engine as a stream: sink gets response.created and response.in_progress before this
+// returns, then the rest as the engine makes it (each event named after its type), the last call with
+// last = true. Returns handles that cancel the work. Thread-safe.
+std::vector<std::shared_ptr<engine::GenerationHandle>> stream_response(engine::Engine& engine,
+                                                                       ResponsesRequest request,
+                                                                       StreamSink sink);
 
 }  // namespace openbatch::openai
