@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -57,5 +58,25 @@ inline RequestResult test_result(const std::string& batch_id, int64_t line, Outc
   r.usage.cached_tokens = 1;
   return r;
 }
+
+// The store tests' fixtures: their store, and the records above with the fixtures' defaults.
+class StoreWithRecords {
+ protected:
+  FileRecord file(const std::string& id, const std::string& owner = "alice",
+                  const std::string& purpose = "batch") {
+    return test_file(id, owner, purpose);
+  }
+  BatchRecord batch(const std::string& id, const std::string& input = "file-in",
+                    const std::string& owner = "alice") {
+    return test_batch(id, input, owner);
+  }
+  // A batch with n requests, in progress.
+  void started_batch(const std::string& id, int n) { start_test_batch(*store_, id, n); }
+  RequestResult result(const std::string& batch_id, int64_t line, Outcome outcome, int input_tokens = 0) {
+    return test_result(batch_id, line, outcome, input_tokens);
+  }
+
+  std::unique_ptr<Store> store_;
+};
 
 }  // namespace openbatch::store

@@ -13,9 +13,10 @@
 namespace openbatch::store {
 namespace {
 
-class SqliteStoreTest : public ::testing::Test {
+class SqliteStoreTest : public ::testing::Test, public StoreWithRecords {
  protected:
   void SetUp() override { reopen(); }
+  void TearDown() override { store_.reset(); }  // before dir_ goes
 
   void reopen() {
     store_.reset();
@@ -25,22 +26,7 @@ class SqliteStoreTest : public ::testing::Test {
   }
   std::string path() const { return dir_.path() + "/openbatch.sqlite3"; }
 
-  FileRecord file(const std::string& id, const std::string& owner = "alice",
-                  const std::string& purpose = "batch") {
-    return test_file(id, owner, purpose);
-  }
-  BatchRecord batch(const std::string& id, const std::string& input = "file-in",
-                    const std::string& owner = "alice") {
-    return test_batch(id, input, owner);
-  }
-  // A batch with n requests, in progress.
-  void started_batch(const std::string& id, int n) { start_test_batch(*store_, id, n); }
-  RequestResult result(const std::string& batch_id, int64_t line, Outcome outcome, int input_tokens = 0) {
-    return test_result(batch_id, line, outcome, input_tokens);
-  }
-
   TempDir dir_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {

@@ -33,7 +33,7 @@ inline testing::PostgresServer* postgres_server() {
 
 // The behaviour every Store must have, run against each of them: SQLite, and PostgreSQL on a server
 // the test starts itself (store/postgres_server_for_test.h).
-class StoreContractTest : public ::testing::TestWithParam<std::string> {
+class StoreContractTest : public ::testing::TestWithParam<std::string>, public StoreWithRecords {
  protected:
   void SetUp() override {
     if (GetParam() == "postgres") {
@@ -46,6 +46,7 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
     }
     reopen();
   }
+  void TearDown() override { store_.reset(); }  // before dir_ goes
 
   // A new Store object on the same database (a restarted process, another node).
   std::unique_ptr<Store> open_again(const StoreOptions& options = {}) {
@@ -59,23 +60,8 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(store_);
   }
 
-  FileRecord file(const std::string& id, const std::string& owner = "alice",
-                  const std::string& purpose = "batch") {
-    return test_file(id, owner, purpose);
-  }
-  BatchRecord batch(const std::string& id, const std::string& input = "file-in",
-                    const std::string& owner = "alice") {
-    return test_batch(id, input, owner);
-  }
-  // A batch with n requests, in progress.
-  void started_batch(const std::string& id, int n) { start_test_batch(*store_, id, n); }
-  RequestResult result(const std::string& batch_id, int64_t line, Outcome outcome, int input_tokens = 0) {
-    return test_result(batch_id, line, outcome, input_tokens);
-  }
-
   TempDir dir_;
   std::string url_;
-  std::unique_ptr<Store> store_;
 };
 
 }  // namespace openbatch::store
