@@ -6,8 +6,8 @@
 // makes every barrier a sleep and a wake-up, which costs a small model most of its step (the 512x8 bench
 // shape: 35.5 s instead of 14.9 s for 128 requests). A short spin keeps both: GOMP_SPINCOUNT=2000, a
 // few microseconds, enough for the barriers of small operations, too short to hold a core another
-// process wants (measured in docs/performance.md, "On a real vocabulary"). libgomp reads these when it loads, before
-// main: the commands that run the engine start themselves again with them, unless the caller set
+// process wants (measured in docs/performance.md, "On a real vocabulary"). libgomp reads these when it loads,
+// before main: the commands that run the engine start themselves again with them, unless the caller set
 // OMP_WAIT_POLICY or GOMP_SPINCOUNT.
 #pragma once
 
