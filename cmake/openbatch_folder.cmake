@@ -1,11 +1,13 @@
 # One folder of src/ is one library, and the build enforces the layers between them.
 #
-#   openbatch_folder(DEPENDS <targets...> [PRIVATE <targets...>] [TEST_DEPENDS <targets...>])
+#   openbatch_folder(DEPENDS <targets...> [PRIVATE <targets...>] [TEST_DEPENDS <targets...>]
+#                    [EXTRA_SOURCES <files...>] [EXCLUDE <file names...>])
 #
 # called from src/<dir>/CMakeLists.txt makes:
 #   - openbatch_<name> (<name> is <dir> with '/' as '_'): a static library of the folder's .cpp files
 #     that are not tests. It links DEPENDS publicly (what its headers or its users need) and PRIVATE
-#     privately (third-party libraries its .cpp files use).
+#     privately (third-party libraries its .cpp files use). EXTRA_SOURCES are added to it (generated
+#     files); the EXCLUDE names are left out of it (an executable's main.cpp).
 #   - Its headers, "<dir>/x.h", visible only to targets that link it. They are not found through src/:
 #     each library has an include folder of its own in the build tree that holds links to its headers
 #     and nothing else, so a header of a layer that a target does not link fails to compile
@@ -15,7 +17,7 @@
 #     helpers, test-only libraries). Each folder's tests link and run without the others', so a change
 #     in store/ relinks only the binaries of the folders above it.
 function(openbatch_folder)
-  cmake_parse_arguments(ARG "" "" "DEPENDS;PRIVATE;TEST_DEPENDS;EXTRA_SOURCES" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "DEPENDS;PRIVATE;TEST_DEPENDS;EXTRA_SOURCES;EXCLUDE" ${ARGN})
   file(RELATIVE_PATH dir "${PROJECT_SOURCE_DIR}/src" "${CMAKE_CURRENT_SOURCE_DIR}")
   string(REPLACE "/" "_" name "${dir}")
   set(target openbatch_${name})
@@ -33,9 +35,9 @@ function(openbatch_folder)
   set(tests ${sources})
   list(FILTER sources EXCLUDE REGEX "_test\\.cpp$")
   list(FILTER tests INCLUDE REGEX "_test\\.cpp$")
-  if(dir STREQUAL "cli")
-    list(FILTER sources EXCLUDE REGEX "/main\\.cpp$")  # the executable's, see src/cli/CMakeLists.txt
-  endif()
+  foreach(excluded ${ARG_EXCLUDE})
+    list(REMOVE_ITEM sources "${CMAKE_CURRENT_SOURCE_DIR}/${excluded}")
+  endforeach()
 
   add_library(${target} STATIC ${sources} ${ARG_EXTRA_SOURCES})
   target_include_directories(${target} PUBLIC "${include_dir}")

@@ -20,7 +20,6 @@ struct Server::Impl {
   ServerOptions options;
   ApiKeyMatcher keys{std::vector<std::string>{}};
   RouteContext ctx;
-  batch::BatchService* batches = nullptr;
   std::unique_ptr<HttpServer> http;
 };
 
@@ -136,7 +135,6 @@ Server::Server(ServerOptions options, engine::MeteredEngine& engine, batch::Batc
   impl_->ctx.options = &impl_->options;
   impl_->ctx.engine = &engine;
   impl_->ctx.started_at = SystemClock::instance().now_seconds();
-  impl_->batches = &batches;
   impl_->ctx.batches = &batches;
   ConnectionLimits limits;
   limits.max_connections = impl_->options.max_connections;
@@ -197,17 +195,17 @@ Status Server::run() {
                             std::to_string(impl_->options.port));
   }
   // Unfinished batches resume once the port is ours (a second server on the same data fails above).
-  impl_->batches->start();
+  impl_->ctx.batches->start();
   std::fprintf(stderr, "openbatch: listening on http://%s:%d\n", impl_->options.host.c_str(), port);
   http.listen_after_bind();
   // The HTTP server has stopped: stop the batch runner before the engine goes (results are kept).
-  impl_->batches->stop();
+  impl_->ctx.batches->stop();
   return Status::ok();
 }
 
 void Server::stop() {
   impl_->http->drain();
-  impl_->batches->stop();
+  impl_->ctx.batches->stop();
 }
 
 void Server::close_connections() { impl_->http->close_connections(); }

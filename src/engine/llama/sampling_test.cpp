@@ -124,6 +124,13 @@ Walk walk(const llama_vocab* vocab, const ByteTokens& bytes, RequestSampler& sam
   return w;
 }
 
+// An ended walk of a required call: its text parses into at least one call, each complete.
+void expect_complete_calls(const ChatPrompt& prompt, const std::string& text) {
+  ParsedMessage m = prompt.parser->parse(text, /*partial=*/false);
+  ASSERT_GE(m.tool_calls.size(), 1u) << text;
+  for (const ToolCall& call : m.tool_calls) EXPECT_TRUE(call_complete(call)) << text;
+}
+
 TEST_F(WhitespaceBoundTest, LlamasGrammarsAloneLetBlanksRunOn) {
   const llama_vocab* vocab = llama_model_get_vocab(models_[0].get());
   GenerationRequest r = request_of("json_object");
@@ -174,9 +181,7 @@ TEST_F(WhitespaceBoundTest, RunsOutsideStringsStopAtTheBound) {
         ++ended;
         if (mode == "tools") {
           // (Ending at the first call is the engine's: here the grammar lets the walk go on to more.)
-          ParsedMessage m = prompt->parser->parse(w.text, /*partial=*/false);
-          ASSERT_GE(m.tool_calls.size(), 1u) << w.text;
-          for (const ToolCall& call : m.tool_calls) EXPECT_TRUE(call_complete(call)) << w.text;
+          expect_complete_calls(*prompt, w.text);
         } else {
           ParsedMessage m = prompt->parser->parse(w.text, /*partial=*/false);
           std::string json = m.content;
@@ -222,11 +227,7 @@ TEST_F(WhitespaceBoundTest, StringsStayUtf8) {
       non_ascii += std::ranges::any_of(w.text, [](char c) { return static_cast<uint8_t>(c) >= 0x80; });
       if (!w.ended) continue;
       ++ended;
-      if (mode == "tools") {
-        ParsedMessage m = prompt->parser->parse(w.text, /*partial=*/false);
-        ASSERT_GE(m.tool_calls.size(), 1u) << w.text;
-        for (const ToolCall& call : m.tool_calls) EXPECT_TRUE(call_complete(call)) << w.text;
-      }
+      if (mode == "tools") expect_complete_calls(*prompt, w.text);
     }
   }
   EXPECT_GT(non_ascii, 3);  // the pressure was real
