@@ -57,6 +57,35 @@ void Engine::embed(EmbeddingRequest, EmbeddingsDone done) {
                                "model_not_supported"));
 }
 
+const char* model_state_name(ModelState state) {
+  switch (state) {
+    case ModelState::kLoaded:
+      return "loaded";
+    case ModelState::kLoading:
+      return "loading";
+    case ModelState::kUnloaded:
+      return "unloaded";
+    case ModelState::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+bool is_named(const ModelInfo& model, std::string_view name) {
+  if (model.id == name) return true;
+  for (const std::string& alias : model.aliases) {
+    if (alias == name) return true;
+  }
+  return false;
+}
+
+std::optional<ModelInfo> find_model(const Engine& engine, std::string_view name) {
+  for (ModelInfo& model : engine.models()) {
+    if (is_named(model, name)) return std::move(model);
+  }
+  return std::nullopt;
+}
+
 Result<Generation> generate(Engine& engine, GenerationRequest request) {
   auto promise = std::make_shared<std::promise<Result<Generation>>>();
   auto future = promise->get_future();

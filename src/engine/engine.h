@@ -105,6 +105,9 @@ struct RawPrompt {
 };
 
 struct GenerationRequest {
+  // The model as the client named it (an id or an alias). An engine of one model ignores it; a router
+  // (engine/router.h) sends the request to the engine of that model.
+  std::string model;
   std::vector<Message> messages;
   // Set: the prompt, instead of messages rendered by the chat template; messages, tools and
   // response_format are then empty (the answer is free text, never parsed for calls or thinking).
@@ -190,6 +193,9 @@ struct GenerationCallbacks {
   std::function<void(GenerationDelta delta)> on_delta;
   // Called exactly once, with the finished generation or why it failed.
   std::function<void(Result<Generation>)> on_done;
+  // Called at most once, when the generation leaves its queue and starts (a sequence begins reading
+  // its prompt, or the request is sent upstream), before any on_delta. Optional; for metrics.
+  std::function<void()> on_started;
 };
 
 // A submitted generation. Thread-safe.
@@ -207,6 +213,7 @@ struct EmbeddingInput {
 };
 
 struct EmbeddingRequest {
+  std::string model;  // as GenerationRequest::model
   std::vector<EmbeddingInput> inputs;
   Priority priority = Priority::kInteractive;
 };
@@ -221,6 +228,13 @@ using EmbeddingsDone = std::function<void(Result<Embeddings>)>;
 // Scales v to length 1 (a zero vector stays zero), as OpenAI's embeddings are.
 void scale_to_unit_length(std::vector<float>& v);
 
+// Where a model stands on this server. An engine that serves its models all the time has them all
+// loaded; a router that loads on demand (--models-max) has the others unloaded until asked for.
+enum class ModelState { kLoaded, kLoading, kUnloaded, kFailed };
+
+// "loaded", "loading", "unloaded", "failed".
+const char* model_state_name(ModelState state);
+
 struct ModelInfo {
   std::string id;                    // the name clients use
   std::vector<std::string> aliases;  // further names accepted for the same model
@@ -229,13 +243,40 @@ struct ModelInfo {
   int contexts = 1;                  // llama.cpp contexts decoding them (data parallelism)
   int64_t created = 0;               // unix time the model was loaded
   bool has_vision = false;
+  ModelState state = ModelState::kLoaded;
+};
+
+// Whether name is model's id or one of its aliases.
+bool is_named(const ModelInfo& model, std::string_view name);
+
+// One server an engine forwards to (an upstream replica), for GET /metrics. Counts since start.
+struct ReplicaMetrics {
+  std::string model;                 // the id of the model it serves here
+  std::string url;                   // its API root
+  bool healthy = true;               // false: taken out after failures, probed until it answers again
+  int64_t in_flight = 0;             // requests sent, not yet answered
+  int64_t concurrency_limit = 0;     // the most requests in flight it is given now
+  int64_t requests = 0;              // calls answered (any status)
+  int64_t errors = 0;                // calls that failed: 5xx, 429, timeouts, no connection
+  int64_t throttled = 0;             // of errors, 429 and 503 answers (the server said it is busy)
+  int64_t prompt_tokens = 0;         // as it reported them
+  int64_t cached_tokens = 0;         // of prompt_tokens, read from its prompt cache
+  int64_t completion_tokens = 0;
 };
 
 class Engine {
  public:
   virtual ~Engine() = default;
 
+  // The engine's model; for an engine of several models (a router) the first of models().
   virtual const ModelInfo& model_info() const = 0;
+
+  // Every model the engine serves, in a stable order (a router's: as configured). This default: the
+  // one model_info().
+  virtual std::vector<ModelInfo> models() const { return {model_info()}; }
+
+  // The upstream servers the engine forwards to, with their counts; none for an embedded model.
+  virtual std::vector<ReplicaMetrics> replicas() const { return {}; }
 
   // Queues a generation. Errors that can be found up front (a prompt longer than the context, a
   // schema that cannot be compiled) come back through on_done before or soon after this returns.
@@ -255,6 +296,9 @@ class Engine {
   // Stops the engine thread; queued and running generations finish with an "unavailable" Status.
   virtual void shutdown() = 0;
 };
+
+// The model of engine named name (its id or an alias); nullopt when the engine serves none of that name.
+std::optional<ModelInfo> find_model(const Engine& engine, std::string_view name);
 
 // Blocks until the generation finishes. For callers that do not stream.
 Result<Generation> generate(Engine& engine, GenerationRequest request);

@@ -35,6 +35,8 @@ class MeteredEngine final : public Engine {
   explicit MeteredEngine(Engine& inner) : inner_(inner), counters_(std::make_shared<Counters>()) {}
 
   const ModelInfo& model_info() const override { return inner_.model_info(); }
+  std::vector<ModelInfo> models() const override { return inner_.models(); }
+  std::vector<ReplicaMetrics> replicas() const override { return inner_.replicas(); }
   std::shared_ptr<GenerationHandle> submit(GenerationRequest request, GenerationCallbacks callbacks) override;
   Result<int> count_prompt_tokens(const GenerationRequest& request) override {
     return inner_.count_prompt_tokens(request);

@@ -22,6 +22,8 @@ class ImageLoadingEngine final : public engine::Engine {
   ~ImageLoadingEngine() override;  // shutdown()
 
   const engine::ModelInfo& model_info() const override;
+  std::vector<engine::ModelInfo> models() const override { return engine_->models(); }
+  std::vector<engine::ReplicaMetrics> replicas() const override { return engine_->replicas(); }
   // Loads the request's images, then submits it to the wrapped engine. Images are loaded only when the
   // model has vision; otherwise the request ends with a 400 that says the model takes no images.
   std::shared_ptr<engine::GenerationHandle> submit(engine::GenerationRequest request,
