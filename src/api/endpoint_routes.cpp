@@ -30,8 +30,8 @@ void register_endpoint_routes(httplib::Server& server, RouteContext& ctx) {
       if (!body) return send_error(res, body.status());
       nlohmann::ordered_json ordered;
       if (endpoint.keeps_key_order) ordered = nlohmann::ordered_json::parse(req.body, nullptr, false);
-      auto call =
-          endpoint.parse(*body, ctx.engine->model_info(), endpoint.keeps_key_order ? &ordered : nullptr);
+      auto call = openai::parse_endpoint_call(endpoint, *ctx.engine, *body,
+                                              endpoint.keeps_key_order ? &ordered : nullptr);
       if (!call) return send_error(res, call.status());
       if (call->stream && call->run_streamed) return serve_stream(ctx, *call, res);
 

@@ -3,13 +3,20 @@
 #include "api/routes.h"
 #include "batch/batch_service.h"
 #include "engine/metered_engine.h"
+#include "engine/router.h"
 
 namespace openbatch::api {
 
 namespace {
 
-nlohmann::ordered_json model_object(const std::string& id, int64_t created) {
-  return {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "openbatch"}};
+// A model object of GET /v1/models, named name (the model's id or an alias), with llama-server's
+// router-mode status.
+nlohmann::ordered_json model_object(const std::string& name, const engine::ModelInfo& model) {
+  return {{"id", name},
+          {"object", "model"},
+          {"created", model.created},
+          {"owned_by", "openbatch"},
+          {"status", {{"value", engine::model_state_name(model.state)}}}};
 }
 
 }  // namespace
@@ -17,7 +24,9 @@ nlohmann::ordered_json model_object(const std::string& id, int64_t created) {
 void register_model_routes(httplib::Server& server, RouteContext& ctx) {
   server.Get("/health", [&ctx](const httplib::Request&, httplib::Response& res) {
     const auto& info = ctx.engine->model_info();
-    send_json(res, {{"status", "ok"}, {"model", info.id}, {"parallel", info.parallel}});
+    nlohmann::ordered_json ids = nlohmann::ordered_json::array();
+    for (const engine::ModelInfo& model : ctx.engine->models()) ids.push_back(model.id);
+    send_json(res, {{"status", "ok"}, {"model", info.id}, {"parallel", info.parallel}, {"models", ids}});
   });
   server.Get("/metrics", [&ctx](const httplib::Request&, httplib::Response& res) {
     std::vector<store::BatchRecord> unfinished;
@@ -34,21 +43,18 @@ void register_model_routes(httplib::Server& server, RouteContext& ctx) {
     res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
   });
   server.Get("/v1/models", [&ctx](const httplib::Request&, httplib::Response& res) {
-    const auto& info = ctx.engine->model_info();
-    nlohmann::ordered_json data = nlohmann::ordered_json::array({model_object(info.id, info.created)});
-    for (const auto& alias : info.aliases) data.push_back(model_object(alias, info.created));
+    nlohmann::ordered_json data = nlohmann::ordered_json::array();
+    for (const engine::ModelInfo& model : ctx.engine->models()) {
+      data.push_back(model_object(model.id, model));
+      for (const auto& alias : model.aliases) data.push_back(model_object(alias, model));
+    }
     send_json(res, {{"object", "list"}, {"data", data}});
   });
   server.Get(R"(/v1/models/(.+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
-    const auto& info = ctx.engine->model_info();
     const std::string id = req.matches[1];
-    bool known = id == info.id;
-    for (const auto& alias : info.aliases) known = known || id == alias;
-    if (!known) {
-      send_error(res, Status::not_found("The model '" + id + "' does not exist", "model", "model_not_found"));
-      return;
-    }
-    send_json(res, model_object(id, info.created));
+    std::optional<engine::ModelInfo> model = engine::find_model(*ctx.engine, id);
+    if (!model) return send_error(res, engine::model_not_found(id));
+    send_json(res, model_object(id, *model));
   });
 }
 

@@ -164,9 +164,10 @@ Status JobThread::validate(const std::string& batch_id) {
 
   ValidationLimits limits;
   limits.endpoint = rec->endpoint;
-  const engine::ModelInfo& model = ctx_.engine.model_info();
-  limits.models.push_back(model.id);
-  limits.models.insert(limits.models.end(), model.aliases.begin(), model.aliases.end());
+  for (const engine::ModelInfo& model : ctx_.engine.models()) {
+    limits.models.push_back(model.id);
+    limits.models.insert(limits.models.end(), model.aliases.begin(), model.aliases.end());
+  }
   limits.max_requests = ctx_.options.limits.max_batch_requests;
   limits.max_bytes = ctx_.options.limits.max_batch_input_bytes;
   ValidatedInput v = validate_input(**input, limits);

@@ -282,6 +282,7 @@ Result<ChatCompletionRequest> parse_chat_completion_request(const json& body, co
   auto named = served_model(body, model);
   if (!named) return named.status();
   req.model = std::move(named).value();
+  gen.model = req.model;
 
   if (Status s = check_fields(body); !s) return s;
   if (Status s = parse_messages(body, model, gen); !s) return s;

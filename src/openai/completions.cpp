@@ -98,6 +98,7 @@ Result<CompletionRequest> parse_completion_request(const json& body, const engin
   auto named = served_model(body, model);
   if (!named) return named.status();
   req.model = std::move(named).value();
+  gen.model = req.model;
   for (const auto& [key, value] : body.items()) {
     if (one_of(kHonoured, key) || one_of(kWithoutEffect, key)) continue;
     return Status::invalid_request("Unrecognized request argument supplied: " + key, key,

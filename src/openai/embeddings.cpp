@@ -84,6 +84,7 @@ Result<EmbeddingsApiRequest> parse_embeddings_request(const json& body, const en
   auto named = served_model(body, model);
   if (!named) return named.status();
   req.model = std::move(named).value();
+  req.embedding.model = req.model;
   auto input = body.find("input");
   if (input == body.end() || input->is_null()) return missing_parameter("input");
   if (Status s = parse_input(*input, req.embedding); !s) return s;

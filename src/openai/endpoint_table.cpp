@@ -7,6 +7,7 @@
 #include "openai/completions_stream.h"
 #include "openai/embeddings.h"
 #include "openai/endpoints.h"
+#include "openai/field_reader.h"
 #include "openai/responses_body.h"
 #include "openai/responses_request.h"
 #include "openai/responses_stream.h"
@@ -243,6 +244,13 @@ const Endpoint kEndpoints[] = {
 }  // namespace
 
 std::span<const Endpoint> endpoints() { return kEndpoints; }
+
+Result<EndpointCall> parse_endpoint_call(const Endpoint& endpoint, const engine::Engine& engine,
+                                         const nlohmann::json& body, const nlohmann::ordered_json* ordered) {
+  auto model = named_model(engine, body);
+  if (!model) return model.status();
+  return endpoint.parse(body, *model, ordered);
+}
 
 const Endpoint* find_endpoint(std::string_view path) {
   for (const Endpoint& e : kEndpoints) {

@@ -71,6 +71,12 @@ struct Endpoint {
   nlohmann::json (*prompt_body)(const PromptRequest& request);
 };
 
+// Parses body as endpoint's request for the model of engine that its `model` names (parsed with that
+// model's ModelInfo: its images, its context): 404 model_not_found for a model engine does not serve,
+// else as endpoint.parse.
+Result<EndpointCall> parse_endpoint_call(const Endpoint& endpoint, const engine::Engine& engine,
+                                         const nlohmann::json& body, const nlohmann::ordered_json* ordered);
+
 // Every endpoint, in the order OpenAI's messages name them (/v1/chat/completions first: the default).
 std::span<const Endpoint> endpoints();
 // The endpoint at path, or null.

@@ -21,7 +21,7 @@ Result<std::vector<std::shared_ptr<engine::GenerationHandle>>> run_endpoint_requ
     ChatCompletionDone done, const nlohmann::ordered_json* ordered) {
   const Endpoint* e = find_endpoint(endpoint);
   if (e == nullptr) return Status::internal("No endpoint " + std::string(endpoint) + ".");
-  auto call = e->parse(body, engine.model_info(), ordered);
+  auto call = parse_endpoint_call(*e, engine, body, ordered);
   if (!call) return call.status();
   return call->run(engine, priority, std::move(done));
 }
@@ -30,7 +30,7 @@ Result<int64_t> count_endpoint_prompt_tokens(engine::Engine& engine, std::string
                                              const nlohmann::json& body) {
   const Endpoint* e = find_endpoint(endpoint);
   if (e == nullptr) return Status::internal("No endpoint " + std::string(endpoint) + ".");
-  auto call = e->parse(body, engine.model_info(), nullptr);
+  auto call = parse_endpoint_call(*e, engine, body, nullptr);
   if (!call) return call.status();
   return call->count_prompt_tokens(engine);
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "engine/router.h"
+
 namespace openbatch::openai {
 
 namespace {
@@ -46,12 +48,17 @@ Result<std::string> served_model(const nlohmann::json& body, const engine::Model
   if (it == body.end() || it->is_null()) return Status::invalid_request("you must provide a model parameter");
   if (!it->is_string()) return invalid_type("model", "a string", *it);
   std::string name = it->get<std::string>();
-  if (name != model.id &&
-      std::find(model.aliases.begin(), model.aliases.end(), name) == model.aliases.end()) {
-    return Status(StatusCode::kNotFound, "invalid_request_error", "model_not_found", "",
-                  "The model `" + name + "` does not exist or you do not have access to it.");
-  }
+  if (!engine::is_named(model, name)) return engine::model_not_found(name);
   return name;
+}
+
+Result<engine::ModelInfo> named_model(const engine::Engine& engine, const nlohmann::json& body) {
+  auto it = body.find("model");
+  if (it == body.end() || !it->is_string()) return engine.model_info();
+  const std::string& name = it->get_ref<const std::string&>();
+  std::optional<engine::ModelInfo> model = engine::find_model(engine, name);
+  if (!model) return engine::model_not_found(name);
+  return std::move(*model);
 }
 
 Status missing_parameter(const std::string& param) {

@@ -21,6 +21,10 @@ Status missing_parameter(const std::string& param);
 // The body's `model`, when it names the served model or one of its aliases; else OpenAI's 400 (no
 // model) or 404 model_not_found.
 Result<std::string> served_model(const nlohmann::json& body, const engine::ModelInfo& model);
+// The model of engine (Engine::models()) that body's `model` names, whose ModelInfo the body is then
+// parsed with; 404 model_not_found when engine serves none of that name. A body without a string
+// `model` gets engine.model_info(), so that parsing reports what is wrong with it.
+Result<engine::ModelInfo> named_model(const engine::Engine& engine, const nlohmann::json& body);
 // "a string", "an integer", "an array", ... as OpenAI names JSON types in its messages.
 std::string json_type_phrase(const nlohmann::json& value);
 

@@ -481,6 +481,7 @@ Result<ResponsesRequest> parse_responses_request(const json& body, const engine:
   auto named = served_model(body, model);
   if (!named) return named.status();
   req.model = std::move(named).value();
+  gen.model = req.model;
   if (Status s = check_fields(body); !s) return s;
 
   FieldReader f(body);
