@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/engine_options.h"
 #include "cli/exit_codes.h"
+#include "cli/model_router.h"
 #include "engine/metered_engine.h"
 #include "store/store.h"
 
@@ -25,6 +26,9 @@ namespace {
 
 struct ServeOptions {
   EngineOptions engine;
+  std::string models_file;          // --models: the registry; empty: the engine flags' one model
+  int models_max = 0;               // --models-max
+  std::vector<ModelEntry> entries;  // the models served, read from models_file or the flags
   api::ServerOptions server;
   BatchStorageOptions storage;
   std::vector<std::string> api_key_files;
@@ -51,7 +55,7 @@ int serve(ServeOptions opts) {
   if (!opts.verbose) engine::set_llama_log_level_warn();
   // Downloads come first, while SIGINT and SIGTERM still end the process (a partial download is kept
   // and resumed by the next start).
-  if (Status s = fetch_engine_files(opts.engine); !s) {
+  if (Status s = fetch_start_files(opts.entries, opts.models_max); !s) {
     std::fprintf(stderr, "openbatch: %s\n", s.message().c_str());
     return kExitError;
   }
@@ -63,21 +67,11 @@ int serve(ServeOptions opts) {
   sigaddset(&signals, SIGUSR1);  // from run()'s failure to the waiter
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  std::fprintf(stderr, "openbatch: loading %s\n", describe_engine_source(opts.engine).c_str());
-  auto engine = load_engine(opts.engine);
+  // Every model is served through the router, which sends each request to the engine of its model.
+  auto engine = start_model_router(std::move(opts.entries), opts.models_max);
   if (!engine) {
     std::fprintf(stderr, "openbatch: %s\n", engine.status().message().c_str());
     return kExitError;
-  }
-  const auto& info = (*engine)->model_info();
-  if (opts.engine.upstream.base_urls.empty()) {
-    std::fprintf(stderr,
-                 "openbatch: model '%s' ready: %d parallel sequences of %d tokens in %d context%s%s\n",
-                 info.id.c_str(), info.parallel, info.context_per_sequence, info.contexts,
-                 info.contexts == 1 ? "" : "s", info.has_vision ? ", images" : "");
-  } else {
-    std::fprintf(stderr, "openbatch: model '%s' ready on %s: %d requests in flight\n", info.id.c_str(),
-                 describe_engine_source(opts.engine).c_str(), info.parallel);
   }
   // Everything runs on the metered engine, so that /metrics counts batch work too.
   engine::MeteredEngine metered(**engine);
@@ -157,11 +151,29 @@ void register_serve(CLI::App& app) {
       "--port 8080\n"
       "  openbatch serve --model llava-v1.5-7b-q4_k.gguf --mmproj mmproj-llava-v1.5-7b-f16.gguf --model-id "
       "gpt-4o-mini\n"
-      "  openbatch serve --hf-repo Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0 --model-id gpt-4o-mini");
+      "  openbatch serve --hf-repo Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0 --model-id gpt-4o-mini\n"
+      "  openbatch serve --models models.json --models-max 2   (docs/models.md: the registry)");
   // Later occurrences of a single-valued option win, as with most servers' flags.
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   add_engine_options(cmd, opts->engine,
                      "Name clients use for the model; repeat to add aliases (default: the file's stem)");
+  CLI::Option* models =
+      cmd->add_option("--models", opts->models_file,
+                      "Serve the models of this JSON registry, {\"models\": [{\"id\": ..., \"model\": ...}, "
+                      "...]}: each entry an id, its aliases and these engine options as keys (\"hf_repo\", "
+                      "\"mmproj\", \"parallel\", \"upstream\"...); requests go to the model they name. "
+                      "Engine options given as flags are the entries' defaults")
+          ->check(CLI::ExistingFile);
+  for (const char* source :
+       {"--model", "--hf-repo", "--hf-file", "--model-url", "--model-id", "--mmproj", "--hf-mmproj-file",
+        "--mmproj-url", "--no-mmproj", "--upstream", "--upstream-model"}) {
+    models->excludes(cmd->get_option(source));
+  }
+  cmd->add_option("--models-max", opts->models_max,
+                  "With --models: embedded models loaded at once; a request for another waits until the "
+                  "least recently used one with no work in flight is unloaded (0: all load at start)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--host", opts->server.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", opts->server.port, "Port to listen on")->capture_default_str();
   cmd->add_option("--api-key", opts->server.api_keys,
@@ -249,7 +261,14 @@ void register_serve(CLI::App& app) {
                 "Let --webhook-url reach loopback, private and link-local addresses");
   cmd->add_flag("--verbose,-v", opts->verbose, "Log llama.cpp's own messages");
   cmd->callback([opts] {
-    require_model_source(opts->engine);
+    if (opts->models_file.empty()) {
+      require_model_source(opts->engine);
+      opts->entries = {ModelEntry{opts->engine}};
+    } else {
+      auto entries = read_model_registry(opts->models_file, opts->engine);
+      if (!entries) throw CLI::ValidationError("--models", entries.status().message());
+      opts->entries = std::move(entries).value();
+    }
     gather_api_keys(*opts);
     opts->server.max_request_body_bytes = opts->max_request_mb << 20;
     if (const char* env = std::getenv("OPENBATCH_WEBHOOK_SECRET");
