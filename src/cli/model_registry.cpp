@@ -5,6 +5,8 @@
 #include <fstream>
 #include <map>
 
+#include "openai/field_reader.h"
+
 namespace openbatch::cli {
 
 namespace {
@@ -28,22 +30,14 @@ struct EntryError {
   }
 };
 
-std::string type_phrase(const json& v) {
-  if (v.is_string()) return "a string";
-  if (v.is_boolean()) return "a boolean";
-  if (v.is_number()) return "a number";
-  if (v.is_array()) return "an array";
-  if (v.is_object()) return "an object";
-  return "null";
-}
-
 // A scalar as the option's command-line value.
 Result<std::string> scalar_arg(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_number_integer() || v.is_number_unsigned()) return std::to_string(v.get<int64_t>());
   if (v.is_number_float()) return json(v).dump();
   if (v.is_boolean()) return std::string(v.get<bool>() ? "true" : "false");
-  return Status::invalid_request("expected a string, a number or a boolean, got " + type_phrase(v));
+  return Status::invalid_request("expected a string, a number or a boolean, got " +
+                                 openai::json_type_phrase(v));
 }
 
 // The command-line arguments of one key, in order: --key VALUE, once per value of an array (for an
@@ -58,7 +52,8 @@ Result<std::vector<std::string>> key_args(const CLI::Option& option, const std::
     if (is_path && !text.empty() && std::filesystem::path(text).is_relative())
       text = (std::filesystem::path(base_dir) / text).string();
     if (option.get_expected_min() == 0) {  // a flag
-      if (!v.is_boolean()) return Status::invalid_request("expected a boolean, got " + type_phrase(v));
+      if (!v.is_boolean())
+        return Status::invalid_request("expected a boolean, got " + openai::json_type_phrase(v));
       args.push_back(flag + "=" + text);
     } else if (v.is_boolean()) {
       return Status::invalid_request("expected a string or a number, got a boolean");
@@ -103,14 +98,14 @@ Result<std::vector<std::string>> entry_names(const json& entry, const EntryError
   auto id = entry.find("id");
   if (id == entry.end()) return error("\"id\" is required (the name clients use)");
   if (!id->is_string() || id->get_ref<const std::string&>().empty())
-    return error.at("id", "expected a non-empty string, got " + type_phrase(*id));
+    return error.at("id", "expected a non-empty string, got " + openai::json_type_phrase(*id));
   std::vector<std::string> names = {id->get<std::string>()};
   if (auto aliases = entry.find("aliases"); aliases != entry.end()) {
     if (!aliases->is_array())
-      return error.at("aliases", "expected an array of strings, got " + type_phrase(*aliases));
+      return error.at("aliases", "expected an array of strings, got " + openai::json_type_phrase(*aliases));
     for (const json& alias : *aliases) {
       if (!alias.is_string() || alias.get_ref<const std::string&>().empty())
-        return error.at("aliases", "expected non-empty strings, got " + type_phrase(alias));
+        return error.at("aliases", "expected non-empty strings, got " + openai::json_type_phrase(alias));
       names.push_back(alias.get<std::string>());
     }
   }
@@ -119,7 +114,7 @@ Result<std::vector<std::string>> entry_names(const json& entry, const EntryError
 
 Result<ModelEntry> parse_entry(const json& entry, const EntryError& error, const std::string& base_dir,
                                const EngineOptions& defaults) {
-  if (!entry.is_object()) return error("expected an object, got " + type_phrase(entry));
+  if (!entry.is_object()) return error("expected an object, got " + openai::json_type_phrase(entry));
   auto names = entry_names(entry, error);
   if (!names) return names.status();
   const EntryError named{error.path, "model '" + names->front() + "'"};

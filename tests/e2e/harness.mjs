@@ -14,12 +14,14 @@ export const MMPROJ = process.env.OPENBATCH_TEST_MMPROJ;
 
 // Starts `openbatch serve` with extra args; resolves once it listens. The model answers to
 // "gpt-4o-mini" so that the guide's code runs unchanged. With mmproj, the model takes images; with
-// model null, args name the model (--hf-repo). env adds to the server's environment.
-export async function startServer({ args = [], dataDir, apiKey = 'sk-test', model = MODEL, mmproj, env } = {}) {
+// model null, args name the model (--hf-repo); with modelId null too, args name the models (--models).
+// env adds to the server's environment.
+export async function startServer({ args = [], dataDir, apiKey = 'sk-test', model = MODEL, mmproj, env, modelId = 'gpt-4o-mini' } = {}) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'openbatch-e2e-'));
   const source = model ? ['--model', model] : [];
   const vision = mmproj ? ['--mmproj', mmproj] : [];
-  const proc = spawn(BIN, ['serve', ...source, ...vision, '--model-id', 'gpt-4o-mini', '--host', '127.0.0.1',
+  const named = modelId ? ['--model-id', modelId] : [];
+  const proc = spawn(BIN, ['serve', ...source, ...vision, ...named, '--host', '127.0.0.1',
     '--port', '0', '--data-dir', dir, '--parallel', '8', ...args],
   { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let log = '';
