@@ -118,7 +118,11 @@ Result<std::unique_ptr<Router>> Router::start(std::vector<RoutedModel> models, R
   return router;
 }
 
-Router::~Router() { shutdown(); }
+Router::~Router() {
+  shutdown();
+  // The engines go first, while their slots (which the work they end releases) are whole.
+  for (auto& slot : slots_) slot->engine.reset();
+}
 
 void Router::log(const std::string& line) const {
   if (options_.log) options_.log(line);
