@@ -421,7 +421,9 @@ TEST_F(BatchApiTest, MetricsCountTheBatchsGenerationsAndTokens) {
   EXPECT_EQ(res->get_header_value("Content-Type").rfind("text/plain; version=0.0.4", 0), 0u);
   const std::string& text = res->body;
   for (const char* line :
-       {"openbatch_model_info{model=\"tiny\"} 1\n", "openbatch_parallel 2\n",
+       {"openbatch_model_info{model=\"tiny\",state=\"loaded\"} 1\n", "openbatch_parallel 2\n",
+        "openbatch_model_generations_total{model=\"tiny\",priority=\"batch\",outcome=\"ok\"} 3\n",
+        "openbatch_generation_duration_seconds_count{model=\"tiny\",priority=\"batch\"} 3\n",
         "openbatch_generations_total{priority=\"batch\",outcome=\"ok\"} 3\n",
         "openbatch_generations_total{priority=\"batch\",outcome=\"error\"} 1\n",
         "openbatch_generations_total{priority=\"interactive\",outcome=\"ok\"} 0\n",

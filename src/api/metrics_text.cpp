@@ -1,6 +1,8 @@
 #include "api/metrics_text.h"
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 namespace openbatch::api {
@@ -21,16 +23,28 @@ std::string label(const std::string& value) {
   return out;
 }
 
+// The shortest text that reads back as v (Prometheus reads any float; "0.1" beats "0.10000000000000001").
 std::string number(double v) {
   char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  if (std::isfinite(v) && std::abs(v) < 9e15 && v == std::trunc(v)) {
+    std::snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(v));  // counts: all their digits
+    return buf;
+  }
+  for (int digits : {6, 15, 17}) {
+    std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
   return buf;
+}
+
+std::string joined(const std::string& a, const std::string& b) {
+  return a.empty() ? b : b.empty() ? a : a + "," + b;
 }
 
 class Writer {
  public:
-  void family(const char* name, const char* type, const char* help) {
-    out_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  void family(const std::string& name, const char* type, const std::string& help) {
+    out_ += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   }
   void sample(const std::string& name, const std::string& labels, double value) {
     out_ += name + (labels.empty() ? "" : "{" + labels + "}") + " " + number(value) + "\n";
@@ -41,55 +55,147 @@ class Writer {
   std::string out_;
 };
 
-}  // namespace
+constexpr const char* kPriorities[] = {"interactive", "batch"};
 
-std::string metrics_text(const engine::ModelInfo& model, const engine::EngineMetrics& m,
-                         const std::vector<store::BatchRecord>& unfinished, int64_t start_time_seconds) {
-  Writer w;
-  w.family("openbatch_model_info", "gauge", "The model served, by the name clients use.");
-  w.sample("openbatch_model_info", "model=\"" + label(model.id) + "\"", 1);
-  w.family("openbatch_parallel", "gauge", "Generations the engine runs at once.");
-  w.sample("openbatch_parallel", "", model.parallel);
-  w.family("openbatch_start_time_seconds", "gauge", "When the server started, in seconds since the epoch.");
-  w.sample("openbatch_start_time_seconds", "", static_cast<double>(start_time_seconds));
+std::string priority_label(size_t p) { return std::string("priority=\"") + kPriorities[p] + "\""; }
+std::string model_label(const std::string& id) { return "model=\"" + label(id) + "\""; }
 
-  const char* priorities[] = {"interactive", "batch"};
-  w.family("openbatch_generations_total", "counter",
-           "Generations ended, by priority (interactive calls, batch requests) and outcome.");
-  for (size_t p = 0; p < 2; ++p) {
-    const auto& c = m.by_priority[p];
-    const std::string pl = std::string("priority=\"") + priorities[p] + "\"";
-    w.sample("openbatch_generations_total", pl + ",outcome=\"ok\"", static_cast<double>(c.ok));
-    w.sample("openbatch_generations_total", pl + ",outcome=\"error\"", static_cast<double>(c.failed));
-    w.sample("openbatch_generations_total", pl + ",outcome=\"cancelled\"", static_cast<double>(c.cancelled));
+// Counts with the labels that say whose they are (none: the totals; model="...": one model's).
+using LabelledCounts = std::vector<std::pair<std::string, const engine::EngineCounts*>>;
+
+// The families of EngineCounts, named prefix + their name: "openbatch_" for the totals,
+// "openbatch_model_" for the counts per model.
+void write_counts(Writer& w, const std::string& prefix, const std::string& whose, const LabelledCounts& all) {
+  using Counts = engine::EngineCounts;
+  w.family(prefix + "generations_total", "counter",
+           "Generations ended" + whose + ", by priority (interactive calls, batch requests) and outcome.");
+  for (const auto& [labels, c] : all) {
+    for (size_t p = 0; p < 2; ++p) {
+      const Counts::PerPriority& n = c->by_priority[p];
+      const std::string pl = joined(labels, priority_label(p));
+      w.sample(prefix + "generations_total", pl + ",outcome=\"ok\"", static_cast<double>(n.ok));
+      w.sample(prefix + "generations_total", pl + ",outcome=\"error\"", static_cast<double>(n.failed));
+      w.sample(prefix + "generations_total", pl + ",outcome=\"cancelled\"", static_cast<double>(n.cancelled));
+    }
   }
-  w.family("openbatch_generations_in_flight", "gauge", "Generations submitted and not yet ended.");
-  for (size_t p = 0; p < 2; ++p) {
-    w.sample("openbatch_generations_in_flight", std::string("priority=\"") + priorities[p] + "\"",
-             static_cast<double>(m.by_priority[p].in_flight));
+  w.family(prefix + "generations_in_flight", "gauge",
+           "Generations submitted and not yet ended" + whose + ".");
+  for (const auto& [labels, c] : all) {
+    for (size_t p = 0; p < 2; ++p) {
+      w.sample(prefix + "generations_in_flight", joined(labels, priority_label(p)),
+               static_cast<double>(c->by_priority[p].in_flight));
+    }
   }
-  w.family("openbatch_generation_seconds_total", "counter",
-           "Seconds from submission to end, summed over the generations ended.");
-  for (size_t p = 0; p < 2; ++p) {
-    w.sample("openbatch_generation_seconds_total", std::string("priority=\"") + priorities[p] + "\"",
-             m.by_priority[p].seconds);
+  w.family(prefix + "generation_seconds_total", "counter",
+           "Seconds from submission to end, summed over the generations ended" + whose + ".");
+  for (const auto& [labels, c] : all) {
+    for (size_t p = 0; p < 2; ++p) {
+      w.sample(prefix + "generation_seconds_total", joined(labels, priority_label(p)),
+               c->by_priority[p].seconds);
+    }
   }
-  w.family("openbatch_prompt_tokens_total", "counter", "Prompt tokens of finished generations.");
-  w.sample("openbatch_prompt_tokens_total", "", static_cast<double>(m.prompt_tokens));
-  w.family("openbatch_prompt_tokens_cached_total", "counter",
-           "Prompt tokens whose KV was reused rather than computed.");
-  w.sample("openbatch_prompt_tokens_cached_total", "", static_cast<double>(m.cached_tokens));
-  w.family("openbatch_completion_tokens_total", "counter", "Tokens generated by finished generations.");
-  w.sample("openbatch_completion_tokens_total", "", static_cast<double>(m.completion_tokens));
-  w.family("openbatch_completion_tokens_forced_total", "counter",
-           "Generated tokens a grammar forced, appended without sampling (jump-forward).");
-  w.sample("openbatch_completion_tokens_forced_total", "", static_cast<double>(m.forced_tokens));
+  struct Total {
+    const char* name;
+    const char* help;
+    int64_t Counts::*value;
+  };
+  for (const Total& t : {
+           Total{"prompt_tokens_total", "Prompt tokens of finished generations", &Counts::prompt_tokens},
+           Total{"prompt_tokens_cached_total", "Prompt tokens whose KV was reused rather than computed",
+                 &Counts::cached_tokens},
+           Total{"completion_tokens_total", "Tokens generated by finished generations",
+                 &Counts::completion_tokens},
+           Total{"completion_tokens_forced_total",
+                 "Generated tokens a grammar forced, appended without sampling (jump-forward)",
+                 &Counts::forced_tokens},
+           Total{"embedding_inputs_total", "Inputs embedded (/v1/embeddings)", &Counts::embedding_inputs},
+           Total{"embedding_tokens_total", "Tokens of the inputs embedded", &Counts::embedding_tokens},
+       }) {
+    w.family(prefix + t.name, "counter", t.help + whose + ".");
+    for (const auto& [labels, c] : all) w.sample(prefix + t.name, labels, static_cast<double>(c->*t.value));
+  }
+}
 
-  w.family("openbatch_embedding_inputs_total", "counter", "Inputs embedded (/v1/embeddings).");
-  w.sample("openbatch_embedding_inputs_total", "", static_cast<double>(m.embedding_inputs));
-  w.family("openbatch_embedding_tokens_total", "counter", "Tokens of the inputs embedded.");
-  w.sample("openbatch_embedding_tokens_total", "", static_cast<double>(m.embedding_tokens));
+void write_histograms(Writer& w, const std::vector<engine::ModelMetrics>& models) {
+  using engine::LatencyHistograms;
+  struct Family {
+    const char* name;
+    const char* help;
+    engine::LatencyHistogram LatencyHistograms::*histogram;
+  };
+  for (const Family& f : {
+           Family{"openbatch_queue_wait_seconds",
+                  "Seconds from submission until the generation left its queue (a sequence or an upstream "
+                  "call took it), by model and priority.",
+                  &LatencyHistograms::queue_wait},
+           Family{"openbatch_time_to_first_token_seconds",
+                  "Seconds from submission to the first token (a streamed call: the first text sent; an "
+                  "upstream call that was not streamed: its answer), by model and priority.",
+                  &LatencyHistograms::first_token},
+           Family{"openbatch_generation_duration_seconds",
+                  "Seconds from submission to the end of generations that finished, by model and priority.",
+                  &LatencyHistograms::generation},
+       }) {
+    const std::string name = f.name;
+    w.family(name, "histogram", f.help);
+    for (const engine::ModelMetrics& m : models) {
+      for (size_t p = 0; p < 2; ++p) {
+        const engine::LatencyHistogram& h = m.latency[p].*f.histogram;
+        const std::string labels = model_label(m.model) + "," + priority_label(p);
+        for (size_t b = 0; b < h.buckets.size(); ++b) {
+          w.sample(name + "_bucket", labels + ",le=\"" + number(engine::kLatencyBuckets[b]) + "\"",
+                   static_cast<double>(h.buckets[b]));
+        }
+        w.sample(name + "_bucket", labels + ",le=\"+Inf\"", static_cast<double>(h.count));
+        w.sample(name + "_sum", labels, h.sum);
+        w.sample(name + "_count", labels, static_cast<double>(h.count));
+      }
+    }
+  }
+}
 
+void write_replicas(Writer& w, const std::vector<engine::ReplicaMetrics>& replicas) {
+  if (replicas.empty()) return;
+  auto labels = [](const engine::ReplicaMetrics& r) {
+    return model_label(r.model) + ",upstream=\"" + label(r.url) + "\"";
+  };
+  w.family(
+      "openbatch_upstream_healthy", "gauge",
+      "1 while the upstream server takes work; 0 while it is out after failures (probed until it answers).");
+  for (const auto& r : replicas) w.sample("openbatch_upstream_healthy", labels(r), r.healthy ? 1 : 0);
+  using Replica = engine::ReplicaMetrics;
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+    int64_t Replica::*value;
+  };
+  for (const Family& f : {
+           Family{"openbatch_upstream_in_flight", "gauge",
+                  "Calls sent to the upstream server, not yet answered.", &Replica::in_flight},
+           Family{"openbatch_upstream_concurrency_limit", "gauge",
+                  "The most calls the upstream server is given at once now.", &Replica::concurrency_limit},
+           Family{"openbatch_upstream_requests_total", "counter",
+                  "Calls the upstream server answered (any status).", &Replica::requests},
+           Family{"openbatch_upstream_errors_total", "counter",
+                  "Calls to the upstream server that failed: 5xx, 429, timeouts, no connection.",
+                  &Replica::errors},
+           Family{"openbatch_upstream_throttled_total", "counter",
+                  "Of the failed calls, 429 and 503 answers (the upstream server was busy).",
+                  &Replica::throttled},
+           Family{"openbatch_upstream_prompt_tokens_total", "counter",
+                  "Prompt tokens the upstream server reported.", &Replica::prompt_tokens},
+           Family{"openbatch_upstream_prompt_tokens_cached_total", "counter",
+                  "Of those, tokens it read from its prompt cache.", &Replica::cached_tokens},
+           Family{"openbatch_upstream_completion_tokens_total", "counter",
+                  "Tokens the upstream server reported generating.", &Replica::completion_tokens},
+       }) {
+    w.family(f.name, f.type, f.help);
+    for (const auto& r : replicas) w.sample(f.name, labels(r), static_cast<double>(r.*f.value));
+  }
+}
+
+void write_batches(Writer& w, const std::vector<store::BatchRecord>& unfinished) {
   std::map<std::string, int64_t> batches = {
       {"validating", 0}, {"in_progress", 0}, {"finalizing", 0}, {"cancelling", 0}};
   int64_t pending = 0;
@@ -106,6 +212,38 @@ std::string metrics_text(const engine::ModelInfo& model, const engine::EngineMet
   w.family("openbatch_batch_requests_pending", "gauge",
            "Requests of in_progress batches with no result yet.");
   w.sample("openbatch_batch_requests_pending", "", static_cast<double>(pending));
+}
+
+}  // namespace
+
+std::string metrics_text(const MetricsSnapshot& s) {
+  Writer w;
+  w.family(
+      "openbatch_model_info", "gauge",
+      "The models served, by the name clients use, with their state (loaded, loading, unloaded, failed).");
+  for (const engine::ModelInfo& model : s.models) {
+    w.sample("openbatch_model_info",
+             model_label(model.id) + ",state=\"" + engine::model_state_name(model.state) + "\"", 1);
+  }
+  w.family("openbatch_model_parallel", "gauge", "Generations a model runs at once (while it is loaded).");
+  int parallel = 0;
+  for (const engine::ModelInfo& model : s.models) {
+    w.sample("openbatch_model_parallel", model_label(model.id), model.parallel);
+    if (model.state == engine::ModelState::kLoaded) parallel += model.parallel;
+  }
+  w.family("openbatch_parallel", "gauge", "Generations the engine runs at once, over the models loaded.");
+  w.sample("openbatch_parallel", "", parallel);
+  w.family("openbatch_start_time_seconds", "gauge", "When the server started, in seconds since the epoch.");
+  w.sample("openbatch_start_time_seconds", "", static_cast<double>(s.start_time_seconds));
+
+  write_counts(w, "openbatch_", "", {{"", &s.engine}});
+  LabelledCounts per_model;
+  for (const engine::ModelMetrics& m : s.engine.models)
+    per_model.emplace_back(model_label(m.model), &m.counts);
+  write_counts(w, "openbatch_model_", ", by model", per_model);
+  write_histograms(w, s.engine.models);
+  write_replicas(w, s.replicas);
+  write_batches(w, s.unfinished_batches);
   return w.take();
 }
 

@@ -29,14 +29,17 @@ void register_model_routes(httplib::Server& server, RouteContext& ctx) {
     send_json(res, {{"status", "ok"}, {"model", info.id}, {"parallel", info.parallel}, {"models", ids}});
   });
   server.Get("/metrics", [&ctx](const httplib::Request&, httplib::Response& res) {
-    std::vector<store::BatchRecord> unfinished;
+    MetricsSnapshot snapshot;
     if (ctx.batches) {
       auto batches = ctx.batches->unfinished_batches();
       if (!batches) return send_error(res, batches.status());
-      unfinished = std::move(batches).value();
+      snapshot.unfinished_batches = std::move(batches).value();
     }
-    std::string text =
-        metrics_text(ctx.engine->model_info(), ctx.engine->metrics(), unfinished, ctx.started_at);
+    snapshot.models = ctx.engine->models();
+    snapshot.engine = ctx.engine->metrics();
+    snapshot.replicas = ctx.engine->replicas();
+    snapshot.start_time_seconds = ctx.started_at;
+    std::string text = metrics_text(snapshot);
     if (ctx.connections) {
       text += connection_metrics_text(ctx.connections->open.load(), ctx.connections->refused.load());
     }

@@ -3,6 +3,7 @@
 // servers (engine/upstream/).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -163,6 +164,9 @@ struct Generation {
   int forced_tokens = 0;               // completion tokens the grammar forced (decoded without a draw)
   int reasoning_tokens = 0;            // completion tokens spent thinking
   std::vector<TokenLogprob> logprobs;  // one per generated token, when asked for
+  // When the first completion token was drawn; unset (the clock's epoch) where the engine does not
+  // tell (an upstream answer that was not streamed). For metrics (time to first token).
+  std::chrono::steady_clock::time_point first_token_at{};
 };
 
 // A piece of a tool call as it is generated: the first delta of a call carries its id and name, the

@@ -3,6 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
 import { startServer, waitForBatch } from './harness.mjs';
+import { startStandin } from './standin_upstream.mjs';
 // The guide's system prompt (Example 1, Step 2), word for word.
 import { categorize_system_prompt } from '../../examples/guide_example1.mjs';
 
@@ -229,29 +230,92 @@ test('models list and retrieve', async () => {
   await expectError(client.models.retrieve('nope'), 404, { code: 'model_not_found' });
 });
 
-test('GET /metrics counts the tokens the answers report, behind the API key', async () => {
+test('GET /metrics counts the tokens the answers report, in all and per model, with latency histograms, behind the API key', async () => {
+  const model = 'model="gpt-4o-mini"';
+  const histograms = ['openbatch_queue_wait_seconds', 'openbatch_time_to_first_token_seconds', 'openbatch_generation_duration_seconds'];
   const scrape = async () => {
     const res = await fetch(`${server.baseURL.replace(/\/v1$/, '')}/metrics`, { headers: { Authorization: 'Bearer sk-test' } });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
     const text = await res.text();
-    const value = (name) => Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)[1]);
+    const value = (name) => {
+      const line = new RegExp(`^${name.replace(/[{}"+.]/g, '\\$&')} (\\S+)$`, 'm').exec(text);
+      assert.ok(line, `${name} not in:\n${text}`);
+      return Number(line[1]);
+    };
+    const interactive = `${model},priority="interactive"`;
+    const latency = Object.fromEntries(histograms.map((h) => [h, {
+      count: value(`${h}_count{${interactive}}`),
+      inf: value(`${h}_bucket{${interactive},le="+Inf"}`),
+      le600: value(`${h}_bucket{${interactive},le="600"}`),
+      le0005: value(`${h}_bucket{${interactive},le="0.005"}`),
+      sum: value(`${h}_sum{${interactive}}`),
+    }]));
     return {
+      info: value(`openbatch_model_info{${model},state="loaded"}`),
       completion: value('openbatch_completion_tokens_total'),
       prompt: value('openbatch_prompt_tokens_total'),
       ok: value('openbatch_generations_total{priority="interactive",outcome="ok"}'),
+      modelCompletion: value(`openbatch_model_completion_tokens_total{${model}}`),
+      modelPrompt: value(`openbatch_model_prompt_tokens_total{${model}}`),
+      modelOk: value(`openbatch_model_generations_total{${interactive},outcome="ok"}`),
+      modelInFlight: value(`openbatch_model_generations_in_flight{${interactive}}`),
+      latency,
     };
   };
   const before = await scrape();
+  assert.equal(before.info, 1);
   const answers = await Promise.all([1, 2, 3].map((seed) => client.chat.completions.create({
     model: 'gpt-4o-mini', seed, max_tokens: 12, messages: [{ role: 'user', content: `Count ${seed}` }],
   })));
+  // A streamed call: its first token is timed when its first text goes out.
+  const stream = await client.chat.completions.create({
+    model: 'gpt-4o-mini', seed: 4, max_tokens: 12, stream: true, stream_options: { include_usage: true },
+    messages: [{ role: 'user', content: 'Count 4' }],
+  });
+  for await (const chunk of stream) if (chunk.usage) answers.push(chunk);
+  assert.equal(answers.length, 4);
   const after = await scrape();
-  assert.equal(after.ok - before.ok, 3);
-  assert.equal(after.completion - before.completion, answers.reduce((n, a) => n + a.usage.completion_tokens, 0));
-  assert.equal(after.prompt - before.prompt, answers.reduce((n, a) => n + a.usage.prompt_tokens, 0));
+  const completion = answers.reduce((n, a) => n + a.usage.completion_tokens, 0);
+  const prompt = answers.reduce((n, a) => n + a.usage.prompt_tokens, 0);
+  assert.equal(after.ok - before.ok, 4);
+  assert.equal(after.completion - before.completion, completion);
+  assert.equal(after.prompt - before.prompt, prompt);
+  assert.equal(after.modelOk - before.modelOk, 4);
+  assert.equal(after.modelCompletion - before.modelCompletion, completion);
+  assert.equal(after.modelPrompt - before.modelPrompt, prompt);
+  assert.equal(after.modelInFlight, 0);
+  for (const h of histograms) {
+    const [b, a] = [before.latency[h], after.latency[h]];
+    assert.equal(a.count - b.count, 4, h);
+    assert.equal(a.inf, a.count, `${h}: the +Inf bucket holds every observation`);
+    assert.equal(a.le600 - b.le600, 4, `${h}: none took ten minutes`);
+    assert.ok(a.le0005 <= a.le600, h);
+    assert.ok(a.sum >= b.sum, h);
+  }
+  // Finished generations took some time.
+  assert.ok(after.latency.openbatch_generation_duration_seconds.sum - before.latency.openbatch_generation_duration_seconds.sum > 0);
   const open = await fetch(`${server.baseURL.replace(/\/v1$/, '')}/metrics`);
   assert.equal(open.status, 401);
+});
+
+test('GET /metrics times calls sent to an upstream: queue wait, first token (the answer of a call not streamed), duration', async (t) => {
+  const standin = await startStandin({ delayMs: 20 });
+  t.after(() => standin.close());
+  const up = await startServer({ model: null, args: ['--upstream', standin.baseURL] });
+  t.after(() => up.stop());
+  await Promise.all([1, 2, 3].map((i) => up.client.chat.completions.create({
+    model: 'gpt-4o-mini', messages: [{ role: 'user', content: `q${i}` }],
+  })));
+  const text = await (await fetch(`http://127.0.0.1:${up.port}/metrics`, { headers: { Authorization: 'Bearer sk-test' } })).text();
+  const labels = 'model="gpt-4o-mini",priority="interactive"';
+  for (const h of ['openbatch_queue_wait_seconds', 'openbatch_time_to_first_token_seconds', 'openbatch_generation_duration_seconds']) {
+    assert.match(text, new RegExp(`^${h}_count\\{${labels}\\} 3$`, 'm'), text);
+  }
+  // Every answer came after the stand-in's 20 ms: none is in the 10 ms bucket of the first token or the duration.
+  assert.match(text, new RegExp(`^openbatch_time_to_first_token_seconds_bucket\\{${labels},le="0.01"\\} 0$`, 'm'));
+  assert.match(text, new RegExp(`^openbatch_generation_duration_seconds_bucket\\{${labels},le="0.01"\\} 0$`, 'm'));
+  assert.match(text, /^openbatch_model_generations_total\{model="gpt-4o-mini",priority="interactive",outcome="ok"\} 3$/m);
 });
 
 test('the JSON text of a chat completion, a batch and a result line starts with "id" then "object", as OpenAI writes it', async () => {

@@ -1,6 +1,7 @@
 #include "engine/llama/sequence_scheduler.h"
 
 #include <algorithm>
+#include <chrono>
 #include <future>
 #include <utility>
 
@@ -204,6 +205,7 @@ void SequenceScheduler::forget(Slot& slot) {
 }
 
 void SequenceScheduler::start_job(Slot& slot, std::shared_ptr<GenerationJob> job) {
+  if (job->callbacks.on_started) job->callbacks.on_started();
   size_t reuse = common_prefix_length(slot.cached, job->prompt);
   // The last prompt token must be decoded again to get the logits of the first generated token.
   if (reuse >= job->prompt.size()) reuse = job->prompt.size() - 1;
@@ -338,6 +340,9 @@ void SequenceScheduler::after_decode() {
   for (auto& slot : slots_) {
     if (slot.state == SlotState::kIdle || slot.batch_index < 0) continue;
     slot.state = SlotState::kGenerate;
+    if (slot.result.first_token_at == std::chrono::steady_clock::time_point{}) {
+      slot.result.first_token_at = std::chrono::steady_clock::now();
+    }
     GenerationJob& job = *slot.job;
     const llama_token token = slot.drawn;
     const bool eog = llama_vocab_is_eog(vocab, token);

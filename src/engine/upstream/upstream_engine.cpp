@@ -29,6 +29,7 @@ struct Job {
   // Called once with the 2xx answer's JSON (not yet checked) or the Status that ended the job.
   std::function<void(Result<json>)> finish;
   ChatStreamReader::OnDelta stream_delta;  // set: the answer is streamed, its text goes here as it comes
+  std::function<void()> on_started;        // GenerationCallbacks::on_started: called on the first send
   int attempts = 0;
   size_t failed_on = SIZE_MAX;  // the upstream its last attempt failed on (another takes the next one)
   std::atomic<bool> cancelled{false};
@@ -143,6 +144,7 @@ class UpstreamEngine final : public Engine {
       job->stream_delta = callbacks.on_delta;
     }
     job->body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    job->on_started = std::move(callbacks.on_started);
     job->finish = [callbacks = std::move(callbacks)](Result<json> answer) {
       Result<Generation> g = answer ? parse_chat_completion(*answer) : Result<Generation>(answer.status());
       callbacks.on_done(std::move(g));
@@ -198,6 +200,7 @@ class UpstreamEngine final : public Engine {
     job->path = "/completions";
     job->body =
         completions_body(request, options_.model).dump(-1, ' ', false, json::error_handler_t::replace);
+    job->on_started = std::move(callbacks.on_started);
     job->finish = [callbacks = std::move(callbacks)](Result<json> answer) {
       Result<Generation> g = answer ? parse_text_completion(*answer) : Result<Generation>(answer.status());
       if (g && callbacks.on_delta && (!g->text.empty() || !g->logprobs.empty())) {
@@ -251,7 +254,7 @@ class UpstreamEngine final : public Engine {
   void run(const std::shared_ptr<Job>& shared_job, UpstreamConnection& connection, size_t upstream) {
     Job& job = *shared_job;
     const std::string url = options_.base_urls[upstream] + job.path;
-    ++job.attempts;
+    if (++job.attempts == 1 && job.on_started) job.on_started();
     const std::function<bool()> abort = [this, &job] {
       return job.cancelled.load() || core_->stopping.load();
     };
