@@ -81,6 +81,12 @@ std::optional<size_t> ReplicaChooser::next_round_robin(const std::vector<bool>& 
   return std::nullopt;
 }
 
+size_t ReplicaChooser::remember(uint64_t key, size_t replica) {
+  if (last_.size() >= kStickyKeys && !last_.contains(key)) last_.erase(last_.begin());
+  last_[key] = replica;
+  return replica;
+}
+
 std::optional<size_t> ReplicaChooser::choose(uint64_t key, const std::vector<ReplicaLoad>& loads,
                                              std::optional<size_t> avoid) {
   std::vector<bool> allowed(replicas_, false);
@@ -100,12 +106,16 @@ std::optional<size_t> ReplicaChooser::choose(uint64_t key, const std::vector<Rep
   for (size_t r = 0; r < replicas_; ++r) total += allowed[r] ? loads[r].load : 0;
   const auto bound = static_cast<int64_t>(
       std::ceil(load_factor_ * static_cast<double>(total + 1) / static_cast<double>(eligible)));
+  if (auto last = last_.find(key); last != last_.end()) {
+    const size_t r = last->second;
+    if (r < replicas_ && allowed[r] && loads[r].load < bound) return r;
+  }
   auto at = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(key, size_t{0}));
   // Some replica is under the bound (the mean is below it), so the walk ends within one turn.
   for (size_t step = 0; step < ring_.size(); ++step, ++at) {
     if (at == ring_.end()) at = ring_.begin();
     const size_t r = at->second;
-    if (allowed[r] && loads[r].load < bound) return r;
+    if (allowed[r] && loads[r].load < bound) return remember(key, r);
   }
   return next_round_robin(allowed);
 }

@@ -3,7 +3,10 @@
 //     prompt cache holds what they share. Consistent hashing with bounded load (Mirrokni, Thorup and
 //     Zadimoghaddam, 2018): each replica owns points on a ring; a key walks the ring from its hash and
 //     takes the first replica whose load (in flight + queued) is under ceil(load_factor x the mean load
-//     of the replicas, this request counted); a replica added or gone moves only its own keys.
+//     of the replicas, this request counted); a replica added or gone moves only its own keys. A key
+//     that had to move on stays where it went while that replica's load allows (the choices of the
+//     last kStickyKeys keys are kept), so that few keys end up split over replicas whole, not each
+//     request of them wherever the load was lowest.
 //   - round-robin: each request the next replica, whatever its prompt.
 // Requests without a key (embeddings) go round-robin in both.
 #pragma once
@@ -11,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -45,12 +49,16 @@ class ReplicaChooser {
 
  private:
   std::optional<size_t> next_round_robin(const std::vector<bool>& allowed);
+  size_t remember(uint64_t key, size_t replica);
 
   Routing routing_;
   double load_factor_;
   std::vector<std::pair<uint64_t, size_t>> ring_;  // (point, replica), sorted by point
   size_t replicas_ = 0;
   size_t cursor_ = 0;
+  std::unordered_map<uint64_t, size_t> last_;  // key -> the replica its last request went to
 };
+
+inline constexpr size_t kStickyKeys = 4096;
 
 }  // namespace openbatch::engine::upstream

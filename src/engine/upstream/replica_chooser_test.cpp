@@ -52,7 +52,7 @@ TEST(ReplicaChooserTest, TheSameKeyGoesToTheSameReplicaAndKeysSpreadOverAll) {
   for (const auto& [replica, keys] : per_replica) EXPECT_GT(keys, 50) << replica;
 }
 
-TEST(ReplicaChooserTest, AKeyMovesOnOnlyWhileItsReplicaIsOverTheBound) {
+TEST(ReplicaChooserTest, AKeyMovesOnWhenItsReplicaIsOverTheBoundAndStaysWhereItWent) {
   ReplicaChooser chooser(kThree, Routing::kAffinity, 1.25);
   const uint64_t key = prefix_key(chat("shared", "q"));
   const size_t home = *chooser.choose(key, idle(3));
@@ -61,11 +61,12 @@ TEST(ReplicaChooserTest, AKeyMovesOnOnlyWhileItsReplicaIsOverTheBound) {
   const auto moved = chooser.choose(key, loads);
   ASSERT_TRUE(moved);
   EXPECT_NE(*moved, home);
-  for (auto& l : loads) l.load = 4;  // all even: the bound is ceil(1.25 x 13 / 3) = 6
-  EXPECT_EQ(chooser.choose(key, loads), home);
-  loads[home].load = 6;
-  loads[*moved].load = 2;
-  EXPECT_NE(chooser.choose(key, loads), home);
+  for (auto& l : loads) l.load = 4;              // all even: the bound is ceil(1.25 x 13 / 3) = 6
+  EXPECT_EQ(chooser.choose(key, loads), moved);  // it stays where it went while the load allows
+  loads[*moved].load = 7;                        // the bound is ceil(1.25 x 16 / 3) = 7
+  EXPECT_EQ(chooser.choose(key, loads), home);   // over: the walk from its hash again
+  loads[*moved].load = 4;
+  EXPECT_EQ(chooser.choose(key, loads), home);  // and stays there
 }
 
 TEST(ReplicaChooserTest, AReplicaTakenOutMovesOnlyItsOwnKeys) {
