@@ -130,6 +130,13 @@ async function run(routing, text) {
     if (batch.status !== 'completed' || batch.request_counts.failed > 0) {
       throw new Error(`batch ${batch.status}: ${JSON.stringify(batch.request_counts)}`);
     }
+    // Each upstream's share: the prompt tokens it computed and the tokens it generated (llama-server's /metrics).
+    const shares = await Promise.all(upstreams.map(async (u) => {
+      const text = await (await fetch(u.baseURL.replace(/\/v1$/, '/metrics'))).text();
+      const read = (name) => Number((new RegExp(`^llamacpp:${name} (\\S+)`, 'm').exec(text) ?? [])[1] ?? NaN);
+      return `${read('prompt_tokens_total')} computed, ${read('tokens_predicted_total')} generated`;
+    }));
+    if (process.env.SHOW_UPSTREAMS) console.log(`  upstreams: ${shares.join('; ')}`);
     const prompt = batch.usage.input_tokens;
     const cached = batch.usage.input_tokens_details.cached_tokens;
     return { routing, seconds, prompt, cached, share: cached / prompt };

@@ -75,7 +75,7 @@ int64_t ReplicaPool::stealable(size_t r) const {
   return n;
 }
 
-std::shared_ptr<Job> ReplicaPool::pop(size_t r) {
+std::shared_ptr<Job> ReplicaPool::pop(size_t r, uint64_t last_key) {
   size_t from = r;
   if (replicas_[r]->queue_size == 0) {
     // r's own queue is empty: the oldest job of the longest queue that waits on a busy replica.
@@ -95,8 +95,19 @@ std::shared_ptr<Job> ReplicaPool::pop(size_t r) {
   Replica& rep = *replicas_[from];
   for (auto& queue : rep.queued) {
     if (queue.empty()) continue;
-    auto job = queue.begin()->second;
-    queue.erase(queue.begin());
+    auto at = queue.begin();
+    if (last_key != 0 && options_.routing == Routing::kAffinity && at->second->key != last_key &&
+        at->second->passed_over < kMaxPassOvers) {
+      auto it = std::next(at);
+      for (int i = 1; i < kSameKeyWindow && it != queue.end(); ++i, ++it) {
+        if (it->second->key != last_key) continue;
+        ++at->second->passed_over;
+        at = it;
+        break;
+      }
+    }
+    auto job = at->second;
+    queue.erase(at);
     --rep.queue_size;
     return job;
   }
@@ -164,13 +175,13 @@ bool ReplicaPool::cancel(Job& job) {
   return true;
 }
 
-std::shared_ptr<Job> ReplicaPool::take(size_t r) {
+std::shared_ptr<Job> ReplicaPool::take(size_t r, uint64_t last_key) {
   std::unique_lock lock(mu_);
   Replica& rep = *replicas_[r];
   while (!stopping_) {
     const TimePoint now = SteadyClock::now();
     if (may_send(r, now)) {
-      if (auto job = pop(r)) {
+      if (auto job = pop(r, last_key)) {
         --rep.idle;
         ++rep.in_flight;
         job->state = Job::State::kRunning;

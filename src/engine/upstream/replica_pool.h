@@ -3,7 +3,10 @@
 // (ConcurrencyController), a health (ReplicaHealth) and counts (ReplicaMetrics). A request is queued
 // on the replica the ReplicaChooser picks when it arrives (or comes back for another attempt); a
 // replica whose own queue is empty takes the oldest request of the longest other queue, so that no
-// replica idles while work waits. A replica taken out hands its queue to the others; while every
+// replica idles while work waits. With affinity, a worker that has just had an answer for a prefix key
+// sends next the oldest waiting request of the same key, among the first kSameKeyWindow of its queue
+// (the server has just freed a slot that holds that prefix), unless the request at the head has been
+// passed over kMaxPassOvers times. A replica taken out hands its queue to the others; while every
 // replica is out, requests wait on theirs and are sent when its probe is due (they fail and are tried
 // again, as their attempts allow).
 //
@@ -28,6 +31,9 @@
 #include "engine/upstream/upstream_job.h"
 
 namespace openbatch::engine::upstream {
+
+inline constexpr int kSameKeyWindow = 64;
+inline constexpr int kMaxPassOvers = 32;
 
 struct PoolOptions {
   std::string model_id;           // for ReplicaMetrics::model
@@ -68,8 +74,8 @@ class ReplicaPool {
   bool cancel(Job& job);
 
   // A worker of replica: blocks until it may send a job, returns it (kRunning, counted in flight),
-  // or null once stopping.
-  std::shared_ptr<Job> take(size_t replica);
+  // or null once stopping. last_key: the prefix key of the worker's last job (0: none).
+  std::shared_ptr<Job> take(size_t replica, uint64_t last_key = 0);
   // The attempt of job (taken from replica) ended: how, the HTTP status (0: none came) and the 2xx
   // answer's `usage`, when it had one.
   void attempt_done(size_t replica, Job& job, AttemptEnd end, long http_status, const nlohmann::json* usage);
@@ -108,7 +114,7 @@ class ReplicaPool {
   bool any_healthy() const;
   bool may_send(size_t r, TimePoint now) const;
   void place(const std::shared_ptr<Job>& job);
-  std::shared_ptr<Job> pop(size_t r);
+  std::shared_ptr<Job> pop(size_t r, uint64_t last_key);
   int64_t stealable(size_t r) const;
   void staff();              // wakes or starts the workers that can send now
   void hand_over(size_t r);  // r was taken out: its queue goes to the others

@@ -57,6 +57,38 @@ TEST(ReplicaPoolTest, AReplicaWithNothingQueuedTakesWorkThatWaitsOnAFullOne) {
   EXPECT_EQ(two.pool->take(1 - home), b);  // home is at its limit of 1
 }
 
+TEST(ReplicaPoolTest, AWorkerSendsTheSameKeyNextButPassesTheHeadOverOnlySoOften) {
+  PoolOptions o;
+  o.urls = {"http://a/v1"};
+  o.concurrency.fixed = 1;
+  ReplicaPool pool(o, [](size_t) {});
+  constexpr uint64_t kOther = 7;
+  auto head = job_keyed(kOther);
+  ASSERT_TRUE(pool.enqueue(head));
+  std::vector<std::shared_ptr<Job>> same;
+  for (int i = 0; i < kMaxPassOvers + 1; ++i) {
+    same.push_back(job_keyed(kKey));
+    ASSERT_TRUE(pool.enqueue(same.back()));
+  }
+  for (int i = 0; i < kMaxPassOvers; ++i) {
+    auto job = pool.take(0, kKey);
+    ASSERT_EQ(job, same[i]);
+    pool.attempt_done(0, *job, AttemptEnd::kAnswered, 200, nullptr);
+  }
+  EXPECT_EQ(pool.take(0, kKey), head);  // passed over often enough
+}
+
+TEST(ReplicaPoolTest, RoundRobinKeepsTheQueuesOrder) {
+  PoolOptions o;
+  o.urls = {"http://a/v1"};
+  o.routing = Routing::kRoundRobin;
+  ReplicaPool pool(o, [](size_t) {});
+  auto first = job_keyed(7), second = job_keyed(kKey);
+  ASSERT_TRUE(pool.enqueue(first));
+  ASSERT_TRUE(pool.enqueue(second));
+  EXPECT_EQ(pool.take(0, kKey), first);
+}
+
 TEST(ReplicaPoolTest, InteractiveCallsGoFirstOnTheirReplica) {
   TwoReplicas two(1);
   auto batch = job_keyed(kKey), chat = job_keyed(kKey, Priority::kInteractive);

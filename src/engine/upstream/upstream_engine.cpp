@@ -162,7 +162,11 @@ class UpstreamEngine final : public Engine {
 
   void work(size_t replica) {
     UpstreamConnection connection;
-    while (auto job = pool_->take(replica)) run(job, connection, replica);
+    uint64_t last_key = 0;
+    while (auto job = pool_->take(replica, last_key)) {
+      last_key = job->key;
+      run(job, connection, replica);
+    }
   }
 
   // Asks each server taken out for its models until it answers.
