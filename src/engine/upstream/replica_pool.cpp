@@ -247,10 +247,8 @@ void ReplicaPool::attempt_done(size_t r, Job& job, AttemptEnd end, long http_sta
     case AttemptEnd::kAborted:
       break;
   }
-  if (was_healthy && !rep.health.healthy()) {
-    hand_over(r);
-    timer_cv_.notify_all();  // the prober has a server to watch
-  }
+  if (was_healthy && !rep.health.healthy()) hand_over(r);
+  if (!rep.health.healthy()) timer_cv_.notify_all();  // the prober has a server to watch
   staff();
 }
 
@@ -281,7 +279,9 @@ std::optional<size_t> ReplicaPool::next_probe() {
     std::optional<size_t> soonest;
     for (size_t r = 0; r < replicas_.size(); ++r) {
       const Replica& rep = *replicas_[r];
-      if (rep.health.healthy() || rep.probing) continue;
+      // While every replica is out, one with requests waiting is probed by them (when its probe is
+      // due, they are sent), so that they use up their attempts rather than wait behind probes.
+      if (rep.health.healthy() || rep.probing || (!any_healthy() && rep.queue_size > 0)) continue;
       if (!soonest || rep.health.probe_at() < replicas_[*soonest]->health.probe_at()) soonest = r;
     }
     if (soonest && replicas_[*soonest]->health.probe_at() <= now) {
