@@ -50,7 +50,9 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
   mmproj_url->excludes(no_mmproj);
   cmd->add_option("--parallel", o.llama.parallel,
                   "Sequences decoded together; 0: sized to the hardware and the KV memory. With "
-                  "--upstream: requests in flight on each upstream (0: 16)")
+                  "--upstream: requests in flight on each upstream (0: found per upstream, from 8 up "
+                  "while it answers well and down on 429, 503 and timeouts, at most "
+                  "--upstream-max-parallel)")
       ->capture_default_str();
   cmd->add_option("--ctx-size,-c", o.llama.ctx_size,
                   "Total KV cells shared by the sequences (default: min(trained, 4096) per sequence)");
@@ -97,6 +99,20 @@ void add_engine_options(CLI::App* cmd, EngineOptions& o, const std::string& mode
                   "connection) before it fails with 503 (a batch then runs it again later)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--upstream-max-parallel", o.upstream.max_parallel,
+                  "With --parallel 0: the most requests in flight the found concurrency gives each upstream")
+      ->check(CLI::Range(1, engine::upstream::kMaxUpstreamParallel))
+      ->capture_default_str();
+  const std::map<std::string, engine::upstream::Routing> routings = {
+      {"affinity", engine::upstream::Routing::kAffinity},
+      {"round-robin", engine::upstream::Routing::kRoundRobin}};
+  cmd->add_option("--upstream-routing", o.upstream.routing,
+                  "Which upstream a request goes to: affinity (requests with the same system prompt, else "
+                  "the same first 2 KB of their first message, go to the same upstream while its load "
+                  "allows, so its prompt cache holds them) or round-robin")
+      ->transform(CLI::CheckedTransformer(routings, CLI::ignore_case).description(""))
+      ->type_name("affinity|round-robin")
+      ->default_str("affinity");
   cmd->add_option("--image-timeout", o.image_timeout_seconds,
                   "Seconds an image URL may take to download, redirects included")
       ->check(CLI::PositiveNumber)
@@ -157,8 +173,7 @@ Status fetch_engine_files(EngineOptions& o, std::function<bool()> stop) {
 
 Result<std::unique_ptr<engine::Engine>> load_engine(EngineOptions o) {
   if (!o.upstream.base_urls.empty()) {
-    constexpr int kDefaultUpstreamParallel = 16;
-    o.upstream.parallel = o.llama.parallel > 0 ? o.llama.parallel : kDefaultUpstreamParallel;
+    o.upstream.parallel = std::max(0, o.llama.parallel);  // 0: found per upstream
     o.upstream.model_ids = o.llama.model_ids;
     if (o.upstream.model.empty() && !o.upstream.model_ids.empty()) o.upstream.model = o.upstream.model_ids[0];
     return engine::upstream::start_upstream_engine(std::move(o.upstream));

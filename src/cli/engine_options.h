@@ -33,7 +33,7 @@ struct EngineOptions {
 // --mmproj, --hf-mmproj-file, --mmproj-url, --no-mmproj, --parallel, --ctx-size, --threads, --cascade,
 // --batch-size, --gpu-layers, --chat-template-file, --image-timeout, --image-max-mb,
 // --image-allow-private, --image-allow-host, --upstream, --upstream-model,
-// --upstream-api-key and --upstream-retries to cmd.
+// --upstream-api-key, --upstream-retries, --upstream-max-parallel and --upstream-routing to cmd.
 void add_engine_options(CLI::App* cmd, EngineOptions& options, const std::string& model_id_help);
 
 // Throws CLI::ValidationError (a usage error) unless a model source or an upstream was given (the

@@ -2,9 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <map>
-#include <mutex>
 #include <thread>
 
 #include "common/clock.h"
@@ -12,30 +9,16 @@
 #include "engine/upstream/chat_body.h"
 #include "engine/upstream/chat_stream.h"
 #include "engine/upstream/completions_body.h"
+#include "engine/upstream/replica_pool.h"
 #include "engine/upstream/upstream_http.h"
 
 namespace openbatch::engine::upstream {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-struct Job {
-  uint64_t order = 0;  // submission order: queues and retries keep it
-  Priority priority = Priority::kInteractive;
-  const char* path = "/chat/completions";  // under the upstream's base URL
-  std::string body;                        // serialised
-  // Called once with the 2xx answer's JSON (not yet checked) or the Status that ended the job.
-  std::function<void(Result<json>)> finish;
-  ChatStreamReader::OnDelta stream_delta;  // set: the answer is streamed, its text goes here as it comes
-  std::function<void()> on_started;        // GenerationCallbacks::on_started: called on the first send
-  int attempts = 0;
-  size_t failed_on = SIZE_MAX;  // the upstream its last attempt failed on (another takes the next one)
-  std::atomic<bool> cancelled{false};
-  enum class State { kQueued, kDelayed, kRunning, kDone } state = State::kQueued;  // guarded by Core::mu
-  std::multimap<Clock::time_point, std::shared_ptr<Job>>::iterator delayed_at;     // when kDelayed
-};
+constexpr std::chrono::seconds kProbeTimeout{5};
 
 // Server answers that say the server, not the request, is at fault right now.
 bool is_transient(long http_status) {
@@ -43,72 +26,32 @@ bool is_transient(long http_status) {
          http_status == 503 || http_status == 504;
 }
 
-// Whether an upstream takes work now. One that failed (busy, away) pauses its workers, for longer
-// each time it fails again, so that a dead server does not take in the retries meant for live ones.
-struct UpstreamHealth {
-  Clock::time_point resume_at{};
-  std::chrono::milliseconds pause{0};
-};
-
-// The queues, shared with the handles (which may outlive the engine).
-struct Core {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::map<uint64_t, std::shared_ptr<Job>> queued[2];  // by priority, then submission order
-  std::multimap<Clock::time_point, std::shared_ptr<Job>> delayed;
-  std::vector<UpstreamHealth> health;  // by upstream
-  uint64_t next_order = 0;
-  std::atomic<bool> stopping{false};  // written under mu; read without it by running calls
-
-  // REQUIRES: mu held. The next job for upstream's workers, moving due retries back into the queues
-  // first. A job that just failed on this upstream is left to the others, when there are others.
-  std::shared_ptr<Job> take_ready(Clock::time_point now, size_t upstream) {
-    while (!delayed.empty() && delayed.begin()->first <= now) {
-      auto job = delayed.begin()->second;
-      delayed.erase(delayed.begin());
-      job->state = Job::State::kQueued;
-      queued[static_cast<int>(job->priority)].emplace(job->order, job);
-    }
-    const bool others = health.size() > 1;
-    for (auto& queue : queued) {
-      for (auto it = queue.begin(); it != queue.end(); ++it) {
-        if (others && it->second->failed_on == upstream) continue;
-        auto job = it->second;
-        queue.erase(it);
-        job->state = Job::State::kRunning;
-        return job;
-      }
-    }
-    return nullptr;
+// What an attempt's reply tells the pool about its server.
+AttemptEnd attempt_end(const HttpReply& reply) {
+  if (reply.aborted) return AttemptEnd::kAborted;
+  if (reply.status == 0) {
+    if (reply.timed_out) return AttemptEnd::kTimedOut;
+    return reply.connect_failed ? AttemptEnd::kUnreachable : AttemptEnd::kFailed;
   }
-
-  // Answers a waiting job at once; one already sent stops at its next progress check.
-  void cancel(const std::shared_ptr<Job>& job) {
-    job->cancelled = true;
-    {
-      std::lock_guard lock(mu);
-      if (job->state == Job::State::kQueued) {
-        queued[static_cast<int>(job->priority)].erase(job->order);
-      } else if (job->state == Job::State::kDelayed) {
-        delayed.erase(job->delayed_at);
-      } else {
-        return;
-      }
-      job->state = Job::State::kDone;
-    }
-    job->finish(request_cancelled());
-  }
-};
+  if (reply.status >= 200 && reply.status < 300) return AttemptEnd::kAnswered;
+  if (reply.status == 429 || reply.status == 503) return AttemptEnd::kOverloaded;
+  if (reply.status == 408 || reply.status == 504) return AttemptEnd::kTimedOut;
+  if (reply.status == 500) return AttemptEnd::kServerError;
+  return reply.status > 500 ? AttemptEnd::kFailed : AttemptEnd::kRefused;
+}
 
 class Handle final : public GenerationHandle {
  public:
-  Handle(std::weak_ptr<Core> core, std::shared_ptr<Job> job) : core_(std::move(core)), job_(std::move(job)) {}
+  Handle(std::weak_ptr<ReplicaPool> pool, std::shared_ptr<Job> job)
+      : pool_(std::move(pool)), job_(std::move(job)) {}
+  // Answers a waiting job at once; one already sent stops at its next progress check.
   void cancel() override {
-    if (auto core = core_.lock()) core->cancel(job_);
+    job_->cancelled = true;
+    if (auto pool = pool_.lock(); pool && pool->cancel(*job_)) job_->finish(request_cancelled());
   }
 
  private:
-  std::weak_ptr<Core> core_;
+  std::weak_ptr<ReplicaPool> pool_;
   std::shared_ptr<Job> job_;
 };
 
@@ -121,20 +64,31 @@ class UpstreamEngine final : public Engine {
  public:
   UpstreamEngine(UpstreamOptions options, ModelInfo info)
       : options_(std::move(options)), info_(std::move(info)) {
-    core_->health.resize(options_.base_urls.size());
-    for (size_t u = 0; u < options_.base_urls.size(); ++u) {
-      for (int i = 0; i < options_.parallel; ++i) workers_.emplace_back([this, u] { work(u); });
-    }
+    PoolOptions p;
+    p.model_id = info_.id;
+    p.urls = options_.base_urls;
+    p.routing = options_.routing;
+    p.concurrency.fixed = options_.parallel;
+    p.concurrency.max = options_.max_parallel;
+    p.health.first_probe = options_.first_backoff;
+    p.health.max_probe = options_.max_backoff;
+    // Called with the pool's lock held, which guards workers_.
+    pool_ = std::make_shared<ReplicaPool>(
+        std::move(p), [this](size_t replica) { workers_.emplace_back([this, replica] { work(replica); }); });
+    timer_ = std::thread([this] { pool_->run_timers(); });
+    prober_ = std::thread([this] { probe(); });
   }
   ~UpstreamEngine() override { shutdown(); }
 
   const ModelInfo& model_info() const override { return info_; }
+  std::vector<ReplicaMetrics> replicas() const override { return pool_->metrics(); }
 
   std::shared_ptr<GenerationHandle> submit(GenerationRequest request,
                                            GenerationCallbacks callbacks) override {
     if (request.raw_prompt) return submit_completion(std::move(request), std::move(callbacks));
     auto job = std::make_shared<Job>();
     job->priority = request.priority;
+    job->key = prefix_key(request);
     json body = chat_body(request, options_.model);
     const bool stream = static_cast<bool>(callbacks.on_delta);
     if (stream) {
@@ -150,7 +104,7 @@ class UpstreamEngine final : public Engine {
       callbacks.on_done(std::move(g));
     };
     enqueue(job);
-    return std::make_shared<Handle>(core_, job);
+    return std::make_shared<Handle>(pool_, job);
   }
 
   void embed(EmbeddingRequest request, EmbeddingsDone done) override {
@@ -171,21 +125,11 @@ class UpstreamEngine final : public Engine {
   }
 
   void shutdown() override {
-    std::vector<std::shared_ptr<Job>> waiting;
-    {
-      std::lock_guard lock(core_->mu);
-      if (core_->stopping && workers_.empty()) return;
-      core_->stopping = true;
-      for (auto& queue : core_->queued) {
-        for (auto& [order, job] : queue) waiting.push_back(job);
-        queue.clear();
-      }
-      for (auto& [when, job] : core_->delayed) waiting.push_back(job);
-      core_->delayed.clear();
-      for (auto& job : waiting) job->state = Job::State::kDone;
-    }
-    core_->cv.notify_all();
-    for (auto& job : waiting) job->finish(shutting_down());
+    if (stopped_.exchange(true)) return;
+    for (auto& job : pool_->stop()) job->finish(shutting_down());
+    timer_.join();
+    prober_.join();
+    // No worker starts once the pool has stopped.
     for (auto& worker : workers_) worker.join();
     workers_.clear();
   }
@@ -197,6 +141,7 @@ class UpstreamEngine final : public Engine {
                                                       GenerationCallbacks callbacks) {
     auto job = std::make_shared<Job>();
     job->priority = request.priority;
+    job->key = prefix_key(request);
     job->path = "/completions";
     job->body =
         completions_body(request, options_.model).dump(-1, ' ', false, json::error_handler_t::replace);
@@ -209,128 +154,98 @@ class UpstreamEngine final : public Engine {
       callbacks.on_done(std::move(g));
     };
     enqueue(job);
-    return std::make_shared<Handle>(core_, job);
+    return std::make_shared<Handle>(pool_, job);
   }
 
   // Queues job, or answers it at once when the engine has stopped.
   void enqueue(const std::shared_ptr<Job>& job) {
-    {
-      std::lock_guard lock(core_->mu);
-      if (!core_->stopping) {
-        job->order = core_->next_order++;
-        core_->queued[static_cast<int>(job->priority)].emplace(job->order, job);
-        core_->cv.notify_one();
-        return;
-      }
-    }
-    job->finish(shutting_down());
+    if (!pool_->enqueue(job)) job->finish(shutting_down());
   }
 
-  void work(size_t upstream) {
+  void work(size_t replica) {
     UpstreamConnection connection;
-    std::unique_lock lock(core_->mu);
-    while (!core_->stopping) {
-      const Clock::time_point resume_at = core_->health[upstream].resume_at;
-      if (Clock::now() < resume_at) {
-        core_->cv.wait_until(lock, resume_at);
-        continue;
-      }
-      auto job = core_->take_ready(Clock::now(), upstream);
-      if (!job) {
-        if (core_->delayed.empty()) {
-          core_->cv.wait(lock);
-        } else {
-          core_->cv.wait_until(lock, core_->delayed.begin()->first);
-        }
-        continue;
-      }
-      lock.unlock();
-      run(job, connection, upstream);
-      lock.lock();
+    uint64_t last_key = 0;
+    while (auto job = pool_->take(replica, last_key)) {
+      last_key = job->key;
+      run(job, connection, replica);
     }
   }
 
-  // Sends one attempt of job; answers it, or puts it back to wait for its next attempt.
-  void run(const std::shared_ptr<Job>& shared_job, UpstreamConnection& connection, size_t upstream) {
+  // Asks each server taken out for its models until it answers.
+  void probe() {
+    UpstreamConnection connection;
+    while (auto replica = pool_->next_probe()) {
+      HttpReply reply = connection.call(pool_->url(*replica) + "/models", "", options_.api_key, kProbeTimeout,
+                                        [this] { return pool_->stopping(); });
+      pool_->probe_done(*replica, reply.status >= 200 && reply.status < 300);
+    }
+  }
+
+  // Sends one attempt of job to replica; answers it, or puts it back to wait for its next attempt.
+  void run(const std::shared_ptr<Job>& shared_job, UpstreamConnection& connection, size_t replica) {
     Job& job = *shared_job;
-    const std::string url = options_.base_urls[upstream] + job.path;
+    const std::string& base = options_.base_urls[replica];
     if (++job.attempts == 1 && job.on_started) job.on_started();
-    const std::function<bool()> abort = [this, &job] {
-      return job.cancelled.load() || core_->stopping.load();
-    };
+    const std::function<bool()> abort = [this, &job] { return job.cancelled.load() || stopped_.load(); };
     std::optional<ChatStreamReader> stream;
     std::function<void(std::string_view)> on_chunk;
     if (job.stream_delta) {
       stream.emplace(job.stream_delta);
       on_chunk = [&stream](std::string_view bytes) { stream->feed(bytes); };
     }
-    HttpReply reply = connection.call(url, job.body, options_.api_key, options_.timeout, abort, on_chunk);
+    HttpReply reply =
+        connection.call(base + job.path, job.body, options_.api_key, options_.timeout, abort, on_chunk);
+    const AttemptEnd end = attempt_end(reply);
     Result<json> outcome = Status::ok();
     bool transient = false;
     if (reply.aborted) {
       outcome = job.cancelled ? request_cancelled() : shutting_down();
     } else if (reply.status == 0) {
       transient = true;
-      outcome = Status::unavailable(options_.base_urls[upstream] + ": " + reply.transport_error);
+      outcome = Status::unavailable(base + ": " + reply.transport_error);
     } else if (reply.status < 200 || reply.status >= 300) {
       transient = is_transient(reply.status);
-      outcome = upstream_error(reply.status, reply.body, options_.base_urls[upstream]);
+      outcome = upstream_error(reply.status, reply.body, base);
     } else if (stream) {
       outcome = stream->completion();
     } else if (json_nesting_depth(reply.body) > kMaxJsonDepth) {
-      outcome =
-          Status::bad_gateway(options_.base_urls[upstream] + " answered JSON nested too deeply to read.");
+      outcome = Status::bad_gateway(base + " answered JSON nested too deeply to read.");
     } else {
       outcome = json::parse(reply.body, nullptr, false);
     }
+    const json* usage = nullptr;
+    if (outcome && outcome->is_object()) {
+      auto it = outcome->find("usage");
+      if (it != outcome->end()) usage = &*it;
+    }
+    pool_->attempt_done(replica, job, end, reply.status, usage);
     if (stream && stream->delivered()) transient = false;  // text went out: trying again would repeat it
-    note_health(upstream, transient && reply.status != 500, reply.retry_after);
-    if (transient) job.failed_on = upstream;
-    if (transient && job.attempts < options_.max_attempts && retry_later(shared_job, reply.retry_after))
+    if (transient) job.failed_on = replica;
+    if (transient && job.attempts < options_.max_attempts &&
+        pool_->retry_later(shared_job, backoff(job, reply)))
       return;
     if (job.cancelled && !outcome) outcome = request_cancelled();
     if (transient && !outcome.status().is_internal()) {
       // Busy or away after every attempt: unavailable, which a batch runs again later.
       outcome = outcome.status().with_status_code(StatusCode::kUnavailable);
     }
-    {
-      std::lock_guard lock(core_->mu);
-      job.state = Job::State::kDone;
-    }
     job.finish(std::move(outcome));
   }
 
-  // A failed call pauses the upstream (Retry-After, else twice its last pause); a good one resumes it.
-  void note_health(size_t upstream, bool failed, std::optional<std::chrono::milliseconds> retry_after) {
-    std::lock_guard lock(core_->mu);
-    UpstreamHealth& h = core_->health[upstream];
-    if (!failed) {
-      h.pause = std::chrono::milliseconds(0);
-      return;
-    }
-    const Clock::time_point now = Clock::now();
-    if (now < h.resume_at) return;  // another call already paused it
-    h.pause = h.pause.count() == 0 ? options_.first_backoff : std::min(2 * h.pause, options_.max_backoff);
-    h.resume_at = now + std::min(retry_after.value_or(h.pause), options_.max_backoff);
-  }
-
-  // Queues job's next attempt after its back-off; false when it must be answered now instead.
-  bool retry_later(const std::shared_ptr<Job>& job, std::optional<std::chrono::milliseconds> retry_after) {
-    std::chrono::milliseconds wait = options_.first_backoff * (1 << std::min(job->attempts - 1, 16));
-    if (retry_after) wait = *retry_after;
-    wait = std::min(wait, options_.max_backoff);
-    std::lock_guard lock(core_->mu);
-    if (core_->stopping || job->cancelled) return false;
-    job->state = Job::State::kDelayed;
-    job->delayed_at = core_->delayed.emplace(Clock::now() + wait, job);
-    core_->cv.notify_one();
-    return true;
+  // The wait before job's next attempt: Retry-After, else twice the last wait, at most max_backoff.
+  std::chrono::milliseconds backoff(const Job& job, const HttpReply& reply) const {
+    std::chrono::milliseconds wait = options_.first_backoff * (1 << std::min(job.attempts - 1, 16));
+    if (reply.retry_after) wait = *reply.retry_after;
+    return std::min(wait, options_.max_backoff);
   }
 
   UpstreamOptions options_;
   ModelInfo info_;
-  std::shared_ptr<Core> core_ = std::make_shared<Core>();
-  std::vector<std::thread> workers_;
+  std::atomic<bool> stopped_{false};
+  std::shared_ptr<ReplicaPool> pool_;  // shared with the handles, which may outlive the engine
+  std::vector<std::thread> workers_;   // one per request a replica may have in flight; guarded by the pool
+  std::thread timer_;
+  std::thread prober_;
 };
 
 }  // namespace
@@ -343,7 +258,11 @@ Result<std::unique_ptr<Engine>> start_upstream_engine(UpstreamOptions options) {
       return Status::invalid_request("upstream " + url + ": not an http:// or https:// URL");
     }
   }
-  if (options.parallel < 1) return Status::invalid_request("upstream parallel must be at least 1");
+  if (options.parallel < 0) return Status::invalid_request("upstream parallel must be 0 (found) or more");
+  if (options.max_parallel < 1 || options.max_parallel > kMaxUpstreamParallel ||
+      options.parallel > kMaxUpstreamParallel) {
+    return Status::invalid_request("upstream parallel: at most " + std::to_string(kMaxUpstreamParallel));
+  }
   options.max_attempts = std::max(1, options.max_attempts);
   if (options.model.empty()) {
     // The model the server holds, as its /models lists it (llama-server and vLLM list one).
@@ -362,7 +281,8 @@ Result<std::unique_ptr<Engine>> start_upstream_engine(UpstreamOptions options) {
   ModelInfo info;
   info.id = options.model_ids.empty() ? options.model : options.model_ids[0];
   for (size_t i = 1; i < options.model_ids.size(); ++i) info.aliases.push_back(options.model_ids[i]);
-  info.parallel = options.parallel * static_cast<int>(options.base_urls.size());
+  info.parallel = (options.parallel > 0 ? options.parallel : options.max_parallel) *
+                  static_cast<int>(options.base_urls.size());
   info.created = SystemClock::instance().now_seconds();
   info.has_vision = true;  // the upstream model decides, and answers a 400 if it takes no images
   return std::unique_ptr<Engine>(new UpstreamEngine(std::move(options), std::move(info)));

@@ -244,6 +244,23 @@ TEST(UpstreamEngineTest, AnUnreachableUpstreamLeavesTheWorkToTheOthers) {
   EXPECT_EQ(server.bodies().size(), 16u);
 }
 
+TEST(UpstreamEngineTest, WithEveryUpstreamOutARequestEndsIn503AfterItsAttempts) {
+  UpstreamOptions o = options_for({"http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"});  // nothing listens
+  o.max_attempts = 4;
+  auto engine = start(o);
+  std::vector<std::future<Result<Generation>>> outcomes;
+  for (int i = 0; i < 8; ++i)
+    outcomes.push_back(submit(*engine, ask("n" + std::to_string(i), Priority::kBatch)));
+  for (auto& outcome : outcomes) {
+    ASSERT_EQ(outcome.wait_for(20s), std::future_status::ready);
+    EXPECT_TRUE(outcome.get().status().is_unavailable());  // a batch runs it again later
+  }
+  for (const ReplicaMetrics& r : engine->replicas()) {
+    EXPECT_FALSE(r.healthy);
+    EXPECT_GT(r.errors, 0);
+  }
+}
+
 TEST(UpstreamEngineTest, CancelStopsASentCallAndAWaitingOne) {
   UpstreamServer server;
   UpstreamOptions o = options_for({server.base_url()});

@@ -97,6 +97,8 @@ HttpReply UpstreamConnection::call(const std::string& url, const std::string& js
     reply.aborted = true;
   } else if (rc != CURLE_OK) {
     reply.transport_error = curl_easy_strerror(rc);
+    reply.timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+    reply.connect_failed = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
   } else {
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply.status);
   }

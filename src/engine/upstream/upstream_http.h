@@ -18,6 +18,8 @@ struct HttpReply {
   std::string body;
   std::optional<std::chrono::milliseconds> retry_after;  // the Retry-After header, when sent in seconds
   bool aborted = false;                                  // abort() said stop
+  bool timed_out = false;                                // no answer within the call's timeout (status 0)
+  bool connect_failed = false;  // no connection could be made: refused, no route, unknown host (status 0)
 };
 
 // Not thread-safe: one per worker thread. Reuses its connection between calls.

@@ -1,0 +1,117 @@
+#include "engine/upstream/replica_chooser.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace openbatch::engine::upstream {
+namespace {
+
+Message message(std::string role, std::string content) {
+  Message m;
+  m.role = std::move(role);
+  m.content = std::move(content);
+  return m;
+}
+
+GenerationRequest chat(std::string system, std::string user) {
+  GenerationRequest r;
+  if (!system.empty()) r.messages.push_back(message("system", std::move(system)));
+  r.messages.push_back(message("user", std::move(user)));
+  return r;
+}
+
+const std::vector<std::string> kThree = {"http://a/v1", "http://b/v1", "http://c/v1"};
+
+std::vector<ReplicaLoad> idle(size_t n) { return std::vector<ReplicaLoad>(n); }
+
+TEST(PrefixKeyTest, KeysOnTheSystemPromptElseTheFirstMessagesBeginning) {
+  EXPECT_EQ(prefix_key(chat("You sort films.", "Alien")), prefix_key(chat("You sort films.", "Heat")));
+  EXPECT_NE(prefix_key(chat("You sort films.", "Alien")), prefix_key(chat("You sort books.", "Alien")));
+  const std::string shared(kPrefixKeyBytes, 'x');
+  EXPECT_EQ(prefix_key(chat("", shared + "one")), prefix_key(chat("", shared + "two")));
+  EXPECT_NE(prefix_key(chat("", "one")), prefix_key(chat("", "two")));
+  EXPECT_EQ(prefix_key(chat(shared + "a", "q")), prefix_key(chat(shared + "b", "q")));  // its first bytes
+  GenerationRequest raw;
+  raw.raw_prompt = RawPrompt{"Once upon a time", {}, false};
+  EXPECT_NE(prefix_key(raw), 0u);
+  EXPECT_EQ(prefix_key(GenerationRequest{}), 0u);  // nothing to key on
+}
+
+TEST(ReplicaChooserTest, TheSameKeyGoesToTheSameReplicaAndKeysSpreadOverAll) {
+  ReplicaChooser chooser(kThree, Routing::kAffinity);
+  std::map<size_t, int> per_replica;
+  for (int i = 0; i < 300; ++i) {
+    const uint64_t key = prefix_key(chat("system prompt " + std::to_string(i), "q"));
+    const auto first = chooser.choose(key, idle(3));
+    ASSERT_TRUE(first);
+    EXPECT_EQ(chooser.choose(key, idle(3)), first);
+    ++per_replica[*first];
+  }
+  ASSERT_EQ(per_replica.size(), 3u);
+  for (const auto& [replica, keys] : per_replica) EXPECT_GT(keys, 50) << replica;
+}
+
+TEST(ReplicaChooserTest, AKeyMovesOnWhenItsReplicaIsOverTheBoundAndStaysWhereItWent) {
+  ReplicaChooser chooser(kThree, Routing::kAffinity, 1.25);
+  const uint64_t key = prefix_key(chat("shared", "q"));
+  const size_t home = *chooser.choose(key, idle(3));
+  std::vector<ReplicaLoad> loads = idle(3);
+  loads[home].load = 4;  // others 0: the bound is ceil(1.25 x 5 / 3) = 3
+  const auto moved = chooser.choose(key, loads);
+  ASSERT_TRUE(moved);
+  EXPECT_NE(*moved, home);
+  for (auto& l : loads) l.load = 4;              // all even: the bound is ceil(1.25 x 13 / 3) = 6
+  EXPECT_EQ(chooser.choose(key, loads), moved);  // it stays where it went while the load allows
+  loads[*moved].load = 7;                        // the bound is ceil(1.25 x 16 / 3) = 7
+  EXPECT_EQ(chooser.choose(key, loads), home);   // over: the walk from its hash again
+  loads[*moved].load = 4;
+  EXPECT_EQ(chooser.choose(key, loads), home);  // and stays there
+}
+
+TEST(ReplicaChooserTest, AReplicaTakenOutMovesOnlyItsOwnKeys) {
+  ReplicaChooser chooser(kThree, Routing::kAffinity);
+  std::vector<ReplicaLoad> without_c = idle(3);
+  without_c[2].eligible = false;
+  for (int i = 0; i < 100; ++i) {
+    const uint64_t key = prefix_key(chat("prompt " + std::to_string(i), "q"));
+    const size_t home = *chooser.choose(key, idle(3));
+    const size_t now = *chooser.choose(key, without_c);
+    EXPECT_NE(now, 2u);
+    if (home != 2) {
+      EXPECT_EQ(now, home);
+    }
+  }
+}
+
+TEST(ReplicaChooserTest, AvoidsTheReplicaAFailedRequestCameFromWhileAnotherIsEligible) {
+  ReplicaChooser chooser(kThree, Routing::kAffinity);
+  const uint64_t key = prefix_key(chat("shared", "q"));
+  const size_t home = *chooser.choose(key, idle(3));
+  EXPECT_NE(chooser.choose(key, idle(3), home), home);
+  std::vector<ReplicaLoad> only_home = idle(3);
+  for (size_t r = 0; r < 3; ++r) only_home[r].eligible = r == home;
+  EXPECT_EQ(chooser.choose(key, only_home, home), home);
+  for (auto& l : only_home) l.eligible = false;
+  EXPECT_EQ(chooser.choose(key, only_home), std::nullopt);
+}
+
+TEST(ReplicaChooserTest, RoundRobinTakesEachEligibleReplicaInTurn) {
+  ReplicaChooser chooser(kThree, Routing::kRoundRobin);
+  std::vector<ReplicaLoad> loads = idle(3);
+  loads[1].eligible = false;
+  const uint64_t key = prefix_key(chat("shared", "q"));
+  std::vector<size_t> order;
+  for (int i = 0; i < 4; ++i) order.push_back(*chooser.choose(key, loads));
+  EXPECT_EQ(order, (std::vector<size_t>{0, 2, 0, 2}));
+}
+
+TEST(ReplicaChooserTest, RequestsWithoutAKeyGoRoundRobin) {
+  ReplicaChooser chooser(kThree, Routing::kAffinity);
+  std::vector<size_t> order;
+  for (int i = 0; i < 3; ++i) order.push_back(*chooser.choose(0, idle(3)));
+  EXPECT_EQ(order, (std::vector<size_t>{0, 1, 2}));
+}
+
+}  // namespace
+}  // namespace openbatch::engine::upstream
