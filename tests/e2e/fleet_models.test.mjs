@@ -6,12 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { toFile } from 'openai';
 import puppeteer from 'puppeteer-core';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MODEL, startServer, waitForBatch } from './harness.mjs';
 import { startPostgres } from './postgres.mjs';
 
 const KEY = 'sk-fleet';
-const MODEL_B = process.env.OPENBATCH_TEST_MODEL_B ?? join(MODEL, '..', 'qwen2.5-tiny.gguf');
+// Another GGUF for node B: the real-vocabulary Qwen2.5 test model (scripts/test.sh makes it).
+const MODEL_B = join(process.env.OPENBATCH_TEST_REAL_MODELS ?? dirname(MODEL), 'qwen2.5-tiny.gguf');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A node serving the GGUF at path under the name `name` (the harness's own name comes first).
