@@ -1,6 +1,7 @@
 // #/batches/ID : one batch. Its status timeline, counts, usage and metadata, the chart of its run (from
 // GET /v1/batches/{id}/progress), the first lines of its output file and the lines of its error file,
-// downloads and cancel. Refreshed every 2 s until the batch has ended.
+// downloads and cancel. While it runs, why it waits for its model, if it does (GET /web/data/batches/{id}).
+// Refreshed every 2 s until the batch has ended.
 import {
   apiJson, postJson, fileHead, downloadFile, el, statusPill, formatNumber, formatDuration, formatTime,
   TERMINAL, STATUS_LABELS,
@@ -99,6 +100,7 @@ export function batchPage(view, { id, setError }) {
   let samples = [];
   let nowMs = Date.now();
   let files = null;  // { output, errors } once the batch has ended
+  let waiting = null;  // why the batch waits for its model, while it does
   let timer = null;
   let stopped = false;
   const chartBox = el('div', { class: 'chart-box', id: 'chart' });
@@ -168,6 +170,7 @@ export function batchPage(view, { id, setError }) {
         b.metadata?.description ? el('span', { class: 'muted' }, b.metadata.description) : null,
         el('span', { class: 'grow' }), actions),
       timeline(b),
+      waiting ? el('p', { class: 'waiting', id: 'waiting' }, waiting) : null,
     ];
     const details = card('Details', kv([
       ['endpoint', el('code', {}, b.endpoint)],
@@ -246,6 +249,7 @@ export function batchPage(view, { id, setError }) {
       const p = await apiJson(`/v1/batches/${id}/progress?after_ms=${after}`);
       samples = samples.concat(p.samples);
       nowMs = p.now_ms;
+      waiting = batch.status === 'in_progress' ? (await apiJson(`/web/data/batches/${id}`)).waiting : null;
       if (TERMINAL.has(batch.status) && !files) await loadFiles();
       if (stopped) return;
       document.title = `${id} · ${STATUS_LABELS[batch.status] || batch.status} · openbatch`;

@@ -64,7 +64,8 @@ void register_model_routes(httplib::Server& server, RouteContext& ctx);
 void register_endpoint_routes(httplib::Server& server, RouteContext& ctx);
 // GET and DELETE of a response by id: not stored, said so.
 void register_responses_routes(httplib::Server& server, RouteContext& ctx);
-void register_web_routes(httplib::Server& server);
+// The dashboard's files, and the data it shows beyond the API's objects (/web/data/...).
+void register_web_routes(httplib::Server& server, RouteContext& ctx);
 void register_file_routes(httplib::Server& server, RouteContext& ctx);
 void register_batch_routes(httplib::Server& server, RouteContext& ctx);
 

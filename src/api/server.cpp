@@ -26,10 +26,11 @@ struct Server::Impl {
 namespace {
 
 // Requests without a configured key get OpenAI's 401 answers (before their bodies are read); /health
-// stays open for probes, and the dashboard's files (they hold no data: the page asks the API with the
-// key the user types).
+// stays open for probes, and the dashboard's files (they hold no data: the page asks the API, and
+// /web/data/, with the key the user types).
 Status check_api_key(const ApiKeyMatcher& keys, const httplib::Request& req) {
-  if (req.path == "/health" || req.path == "/" || req.path.rfind("/web/", 0) == 0) return Status::ok();
+  const bool web_file = req.path.rfind("/web/", 0) == 0 && req.path.rfind("/web/data/", 0) != 0;
+  if (req.path == "/health" || req.path == "/" || web_file) return Status::ok();
   const std::string token = bearer_token(req);
   if (token.empty()) {
     return Status::unauthorized(
@@ -176,7 +177,7 @@ Server::Server(ServerOptions options, engine::MeteredEngine& engine, batch::Batc
   http.set_logger([](const httplib::Request& req, const httplib::Response& res) {
     std::fprintf(stderr, "openbatch: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
   });
-  register_web_routes(http);
+  register_web_routes(http, impl_->ctx);
   register_model_routes(http, impl_->ctx);
   register_endpoint_routes(http, impl_->ctx);
   register_responses_routes(http, impl_->ctx);

@@ -52,7 +52,8 @@ TEST(WebAssets, EveryFileThePageLoadsIsCompiledIn) {
 
 TEST(WebAssets, ServedOverHttpWithTheirTypesAndOpenAIsErrorForOthers) {
   httplib::Server http;
-  register_web_routes(http);
+  RouteContext ctx;  // the files need none of it
+  register_web_routes(http, ctx);
   const int port = http.bind_to_any_port("127.0.0.1");
   ASSERT_GT(port, 0);
   std::thread t([&] { http.listen_after_bind(); });

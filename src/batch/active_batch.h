@@ -30,11 +30,13 @@ struct ActiveBatch {
     store::RequestRecord request;
     std::string request_id;
     std::vector<std::shared_ptr<engine::GenerationHandle>> handles;
+    std::string model;  // the id of the served model it runs on
   };
   using TimePoint = Clock::TimePoint;
 
   std::string id;
   std::string endpoint;  // what every request of the batch calls
+  std::string model;     // as its lines name it (an id or an alias); "" for a batch of before models
   std::string input_file_id;
   int64_t expires_at = 0;
   Mode mode = Mode::kRunning;

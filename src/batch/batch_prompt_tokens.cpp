@@ -5,6 +5,7 @@
 #include <string>
 #include <thread>
 
+#include "batch/one_model_engine.h"
 #include "openai/endpoints.h"
 
 namespace openbatch::batch {
@@ -42,9 +43,10 @@ void count_range(engine::Engine& engine, std::string_view endpoint, const blobs:
 
 }  // namespace
 
-Result<int64_t> count_batch_prompt_tokens(engine::Engine& engine, std::string_view endpoint,
-                                          const blobs::BlobReader& input,
+Result<int64_t> count_batch_prompt_tokens(engine::Engine& node_engine, std::string_view model,
+                                          std::string_view endpoint, const blobs::BlobReader& input,
                                           const std::vector<store::RequestRecord>& requests) {
+  OneModelEngine engine(node_engine, model);
   const size_t cores = std::max<size_t>(1, std::thread::hardware_concurrency());
   const size_t threads =
       std::clamp<size_t>(requests.size() / kMinLinesPerThread, 1, std::min(cores, kMaxThreads));

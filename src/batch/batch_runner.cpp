@@ -3,8 +3,10 @@
 #include <optional>
 #include <utility>
 
+#include "batch/fleet_models.h"
 #include "batch/job_thread.h"
 #include "batch/request_scheduler.h"
+#include "batch/runner_log.h"
 #include "batch/scheduler_inbox.h"
 
 namespace openbatch::batch {
@@ -23,10 +25,16 @@ void BatchRunner::start() {
   inbox_ = std::make_shared<SchedulerInbox>();
   const RunnerContext ctx{store_, blobs_, engine_, clock_, options_, failures_};
   jobs_ = std::make_unique<JobThread>(ctx, [inbox = inbox_](const std::string& batch_id) {
-    inbox->push({SchedulerEvent::kActivate, batch_id, 0, std::nullopt});
+    inbox->push({SchedulerEvent::kActivate, batch_id, 0, std::nullopt, {}});
   });
   scheduler_ = std::make_unique<RequestScheduler>(ctx, inbox_, *jobs_);
 
+  // What this node serves, for the fleet (then with every renewal of its leases).
+  if (Status s = record_served_models(store_, engine_, options_.node_id, clock_.now_millis(),
+                                      options_.lease_duration);
+      !s) {
+    failures_.failed(work_name("-", "record served models"), s);
+  }
   // Resume what a previous run left unfinished.
   if (auto v = store_.batches_with_status({BatchStatus::kValidating}); v) {
     for (const auto& b : *v) jobs_->push({BatchJob::kValidate, b.id});
@@ -34,7 +42,7 @@ void BatchRunner::start() {
   if (auto v = store_.batches_with_status(
           {BatchStatus::kInProgress, BatchStatus::kCancelling, BatchStatus::kFinalizing});
       v) {
-    for (const auto& b : *v) inbox_->push({SchedulerEvent::kActivate, b.id, 0, std::nullopt});
+    for (const auto& b : *v) inbox_->push({SchedulerEvent::kActivate, b.id, 0, std::nullopt, {}});
   }
 
   scheduler_thread_ = std::thread([this] { scheduler_->run(); });
@@ -60,7 +68,7 @@ void BatchRunner::submit(const std::string& batch_id) {
 
 void BatchRunner::cancel(const std::string& batch_id) {
   std::lock_guard lock(run_mu_);
-  if (running_) inbox_->push({SchedulerEvent::kCancel, batch_id, 0, std::nullopt});
+  if (running_) inbox_->push({SchedulerEvent::kCancel, batch_id, 0, std::nullopt, {}});
 }
 
 }  // namespace openbatch::batch

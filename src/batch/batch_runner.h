@@ -2,9 +2,10 @@
 // storing results, expiry, cancellation and finalization. Internal to batch/; BatchService drives it.
 //
 // Two threads:
-//  - the request scheduler (batch/request_scheduler.h) keeps up to max_in_flight requests on the
-//    engine, round-robin between the running batches, under leases it renews, and stores their results
-//    in group commits; it stops the batches cancelled or past their completion window;
+//  - the request scheduler (batch/request_scheduler.h) keeps requests on the engine, up to each
+//    model's budget, round-robin between the running batches of the models this node serves (the
+//    fleet's other nodes run the rest: batch/fleet_models.h), under leases it renews, and stores their
+//    results in group commits; it stops the batches cancelled or past their completion window;
 //  - the job thread (batch/job_thread.h) validates new batches, writes the output files of finished
 //    ones, and deletes expired files when idle; each job is leased from the store, so one node does it.
 // Everything the scheduler learns (a finished request, a cancel, a batch ready to run) reaches it as an

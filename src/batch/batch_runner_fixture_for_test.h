@@ -68,6 +68,10 @@ class BatchRunnerTest : public ::testing::Test {
     ASSERT_TRUE(s.is_ok()) << s.status().message();
     service_ = std::move(s).value();
     service_->start();
+    // The scheduler's first round (a renewal, a heartbeat of the engine's models and a poll) is done
+    // before the test goes on: after it, the runner touches the engine only for work the test gives it,
+    // so an engine that the test body holds may go before the service does.
+    ASSERT_TRUE(clock_.wait_for_sleepers(kRunnerThreads)) << "the runner's threads did not go to sleep";
   }
 
   // Steps the clock by d once both of the runner's threads are asleep on it, so that neither reads the

@@ -245,8 +245,7 @@ BatchService::BatchService(BatchServiceOptions options, engine::Engine& engine, 
       store_(std::move(options_.store)),
       blobs_(std::move(options_.blobs)) {
   RunnerOptions r;
-  r.max_in_flight =
-      options_.max_in_flight > 0 ? options_.max_in_flight : 4 * std::max(1, engine_.model_info().parallel);
+  r.max_in_flight = std::max(0, options_.max_in_flight);
   r.flush_interval = options_.flush_interval;
   r.flush_max_results = std::max<size_t>(1, options_.flush_max_results);
   r.retry_interval = options_.retry_interval;
@@ -388,6 +387,20 @@ Result<std::vector<store::BatchRecord>> BatchService::unfinished_batches() {
 Result<store::Page<store::BatchRecord>> BatchService::list_batches(const std::string& owner,
                                                                    const store::ListQuery& query) {
   return store_->list_batches(owner, query);
+}
+
+Result<std::vector<FleetModel>> BatchService::models() {
+  return fleet_models(*store_, engine_, clock_.now_millis(), options_.lease_duration);
+}
+
+Result<std::pair<store::BatchRecord, std::string>> BatchService::batch_waiting(const std::string& owner,
+                                                                               const std::string& id) {
+  auto rec = store_->get_batch(owner, id);
+  if (!rec) return rec.status();
+  auto all = models();
+  if (!all) return all.status();
+  std::string why = waiting_reason(*rec, *all);
+  return std::pair{std::move(rec).value(), std::move(why)};
 }
 
 Result<store::BatchRecord> BatchService::cancel_batch(const std::string& owner, const std::string& id) {

@@ -36,8 +36,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "batch/fleet_models.h"
 #include "batch/owner_ids.h"
 #include "blobs/blobs.h"
 #include "common/clock.h"
@@ -74,7 +76,9 @@ struct BatchServiceOptions {
   std::chrono::milliseconds lease_duration{30000};
   // How often the store is asked for work other nodes created or left, and for cancels asked of them.
   std::chrono::milliseconds poll_interval{500};
-  // Requests handed to the engine at once, all batches together. 0: 4 x ModelInfo::parallel.
+  // Requests handed to the engine at once, all batches together. Each model has its own budget besides
+  // (4 x its ModelInfo::parallel), so that one model's batches never hold the places another's need.
+  // 0: no cap but the models' budgets.
   int max_in_flight = 0;
   // Group commit of results: a batch of results is stored every flush_interval or every
   // flush_max_results results, whichever comes first.
@@ -172,6 +176,11 @@ class BatchService {
   // Every batch that has not ended (validating, in_progress, finalizing, cancelling), any owner, oldest
   // first: what GET /metrics counts.
   Result<std::vector<store::BatchRecord>> unfinished_batches();
+  // The models a batch may name (batch/fleet_models.h): this node's, then the fleet's, as of now.
+  Result<std::vector<FleetModel>> models();
+  // The owner's batch, and why it waits for its model ("" when it does not; batch/fleet_models.h).
+  Result<std::pair<store::BatchRecord, std::string>> batch_waiting(const std::string& owner,
+                                                                   const std::string& id);
   // validating/in_progress -> cancelling; the runner then stops its requests and ends it "cancelled".
   // 409 "Cannot cancel a batch with status 'completed'." for any other status.
   Result<store::BatchRecord> cancel_batch(const std::string& owner, const std::string& id);

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/engine.h"
@@ -43,7 +44,10 @@ class FakeEngine final : public engine::Engine {
     if (worker_.joinable()) worker_.join();
   }
 
-  const engine::ModelInfo& model_info() const override { return info_; }
+  const engine::ModelInfo& model_info() const override { return models_.empty() ? info_ : models_.front(); }
+  std::vector<engine::ModelInfo> models() const override {
+    return models_.empty() ? std::vector<engine::ModelInfo>{info_} : models_;
+  }
 
   std::shared_ptr<engine::GenerationHandle> submit(engine::GenerationRequest request,
                                                    engine::GenerationCallbacks callbacks) override {
@@ -53,6 +57,7 @@ class FakeEngine final : public engine::Engine {
     {
       std::lock_guard lock(mu_);
       submissions_.push_back(job->content);
+      submitted_models_.push_back(request.model);
       if (request.priority != engine::Priority::kBatch) ++non_batch_priority_;
       held_.push_back(job);
       max_held_ = std::max(max_held_, held_.size());
@@ -66,6 +71,14 @@ class FakeEngine final : public engine::Engine {
 
   // ---- for tests
   int reject_first = 0;
+
+  // Serves these models (models(); model_info() is the first) instead of "tiny". REQUIRES: before use.
+  void set_models(std::vector<engine::ModelInfo> models) { models_ = std::move(models); }
+  // The model each generation named (GenerationRequest::model), in the order submitted.
+  std::vector<std::string> submitted_models() const {
+    std::lock_guard lock(mu_);
+    return submitted_models_;
+  }
 
   std::vector<std::string> submissions() const {
     std::lock_guard lock(mu_);
@@ -168,11 +181,13 @@ class FakeEngine final : public engine::Engine {
   }
 
   engine::ModelInfo info_;
+  std::vector<engine::ModelInfo> models_;
   const bool auto_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> held_;
   std::vector<std::string> submissions_;
+  std::vector<std::string> submitted_models_;
   size_t max_held_ = 0;
   int answered_ = 0;
   int non_batch_priority_ = 0;

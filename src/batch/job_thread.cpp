@@ -1,11 +1,13 @@
 #include "batch/job_thread.h"
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <vector>
 
 #include "batch/batch_finalizer.h"
 #include "batch/batch_prompt_tokens.h"
+#include "batch/fleet_models.h"
 #include "batch/input_validator.h"
 #include "batch/runner_log.h"
 #include "common/backoff.h"
@@ -164,9 +166,13 @@ Status JobThread::validate(const std::string& batch_id) {
 
   ValidationLimits limits;
   limits.endpoint = rec->endpoint;
-  for (const engine::ModelInfo& model : ctx_.engine.models()) {
-    limits.models.push_back(model.id);
-    limits.models.insert(limits.models.end(), model.aliases.begin(), model.aliases.end());
+  // The models this node serves, and those any node of the fleet serves or has served.
+  limits.models = served_names(ctx_.engine);
+  auto fleet = ctx_.store.served_models();
+  if (!fleet) return fleet.status();  // tried again later
+  for (const store::ServedModel& m : *fleet) {
+    if (std::find(limits.models.begin(), limits.models.end(), m.name) == limits.models.end())
+      limits.models.push_back(m.name);
   }
   limits.max_requests = ctx_.options.limits.max_batch_requests;
   limits.max_bytes = ctx_.options.limits.max_batch_input_bytes;
@@ -179,7 +185,7 @@ Status JobThread::validate(const std::string& batch_id) {
     store::TokenQuota quota;
     quota.max_enqueued_tokens = ctx_.options.limits.max_enqueued_tokens;
     if (quota.max_enqueued_tokens > 0) {
-      auto tokens = count_batch_prompt_tokens(ctx_.engine, rec->endpoint, **input, v.requests);
+      auto tokens = count_batch_prompt_tokens(ctx_.engine, v.model, rec->endpoint, **input, v.requests);
       if (!tokens) return tokens.status();  // tried again later
       quota.prompt_tokens = *tokens;
     }

@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "batch/fleet_models.h"
 #include "batch/result_lines.h"
 #include "batch/runner_log.h"
 #include "openai/chat_completion.h"
@@ -44,7 +45,9 @@ RequestScheduler::RequestScheduler(const RunnerContext& ctx, std::shared_ptr<Sch
       jobs_(jobs),
       flush_backoff_(
           std::max<std::chrono::milliseconds>(ctx.options.flush_interval, std::chrono::milliseconds(10)),
-          kMaxStoreRetryWait) {}
+          kMaxStoreRetryWait) {
+  served_ = ctx_.engine.models();
+}
 
 void RequestScheduler::run() {
   for (;;) {
@@ -122,6 +125,7 @@ void RequestScheduler::activate(const store::BatchRecord& rec) {
   ActiveBatch b;
   b.id = rec.id;
   b.endpoint = rec.endpoint;
+  b.model = rec.model;
   b.input_file_id = rec.input_file_id;
   b.expires_at = rec.expires_at;
   if (rec.status == BatchStatus::kCancelling) {
@@ -135,6 +139,7 @@ void RequestScheduler::activate(const store::BatchRecord& rec) {
 }
 
 void RequestScheduler::poll() {
+  served_ = ctx_.engine.models();  // a router's models load and unload
   auto unfinished = ctx_.store.batches_with_status({BatchStatus::kValidating, BatchStatus::kInProgress,
                                                     BatchStatus::kCancelling, BatchStatus::kFinalizing});
   if (!unfinished) return ctx_.failures.failed(work_name("-", "poll the store"), unfinished.status());
@@ -170,6 +175,13 @@ void RequestScheduler::renew() {
     return ctx_.failures.failed(work_name("-", "renew leases"), s);
   }
   ctx_.failures.succeeded(work_name("-", "renew leases"));
+  // The heartbeat of this node's models, so that the fleet knows what it serves.
+  if (Status s = record_served_models(ctx_.store, ctx_.engine, ctx_.options.node_id, ctx_.clock.now_millis(),
+                                      ctx_.options.lease_duration);
+      !s) {
+    return ctx_.failures.failed(work_name("-", "record served models"), s);
+  }
+  ctx_.failures.succeeded(work_name("-", "record served models"));
 }
 
 void RequestScheduler::sample(ActiveBatch& b) {
@@ -192,6 +204,8 @@ void RequestScheduler::sample_due() {
 
 void RequestScheduler::on_done(SchedulerEvent& e) {
   --in_flight_;
+  if (auto m = model_in_flight_.find(e.model); m != model_in_flight_.end() && --m->second <= 0)
+    model_in_flight_.erase(m);
   auto bit = batches_.find(e.batch_id);
   if (bit == batches_.end()) return;
   ActiveBatch& b = bit->second;
@@ -241,7 +255,8 @@ ActiveBatch* RequestScheduler::next_runnable(TimePoint now) {
   for (size_t i = 0; i < batches_.size(); ++i, ++it) {
     if (it == batches_.end()) it = batches_.begin();
     ActiveBatch& b = it->second;
-    if (b.mode == Mode::kRunning && b.retry_after <= now && (!b.pending.empty() || b.claim_after <= now)) {
+    if (b.mode == Mode::kRunning && b.retry_after <= now && (!b.pending.empty() || b.claim_after <= now) &&
+        has_room(b)) {
       last_served_ = it->first;
       return &b;
     }
@@ -249,10 +264,24 @@ ActiveBatch* RequestScheduler::next_runnable(TimePoint now) {
   return nullptr;
 }
 
+std::optional<engine::ModelInfo> RequestScheduler::served_model(const ActiveBatch& b) const {
+  // A batch of before models (none named in its record) runs on the engine's first model.
+  if (b.model.empty()) return served_.empty() ? std::nullopt : std::optional(served_.front());
+  return model_named(served_, b.model);
+}
+
+bool RequestScheduler::has_room(const ActiveBatch& b) const {
+  const auto model = served_model(b);
+  if (!model) return false;  // another node serves it: this one claims none of its requests
+  const auto used = model_in_flight_.find(model->id);
+  return used == model_in_flight_.end() || used->second < in_flight_budget(*model);
+}
+
 bool RequestScheduler::claim(ActiveBatch& b) {
   const int64_t now_ms = ctx_.clock.now_millis();
   // Enough for the engine's free places and some more, so that a claim is not a transaction a request.
-  const int64_t n = std::max<int64_t>(16, ctx_.options.max_in_flight);
+  const auto model = served_model(b);
+  const int64_t n = std::max<int64_t>(16, model ? in_flight_budget(*model) : 0);
   auto claimed = ctx_.store.claim_requests(b.id, ctx_.options.node_id, n, now_ms,
                                            lease_until_ms(ctx_.clock, ctx_.options));
   if (!claimed) {
@@ -275,7 +304,7 @@ bool RequestScheduler::claim(ActiveBatch& b) {
 
 void RequestScheduler::dispatch() {
   const auto now = ctx_.clock.steady_now();
-  while (in_flight_ < ctx_.options.max_in_flight) {
+  while (ctx_.options.max_in_flight <= 0 || in_flight_ < ctx_.options.max_in_flight) {
     ActiveBatch* b = next_runnable(now);
     if (b == nullptr) return;
     if (b->pending.empty() && !claim(*b)) continue;
@@ -320,20 +349,31 @@ void RequestScheduler::dispatch_one(ActiveBatch& b, store::RequestRecord req) {
     return fail(Status::internal("The batch's input line could not be read."));
   }
   const int64_t line_no = req.line;
+  const auto model = served_model(b);
+  if (!model) {  // no longer served here (a router's model taken away): another node runs it
+    b.pending.push_back(std::move(req));
+    return;
+  }
   ActiveBatch::InFlight& f = b.in_flight[line_no];
   f.request = req;
   f.request_id = request_id;
+  f.model = model->id;
   ++in_flight_;
+  ++model_in_flight_[model->id];
   // The callback only queues an event: it runs on the engine's thread, maybe before this returns.
+  // Views of the engine stay for the scheduler's life: one a model it served.
+  auto& view = views_[model->id];
+  if (!view) view = std::make_unique<OneModelEngine>(ctx_.engine, model->id);
   auto handles = openai::run_endpoint_request(
-      ctx_.engine, b.endpoint, line["body"], engine::Priority::kBatch,
-      [inbox = inbox_, id = b.id, line_no](Result<nlohmann::ordered_json> result) {
-        inbox->push({SchedulerEvent::kDone, id, line_no, std::move(result)});
+      *view, b.endpoint, line["body"], engine::Priority::kBatch,
+      [inbox = inbox_, id = b.id, line_no, model = model->id](Result<nlohmann::ordered_json> result) {
+        inbox->push({SchedulerEvent::kDone, id, line_no, std::move(result), model});
       },
       ordered.is_object() && ordered.contains("body") ? &ordered["body"] : nullptr);
   if (!handles) {
     b.in_flight.erase(line_no);
     --in_flight_;
+    if (--model_in_flight_[model->id] <= 0) model_in_flight_.erase(model->id);
     if (is_retryable(handles.status())) {
       b.pending.push_back(std::move(req));
       b.retry_after = ctx_.clock.steady_now() + kRetryAfterUnavailable;

@@ -1,5 +1,8 @@
-// The batch runner's scheduler (batch/batch_runner.h): keeps up to max_in_flight requests on the engine,
-// taking them round-robin from the running batches (one request per batch per turn), claims them from
+// The batch runner's scheduler (batch/batch_runner.h): keeps requests on the engine, up to each model's
+// budget (in_flight_budget) and max_in_flight in all, taking them round-robin from the running batches
+// of the models this node serves (one request per batch per turn; a batch whose model this node does
+// not serve is another node's to run, though cancels, expiry and finalization of it still happen
+// here), claims them from
 // the store under leases that it renews, stores finished results in group commits fenced by those
 // leases, stops the requests of batches cancelled or past their completion window, and hands batches
 // with nothing left to run to the job thread to finalize.
@@ -14,11 +17,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "batch/active_batch.h"
 #include "batch/job_thread.h"
+#include "batch/one_model_engine.h"
 #include "batch/runner_options.h"
 #include "batch/scheduler_inbox.h"
 #include "common/backoff.h"
@@ -61,6 +66,10 @@ class RequestScheduler {
   // The next batch after the last one served that has a request to run or to claim (round-robin), or
   // null.
   ActiveBatch* next_runnable(TimePoint now);
+  // The model of the engine b's requests run on; nullopt when this node does not serve b's model.
+  std::optional<engine::ModelInfo> served_model(const ActiveBatch& b) const;
+  // Whether b's model is served here and has room in its in-flight budget.
+  bool has_room(const ActiveBatch& b) const;
   // Takes requests of b from the store under this node's lease. False when there were none to take.
   bool claim(ActiveBatch& b);
   void dispatch();
@@ -80,6 +89,10 @@ class RequestScheduler {
   std::map<std::string, ActiveBatch> batches_;
   std::string last_served_;
   int in_flight_ = 0;
+  std::vector<engine::ModelInfo> served_;       // the engine's models, as of the last poll
+  std::map<std::string, int> model_in_flight_;  // requests on the engine by served model id
+  // The engine as each served model (by id) that requests ran on, for the scheduler's life.
+  std::map<std::string, std::unique_ptr<OneModelEngine>> views_;
   bool stopping_ = false;
   std::vector<store::RequestResult> buffer_;
   TimePoint first_buffered_{};

@@ -2,6 +2,7 @@
 // scheduler and the job thread) share. Internal to batch/.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -17,7 +18,9 @@
 namespace openbatch::batch {
 
 struct RunnerOptions {
-  int max_in_flight = 16;  // requests on the engine at once, all batches together
+  // Requests on the engine at once, all batches together; 0: no cap but each model's own budget
+  // (in_flight_budget).
+  int max_in_flight = 0;
   std::chrono::milliseconds flush_interval{50};
   size_t flush_max_results = 64;
   openai::Limits limits;
@@ -38,6 +41,10 @@ struct RunnerContext {
   const RunnerOptions& options;
   FailureLog& failures;  // retried work that fails: logged once per change, not per try
 };
+
+// Requests of batches of model on the engine at once, all its batches together: its own budget, so that
+// the batches of one model never hold the places another model's batches need.
+inline int in_flight_budget(const engine::ModelInfo& model) { return 4 * std::max(1, model.parallel); }
 
 // When a lease taken now ends, in the store's milliseconds since the epoch.
 inline int64_t lease_until_ms(const Clock& clock, const RunnerOptions& options) {

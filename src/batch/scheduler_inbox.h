@@ -22,6 +22,7 @@ struct SchedulerEvent {
   std::string batch_id;
   int64_t line = 0;
   std::optional<Result<nlohmann::ordered_json>> result;  // kDone
+  std::string model;  // kDone: the id of the served model it ran on (whose in-flight budget it held)
 };
 
 class SchedulerInbox {

@@ -173,6 +173,15 @@ class FailingStore final : public Store {
     if (Status s = check("batch_events"); !s) return s;
     return inner_->batch_events(batch_id);
   }
+  Status record_node_models(const std::string& node, const std::vector<std::string>& names, int64_t now_ms,
+                            int64_t prune_before_ms) override {
+    if (Status s = check("record_node_models"); !s) return s;
+    return inner_->record_node_models(node, names, now_ms, prune_before_ms);
+  }
+  Result<std::vector<ServedModel>> served_models() override {
+    if (Status s = check("served_models"); !s) return s;
+    return inner_->served_models();
+  }
 
  private:
   Status check(const char* method) {

@@ -117,6 +117,11 @@ class ForwardingStore : public Store {
   Result<std::vector<EventRecord>> batch_events(const std::string& batch_id) override {
     return inner_->batch_events(batch_id);
   }
+  Status record_node_models(const std::string& node, const std::vector<std::string>& names, int64_t now_ms,
+                            int64_t prune_before_ms) override {
+    return inner_->record_node_models(node, names, now_ms, prune_before_ms);
+  }
+  Result<std::vector<ServedModel>> served_models() override { return inner_->served_models(); }
 
  protected:
   Store& inner() { return *inner_; }

@@ -120,6 +120,16 @@ CREATE TABLE secrets (
   value TEXT NOT NULL
 );
 )sql",
+    // The models each node serves (NodeRegistry): one row a name, with the node's last heartbeat.
+    R"sql(
+CREATE TABLE node_models (
+  node_id TEXT NOT NULL,
+  model TEXT NOT NULL,
+  heartbeat_at {int} NOT NULL,
+  PRIMARY KEY (node_id, model)
+){rowid};
+CREATE INDEX node_models_by_model ON node_models(model, heartbeat_at);
+)sql",
 };
 
 // PostgreSQL's version 1 is the first this many entries.

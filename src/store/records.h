@@ -173,6 +173,13 @@ struct EventAttempt {
   std::string error;                        // "" on delivery
 };
 
+// A model name some node of the fleet serves or has served (NodeRegistry), and the latest heartbeat of
+// the nodes that recorded it.
+struct ServedModel {
+  std::string name;          // a model's id or one of its aliases
+  int64_t heartbeat_ms = 0;  // Unix milliseconds of the recording node's clock
+};
+
 // What a store does beyond keeping records, chosen when it is opened.
 struct StoreOptions {
   // Queue an event (EventRecord) for every batch that ends, in the transaction that ends it: the

@@ -75,6 +75,11 @@ class SqlStore final : public Store {
   Result<bool> record_event_attempt(const EventAttempt& attempt) override;
   Result<std::vector<EventRecord>> batch_events(const std::string& batch_id) override;
 
+  // ---- the models of the fleet's nodes (sql_store_nodes.cpp)
+  Status record_node_models(const std::string& node, const std::vector<std::string>& names, int64_t now_ms,
+                            int64_t prune_before_ms) override;
+  Result<std::vector<ServedModel>> served_models() override;
+
  private:
   // The records the rows of one statement (run on its own) make, read by read_row.
   template <typename T, typename ReadRow>

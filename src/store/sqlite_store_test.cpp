@@ -38,7 +38,7 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
   // What the later migrations added goes: progress samples (2), leases (3), finish order (4),
-  // enqueued tokens (5), the webhooks' outbox (6), secrets (7).
+  // enqueued tokens (5), the webhooks' outbox (6), secrets (7), the nodes' models (8).
   ASSERT_EQ(
       sqlite3_exec(db,
                    "DROP INDEX batch_requests_finished; ALTER TABLE batch_requests DROP COLUMN finished; "
@@ -47,7 +47,7 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
                    "batch_requests DROP COLUMN lease_until; ALTER TABLE batch_requests DROP COLUMN "
                    "lease_token; ALTER TABLE batches DROP COLUMN job_node; ALTER TABLE batches DROP COLUMN "
                    "job_until; ALTER TABLE batches DROP COLUMN enqueued_tokens; DROP TABLE webhook_events; "
-                   "DROP TABLE secrets; "
+                   "DROP TABLE secrets; DROP TABLE node_models; "
                    "PRAGMA user_version=1",
                    nullptr, nullptr, nullptr),
       SQLITE_OK);
@@ -61,6 +61,8 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   EXPECT_EQ(store_->finished_results("batch_1", 0, 5, kResultPageBytes)->size(), 1u);
   EXPECT_TRUE(store_->claim_events("node-a", 5, 1, 2)->empty());
   EXPECT_EQ(*store_->keep_secret("owner_ids", "s"), "s");
+  ASSERT_TRUE(store_->record_node_models("node-a", {"m"}, 7, 0));
+  EXPECT_EQ(store_->served_models()->size(), 1u);
 }
 
 TEST_F(SqliteStoreTest, UsesWalAndRefusesANewerSchema) {

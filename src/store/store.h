@@ -1,6 +1,6 @@
 // The metadata store: files, batches and the requests of each batch. One interface made of roles (one
-// header each: FileStore, OwnerStore, BatchStore, RequestQueue, ProgressStore, EventOutbox; the records
-// in store/records.h), implemented once over SQL (store/sql_store.h) on SQLite (store/sqlite_store.h:
+// header each: FileStore, OwnerStore, BatchStore, RequestQueue, ProgressStore, EventOutbox, NodeRegistry; the
+// records in store/records.h), implemented once over SQL (store/sql_store.h) on SQLite (store/sqlite_store.h:
 // one process) and PostgreSQL (store/postgres_store.h: many nodes on one database); nothing here names
 // a particular database.
 //
@@ -23,6 +23,7 @@
 #include "store/batch_store.h"
 #include "store/event_outbox.h"
 #include "store/file_store.h"
+#include "store/node_registry.h"
 #include "store/owner_store.h"
 #include "store/progress_store.h"
 #include "store/records.h"
@@ -36,7 +37,8 @@ class Store : public FileStore,
               public BatchStore,
               public RequestQueue,
               public ProgressStore,
-              public EventOutbox {
+              public EventOutbox,
+              public NodeRegistry {
  public:
   ~Store() override = default;
 

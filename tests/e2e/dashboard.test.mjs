@@ -63,6 +63,8 @@ test('a CSV dropped on the dashboard becomes a batch that is followed on its pag
   await waitText(page, '#batches', /no batches yet/);
   assert.equal(await page.evaluate(() => location.hash), '#/', 'the key is taken out of the address');
   await waitText(page, '#model', /model: gpt-4o-mini/);
+  // The models batches may name, this node's with their state and heartbeat.
+  await waitText(page, '#models tr[data-model="gpt-4o-mini"]', /gpt-4o-minithis nodeloaded(just now|\d)/);
 
   // New batch: drop the CSV (the file input behind the drop zone), fill the form like `prepare`'s flags.
   await page.click('a[href="#/new"].button');

@@ -1,0 +1,60 @@
+// The store contract (store/store_contract_fixture_for_test.h) of the models each node serves.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "store/store_contract_fixture_for_test.h"
+
+namespace openbatch::store {
+namespace {
+
+// The served models as "name@heartbeat", in order.
+std::vector<std::string> served(Store& store) {
+  std::vector<std::string> out;
+  auto models = store.served_models();
+  EXPECT_TRUE(models.is_ok()) << models.status().message();
+  if (models) {
+    for (const ServedModel& m : *models) out.push_back(m.name + "@" + std::to_string(m.heartbeat_ms));
+  }
+  return out;
+}
+
+TEST_P(StoreContractTest, RecordsTheModelsOfEachNodeWithTheLatestHeartbeat) {
+  EXPECT_TRUE(served(*store_).empty());
+  ASSERT_TRUE(store_->record_node_models("node-a", {"model-a", "alias-a"}, 100, 0));
+  auto other = open_again();  // another node on the same database
+  ASSERT_TRUE(other->record_node_models("node-b", {"model-b", "model-a"}, 150, 0));
+  EXPECT_EQ(served(*store_), (std::vector<std::string>{"alias-a@100", "model-a@150", "model-b@150"}));
+  // A heartbeat moves the node's names on; the latest of the nodes serving a name is its heartbeat.
+  ASSERT_TRUE(store_->record_node_models("node-a", {"model-a", "alias-a"}, 200, 0));
+  EXPECT_EQ(served(*other), (std::vector<std::string>{"alias-a@200", "model-a@200", "model-b@150"}));
+}
+
+TEST_P(StoreContractTest, ANameANodeNoLongerServesGoesUnlessNoOtherRowRemembersIt) {
+  ASSERT_TRUE(store_->record_node_models("node-a", {"model-a", "model-x"}, 100, 0));
+  ASSERT_TRUE(store_->record_node_models("node-b", {"model-a"}, 300, 0));
+  // node-a restarts serving model-c only: its model-a row goes (node-b's stays); model-x, which no
+  // other node served, is remembered with its last heartbeat.
+  ASSERT_TRUE(store_->record_node_models("node-a", {"model-c"}, 400, 0));
+  EXPECT_EQ(served(*store_), (std::vector<std::string>{"model-a@300", "model-c@400", "model-x@100"}));
+  reopen();
+  EXPECT_EQ(served(*store_), (std::vector<std::string>{"model-a@300", "model-c@400", "model-x@100"}));
+}
+
+TEST_P(StoreContractTest, OldRowsArePrunedWhereANewerRowOfTheNameExists) {
+  // Nodes that came and went (a new random node id each start): one row a name is left of them.
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->record_node_models("node-" + std::to_string(i), {"model-a", "model-b"}, 100 + i, 0));
+  }
+  ASSERT_TRUE(store_->record_node_models("node-9", {"model-a"}, 1000, 500));
+  EXPECT_EQ(served(*store_), (std::vector<std::string>{"model-a@1000", "model-b@104"}));
+  // Rows newer than the cutoff stay (a node that heartbeats less often than another is still live).
+  ASSERT_TRUE(store_->record_node_models("node-8", {"model-a"}, 900, 500));
+  ASSERT_TRUE(store_->record_node_models("node-9", {"model-a"}, 1100, 500));
+  ASSERT_TRUE(store_->record_node_models("node-9", {}, 1200, 500));  // node-9 serves nothing now
+  EXPECT_EQ(served(*store_), (std::vector<std::string>{"model-a@900", "model-b@104"}));
+}
+
+}  // namespace
+}  // namespace openbatch::store

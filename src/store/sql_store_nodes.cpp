@@ -1,0 +1,51 @@
+// SqlStore: the models each node of the fleet serves (NodeRegistry).
+#include <utility>
+
+#include "store/sql_store.h"
+
+namespace openbatch::store {
+
+Status SqlStore::record_node_models(const std::string& node, const std::vector<std::string>& names,
+                                    int64_t now_ms, int64_t prune_before_ms) {
+  return db_->transaction([&](sql::Connection& c) -> Status {
+    for (const std::string& name : names) {
+      auto r = c.exec(
+          "INSERT INTO node_models (node_id, model, heartbeat_at) VALUES ($1, $2, $3) ON CONFLICT "
+          "(node_id, model) DO UPDATE SET heartbeat_at=excluded.heartbeat_at",
+          {node, name, now_ms});
+      if (!r) return r.status();
+    }
+    // The names this node no longer serves: gone for it where another row remembers the name. Each is
+    // checked on its own (the list of names is short: a node's models and aliases).
+    std::vector<std::string> dropped;
+    auto rows = c.exec("SELECT model FROM node_models WHERE node_id=$1", {node}, [&](const sql::Row& row) {
+      std::string name = row.text(0);
+      bool served = false;
+      for (const std::string& n : names) served = served || n == name;
+      if (!served) dropped.push_back(std::move(name));
+      return true;
+    });
+    if (!rows) return rows.status();
+    for (const std::string& name : dropped) {
+      auto d = c.exec(
+          "DELETE FROM node_models WHERE node_id=$1 AND model=$2 AND EXISTS (SELECT 1 FROM node_models o "
+          "WHERE o.model=$2 AND o.node_id<>$1)",
+          {node, name});
+      if (!d) return d.status();
+    }
+    auto pruned = c.exec(
+        "DELETE FROM node_models WHERE heartbeat_at<$1 AND EXISTS (SELECT 1 FROM node_models o WHERE "
+        "o.model=node_models.model AND o.heartbeat_at>node_models.heartbeat_at)",
+        {prune_before_ms});
+    return pruned ? Status::ok() : pruned.status();
+  });
+}
+
+Result<std::vector<ServedModel>> SqlStore::served_models() {
+  return select<ServedModel>("SELECT model, MAX(heartbeat_at) FROM node_models GROUP BY model ORDER BY model",
+                             {}, [](const sql::Row& row) {
+                               return ServedModel{row.text(0), row.i64(1)};
+                             });
+}
+
+}  // namespace openbatch::store
