@@ -457,7 +457,8 @@ TEST_F(BatchApiTest, AnUploadTheStoreCannotRecordIsA500AndLeavesNoFileBehind) {
   EXPECT_EQ(res->body.find(dir_.path()), std::string::npos) << "the data directory shows: " << res->body;
   EXPECT_EQ(store_->failed("insert_file"), 1);
   EXPECT_TRUE(get("/v1/files")["data"].empty());
-  EXPECT_TRUE(openbatch::testing::entries_besides_marker(dir_.path() + "/files").empty()) << "the upload's bytes stayed on disk";
+  EXPECT_TRUE(openbatch::testing::entries_besides_marker(dir_.path() + "/files").empty())
+      << "the upload's bytes stayed on disk";
   // Once the store takes writes again, uploads work.
   EXPECT_TRUE(upload(request_line("a") + "\n")["id"].is_string());
 }

@@ -174,7 +174,8 @@ TEST(RouterTest, AFailedLoadAtStartFailsTheStart) {
 
 TEST(RouterTest, WithModelsMaxAModelLoadsOnDemandAndTheIdleLeastRecentlyUsedOneMakesRoom) {
   World world;
-  auto router = start_router(world, {fake_model(world, "a"), fake_model(world, "b"), fake_model(world, "c")}, 2);
+  auto router =
+      start_router(world, {fake_model(world, "a"), fake_model(world, "b"), fake_model(world, "c")}, 2);
   EXPECT_EQ(world.loads.size(), 0u);
   EXPECT_EQ(state_of(*router, "a"), ModelState::kUnloaded);
   GenerationRequest text;
