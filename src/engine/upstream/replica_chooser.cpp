@@ -144,9 +144,11 @@ std::optional<size_t> ReplicaChooser::choose(uint64_t key, const std::vector<Rep
     const bool own = it != keys_.end() && it->second.open > 0 && it->second.replica == r;
     return live_keys_[r] - (own ? 1 : 0);
   };
+  const auto stay_bound = static_cast<int64_t>(
+      std::ceil(kStayFactor * static_cast<double>(total + 1) / static_cast<double>(eligible)));
   if (auto last = keys_.find(key); last != keys_.end()) {
     const size_t r = last->second.replica;
-    if (allowed[r] && loads[r].load < bound && others_live(r) < keys_bound) return remember(key, r);
+    if (allowed[r] && loads[r].load < stay_bound && others_live(r) < keys_bound) return remember(key, r);
   }
   // The first walk wants a replica under both bounds; when none is (the replicas with few keys have
   // many requests), the load decides alone. Some replica is under the load's bound (the mean is

@@ -10,7 +10,9 @@
 //     (4 system prompts over 2 replicas) spread evenly rather than as their hashes fall (3 and 1),
 //     which would send the busier replica's overflow to the other, a key split over both. A key
 //     stays where it went (the choices of the last kStickyKeys keys are kept) while that replica's
-//     load allows, so that keys that had to move are moved whole.
+//     load is under ceil(kStayFactor x the mean) and its share of live keys allows: keys that had to
+//     move are moved whole, and the queues' random drift (the pool's idle replicas take work from
+//     busy ones) does not move a key whose replica's slots hold its prefix.
 //   - round-robin: each request the next replica, whatever its prompt.
 // Requests without a key (embeddings) go round-robin in both.
 #pragma once
@@ -76,5 +78,6 @@ class ReplicaChooser {
 };
 
 inline constexpr size_t kStickyKeys = 4096;
+inline constexpr double kStayFactor = 1.5;
 
 }  // namespace openbatch::engine::upstream

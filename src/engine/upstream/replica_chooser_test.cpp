@@ -61,10 +61,12 @@ TEST(ReplicaChooserTest, AKeyMovesOnWhenItsReplicaIsOverTheBoundAndStaysWhereItW
   const auto moved = chooser.choose(key, loads);
   ASSERT_TRUE(moved);
   EXPECT_NE(*moved, home);
-  for (auto& l : loads) l.load = 4;              // all even: the bound is ceil(1.25 x 13 / 3) = 6
+  for (auto& l : loads) l.load = 4;              // all even: under the bound to stay, ceil(1.5 x 13 / 3)
   EXPECT_EQ(chooser.choose(key, loads), moved);  // it stays where it went while the load allows
-  loads[*moved].load = 7;                        // the bound is ceil(1.25 x 16 / 3) = 7
-  EXPECT_EQ(chooser.choose(key, loads), home);   // over: the walk from its hash again
+  loads[*moved].load = 8;                        // under ceil(1.5 x 17 / 3) = 9: stays
+  EXPECT_EQ(chooser.choose(key, loads), moved);
+  loads[*moved].load = 9;                       // not under ceil(1.5 x 18 / 3) = 9
+  EXPECT_EQ(chooser.choose(key, loads), home);  // over: the walk from its hash again
   loads[*moved].load = 4;
   EXPECT_EQ(chooser.choose(key, loads), home);  // and stays there
 }
