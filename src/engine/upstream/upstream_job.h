@@ -36,7 +36,6 @@ struct Job {
   enum class State { kQueued, kDelayed, kRunning, kDone } state = State::kQueued;
   size_t queued_on = 0;  // kQueued: the replica whose queue holds it
   int passed_over = 0;   // kQueued: times a later job of its queue went first (ReplicaPool::take)
-  bool cold = false;     // kRunning: sent while its key had no answer yet on its replica
   std::multimap<Clock::TimePoint, std::shared_ptr<Job>>::iterator delayed_at;  // kDelayed
   uint64_t sent_epoch = 0;     // kRunning: its replica's ConcurrencyController::epoch() when sent
   Clock::TimePoint sent_at{};  // kRunning: when sent
