@@ -10,6 +10,17 @@ ConcurrencyController::ConcurrencyController(ConcurrencyOptions options) : optio
   limit_ = options_.fixed > 0 ? options_.fixed : std::clamp(options_.initial, 1, options_.max);
 }
 
+int ConcurrencyController::ceiling() const {
+  if (fixed()) return options_.fixed;
+  return slots_ > 0 ? std::min(options_.max, slots_) : options_.max;
+}
+
+void ConcurrencyController::cap(int slots) {
+  if (fixed()) return;
+  slots_ = std::max(0, slots);
+  limit_ = std::min(limit_, ceiling());
+}
+
 void ConcurrencyController::start_window() {
   window_answers_ = 0;
   window_latency_ms_ = 0;
@@ -28,7 +39,7 @@ void ConcurrencyController::on_success(std::chrono::milliseconds latency) {
     slow_start_ = false;  // the server queues what it is given: hold here
     return;
   }
-  limit_ = std::min(options_.max, slow_start_ ? 2 * limit_ : limit_ + 1);
+  limit_ = std::min(ceiling(), slow_start_ ? 2 * limit_ : limit_ + 1);
 }
 
 void ConcurrencyController::on_overload(uint64_t sent_epoch) {

@@ -6,7 +6,10 @@
 //   - a window whose mean latency is over latency_tolerance x the best window's mean holds the limit
 //     (the server queues instead of running more at once: more in flight would not add throughput);
 //   - multiplicative decrease: an overload (429, 503, a timeout) cuts the limit to `decrease` x, once
-//     for the calls sent before the cut (the other overloads of the same round are the same news).
+//     for the calls sent before the cut (the other overloads of the same round are the same news);
+//   - a server that says how many it runs at once (llama-server's slots, from its /props) caps the
+//     found limit there: more would wait inside the server, where a freed slot takes whichever
+//     request came first, whatever prefix it holds.
 // Not thread-safe: the engine calls it under its lock.
 #pragma once
 
@@ -30,6 +33,11 @@ class ConcurrencyController {
 
   // The most requests in flight now (>= 1).
   int limit() const { return limit_; }
+  // The server runs at most slots requests at once: a found limit stays at or under it (and is cut
+  // to it when over). slots <= 0: no such cap (options.max only). A fixed limit ignores it.
+  void cap(int slots);
+  // The highest the limit may go: fixed, else options.max or the server's slots, the lower.
+  int ceiling() const;
   bool fixed() const { return options_.fixed > 0; }
   // Counts cuts; a call remembers it when sent and hands it back with its overload.
   uint64_t epoch() const { return epoch_; }
@@ -43,6 +51,7 @@ class ConcurrencyController {
   void start_window();
 
   ConcurrencyOptions options_;
+  int slots_ = 0;  // 0: the server said nothing
   int limit_;
   bool slow_start_ = true;
   uint64_t epoch_ = 0;

@@ -81,6 +81,33 @@ TEST(ConcurrencyControllerTest, AFixedLimitNeverMoves) {
   EXPECT_EQ(c.limit(), 16);
 }
 
+TEST(ConcurrencyControllerTest, TheServersSlotsCapTheFoundLimit) {
+  ConcurrencyController c({.initial = 8, .max = 256});
+  c.cap(6);  // under the limit: cut to it
+  EXPECT_EQ(c.limit(), 6);
+  EXPECT_EQ(c.ceiling(), 6);
+  answer_window(c, 10ms);
+  answer_window(c, 10ms);
+  EXPECT_EQ(c.limit(), 6);  // slow start stops there
+  c.on_overload(c.epoch());
+  EXPECT_EQ(c.limit(), 4);  // AIMD still runs under it: 6 x 0.7
+  answer_window(c, 10ms);
+  EXPECT_EQ(c.limit(), 5);
+  c.cap(0);  // the server says nothing now: up to max again
+  EXPECT_EQ(c.ceiling(), 256);
+  answer_window(c, 10ms);
+  EXPECT_EQ(c.limit(), 6);
+  c.cap(1000);  // above max: max holds
+  EXPECT_EQ(c.ceiling(), 256);
+}
+
+TEST(ConcurrencyControllerTest, AFixedLimitIgnoresTheServersSlots) {
+  ConcurrencyController c({.fixed = 16});
+  c.cap(8);
+  EXPECT_EQ(c.limit(), 16);
+  EXPECT_EQ(c.ceiling(), 16);
+}
+
 TEST(ConcurrencyControllerTest, NeverBelowOne) {
   ConcurrencyController c({.initial = 2, .max = 4});
   for (int i = 0; i < 10; ++i) c.on_overload(c.epoch());

@@ -62,7 +62,10 @@ uint64_t prefix_key(const GenerationRequest& request) {
 }
 
 ReplicaChooser::ReplicaChooser(const std::vector<std::string>& names, Routing routing, double load_factor)
-    : routing_(routing), load_factor_(std::max(1.0, load_factor)), replicas_(names.size()) {
+    : routing_(routing),
+      load_factor_(std::max(1.0, load_factor)),
+      replicas_(names.size()),
+      live_keys_(names.size(), 0) {
   for (size_t r = 0; r < names.size(); ++r) {
     for (int i = 0; i < kPointsPerReplica; ++i) {
       ring_.emplace_back(mix(hash_bytes(names[r] + "#" + std::to_string(i))), r);
@@ -82,9 +85,37 @@ std::optional<size_t> ReplicaChooser::next_round_robin(const std::vector<bool>& 
 }
 
 size_t ReplicaChooser::remember(uint64_t key, size_t replica) {
-  if (last_.size() >= kStickyKeys && !last_.contains(key)) last_.erase(last_.begin());
-  last_[key] = replica;
+  auto it = keys_.find(key);
+  if (it == keys_.end()) {
+    if (keys_.size() >= kStickyKeys) {
+      // Forgotten: its requests' finished() calls are ignored from now on.
+      auto gone = keys_.begin();
+      if (gone->second.open > 0) --live_keys_[gone->second.replica];
+      keys_.erase(gone);
+    }
+    it = keys_.emplace(key, KeyState{}).first;
+  }
+  KeyState& k = it->second;
+  if (k.open > 0) --live_keys_[k.replica];
+  k.replica = replica;
+  ++k.open;
+  ++live_keys_[replica];
   return replica;
+}
+
+void ReplicaChooser::finished(uint64_t key) {
+  auto it = keys_.find(key);
+  if (it == keys_.end() || it->second.open == 0) return;
+  if (--it->second.open == 0) --live_keys_[it->second.replica];
+}
+
+int64_t ReplicaChooser::key_bound(uint64_t key, const std::vector<bool>& allowed, size_t n) const {
+  int64_t live = 1;  // this key
+  for (size_t r = 0; r < replicas_; ++r) live += allowed[r] ? live_keys_[r] : 0;
+  if (auto it = keys_.find(key); it != keys_.end() && it->second.open > 0 && allowed[it->second.replica])
+    --live;
+  const double mean = static_cast<double>(live) / static_cast<double>(n);
+  return static_cast<int64_t>(std::ceil(mean) + std::floor((load_factor_ - 1) * mean));
 }
 
 std::optional<size_t> ReplicaChooser::choose(uint64_t key, const std::vector<ReplicaLoad>& loads,
@@ -106,16 +137,31 @@ std::optional<size_t> ReplicaChooser::choose(uint64_t key, const std::vector<Rep
   for (size_t r = 0; r < replicas_; ++r) total += allowed[r] ? loads[r].load : 0;
   const auto bound = static_cast<int64_t>(
       std::ceil(load_factor_ * static_cast<double>(total + 1) / static_cast<double>(eligible)));
-  if (auto last = last_.find(key); last != last_.end()) {
-    const size_t r = last->second;
-    if (r < replicas_ && allowed[r] && loads[r].load < bound) return r;
+  const int64_t keys_bound = key_bound(key, allowed, eligible);
+  // The live keys of r, key's own not counted.
+  auto others_live = [&](size_t r) {
+    auto it = keys_.find(key);
+    const bool own = it != keys_.end() && it->second.open > 0 && it->second.replica == r;
+    return live_keys_[r] - (own ? 1 : 0);
+  };
+  const auto stay_bound = static_cast<int64_t>(
+      std::ceil(kStayFactor * static_cast<double>(total + 1) / static_cast<double>(eligible)));
+  if (auto last = keys_.find(key); last != keys_.end()) {
+    const size_t r = last->second.replica;
+    if (allowed[r] && loads[r].load < stay_bound && others_live(r) < keys_bound) return remember(key, r);
   }
-  auto at = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(key, size_t{0}));
-  // Some replica is under the bound (the mean is below it), so the walk ends within one turn.
-  for (size_t step = 0; step < ring_.size(); ++step, ++at) {
-    if (at == ring_.end()) at = ring_.begin();
-    const size_t r = at->second;
-    if (allowed[r] && loads[r].load < bound) return remember(key, r);
+  // The first walk wants a replica under both bounds; when none is (the replicas with few keys have
+  // many requests), the load decides alone. Some replica is under the load's bound (the mean is
+  // below it), so the second walk ends within one turn.
+  for (const bool count_keys : {true, false}) {
+    auto at = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(key, size_t{0}));
+    for (size_t step = 0; step < ring_.size(); ++step, ++at) {
+      if (at == ring_.end()) at = ring_.begin();
+      const size_t r = at->second;
+      if (allowed[r] && loads[r].load < bound && (!count_keys || others_live(r) < keys_bound)) {
+        return remember(key, r);
+      }
+    }
   }
   return next_round_robin(allowed);
 }

@@ -3,10 +3,16 @@
 //     prompt cache holds what they share. Consistent hashing with bounded load (Mirrokni, Thorup and
 //     Zadimoghaddam, 2018): each replica owns points on a ring; a key walks the ring from its hash and
 //     takes the first replica whose load (in flight + queued) is under ceil(load_factor x the mean load
-//     of the replicas, this request counted); a replica added or gone moves only its own keys. A key
-//     that had to move on stays where it went while that replica's load allows (the choices of the
-//     last kStickyKeys keys are kept), so that few keys end up split over replicas whole, not each
-//     request of them wherever the load was lowest.
+//     of the replicas, this request counted); a replica added or gone moves only its own keys. The
+//     live keys (those with requests chosen and not yet finished) are bounded the same way: a key
+//     new to the walk passes a replica that has more than its share of them (ceil(m) + floor((
+//     load_factor - 1) x m), m the mean live keys a replica, this key counted), so that a few keys
+//     (4 system prompts over 2 replicas) spread evenly rather than as their hashes fall (3 and 1),
+//     which would send the busier replica's overflow to the other, a key split over both. A key
+//     stays where it went (the choices of the last kStickyKeys keys are kept) while that replica's
+//     load is under ceil(kStayFactor x the mean) and its share of live keys allows: keys that had to
+//     move are moved whole, and the queues' random drift (the pool's idle replicas take work from
+//     busy ones) does not move a key whose replica's slots hold its prefix.
 //   - round-robin: each request the next replica, whatever its prompt.
 // Requests without a key (embeddings) go round-robin in both.
 #pragma once
@@ -44,21 +50,34 @@ class ReplicaChooser {
   // The replica for a request of key, given every replica's load (loads.size() == names.size()).
   // avoid, when set, is taken only when no other replica is eligible (a request that just failed there).
   // nullopt when no replica is eligible.
+  // With affinity, a keyed request chosen is open until finished(key) is called for it.
   std::optional<size_t> choose(uint64_t key, const std::vector<ReplicaLoad>& loads,
                                std::optional<size_t> avoid = std::nullopt);
+  // A request of key that choose() placed is done there: answered, failed, cancelled, or about to be
+  // chosen again. Unknown keys (0, round-robin, forgotten) are ignored.
+  void finished(uint64_t key);
 
  private:
+  struct KeyState {
+    size_t replica = 0;  // where its last request went
+    int64_t open = 0;    // its requests chosen and not finished: live while > 0
+  };
+
   std::optional<size_t> next_round_robin(const std::vector<bool>& allowed);
   size_t remember(uint64_t key, size_t replica);
+  // The most live keys a replica may hold for key to go there, of n eligible replicas.
+  int64_t key_bound(uint64_t key, const std::vector<bool>& allowed, size_t n) const;
 
   Routing routing_;
   double load_factor_;
   std::vector<std::pair<uint64_t, size_t>> ring_;  // (point, replica), sorted by point
   size_t replicas_ = 0;
   size_t cursor_ = 0;
-  std::unordered_map<uint64_t, size_t> last_;  // key -> the replica its last request went to
+  std::unordered_map<uint64_t, KeyState> keys_;  // at most kStickyKeys
+  std::vector<int64_t> live_keys_;               // per replica: its keys with open > 0
 };
 
 inline constexpr size_t kStickyKeys = 4096;
+inline constexpr double kStayFactor = 1.5;
 
 }  // namespace openbatch::engine::upstream

@@ -61,27 +61,80 @@ TEST(ReplicaChooserTest, AKeyMovesOnWhenItsReplicaIsOverTheBoundAndStaysWhereItW
   const auto moved = chooser.choose(key, loads);
   ASSERT_TRUE(moved);
   EXPECT_NE(*moved, home);
-  for (auto& l : loads) l.load = 4;              // all even: the bound is ceil(1.25 x 13 / 3) = 6
+  for (auto& l : loads) l.load = 4;              // all even: under the bound to stay, ceil(1.5 x 13 / 3)
   EXPECT_EQ(chooser.choose(key, loads), moved);  // it stays where it went while the load allows
-  loads[*moved].load = 7;                        // the bound is ceil(1.25 x 16 / 3) = 7
-  EXPECT_EQ(chooser.choose(key, loads), home);   // over: the walk from its hash again
+  loads[*moved].load = 8;                        // under ceil(1.5 x 17 / 3) = 9: stays
+  EXPECT_EQ(chooser.choose(key, loads), moved);
+  loads[*moved].load = 9;                       // not under ceil(1.5 x 18 / 3) = 9
+  EXPECT_EQ(chooser.choose(key, loads), home);  // over: the walk from its hash again
   loads[*moved].load = 4;
   EXPECT_EQ(chooser.choose(key, loads), home);  // and stays there
 }
 
 TEST(ReplicaChooserTest, AReplicaTakenOutMovesOnlyItsOwnKeys) {
-  ReplicaChooser chooser(kThree, Routing::kAffinity);
+  // Two choosers that have seen nothing, one with c out: each key's one request is finished before
+  // the next key comes, so only the ring decides.
+  ReplicaChooser all(kThree, Routing::kAffinity), two(kThree, Routing::kAffinity);
   std::vector<ReplicaLoad> without_c = idle(3);
   without_c[2].eligible = false;
+  std::map<size_t, int> moved;
   for (int i = 0; i < 100; ++i) {
     const uint64_t key = prefix_key(chat("prompt " + std::to_string(i), "q"));
-    const size_t home = *chooser.choose(key, idle(3));
-    const size_t now = *chooser.choose(key, without_c);
+    const size_t home = *all.choose(key, idle(3));
+    const size_t now = *two.choose(key, without_c);
+    all.finished(key);
+    two.finished(key);
     EXPECT_NE(now, 2u);
     if (home != 2) {
       EXPECT_EQ(now, home);
+    } else {
+      ++moved[now];
     }
   }
+  EXPECT_EQ(moved.size(), 2u);  // c's keys spread over a and b
+}
+
+TEST(ReplicaChooserTest, AFewLiveKeysSpreadEvenlyWhateverTheirHashes) {
+  const std::vector<std::string> two = {"http://127.0.0.1:8080/v1", "http://127.0.0.1:8081/v1"};
+  int uneven_by_hash = 0;
+  for (int set = 0; set < 40; ++set) {
+    ReplicaChooser chooser(two, Routing::kAffinity), ring_only(two, Routing::kAffinity);
+    std::map<size_t, int> keys_on, hashed_on;
+    for (int p = 0; p < 4; ++p) {
+      const uint64_t key =
+          prefix_key(chat("set " + std::to_string(set) + " prompt " + std::to_string(p), "q"));
+      ++keys_on[*chooser.choose(key, idle(2))];  // stays open: live
+      ++hashed_on[*ring_only.choose(key, idle(2))];
+      ring_only.finished(key);
+      EXPECT_EQ(chooser.choose(key, idle(2)), chooser.choose(key, idle(2)));  // and stays there
+    }
+    EXPECT_EQ(keys_on[0], 2) << set;
+    EXPECT_EQ(keys_on[1], 2) << set;
+    uneven_by_hash += hashed_on[0] != 2 ? 1 : 0;
+  }
+  EXPECT_GT(uneven_by_hash, 10);  // as the hashes fall, most sets of 4 split unevenly
+}
+
+TEST(ReplicaChooserTest, AKeyWhoseRequestsAllFinishedNoLongerCountsAsLive) {
+  const std::vector<std::string> two = {"http://a/v1", "http://b/v1"};
+  ReplicaChooser chooser(two, Routing::kAffinity);
+  // Keys that the ring sends to a (the same replica as the first).
+  const uint64_t first = prefix_key(chat("first", "q"));
+  const size_t home = *chooser.choose(first, idle(2));
+  chooser.finished(first);
+  std::vector<uint64_t> same_home;
+  for (int i = 0; same_home.size() < 2 && i < 1000; ++i) {
+    const uint64_t key = prefix_key(chat("key " + std::to_string(i), "q"));
+    ReplicaChooser probe(two, Routing::kAffinity);
+    if (*probe.choose(key, idle(2)) == home) same_home.push_back(key);
+  }
+  ASSERT_EQ(same_home.size(), 2u);
+  EXPECT_EQ(chooser.choose(same_home[0], idle(2)), home);  // first finished: home holds no live key
+  EXPECT_NE(chooser.choose(same_home[1], idle(2)), home);  // home has its one live key: the other
+  chooser.finished(same_home[0]);
+  chooser.finished(same_home[1]);
+  chooser.finished(same_home[1]);  // more than it had open: ignored
+  EXPECT_EQ(chooser.choose(first, idle(2)), home);
 }
 
 TEST(ReplicaChooserTest, AvoidsTheReplicaAFailedRequestCameFromWhileAnotherIsEligible) {

@@ -28,8 +28,15 @@ ReplicaPool::ReplicaPool(PoolOptions options, std::function<void(size_t)> spawn)
 }
 
 int ReplicaPool::capacity() const {
-  const int each = options_.concurrency.fixed > 0 ? options_.concurrency.fixed : options_.concurrency.max;
-  return each * static_cast<int>(urls_.size());
+  std::lock_guard lock(mu_);
+  int total = 0;
+  for (const auto& rep : replicas_) total += rep->limit.ceiling();
+  return total;
+}
+
+void ReplicaPool::set_slots(size_t replica, int slots) {
+  std::lock_guard lock(mu_);
+  replicas_[replica]->limit.cap(slots);
 }
 
 bool ReplicaPool::stopping() const {
@@ -140,7 +147,10 @@ void ReplicaPool::hand_over(size_t r) {
     queue.clear();
   }
   rep.queue_size = 0;
-  for (auto& job : jobs) place(job);
+  for (auto& job : jobs) {
+    chooser_.finished(job->key);
+    place(job);
+  }
 }
 
 bool ReplicaPool::enqueue(const std::shared_ptr<Job>& job) {
@@ -166,6 +176,7 @@ bool ReplicaPool::cancel(Job& job) {
   if (job.state == Job::State::kQueued) {
     Replica& rep = *replicas_[job.queued_on];
     if (rep.queued[static_cast<int>(job.priority)].erase(job.order) > 0) --rep.queue_size;
+    chooser_.finished(job.key);
   } else if (job.state == Job::State::kDelayed) {
     delayed_.erase(job.delayed_at);
   } else {
@@ -206,6 +217,7 @@ void ReplicaPool::attempt_done(size_t r, Job& job, AttemptEnd end, long http_sta
   Replica& rep = *replicas_[r];
   --rep.in_flight;
   ++rep.idle;
+  chooser_.finished(job.key);
   const TimePoint now = SteadyClock::now();
   const bool was_healthy = rep.health.healthy();
   ReplicaMetrics& c = rep.counts;

@@ -1,7 +1,8 @@
 // The upstream engine's replicas and the requests waiting for them. Each replica has a queue
 // (interactive calls ahead of batch work, then submission order), a concurrency limit
 // (ConcurrencyController), a health (ReplicaHealth) and counts (ReplicaMetrics). A request is queued
-// on the replica the ReplicaChooser picks when it arrives (or comes back for another attempt); a
+// on the replica the ReplicaChooser picks when it arrives (or comes back for another attempt), and is
+// finished for it when its attempt ends, it is cancelled or moved; a
 // replica whose own queue is empty takes the oldest request of the longest other queue, so that no
 // replica idles while work waits. With affinity, a worker that has just had an answer for a prefix key
 // sends next the oldest waiting request of the same key, among the first kSameKeyWindow of its queue
@@ -90,9 +91,13 @@ class ReplicaPool {
   std::vector<std::shared_ptr<Job>> stop();
   bool stopping() const;
 
+  // The server of replica says it runs slots requests at once (0: it says nothing): its found limit
+  // stays at or under it (ConcurrencyController::cap).
+  void set_slots(size_t replica, int slots);
+
   std::vector<ReplicaMetrics> metrics() const;
   // The most requests the replicas may have in flight together, for ModelInfo::parallel: the fixed
-  // limits, or the caps of found ones.
+  // limits, or the caps of found ones (their servers' slots where known).
   int capacity() const;
 
  private:

@@ -30,15 +30,16 @@ constexpr uint64_t kKey = 0x9e3779b97f4a7c15ull;
 
 TEST(ReplicaPoolTest, JobsOfOneKeyGoToOneReplicaWhileItsLoadIsUnderTheBound) {
   TwoReplicas two;
-  auto a = job_keyed(kKey), b = job_keyed(kKey), c = job_keyed(kKey);
-  for (auto& j : {a, b, c}) ASSERT_TRUE(two.pool->enqueue(j));
+  auto a = job_keyed(kKey), b = job_keyed(kKey), c = job_keyed(kKey), d = job_keyed(kKey);
+  for (auto& j : {a, b, c, d}) ASSERT_TRUE(two.pool->enqueue(j));
   const size_t home = a->queued_on;
-  EXPECT_EQ(b->queued_on, home);       // load 1, under ceil(1.25 x 2 / 2) = 2
-  EXPECT_EQ(c->queued_on, 1 - home);   // load 2, not under ceil(1.25 x 3 / 2) = 2
+  EXPECT_EQ(b->queued_on, home);       // load 1, under ceil(1.5 x 2 / 2) = 2, the bound to stay
+  EXPECT_EQ(c->queued_on, home);       // load 2, under ceil(1.5 x 3 / 2) = 3
+  EXPECT_EQ(d->queued_on, 1 - home);   // load 3, not under ceil(1.5 x 4 / 2) = 3
   EXPECT_EQ(two.spawned[home], 2);     // workers for what it may send now
   EXPECT_EQ(two.pool->take(home), a);  // submission order
   EXPECT_EQ(two.pool->take(home), b);
-  EXPECT_EQ(two.pool->take(1 - home), c);
+  EXPECT_EQ(two.pool->take(1 - home), d);
   const auto m = two.pool->metrics();
   EXPECT_EQ(m[home].in_flight, 2);
   EXPECT_EQ(m[1 - home].in_flight, 1);

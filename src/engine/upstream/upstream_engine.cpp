@@ -10,6 +10,7 @@
 #include "engine/upstream/chat_stream.h"
 #include "engine/upstream/completions_body.h"
 #include "engine/upstream/replica_pool.h"
+#include "engine/upstream/server_props.h"
 #include "engine/upstream/upstream_http.h"
 
 namespace openbatch::engine::upstream {
@@ -62,7 +63,8 @@ std::string trim_slashes(std::string url) {
 
 class UpstreamEngine final : public Engine {
  public:
-  UpstreamEngine(UpstreamOptions options, ModelInfo info)
+  // slots: each upstream's slots as its /props said (0: unknown), for found limits.
+  UpstreamEngine(UpstreamOptions options, ModelInfo info, const std::vector<int>& slots)
       : options_(std::move(options)), info_(std::move(info)) {
     PoolOptions p;
     p.model_id = info_.id;
@@ -75,6 +77,8 @@ class UpstreamEngine final : public Engine {
     // Called with the pool's lock held, which guards workers_.
     pool_ = std::make_shared<ReplicaPool>(
         std::move(p), [this](size_t replica) { workers_.emplace_back([this, replica] { work(replica); }); });
+    for (size_t r = 0; r < slots.size(); ++r) pool_->set_slots(r, slots[r]);
+    info_.parallel = pool_->capacity();
     timer_ = std::thread([this] { pool_->run_timers(); });
     prober_ = std::thread([this] { probe(); });
   }
@@ -171,13 +175,20 @@ class UpstreamEngine final : public Engine {
     }
   }
 
-  // Asks each server taken out for its models until it answers.
+  // Asks each server taken out for its models until it answers; then, for a found limit, for its
+  // slots (it may have come back with another --parallel).
   void probe() {
     UpstreamConnection connection;
+    const std::function<bool()> stopping = [this] { return pool_->stopping(); };
     while (auto replica = pool_->next_probe()) {
-      HttpReply reply = connection.call(pool_->url(*replica) + "/models", "", options_.api_key, kProbeTimeout,
-                                        [this] { return pool_->stopping(); });
-      pool_->probe_done(*replica, reply.status >= 200 && reply.status < 300);
+      const std::string& url = pool_->url(*replica);
+      HttpReply reply = connection.call(url + "/models", "", options_.api_key, kProbeTimeout, stopping);
+      const bool answered = reply.status >= 200 && reply.status < 300;
+      if (answered && options_.parallel == 0) {
+        pool_->set_slots(
+            *replica, fetch_total_slots(connection, url, options_.api_key, options_.max_parallel, stopping));
+      }
+      pool_->probe_done(*replica, answered);
     }
   }
 
@@ -278,14 +289,25 @@ Result<std::unique_ptr<Engine>> start_upstream_engine(UpstreamOptions options) {
     }
     options.model = models["data"][0]["id"].get<std::string>();
   }
+  // A found limit stays within each server's slots, where it says (llama-server); asked all at once.
+  std::vector<int> slots(options.base_urls.size(), 0);
+  if (options.parallel == 0) {
+    std::vector<std::thread> askers;
+    for (size_t r = 0; r < slots.size(); ++r) {
+      askers.emplace_back([&options, &slots, r] {
+        UpstreamConnection connection;
+        slots[r] = fetch_total_slots(connection, options.base_urls[r], options.api_key, options.max_parallel,
+                                     [] { return false; });
+      });
+    }
+    for (auto& asker : askers) asker.join();
+  }
   ModelInfo info;
   info.id = options.model_ids.empty() ? options.model : options.model_ids[0];
   for (size_t i = 1; i < options.model_ids.size(); ++i) info.aliases.push_back(options.model_ids[i]);
-  info.parallel = (options.parallel > 0 ? options.parallel : options.max_parallel) *
-                  static_cast<int>(options.base_urls.size());
   info.created = SystemClock::instance().now_seconds();
   info.has_vision = true;  // the upstream model decides, and answers a 400 if it takes no images
-  return std::unique_ptr<Engine>(new UpstreamEngine(std::move(options), std::move(info)));
+  return std::unique_ptr<Engine>(new UpstreamEngine(std::move(options), std::move(info), slots));
 }
 
 }  // namespace openbatch::engine::upstream

@@ -37,10 +37,12 @@ struct UpstreamOptions {
   std::chrono::seconds timeout{600};  // for one call, generation included
 };
 
-// Starts an engine forwarding to options.base_urls. Its ModelInfo::parallel is the most requests its
-// upstreams may hold at once (parallel, else max_parallel, times the upstreams), so that the batch
-// runner keeps enough on it for a server that takes hundreds. When options.model is empty the first upstream
-// is asked for its models, so an unreachable server or a refused key is an error here.
+// Starts an engine forwarding to options.base_urls. With parallel 0 each upstream is first asked for
+// its slots (GET /props at its root, as llama-server serves it: server_props.h); one that says caps its
+// found limit there, at start and when it is probed back. Its ModelInfo::parallel is the most requests
+// its upstreams may hold at once (parallel, else each one's slots or max_parallel, summed), so that the
+// batch runner keeps enough on it for a server that takes hundreds. When options.model is empty the
+// first upstream is asked for its models, so an unreachable server or a refused key is an error here.
 Result<std::unique_ptr<Engine>> start_upstream_engine(UpstreamOptions options);
 
 }  // namespace openbatch::engine::upstream

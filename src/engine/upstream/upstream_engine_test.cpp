@@ -261,6 +261,55 @@ TEST(UpstreamEngineTest, WithEveryUpstreamOutARequestEndsIn503AfterItsAttempts) 
   }
 }
 
+TEST(UpstreamEngineTest, AFoundLimitStaysWithinTheSlotsTheServerSays) {
+  UpstreamServer slotted, silent;  // silent: no /props (vLLM, OpenAI)
+  slotted.set_slots(3);
+  UpstreamOptions o = options_for({slotted.base_url(), silent.base_url()});
+  o.parallel = 0;
+  o.max_parallel = 16;
+  o.routing = Routing::kRoundRobin;
+  auto engine = start(o);
+  EXPECT_EQ(engine->model_info().parallel, 3 + 16);
+  auto replicas = engine->replicas();
+  EXPECT_EQ(replicas[0].concurrency_limit, 3);  // under the first limit, 8
+  EXPECT_EQ(replicas[1].concurrency_limit, 8);
+  slotted.hold();
+  silent.hold();
+  std::vector<std::future<Result<Generation>>> outcomes;
+  for (int i = 0; i < 16; ++i)
+    outcomes.push_back(submit(*engine, ask("q" + std::to_string(i), Priority::kBatch)));
+  slotted.wait_for_calls(3);
+  silent.wait_for_calls(8);
+  replicas = engine->replicas();
+  EXPECT_EQ(replicas[0].in_flight, 3);
+  EXPECT_EQ(replicas[1].in_flight, 8);
+  slotted.release();
+  silent.release();
+  for (auto& outcome : outcomes) EXPECT_TRUE(outcome.get());
+  EXPECT_LE(engine->replicas()[0].concurrency_limit, 3);
+}
+
+TEST(UpstreamEngineTest, AServerProbedBackIsAskedForItsSlotsAgain) {
+  UpstreamServer good, flaky;
+  UpstreamOptions o = options_for({good.base_url(), flaky.base_url()});
+  o.parallel = 0;
+  o.routing = Routing::kRoundRobin;
+  o.max_attempts = 10;
+  auto engine = start(o);
+  ASSERT_EQ(engine->replicas()[1].concurrency_limit, 8);  // no /props at start
+  flaky.set_slots(2);
+  flaky.fail_next(3, 502);  // taken out, then probed back
+  // One at a time, so that its failures come in a row (each is tried again on good).
+  for (int i = 0; i < 30 && engine->replicas()[1].errors < 3; ++i) ASSERT_TRUE(generate(*engine, ask("q")));
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!engine->replicas()[1].healthy && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  const ReplicaMetrics back = engine->replicas()[1];
+  EXPECT_TRUE(back.healthy);
+  EXPECT_GE(back.errors, 3);
+  EXPECT_EQ(back.concurrency_limit, 2);
+}
+
 TEST(UpstreamEngineTest, CancelStopsASentCallAndAWaitingOne) {
   UpstreamServer server;
   UpstreamOptions o = options_for({server.base_url()});

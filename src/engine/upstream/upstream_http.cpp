@@ -15,6 +15,8 @@ struct BodySink {
   CURL* curl;
   std::string* body;
   const std::function<void(std::string_view)>* on_chunk;
+  size_t max_body;  // 0: no limit
+  bool too_large = false;
 };
 
 size_t take_body(char* data, size_t size, size_t n, void* out) {
@@ -24,6 +26,10 @@ size_t take_body(char* data, size_t size, size_t n, void* out) {
   if (*sink->on_chunk && status >= 200 && status < 300) {
     (*sink->on_chunk)(std::string_view(data, size * n));
   } else {
+    if (sink->max_body > 0 && sink->body->size() + size * n > sink->max_body) {
+      sink->too_large = true;
+      return 0;  // curl ends the call (CURLE_WRITE_ERROR)
+    }
     sink->body->append(data, size * n);
   }
   return size * n;
@@ -62,7 +68,7 @@ UpstreamConnection::~UpstreamConnection() = default;
 HttpReply UpstreamConnection::call(const std::string& url, const std::string& json_body,
                                    const std::string& api_key, std::chrono::seconds timeout,
                                    const std::function<bool()>& abort,
-                                   const std::function<void(std::string_view)>& on_chunk) {
+                                   const std::function<void(std::string_view)>& on_chunk, size_t max_body) {
   HttpReply reply;
   CURL* c = curl_.get();
   if (!c) {
@@ -73,7 +79,7 @@ HttpReply UpstreamConnection::call(const std::string& url, const std::string& js
   curl_slist* headers = nullptr;
   if (!api_key.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + api_key).c_str());
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  BodySink sink{c, &reply.body, &on_chunk};
+  BodySink sink{c, &reply.body, &on_chunk, max_body};
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, take_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, read_header);
@@ -95,6 +101,9 @@ HttpReply UpstreamConnection::call(const std::string& url, const std::string& js
   curl_slist_free_all(headers);
   if (rc == CURLE_ABORTED_BY_CALLBACK) {
     reply.aborted = true;
+  } else if (sink.too_large) {
+    reply.too_large = true;
+    reply.transport_error = "answer over " + std::to_string(max_body) + " bytes";
   } else if (rc != CURLE_OK) {
     reply.transport_error = curl_easy_strerror(rc);
     reply.timed_out = rc == CURLE_OPERATION_TIMEDOUT;

@@ -20,6 +20,7 @@ struct HttpReply {
   bool aborted = false;                                  // abort() said stop
   bool timed_out = false;                                // no answer within the call's timeout (status 0)
   bool connect_failed = false;  // no connection could be made: refused, no route, unknown host (status 0)
+  bool too_large = false;       // the body passed the call's max_body (status 0)
 };
 
 // Not thread-safe: one per worker thread. Reuses its connection between calls.
@@ -32,10 +33,11 @@ class UpstreamConnection {
 
   // POSTs json_body (GET when it is empty) to url with `Authorization: Bearer api_key` when a key is
   // given. abort is polled while the call runs (true: stop, the reply says aborted). With on_chunk, a
-  // 2xx answer's body goes to it piece by piece as it arrives instead of into the reply.
+  // 2xx answer's body goes to it piece by piece as it arrives instead of into the reply. max_body > 0:
+  // a body kept in the reply that grows past it ends the call (too_large).
   HttpReply call(const std::string& url, const std::string& json_body, const std::string& api_key,
                  std::chrono::seconds timeout, const std::function<bool()>& abort,
-                 const std::function<void(std::string_view)>& on_chunk = nullptr);
+                 const std::function<void(std::string_view)>& on_chunk = nullptr, size_t max_body = 0);
 
  private:
   struct Deleter {

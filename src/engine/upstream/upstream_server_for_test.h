@@ -31,6 +31,16 @@ class UpstreamServer {
       res.set_content(R"({"object":"list","data":[{"id":"upstream-model","object":"model"}]})",
                       "application/json");
     });
+    // As llama-server: its slots at the root's /props (set_slots); 404 while none are set.
+    server_.Get("/props", [this](const httplib::Request&, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      if (slots_ == 0) {
+        res.status = 404;
+        return;
+      }
+      res.set_content(nlohmann::json({{"total_slots", slots_}, {"model_alias", "upstream-model"}}).dump(),
+                      "application/json");
+    });
     server_.Post("/v1/chat/completions",
                  [this](const httplib::Request& req, httplib::Response& res) { answer(req, res); });
     server_.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
@@ -96,6 +106,11 @@ class UpstreamServer {
   void fail_next(int n, int status, std::string body = "", std::string retry_after = "") {
     std::lock_guard lock(mu_);
     for (int i = 0; i < n; ++i) failures_.push_back({status, body, retry_after});
+  }
+  // GET /props answers {"total_slots": slots} from now on (0: 404 again).
+  void set_slots(int slots) {
+    std::lock_guard lock(mu_);
+    slots_ = slots;
   }
   // Chat calls wait until release() (or the server stops) before answering.
   void hold() {
@@ -198,6 +213,7 @@ class UpstreamServer {
   std::condition_variable cv_;
   std::deque<Failure> failures_;
   bool holding_ = false;
+  int slots_ = 0;
   std::vector<nlohmann::json> bodies_;
 };
 
