@@ -3,7 +3,7 @@
 #include "api/routes.h"
 #include "batch/batch_service.h"
 #include "engine/metered_engine.h"
-#include "engine/router.h"
+#include "engine/model_errors.h"
 
 namespace openbatch::api {
 

@@ -4,11 +4,6 @@
 
 namespace openbatch::engine {
 
-Status model_not_found(std::string_view name) {
-  return Status(StatusCode::kNotFound, "invalid_request_error", "model_not_found", "",
-                "The model `" + std::string(name) + "` does not exist or you do not have access to it.");
-}
-
 // A request waiting for its model's load. It ends once: run on the engine (dispatched), or failed before
 // that (finished: cancelled, a failed load, shutdown).
 struct Router::Pending {

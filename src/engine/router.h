@@ -17,11 +17,9 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/model_errors.h"
 
 namespace openbatch::engine {
-
-// 404 invalid_request_error model_not_found, as OpenAI words it: no model of that name is served.
-Status model_not_found(std::string_view name);
 
 // One model of a router.
 struct RoutedModel {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
-#include "engine/router.h"
+#include "engine/model_errors.h"
 
 namespace openbatch::openai {
 
