@@ -1,7 +1,9 @@
 // The store contract (store/store_contract_fixture_for_test.h) of the models each node serves.
 #include <gtest/gtest.h>
 
+#include <barrier>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/store_contract_fixture_for_test.h"
@@ -54,6 +56,37 @@ TEST_P(StoreContractTest, OldRowsArePrunedWhereANewerRowOfTheNameExists) {
   ASSERT_TRUE(store_->record_node_models("node-9", {"model-a"}, 1100, 500));
   ASSERT_TRUE(store_->record_node_models("node-9", {}, 1200, 500));  // node-9 serves nothing now
   EXPECT_EQ(served(*store_), (std::vector<std::string>{"model-a@900", "model-b@104"}));
+}
+
+// Two nodes that stop serving the same name at the same moment: one of them must keep the row, or the
+// fleet would forget the name was ever served. Each round both nodes serve the name, then both drop it
+// at once, from their own connections.
+TEST_P(StoreContractTest, TwoNodesDroppingANameAtOnceLeaveItRemembered) {
+  auto a = open_again();
+  auto b = open_again();
+  constexpr int kRounds = 60;
+  std::barrier sync(2);
+  std::vector<std::string> lost;
+  auto node = [&](Store& store, const std::string& id, bool record_losses) {
+    for (int round = 0; round < kRounds; ++round) {
+      const int64_t t = 1000 + 10 * round;
+      EXPECT_TRUE(store.record_node_models(id, {"model-m", "model-" + id}, t, 0));
+      sync.arrive_and_wait();
+      EXPECT_TRUE(store.record_node_models(id, {"model-" + id}, t + 1, 0));
+      sync.arrive_and_wait();
+      if (record_losses) {
+        bool remembered = false;
+        for (const std::string& m : served(store)) remembered = remembered || m.rfind("model-m@", 0) == 0;
+        if (!remembered) lost.push_back("round " + std::to_string(round));
+      }
+      sync.arrive_and_wait();
+    }
+  };
+  std::thread other([&] { node(*b, "b", false); });
+  node(*a, "a", true);
+  other.join();
+  EXPECT_TRUE(lost.empty()) << "model-m forgotten in " << lost.size() << " of " << kRounds
+                            << " rounds, first " << lost.front();
 }
 
 }  // namespace

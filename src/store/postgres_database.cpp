@@ -13,11 +13,13 @@ namespace {
 // out of the way of other users of the database, and whose second is a hash of the owner.
 // One owner's batches take their turn there, whichever node starts them: the lock holds until the
 // transaction ends, and a sum taken after it (READ COMMITTED: a statement sees what was committed
-// before it began) counts every batch started before.
+// before it began) counts every batch started before. The node_models lock's first key is "ob" + "nm"
+// (0x6f626e6d = 1868721773): one node at a time records its models.
 constexpr sql::Dialect kPostgresDialect = {
     /*for_update=*/" FOR UPDATE",
     /*skip_locked=*/" FOR UPDATE SKIP LOCKED",
     /*lock_owner_quota=*/"SELECT pg_advisory_xact_lock(1868722548, hashtext(owner)) FROM batches WHERE id=$1",
+    /*lock_node_models=*/"SELECT pg_advisory_xact_lock(1868721773, 0)",
     /*offset_column=*/"byte_offset",
     /*rows_per_insert=*/1000,  // a round trip per 1,000 requests, not per request
     /*budget_in_sql=*/true,

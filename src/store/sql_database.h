@@ -81,6 +81,10 @@ struct Dialect {
   // A statement that serializes, until the transaction ends, the quota checks of the owner of batch
   // $1 (start_batch); nullptr where transactions already exclude each other.
   const char* lock_owner_quota;
+  // A statement that serializes, until the transaction ends, the nodes' changes to node_models
+  // (record_node_models), so that two nodes dropping a name at once cannot both see the other's row
+  // and forget the name; nullptr where transactions already exclude each other.
+  const char* lock_node_models;
   // The column of batch_requests that holds a request's byte offset ("offset" in SQLite's schema;
   // a reserved word in PostgreSQL, where it is "byte_offset").
   const char* offset_column;

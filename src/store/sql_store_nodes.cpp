@@ -8,6 +8,12 @@ namespace openbatch::store {
 Status SqlStore::record_node_models(const std::string& node, const std::vector<std::string>& names,
                                     int64_t now_ms, int64_t prune_before_ms) {
   return db_->transaction([&](sql::Connection& c) -> Status {
+    // One node at a time: the deletes below read other nodes' rows that a concurrent transaction
+    // could be deleting.
+    if (d_.lock_node_models != nullptr) {
+      auto locked = c.exec(d_.lock_node_models);
+      if (!locked) return locked.status();
+    }
     for (const std::string& name : names) {
       auto r = c.exec(
           "INSERT INTO node_models (node_id, model, heartbeat_at) VALUES ($1, $2, $3) ON CONFLICT "

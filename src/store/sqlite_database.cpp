@@ -26,6 +26,7 @@ constexpr sql::Dialect kSqliteDialect = {
     /*for_update=*/"",
     /*skip_locked=*/"",
     /*lock_owner_quota=*/nullptr,  // BEGIN IMMEDIATE holds the database's write lock
+    /*lock_node_models=*/nullptr,
     /*offset_column=*/"offset",
     /*rows_per_insert=*/1,
     /*budget_in_sql=*/false,
