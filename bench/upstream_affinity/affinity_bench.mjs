@@ -2,7 +2,9 @@
 // runs it). Each run starts two fresh llama-servers on loopback (-np 8 each, the same model, their
 // prompt cache as llama-server keeps it by default) and an `openbatch serve --upstream A --upstream B`
 // in front, then runs one batch: PROMPTS long system prompts x PER_PROMPT short user messages, in a
-// shuffled order. It measures the wall time from create to `completed` and the prompt tokens the
+// shuffled order, each answered with MAX_TOKENS tokens (llama-server's --ignore-eos: a model of random
+// weights ends most answers after a token or two, where a real one writes its JSON or its sentence;
+// IGNORE_EOS=0 lets it stop). It measures the wall time from create to `completed` and the prompt tokens the
 // upstreams read from their caches (the batch's usage.input_tokens_details.cached_tokens, summed from
 // the answers' usage.prompt_tokens_details.cached_tokens). Runs alternate affinity and round-robin,
 // RUNS of each; prints every run, then the best run of each (the fastest) and their ratios.
@@ -23,7 +25,8 @@ const RUNS = Number(process.env.RUNS || 2);
 const PROMPTS = Number(process.env.PROMPTS || 4);
 const PER_PROMPT = Number(process.env.PER_PROMPT || 64);
 const SYSTEM_WORDS = Number(process.env.SYSTEM_WORDS || 500);
-const MAX_TOKENS = Number(process.env.MAX_TOKENS || 4);
+const MAX_TOKENS = Number(process.env.MAX_TOKENS || 32);
+const IGNORE_EOS = process.env.IGNORE_EOS !== '0';
 const SLOTS = Number(process.env.SLOTS || 8);
 const THREADS = Number(process.env.THREADS || 1);            // llama-server threads each
 const PARALLEL = process.env.PARALLEL || '0';                 // openbatch --parallel (0: found)
@@ -99,7 +102,7 @@ function start(cmd, args, ready) {
 async function startLlamaServer() {
   const port = await freePort();
   const s = start(LLAMA_SERVER, ['-m', MODEL, '--host', '127.0.0.1', '--port', String(port), '-np', String(SLOTS),
-    '-c', String(SLOTS * 2048), '-t', String(THREADS), '--metrics', ...EXTRA_LLAMA_ARGS], /listening on http/);
+    '-c', String(SLOTS * 2048), '-t', String(THREADS), '--metrics', ...(IGNORE_EOS ? ['--ignore-eos'] : []), ...EXTRA_LLAMA_ARGS], /listening on http/);
   await s.up;
   const url = `http://127.0.0.1:${port}`;
   for (;;) {  // listening first, then loading the model: ready once /health says so
@@ -148,7 +151,7 @@ async function run(routing, text) {
 }
 
 const text = batchLines();
-console.log(`# ${PROMPTS} system prompts of ~${SYSTEM_WORDS} words x ${PER_PROMPT} requests (max_tokens ${MAX_TOKENS}), ` +
+console.log(`# ${PROMPTS} system prompts of ~${SYSTEM_WORDS} words x ${PER_PROMPT} requests (max_tokens ${MAX_TOKENS}${IGNORE_EOS ? ', every answer that long' : ''}), ` +
   `2 llama-servers -np ${SLOTS} -t ${THREADS} ${EXTRA_LLAMA_ARGS.join(' ')}, openbatch --parallel ${PARALLEL}; ` +
   `${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(' ')} at start`);
 const results = [];
