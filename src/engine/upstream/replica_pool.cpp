@@ -189,6 +189,7 @@ bool ReplicaPool::cancel(Job& job) {
 std::shared_ptr<Job> ReplicaPool::take(size_t r, uint64_t last_key) {
   std::unique_lock lock(mu_);
   Replica& rep = *replicas_[r];
+  const TimePoint idle_until = SteadyClock::now() + options_.worker_idle;
   while (!stopping_) {
     const TimePoint now = SteadyClock::now();
     if (may_send(r, now)) {
@@ -202,11 +203,16 @@ std::shared_ptr<Job> ReplicaPool::take(size_t r, uint64_t last_key) {
         return job;
       }
     }
-    if (!rep.health.healthy() && !any_healthy() && now < rep.health.probe_at()) {
-      rep.cv.wait_until(lock, rep.health.probe_at());
-    } else {
-      rep.cv.wait(lock);
+    if (now >= idle_until) {  // nothing to send for worker_idle: this worker ends
+      --rep.idle;
+      --rep.workers;
+      return nullptr;
     }
+    TimePoint wake = idle_until;
+    if (!rep.health.healthy() && !any_healthy() && now < rep.health.probe_at()) {
+      wake = std::min(wake, rep.health.probe_at());
+    }
+    rep.cv.wait_until(lock, wake);
   }
   return nullptr;
 }

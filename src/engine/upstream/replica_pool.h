@@ -12,8 +12,9 @@
 // again, as their attempts allow).
 //
 // The engine's threads call it: workers (take, attempt_done: one thread per request in flight,
-// started through the spawn callback as a replica's limit grows), a timer (run_timers) and a prober
-// (next_probe, probe_done). Thread-safe.
+// started through the spawn callback as work comes and a replica's limit allows, and ended when one
+// waits PoolOptions::worker_idle with nothing to send), a timer (run_timers) and a prober (next_probe,
+// probe_done). Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -42,6 +43,9 @@ struct PoolOptions {
   Routing routing = Routing::kAffinity;
   ConcurrencyOptions concurrency;
   HealthOptions health;
+  // A worker that waits this long with nothing it may send ends (its thread and its connection): a
+  // burst that took the limit to hundreds does not leave hundreds of threads behind it.
+  std::chrono::milliseconds worker_idle{60'000};
 };
 
 // How one attempt ended, for the limits and the health.
@@ -75,7 +79,9 @@ class ReplicaPool {
   bool cancel(Job& job);
 
   // A worker of replica: blocks until it may send a job, returns it (kRunning, counted in flight),
-  // or null once stopping. last_key: the prefix key of the worker's last job (0: none).
+  // or null: the pool is stopping, or the worker waited worker_idle with nothing to send and is no
+  // longer counted (the pool spawns another when work needs it). After null the worker ends. last_key:
+  // the prefix key of the worker's last job (0: none).
   std::shared_ptr<Job> take(size_t replica, uint64_t last_key = 0);
   // The attempt of job (taken from replica) ended: how, the HTTP status (0: none came) and the 2xx
   // answer's `usage`, when it had one.

@@ -35,6 +35,8 @@ struct UpstreamOptions {
   std::chrono::milliseconds first_backoff{500};
   std::chrono::milliseconds max_backoff{30'000};
   std::chrono::seconds timeout{600};  // for one call, generation included
+  // A connection (and its thread) idle this long is closed; another is opened as work comes.
+  std::chrono::milliseconds worker_idle{60'000};
 };
 
 // Starts an engine forwarding to options.base_urls. With parallel 0 each upstream is first asked for

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <future>
 
 #include "engine/upstream/chat_body.h"
@@ -347,6 +348,40 @@ TEST(UpstreamEngineTest, InteractiveCallsGoAheadOfBatchWork) {
   std::vector<std::string> order;
   for (const json& body : server.bodies()) order.push_back(body["messages"][0]["content"]);
   EXPECT_EQ(order, (std::vector<std::string>{"blocker", "chat", "batch1", "batch2"}));
+}
+
+// The threads of this process, as the kernel counts them.
+size_t threads_now() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& task : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+TEST(UpstreamEngineTest, WorkersIdleLongerThanWorkerIdleEndAndNewOnesStartForNewWork) {
+  UpstreamServer server;
+  UpstreamOptions o = options_for({server.base_url()});
+  o.parallel = 6;  // under the stand-in's 8 threads, so that all 6 are held at once
+  o.worker_idle = 200ms;
+  auto engine = start(o);
+  // The stand-in's threads start as it listens: counted once one call has been answered, and its
+  // worker has ended.
+  ASSERT_TRUE(generate(*engine, ask("first")));
+  std::this_thread::sleep_for(400ms);
+  const size_t before = threads_now();
+  server.hold();
+  std::vector<std::future<Result<Generation>>> outcomes;
+  for (int i = 0; i < 6; ++i)
+    outcomes.push_back(submit(*engine, ask("q" + std::to_string(i), Priority::kBatch)));
+  server.wait_for_calls(6);
+  EXPECT_GE(threads_now(), before + 6);  // a worker a request in flight
+  server.release();
+  for (auto& outcome : outcomes) ASSERT_TRUE(outcome.get());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (threads_now() > before && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
+  EXPECT_LE(threads_now(), before);              // idle 200 ms: every worker ended
+  ASSERT_TRUE(generate(*engine, ask("again")));  // work starts a worker again
+  EXPECT_EQ(engine->replicas()[0].requests, 8);
 }
 
 TEST(UpstreamEngineTest, ShutdownAnswersEveryWaitingRequest) {
