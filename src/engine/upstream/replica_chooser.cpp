@@ -88,12 +88,16 @@ size_t ReplicaChooser::remember(uint64_t key, size_t replica) {
   auto it = keys_.find(key);
   if (it == keys_.end()) {
     if (keys_.size() >= kStickyKeys) {
-      // Forgotten: its requests' finished() calls are ignored from now on.
-      auto gone = keys_.begin();
+      // The key chosen least recently is forgotten: its requests' finished() calls are ignored from now on.
+      auto gone = keys_.find(by_use_.back());
       if (gone->second.open > 0) --live_keys_[gone->second.replica];
       keys_.erase(gone);
+      by_use_.pop_back();
     }
-    it = keys_.emplace(key, KeyState{}).first;
+    by_use_.push_front(key);
+    it = keys_.emplace(key, KeyState{0, 0, by_use_.begin()}).first;
+  } else {
+    by_use_.splice(by_use_.begin(), by_use_, it->second.use);
   }
   KeyState& k = it->second;
   if (k.open > 0) --live_keys_[k.replica];

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -57,10 +58,16 @@ class ReplicaChooser {
   // chosen again. Unknown keys (0, round-robin, forgotten) are ignored.
   void finished(uint64_t key);
 
+  // The keys remembered (at most kStickyKeys: past it the key chosen least recently is forgotten), and
+  // whether key is one of them.
+  size_t remembered() const { return keys_.size(); }
+  bool remembers(uint64_t key) const { return keys_.contains(key); }
+
  private:
   struct KeyState {
-    size_t replica = 0;  // where its last request went
-    int64_t open = 0;    // its requests chosen and not finished: live while > 0
+    size_t replica = 0;                 // where its last request went
+    int64_t open = 0;                   // its requests chosen and not finished: live while > 0
+    std::list<uint64_t>::iterator use;  // its place in by_use_
   };
 
   std::optional<size_t> next_round_robin(const std::vector<bool>& allowed);
@@ -74,6 +81,7 @@ class ReplicaChooser {
   size_t replicas_ = 0;
   size_t cursor_ = 0;
   std::unordered_map<uint64_t, KeyState> keys_;  // at most kStickyKeys
+  std::list<uint64_t> by_use_;                   // keys_, the one chosen last first
   std::vector<int64_t> live_keys_;               // per replica: its keys with open > 0
 };
 

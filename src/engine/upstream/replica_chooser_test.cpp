@@ -137,6 +137,29 @@ TEST(ReplicaChooserTest, AKeyWhoseRequestsAllFinishedNoLongerCountsAsLive) {
   EXPECT_EQ(chooser.choose(first, idle(2)), home);
 }
 
+// More prompts than it remembers (each client's own system prompt, say): the keys stay bounded, and the
+// one forgotten is the one chosen least recently, not a key in use.
+TEST(ReplicaChooserTest, RemembersAtMostkStickyKeysForgettingTheLeastRecentlyChosen) {
+  const std::vector<std::string> two = {"http://a/v1", "http://b/v1"};
+  ReplicaChooser chooser(two, Routing::kAffinity);
+  const uint64_t hot = prefix_key(chat("the hot prompt", "q"));
+  const uint64_t first_cold = prefix_key(chat("cold 0", "q"));
+  for (size_t i = 0; i < kStickyKeys + 1000; ++i) {
+    const uint64_t key = prefix_key(chat("cold " + std::to_string(i), "q"));
+    ASSERT_TRUE(chooser.choose(key, idle(2)));
+    chooser.finished(key);
+    if (i % 1000 == 0) {
+      ASSERT_TRUE(chooser.choose(hot, idle(2)));  // in use all along
+      chooser.finished(hot);
+    }
+    ASSERT_LE(chooser.remembered(), kStickyKeys);
+  }
+  EXPECT_EQ(chooser.remembered(), kStickyKeys);
+  EXPECT_TRUE(chooser.remembers(hot));
+  EXPECT_FALSE(chooser.remembers(first_cold));
+  EXPECT_TRUE(chooser.remembers(prefix_key(chat("cold " + std::to_string(kStickyKeys + 999), "q"))));
+}
+
 TEST(ReplicaChooserTest, AvoidsTheReplicaAFailedRequestCameFromWhileAnotherIsEligible) {
   ReplicaChooser chooser(kThree, Routing::kAffinity);
   const uint64_t key = prefix_key(chat("shared", "q"));
