@@ -2,6 +2,7 @@
 // /v1/embeddings, /v1/responses. Each is answered whole, or, when the body asks for a stream, as the
 // server-sent events its endpoint builds.
 #include "api/event_stream.h"
+#include "api/fleet_forwarding.h"
 #include "api/routes.h"
 #include "openai/endpoint_table.h"
 
@@ -28,6 +29,14 @@ void register_endpoint_routes(httplib::Server& server, RouteContext& ctx) {
     server.Post(endpoint.path, [&ctx, &endpoint](const httplib::Request& req, httplib::Response& res) {
       auto body = parse_json_object(req);
       if (!body) return send_error(res, body.status());
+      // A model another node of the fleet serves, and this one does not: that node answers.
+      if (auto model = body->find("model");
+          model != body->end() && model->is_string() &&
+          !engine::find_model(*ctx.engine, model->get_ref<const std::string&>())) {
+        const auto stream = body->find("stream");
+        const bool streamed = stream != body->end() && stream->is_boolean() && stream->get<bool>();
+        if (forward_to_fleet(ctx, req, res, model->get<std::string>(), streamed)) return;
+      }
       nlohmann::ordered_json ordered;
       if (endpoint.keeps_key_order) ordered = nlohmann::ordered_json::parse(req.body, nullptr, false);
       auto call = openai::parse_endpoint_call(endpoint, *ctx.engine, *body,

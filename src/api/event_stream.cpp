@@ -7,7 +7,7 @@ namespace openbatch::api {
 void EventStream::push(std::string bytes, bool last) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back(std::move(bytes));
+    if (!bytes.empty()) events_.push_back(std::move(bytes));  // an empty chunk would end the stream
     finished_ = finished_ || last;
   }
   cv_.notify_one();

@@ -46,6 +46,20 @@ Status check_api_key(const ApiKeyMatcher& keys, const httplib::Request& req) {
 }
 
 // The host of a Host or Origin value: "[::1]:8080" -> "::1", "Example.org:80" -> "example.org".
+// Where the other nodes reach this one: --advertise-url, else http://HOST:PORT when HOST is an address
+// they can use (not a wildcard), else "".
+std::string node_url(const ServerOptions& options, int port) {
+  std::string url = options.advertise_url;
+  if (url.empty()) {
+    const std::string& host = options.host;
+    if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") return "";
+    const bool v6 = host.find(':') != std::string::npos && host.front() != '[';
+    url = "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  }
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
 std::string host_of(std::string value) {
   if (auto scheme = value.find("://"); scheme != std::string::npos) value.erase(0, scheme + 3);
   std::string host;
@@ -196,6 +210,7 @@ Status Server::run() {
                             std::to_string(impl_->options.port));
   }
   // Unfinished batches resume once the port is ours (a second server on the same data fails above).
+  impl_->ctx.batches->set_node_url(node_url(impl_->options, port));
   impl_->ctx.batches->start();
   std::fprintf(stderr, "openbatch: listening on http://%s:%d\n", impl_->options.host.c_str(), port);
   http.listen_after_bind();

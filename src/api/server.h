@@ -36,6 +36,10 @@ struct ServerOptions {
   std::vector<std::string> allowed_hosts;
   // The Files API's largest upload (Limits::largest_upload) sets the upload route's body budget.
   openai::Limits limits;
+  // Where the other nodes of a fleet reach this one ("http://host:port"), recorded with its models so
+  // that they forward interactive calls of those models here. Empty: http://HOST:PORT when host is an
+  // address (not 0.0.0.0 or ::), else none (this node's models are not forwarded to).
+  std::string advertise_url;
 };
 
 class Server {

@@ -19,6 +19,11 @@ BatchRunner::BatchRunner(store::Store& store, blobs::BlobStore& blobs, engine::E
 
 BatchRunner::~BatchRunner() { stop(); }
 
+void BatchRunner::set_node_url(std::string url) {
+  std::lock_guard lock(run_mu_);
+  if (!running_) options_.node_url = std::move(url);
+}
+
 void BatchRunner::start() {
   std::lock_guard lock(run_mu_);
   if (running_) return;
@@ -30,8 +35,8 @@ void BatchRunner::start() {
   scheduler_ = std::make_unique<RequestScheduler>(ctx, inbox_, *jobs_);
 
   // What this node serves, for the fleet (then with every renewal of its leases).
-  if (Status s = record_served_models(store_, engine_, options_.node_id, clock_.now_millis(),
-                                      options_.lease_duration);
+  if (Status s = record_served_models(store_, engine_, options_.node_id, options_.node_url,
+                                      clock_.now_millis(), options_.lease_duration);
       !s) {
     failures_.failed(work_name("-", "record served models"), s);
   }

@@ -46,6 +46,9 @@ class BatchRunner {
   // Cancels the requests on the engine, stores the results that finished, and returns once both threads
   // have ended. Batches stay in their stored status for the next start(). Idempotent.
   void stop();
+  // Where other nodes reach this one (RunnerOptions::node_url), for the next start(); ignored while
+  // running.
+  void set_node_url(std::string url);
 
   // A batch was created (validating). Thread-safe; ignored when not running (start() will find it).
   void submit(const std::string& batch_id);
@@ -58,7 +61,7 @@ class BatchRunner {
   FailureLog failures_;  // retried work that fails: logged once per change, not per try
   engine::Engine& engine_;
   const Clock& clock_;
-  const RunnerOptions options_;
+  RunnerOptions options_;  // changed only while not running (set_node_url)
 
   std::mutex run_mu_;  // start/stop, and the members below
   bool running_ = false;

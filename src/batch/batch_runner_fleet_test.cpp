@@ -58,7 +58,7 @@ class FleetRunnerTest : public BatchRunnerTest {
 TEST_F(FleetRunnerTest, EachNodeRunsOnlyItsModelsBatchesAndABatchWaitsForANodeOfItsModel) {
   share_store();
   // node-b served "other" once and is gone: its heartbeat is ten minutes old.
-  ASSERT_TRUE(store_->record_node_models("node-b", {"other"}, clock_.now_millis() - 600'000, 0));
+  ASSERT_TRUE(store_->record_node_models("node-b", {"other"}, "", clock_.now_millis() - 600'000, 0));
   FakeEngine engine_a(true);  // "tiny"
   options_.node_id = "node-a";
   open(engine_a);
@@ -111,7 +111,7 @@ TEST_F(FleetRunnerTest, EachNodeRunsOnlyItsModelsBatchesAndABatchWaitsForANodeOf
 
 TEST_F(FleetRunnerTest, ABatchOfAModelServedElsewhereCountsItsPromptTokensByTheEstimate) {
   share_store();
-  ASSERT_TRUE(store_->record_node_models("node-b", {"other"}, clock_.now_millis(), 0));
+  ASSERT_TRUE(store_->record_node_models("node-b", {"other"}, "", clock_.now_millis(), 0));
   FakeEngine engine(true);  // counts 10 tokens a prompt; the estimate of "o0" is 1
   options_.limits.max_enqueued_tokens = 5;
   open(engine);

@@ -393,6 +393,22 @@ Result<std::vector<FleetModel>> BatchService::models() {
   return fleet_models(*store_, engine_, clock_.now_millis(), options_.lease_duration);
 }
 
+void BatchService::set_node_url(std::string url) {
+  {
+    std::lock_guard lock(node_url_mu_);
+    node_url_ = url;
+  }
+  runner_->set_node_url(std::move(url));
+}
+
+Result<std::vector<std::string>> BatchService::nodes_serving(const std::string& model) {
+  auto urls = live_node_urls(*store_, model, clock_.now_millis(), options_.lease_duration);
+  if (!urls) return urls;
+  std::lock_guard lock(node_url_mu_);
+  std::erase(*urls, node_url_);
+  return urls;
+}
+
 Result<std::pair<store::BatchRecord, std::string>> BatchService::batch_waiting(const std::string& owner,
                                                                                const std::string& id) {
   auto rec = store_->get_batch(owner, id);

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -178,6 +179,12 @@ class BatchService {
   Result<std::vector<store::BatchRecord>> unfinished_batches();
   // The models a batch may name (batch/fleet_models.h): this node's, then the fleet's, as of now.
   Result<std::vector<FleetModel>> models();
+  // Where other nodes reach this one's API ("http://host:port"), recorded with its models from the
+  // next start() on; call it before start().
+  void set_node_url(std::string url);
+  // The URLs of the other live nodes that serve model, the latest heartbeat first (none: no other
+  // live node serves it, or none can be reached).
+  Result<std::vector<std::string>> nodes_serving(const std::string& model);
   // The owner's batch, and why it waits for its model ("" when it does not; batch/fleet_models.h).
   Result<std::pair<store::BatchRecord, std::string>> batch_waiting(const std::string& owner,
                                                                    const std::string& id);
@@ -196,6 +203,8 @@ class BatchService {
   std::shared_ptr<store::Store> store_;
   std::shared_ptr<blobs::BlobStore> blobs_;
   std::unique_ptr<BatchRunner> runner_;
+  std::mutex node_url_mu_;
+  std::string node_url_;                                     // set_node_url's
   std::unique_ptr<webhooks::WebhookSender> webhook_sender_;  // null without webhooks
 };
 

@@ -30,9 +30,15 @@ std::optional<engine::ModelInfo> model_named(const std::vector<engine::ModelInfo
 }
 
 Status record_served_models(store::Store& store, const engine::Engine& engine, const std::string& node,
-                            int64_t now_ms, std::chrono::milliseconds lease_duration) {
-  return store.record_node_models(node, served_names(engine), now_ms,
+                            const std::string& url, int64_t now_ms,
+                            std::chrono::milliseconds lease_duration) {
+  return store.record_node_models(node, served_names(engine), url, now_ms,
                                   now_ms - live_window_ms(lease_duration));
+}
+
+Result<std::vector<std::string>> live_node_urls(store::Store& store, const std::string& name, int64_t now_ms,
+                                                std::chrono::milliseconds lease_duration) {
+  return store.node_urls(name, now_ms - live_window_ms(lease_duration));
 }
 
 Result<std::vector<FleetModel>> fleet_models(store::Store& store, const engine::Engine& engine,

@@ -29,10 +29,16 @@ std::vector<std::string> served_names(const engine::Engine& engine);
 std::optional<engine::ModelInfo> model_named(const std::vector<engine::ModelInfo>& models,
                                              std::string_view name);
 
-// Records engine's names as node's at now_ms (NodeRegistry::record_node_models), pruning rows that
-// have not been live for kLiveLeasePeriods lease periods where a newer row of their name exists.
+// Records engine's names as node's at now_ms, with the URL other nodes reach it at
+// (NodeRegistry::record_node_models), pruning rows that have not been live for kLiveLeasePeriods lease
+// periods where a newer row of their name exists.
 Status record_served_models(store::Store& store, const engine::Engine& engine, const std::string& node,
-                            int64_t now_ms, std::chrono::milliseconds lease_duration);
+                            const std::string& url, int64_t now_ms, std::chrono::milliseconds lease_duration);
+
+// The URLs of the live nodes that serve name (a heartbeat within kLiveLeasePeriods lease periods of
+// now_ms), the latest heartbeat first.
+Result<std::vector<std::string>> live_node_urls(store::Store& store, const std::string& name, int64_t now_ms,
+                                                std::chrono::milliseconds lease_duration);
 
 // One name a batch may name, as the dashboard shows it.
 struct FleetModel {

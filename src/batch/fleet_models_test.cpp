@@ -48,9 +48,10 @@ TEST(FleetModels, ThisNodesModelsFirstThenTheFleetsLiveWithinThreeLeasePeriods) 
   store::Store& store = **opened;
   testing::FakeEngine engine(true);  // "tiny", alias "tiny-alias"
   const std::chrono::milliseconds lease(1000);
-  ASSERT_TRUE(record_served_models(store, engine, "node-a", 10'000, lease));
-  ASSERT_TRUE(store.record_node_models("node-b", {"b-model"}, 7'000, 0));  // 3 s before: live
-  ASSERT_TRUE(store.record_node_models("node-c", {"c-model"}, 6'999, 0));  // just past the window
+  ASSERT_TRUE(record_served_models(store, engine, "node-a", "http://a:1", 10'000, lease));
+  ASSERT_TRUE(store.record_node_models("node-b", {"b-model"}, "http://b:1", 7'000, 0));  // 3 s before: live
+  ASSERT_TRUE(
+      store.record_node_models("node-c", {"c-model"}, "http://c:1", 6'999, 0));  // just past the window
   auto models = fleet_models(store, engine, 10'000, lease);
   ASSERT_TRUE(models.is_ok());
   std::vector<std::string> seen;
@@ -61,6 +62,10 @@ TEST(FleetModels, ThisNodesModelsFirstThenTheFleetsLiveWithinThreeLeasePeriods) 
   EXPECT_EQ(seen, (std::vector<std::string>{"tiny here 10000 live", "tiny-alias here 10000 live",
                                             "b-model 7000 live", "c-model 6999"}));
   EXPECT_EQ(served_names(engine), (std::vector<std::string>{"tiny", "tiny-alias"}));
+  // Where a model's live nodes are reached: b's, not c's, which is gone.
+  EXPECT_EQ(*live_node_urls(store, "b-model", 10'000, lease), (std::vector<std::string>{"http://b:1"}));
+  EXPECT_TRUE(live_node_urls(store, "c-model", 10'000, lease)->empty());
+  EXPECT_EQ(*live_node_urls(store, "tiny-alias", 10'000, lease), (std::vector<std::string>{"http://a:1"}));
 }
 
 }  // namespace

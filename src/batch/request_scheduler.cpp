@@ -176,8 +176,8 @@ void RequestScheduler::renew() {
   }
   ctx_.failures.succeeded(work_name("-", "renew leases"));
   // The heartbeat of this node's models, so that the fleet knows what it serves.
-  if (Status s = record_served_models(ctx_.store, ctx_.engine, ctx_.options.node_id, ctx_.clock.now_millis(),
-                                      ctx_.options.lease_duration);
+  if (Status s = record_served_models(ctx_.store, ctx_.engine, ctx_.options.node_id, ctx_.options.node_url,
+                                      ctx_.clock.now_millis(), ctx_.options.lease_duration);
       !s) {
     return ctx_.failures.failed(work_name("-", "record served models"), s);
   }

@@ -25,6 +25,9 @@ struct RunnerOptions {
   size_t flush_max_results = 64;
   openai::Limits limits;
   std::string node_id = "node";  // this runner's name in the store's leases
+  // Where other nodes reach this one's API ("http://host:port"; "": they cannot), recorded with the
+  // models it serves (NodeRegistry) so that they forward interactive calls of those models here.
+  std::string node_url;
   std::chrono::milliseconds lease_duration{30000};
   std::chrono::milliseconds poll_interval{500};
   // How long a validation or finalization the store could not take waits before it is tried again; the

@@ -204,6 +204,16 @@ void register_serve(CLI::App& app) {
                   "Without API keys: a Host name the server answers besides IP addresses and localhost; "
                   "repeat for several (others are refused, against DNS rebinding)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--advertise-url", opts->server.advertise_url,
+                  "With --db: where the other nodes of the fleet reach this one (http://HOST:PORT); they "
+                  "forward here the chat, completions, responses and embeddings calls of the models this "
+                  "node serves and they do not (default: http://HOST:PORT of --host and --port unless "
+                  "--host is 0.0.0.0 or ::, then none)")
+      ->check([](const std::string& url) {
+        return url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0
+                   ? std::string()
+                   : std::string("an http:// or https:// URL");
+      });
   cmd->add_option("--data-dir", opts->storage.data_dir,
                   "Where files and batches are kept: a folder openbatch creates (0700) and marks as its "
                   "own; an existing one that is not empty and not openbatch's is refused")

@@ -173,14 +173,18 @@ class FailingStore final : public Store {
     if (Status s = check("batch_events"); !s) return s;
     return inner_->batch_events(batch_id);
   }
-  Status record_node_models(const std::string& node, const std::vector<std::string>& names, int64_t now_ms,
-                            int64_t prune_before_ms) override {
+  Status record_node_models(const std::string& node, const std::vector<std::string>& names,
+                            const std::string& url, int64_t now_ms, int64_t prune_before_ms) override {
     if (Status s = check("record_node_models"); !s) return s;
-    return inner_->record_node_models(node, names, now_ms, prune_before_ms);
+    return inner_->record_node_models(node, names, url, now_ms, prune_before_ms);
   }
   Result<std::vector<ServedModel>> served_models() override {
     if (Status s = check("served_models"); !s) return s;
     return inner_->served_models();
+  }
+  Result<std::vector<std::string>> node_urls(const std::string& name, int64_t since_ms) override {
+    if (Status s = check("node_urls"); !s) return s;
+    return inner_->node_urls(name, since_ms);
   }
 
  private:

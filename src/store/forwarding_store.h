@@ -117,11 +117,14 @@ class ForwardingStore : public Store {
   Result<std::vector<EventRecord>> batch_events(const std::string& batch_id) override {
     return inner_->batch_events(batch_id);
   }
-  Status record_node_models(const std::string& node, const std::vector<std::string>& names, int64_t now_ms,
-                            int64_t prune_before_ms) override {
-    return inner_->record_node_models(node, names, now_ms, prune_before_ms);
+  Status record_node_models(const std::string& node, const std::vector<std::string>& names,
+                            const std::string& url, int64_t now_ms, int64_t prune_before_ms) override {
+    return inner_->record_node_models(node, names, url, now_ms, prune_before_ms);
   }
   Result<std::vector<ServedModel>> served_models() override { return inner_->served_models(); }
+  Result<std::vector<std::string>> node_urls(const std::string& name, int64_t since_ms) override {
+    return inner_->node_urls(name, since_ms);
+  }
 
  protected:
   Store& inner() { return *inner_; }

@@ -130,6 +130,11 @@ CREATE TABLE node_models (
 ){rowid};
 CREATE INDEX node_models_by_model ON node_models(model, heartbeat_at);
 )sql",
+    // Where each node is reached (NodeRegistry::node_urls): interactive calls of a model another node
+    // serves are forwarded there.
+    R"sql(
+ALTER TABLE node_models ADD COLUMN url TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 // PostgreSQL's version 1 is the first this many entries.

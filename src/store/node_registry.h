@@ -21,11 +21,15 @@ class NodeRegistry {
   // its last heartbeat). Rows of any node older than prune_before_ms are removed where a newer row of
   // the same name exists: what the table holds stays the live nodes' names and one row a name ever
   // served.
+  // url: where other nodes reach node's API ("http://host:port"; "" when they cannot), kept on its rows.
   virtual Status record_node_models(const std::string& node, const std::vector<std::string>& names,
-                                    int64_t now_ms, int64_t prune_before_ms) = 0;
+                                    const std::string& url, int64_t now_ms, int64_t prune_before_ms) = 0;
   // Every name a node has recorded, each once, with the latest heartbeat of the nodes that recorded it;
   // ordered by name.
   virtual Result<std::vector<ServedModel>> served_models() = 0;
+  // The URLs of the nodes that recorded name with a heartbeat at or after since_ms, each once, the
+  // latest heartbeat first; nodes that recorded no URL are left out.
+  virtual Result<std::vector<std::string>> node_urls(const std::string& name, int64_t since_ms) = 0;
 };
 
 }  // namespace openbatch::store

@@ -76,9 +76,10 @@ class SqlStore final : public Store {
   Result<std::vector<EventRecord>> batch_events(const std::string& batch_id) override;
 
   // ---- the models of the fleet's nodes (sql_store_nodes.cpp)
-  Status record_node_models(const std::string& node, const std::vector<std::string>& names, int64_t now_ms,
-                            int64_t prune_before_ms) override;
+  Status record_node_models(const std::string& node, const std::vector<std::string>& names,
+                            const std::string& url, int64_t now_ms, int64_t prune_before_ms) override;
   Result<std::vector<ServedModel>> served_models() override;
+  Result<std::vector<std::string>> node_urls(const std::string& name, int64_t since_ms) override;
 
  private:
   // The records the rows of one statement (run on its own) make, read by read_row.

@@ -6,7 +6,7 @@
 namespace openbatch::store {
 
 Status SqlStore::record_node_models(const std::string& node, const std::vector<std::string>& names,
-                                    int64_t now_ms, int64_t prune_before_ms) {
+                                    const std::string& url, int64_t now_ms, int64_t prune_before_ms) {
   return db_->transaction([&](sql::Connection& c) -> Status {
     // One node at a time: the deletes below read other nodes' rows that a concurrent transaction
     // could be deleting.
@@ -16,9 +16,9 @@ Status SqlStore::record_node_models(const std::string& node, const std::vector<s
     }
     for (const std::string& name : names) {
       auto r = c.exec(
-          "INSERT INTO node_models (node_id, model, heartbeat_at) VALUES ($1, $2, $3) ON CONFLICT "
-          "(node_id, model) DO UPDATE SET heartbeat_at=excluded.heartbeat_at",
-          {node, name, now_ms});
+          "INSERT INTO node_models (node_id, model, heartbeat_at, url) VALUES ($1, $2, $3, $4) ON CONFLICT "
+          "(node_id, model) DO UPDATE SET heartbeat_at=excluded.heartbeat_at, url=excluded.url",
+          {node, name, now_ms, url});
       if (!r) return r.status();
     }
     // The names this node no longer serves: gone for it where another row remembers the name. Each is
@@ -52,6 +52,13 @@ Result<std::vector<ServedModel>> SqlStore::served_models() {
                              {}, [](const sql::Row& row) {
                                return ServedModel{row.text(0), row.i64(1)};
                              });
+}
+
+Result<std::vector<std::string>> SqlStore::node_urls(const std::string& name, int64_t since_ms) {
+  return select<std::string>(
+      "SELECT url FROM node_models WHERE model=$1 AND heartbeat_at>=$2 AND url<>'' GROUP BY url ORDER BY "
+      "MAX(heartbeat_at) DESC, url",
+      {name, since_ms}, [](const sql::Row& row) { return row.text(0); });
 }
 
 }  // namespace openbatch::store

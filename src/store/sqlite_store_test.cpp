@@ -38,7 +38,7 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path().c_str(), &db), SQLITE_OK);
   // What the later migrations added goes: progress samples (2), leases (3), finish order (4),
-  // enqueued tokens (5), the webhooks' outbox (6), secrets (7), the nodes' models (8).
+  // enqueued tokens (5), the webhooks' outbox (6), secrets (7), the nodes' models (8) and addresses (9).
   ASSERT_EQ(
       sqlite3_exec(db,
                    "DROP INDEX batch_requests_finished; ALTER TABLE batch_requests DROP COLUMN finished; "
@@ -61,8 +61,9 @@ TEST_F(SqliteStoreTest, MigratesADatabaseOfTheFirstSchema) {
   EXPECT_EQ(store_->finished_results("batch_1", 0, 5, kResultPageBytes)->size(), 1u);
   EXPECT_TRUE(store_->claim_events("node-a", 5, 1, 2)->empty());
   EXPECT_EQ(*store_->keep_secret("owner_ids", "s"), "s");
-  ASSERT_TRUE(store_->record_node_models("node-a", {"m"}, 7, 0));
+  ASSERT_TRUE(store_->record_node_models("node-a", {"m"}, "http://127.0.0.1:1", 7, 0));
   EXPECT_EQ(store_->served_models()->size(), 1u);
+  EXPECT_EQ(store_->node_urls("m", 0)->size(), 1u);
 }
 
 TEST_F(SqliteStoreTest, UsesWalAndRefusesANewerSchema) {

@@ -1,7 +1,8 @@
 // Fleet by model: two `openbatch serve` nodes on one PostgreSQL, each serving another model. A batch
 // runs only on the node that serves its model, whichever node it was submitted to; a batch whose node
 // is down waits (visible on the dashboard's data) and completes once that node is back; a model no node
-// ever served is model_not_found.
+// ever served is model_not_found. Interactive calls of a model another live node serves are forwarded
+// there.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { toFile } from 'openai';
@@ -32,15 +33,16 @@ async function submit(node, model, n) {
   return node.client.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
 }
 
-// Batch generations the node ran (every label set of the counter summed).
-async function batchGenerations(node) {
+// Generations the node ran of a priority (every label set of the counter summed).
+async function generations(node, priority) {
   const text = await (await fetch(node.baseURL.replace(/\/v1$/, '/metrics'), { headers: { Authorization: `Bearer ${KEY}` } })).text();
   let n = 0;
   for (const m of text.matchAll(/^openbatch_generations_total\{([^}]*)\} (\S+)$/gm)) {
-    if (m[1].includes('priority="batch"') && m[1].includes('outcome="ok"')) n += Number(m[2]);
+    if (m[1].includes(`priority="${priority}"`) && m[1].includes('outcome="ok"')) n += Number(m[2]);
   }
   return n;
 }
+const batchGenerations = (node) => generations(node, 'batch');
 
 // The dashboard's data of a node (GET /web/data/...).
 async function webData(node, path) {
@@ -67,6 +69,31 @@ test('two nodes serving different models: each batch runs on its model\'s node, 
   assert.equal(unknown.status, 'failed');
   assert.equal(unknown.errors.data[0].code, 'model_not_found');
 
+  // Interactive calls of model-b to node A are forwarded to node B, which answers them: whole, and
+  // streamed. Each answer is B's (its tokenizer counts the prompt; a direct call to B agrees).
+  const ask = { model: 'model-b', max_tokens: 3, temperature: 0, messages: [{ role: 'user', content: 'Name a colour.' }] };
+  const direct = await b.client.chat.completions.create(ask);
+  const viaA = await a.client.chat.completions.create(ask);
+  assert.equal(viaA.model, 'model-b');
+  assert.equal(viaA.usage.prompt_tokens, direct.usage.prompt_tokens);
+  assert.equal(viaA.choices[0].message.content, direct.choices[0].message.content);
+  const mine = await a.client.chat.completions.create({ ...ask, model: 'model-a' });
+  assert.notEqual(mine.usage.prompt_tokens, direct.usage.prompt_tokens, 'the two tokenizers differ');
+  const chunks = [];
+  for await (const chunk of await a.client.chat.completions.create({ ...ask, stream: true, stream_options: { include_usage: true } })) chunks.push(chunk);
+  assert.ok(chunks.length >= 2, 'events came through');
+  assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), direct.choices[0].message.content);
+  assert.equal(chunks.at(-1).usage.prompt_tokens, direct.usage.prompt_tokens);
+  assert.equal(await generations(b, 'interactive'), 3, 'node B ran its direct call and the two forwarded');
+  assert.equal(await generations(a, 'interactive'), 1, 'node A ran only its own model\'s call');
+  // A call forwarded once is not forwarded again.
+  const again = await fetch(`${a.baseURL}/chat/completions`, {
+    method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json', 'OpenBatch-Forwarded': '1' },
+    body: JSON.stringify(ask),
+  });
+  assert.equal(again.status, 404);
+  assert.equal((await again.json()).error.code, 'model_not_found');
+
   // Node B goes: a batch of model-b is still accepted (the fleet served it) and waits.
   await b.stop();
   const waiting = await submit(a, 'model-b', 2);
@@ -78,6 +105,8 @@ test('two nodes serving different models: each batch runs on its model\'s node, 
     await sleep(100);
   }
   assert.deepEqual(shown, { id: waiting.id, model: 'model-b', status: 'in_progress', waiting: 'waiting for model model-b: no live node serves it' });
+  // With no live node serving model-b, an interactive call of it is model_not_found.
+  await assert.rejects(a.client.chat.completions.create(ask), (e) => e.status === 404 && e.code === 'model_not_found');
   const models = Object.fromEntries((await webData(a, 'models')).data.map((m) => [m.id, m]));
   assert.equal(models['model-a'].served_here, true);
   assert.equal(models['model-b'].live, false);

@@ -78,6 +78,7 @@ HttpReply UpstreamConnection::call(const std::string& url, const std::string& js
   curl_easy_reset(c);  // keeps the connection cache
   curl_slist* headers = nullptr;
   if (!api_key.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + api_key).c_str());
+  for (const std::string& h : headers_) headers = curl_slist_append(headers, h.c_str());
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   BodySink sink{c, &reply.body, &on_chunk, max_body};
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, take_body);

@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace openbatch::engine::upstream {
 
@@ -38,12 +40,15 @@ class UpstreamConnection {
   HttpReply call(const std::string& url, const std::string& json_body, const std::string& api_key,
                  std::chrono::seconds timeout, const std::function<bool()>& abort,
                  const std::function<void(std::string_view)>& on_chunk = nullptr, size_t max_body = 0);
+  // Request headers ("Name: value") sent with every later call besides those above.
+  void set_headers(std::vector<std::string> headers) { headers_ = std::move(headers); }
 
  private:
   struct Deleter {
     void operator()(CURL* c) const { curl_easy_cleanup(c); }
   };
   std::unique_ptr<CURL, Deleter> curl_;
+  std::vector<std::string> headers_;
 };
 
 }  // namespace openbatch::engine::upstream
