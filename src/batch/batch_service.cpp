@@ -402,6 +402,7 @@ void BatchService::set_node_url(std::string url) {
 }
 
 Result<std::vector<std::string>> BatchService::nodes_serving(const std::string& model) {
+  if (store_->exclusive()) return std::vector<std::string>{};  // no other node: the rows are earlier runs'
   auto urls = live_node_urls(*store_, model, clock_.now_millis(), options_.lease_duration);
   if (!urls) return urls;
   std::lock_guard lock(node_url_mu_);

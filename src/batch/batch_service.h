@@ -183,7 +183,7 @@ class BatchService {
   // next start() on; call it before start().
   void set_node_url(std::string url);
   // The URLs of the other live nodes that serve model, the latest heartbeat first (none: no other
-  // live node serves it, or none can be reached).
+  // live node serves it, none can be reached, or the store is this process's alone).
   Result<std::vector<std::string>> nodes_serving(const std::string& model);
   // The owner's batch, and why it waits for its model ("" when it does not; batch/fleet_models.h).
   Result<std::pair<store::BatchRecord, std::string>> batch_waiting(const std::string& owner,
