@@ -135,6 +135,11 @@ void write_histograms(Writer& w, const std::vector<engine::ModelMetrics>& models
            Family{"openbatch_generation_duration_seconds",
                   "Seconds from submission to the end of generations that finished, by model and priority.",
                   &LatencyHistograms::generation},
+           Family{
+               "openbatch_embedding_duration_seconds",
+               "Seconds from submission to the answer of embedding calls that finished (all their inputs), "
+               "by model and priority.",
+               &LatencyHistograms::embedding},
        }) {
     const std::string name = f.name;
     w.family(name, "histogram", f.help);

@@ -133,13 +133,17 @@ std::shared_ptr<GenerationHandle> MeteredEngine::submit(GenerationRequest reques
 
 void MeteredEngine::embed(EmbeddingRequest request, EmbeddingsDone done) {
   std::shared_ptr<Counters> counters = counters_for(request.model);
-  inner_.embed(std::move(request), [counters, done = std::move(done)](Result<Embeddings> result) {
-    if (result) {
-      counters->embedding_inputs.fetch_add(static_cast<int64_t>(result->vectors.size()));
-      counters->embedding_tokens.fetch_add(result->prompt_tokens);
-    }
-    done(std::move(result));
-  });
+  const size_t priority = static_cast<size_t>(request.priority);
+  const Clock::time_point submitted = Clock::now();
+  inner_.embed(std::move(request),
+               [counters, priority, submitted, done = std::move(done)](Result<Embeddings> result) {
+                 if (result) {
+                   counters->by_priority[priority].embedding.observe(Clock::now() - submitted);
+                   counters->embedding_inputs.fetch_add(static_cast<int64_t>(result->vectors.size()));
+                   counters->embedding_tokens.fetch_add(result->prompt_tokens);
+                 }
+                 done(std::move(result));
+               });
 }
 
 EngineMetrics MeteredEngine::metrics() const {
@@ -161,7 +165,7 @@ EngineMetrics MeteredEngine::metrics() const {
       const Counters::PerPriority& c = counters->by_priority[p];
       mm.counts.by_priority[p] = {c.ok.load(), c.failed.load(), c.cancelled.load(), c.in_flight.load(),
                                   static_cast<double>(c.microseconds.load()) / 1e6};
-      mm.latency[p] = {c.queue_wait.read(), c.first_token.read(), c.generation.read()};
+      mm.latency[p] = {c.queue_wait.read(), c.first_token.read(), c.generation.read(), c.embedding.read()};
     }
     mm.counts.prompt_tokens = counters->prompt_tokens.load();
     mm.counts.cached_tokens = counters->cached_tokens.load();

@@ -1,6 +1,6 @@
 // An Engine wrapper that counts what passes through it, for GET /metrics: per model, generations by
 // priority and outcome, those in flight, tokens, embeddings, and latency histograms (queue wait, time
-// to first token, generation seconds); and the totals over all models.
+// to first token, generation seconds, embedding seconds); and the totals over all models.
 #pragma once
 
 #include <array>
@@ -56,6 +56,7 @@ struct LatencyHistograms {
                                  // that streamed nothing) to Generation::first_token_at, or to done when
                                  // the engine left it unset (an upstream answer that was not streamed)
   LatencyHistogram generation;   // to done: generations that finished (ok)
+  LatencyHistogram embedding;    // from embed() to its answer: embedding calls that finished (ok)
 };
 
 struct ModelMetrics {
@@ -100,7 +101,7 @@ class MeteredEngine final : public Engine {
     struct PerPriority {
       std::atomic<int64_t> ok{0}, failed{0}, cancelled{0}, in_flight{0};
       std::atomic<int64_t> microseconds{0};
-      Histogram queue_wait, first_token, generation;
+      Histogram queue_wait, first_token, generation, embedding;
     };
     std::array<PerPriority, 2> by_priority;
     std::atomic<int64_t> prompt_tokens{0}, cached_tokens{0}, completion_tokens{0}, forced_tokens{0};

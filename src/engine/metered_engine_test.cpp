@@ -131,6 +131,14 @@ TEST(MeteredEngineTest, CountsEmbeddingsOnTheirModel) {
   EXPECT_EQ(of(m, "beta").counts.embedding_tokens, 15);
   EXPECT_EQ(of(m, "alpha").counts.embedding_inputs, 1);
   EXPECT_EQ(m.embedding_inputs, 4);
+  // Each call timed on its model and priority (the fake answers at once: the first bucket).
+  const size_t interactive = static_cast<size_t>(Priority::kInteractive);
+  const size_t batch = static_cast<size_t>(Priority::kBatch);
+  EXPECT_EQ(of(m, "beta").latency[interactive].embedding.count, 1);
+  EXPECT_EQ(of(m, "beta").latency[interactive].embedding.buckets[0], 1);
+  EXPECT_EQ(of(m, "alpha").latency[interactive].embedding.count, 1);
+  EXPECT_EQ(of(m, "beta").latency[batch].embedding.count, 0);
+  EXPECT_EQ(of(m, "beta").latency[interactive].generation.count, 0);
 }
 
 TEST(MeteredEngineTest, HistogramsCountQueueWaitFirstTokenAndFinishedGenerations) {

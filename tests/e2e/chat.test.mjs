@@ -260,6 +260,8 @@ test('GET /metrics counts the tokens the answers report, in all and per model, w
       modelPrompt: value(`openbatch_model_prompt_tokens_total{${model}}`),
       modelOk: value(`openbatch_model_generations_total{${interactive},outcome="ok"}`),
       modelInFlight: value(`openbatch_model_generations_in_flight{${interactive}}`),
+      embeddingCalls: value(`openbatch_embedding_duration_seconds_count{${interactive}}`),
+      embeddingInf: value(`openbatch_embedding_duration_seconds_bucket{${interactive},le="+Inf"}`),
       latency,
     };
   };
@@ -275,7 +277,11 @@ test('GET /metrics counts the tokens the answers report, in all and per model, w
   });
   for await (const chunk of stream) if (chunk.usage) answers.push(chunk);
   assert.equal(answers.length, 4);
+  // An embeddings call is timed on its own histogram.
+  await client.embeddings.create({ model: 'gpt-4o-mini', input: ['one', 'two'] });
   const after = await scrape();
+  assert.equal(after.embeddingCalls - before.embeddingCalls, 1);
+  assert.equal(after.embeddingInf, after.embeddingCalls);
   const completion = answers.reduce((n, a) => n + a.usage.completion_tokens, 0);
   const prompt = answers.reduce((n, a) => n + a.usage.prompt_tokens, 0);
   assert.equal(after.ok - before.ok, 4);
