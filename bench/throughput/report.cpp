@@ -57,7 +57,8 @@ std::string format_table(const std::vector<Row>& rows) {
   return out;
 }
 
-std::vector<std::string> validity_warnings(const std::vector<Row>& rows, long expected_generated, bool fixed_lengths) {
+std::vector<std::string> validity_warnings(const std::vector<Row>& rows, long expected_generated,
+                                           bool fixed_lengths) {
   std::vector<std::string> warnings;
   for (const Row& r : rows) {
     if (!r.best) {

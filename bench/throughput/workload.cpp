@@ -186,8 +186,9 @@ Result<Workload> make_workload(WorkloadKind kind, const WorkloadOptions& options
   }
   json response_format = nullptr;
   if (options.format == OutputFormat::kJsonSchema) {
-    response_format = {{"type", "json_schema"},
-                       {"json_schema", {{"name", "movie_categories"}, {"strict", true}, {"schema", output_schema()}}}};
+    response_format = {
+        {"type", "json_schema"},
+        {"json_schema", {{"name", "movie_categories"}, {"strict", true}, {"schema", output_schema()}}}};
   } else if (options.format == OutputFormat::kJsonObject) {
     response_format = {{"type", "json_object"}};
   }
@@ -202,10 +203,12 @@ Result<Workload> make_workload(WorkloadKind kind, const WorkloadOptions& options
     r.custom_id = "movie-" + std::to_string(i);
     r.max_tokens = generated(rng);
     const std::string words = text_of_tokens(rng, user_tokens(rng), *per_word);
-    const std::string user = kind == WorkloadKind::kGuide ? options.overviews[i % options.overviews.size()] : words;
-    const std::string system = kind == WorkloadKind::kGuide          ? std::string(kGuideSystemPrompt)
-                               : kind == WorkloadKind::kSharedPrefix ? *shared
-                                                                     : text_of_tokens(system_rng, kSystemPromptTokens, *per_word);
+    const std::string user =
+        kind == WorkloadKind::kGuide ? options.overviews[i % options.overviews.size()] : words;
+    const std::string system = kind == WorkloadKind::kGuide ? std::string(kGuideSystemPrompt)
+                               : kind == WorkloadKind::kSharedPrefix
+                                   ? *shared
+                                   : text_of_tokens(system_rng, kSystemPromptTokens, *per_word);
     r.body = {
         {"model", options.model_id},
         {"temperature", 0.1},

@@ -255,16 +255,16 @@ bool is_named(const ModelInfo& model, std::string_view name);
 
 // One server an engine forwards to (an upstream replica), for GET /metrics. Counts since start.
 struct ReplicaMetrics {
-  std::string model;                 // the id of the model it serves here
-  std::string url;                   // its API root
-  bool healthy = true;               // false: taken out after failures, probed until it answers again
-  int64_t in_flight = 0;             // requests sent, not yet answered
-  int64_t concurrency_limit = 0;     // the most requests in flight it is given now
-  int64_t requests = 0;              // calls answered (any status)
-  int64_t errors = 0;                // calls that failed: 5xx, 429, timeouts, no connection
-  int64_t throttled = 0;             // of errors, 429 and 503 answers (the server said it is busy)
-  int64_t prompt_tokens = 0;         // as it reported them
-  int64_t cached_tokens = 0;         // of prompt_tokens, read from its prompt cache
+  std::string model;              // the id of the model it serves here
+  std::string url;                // its API root
+  bool healthy = true;            // false: taken out after failures, probed until it answers again
+  int64_t in_flight = 0;          // requests sent, not yet answered
+  int64_t concurrency_limit = 0;  // the most requests in flight it is given now
+  int64_t requests = 0;           // calls answered (any status)
+  int64_t errors = 0;             // calls that failed: 5xx, 429, timeouts, no connection
+  int64_t throttled = 0;          // of errors, 429 and 503 answers (the server said it is busy)
+  int64_t prompt_tokens = 0;      // as it reported them
+  int64_t cached_tokens = 0;      // of prompt_tokens, read from its prompt cache
   int64_t completion_tokens = 0;
 };
 

@@ -12,7 +12,8 @@ using nlohmann::json;
 bool valid_function_name(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
   for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -24,9 +25,9 @@ Result<engine::Tool> parse_tool(const json& t, const std::string& param) {
   if (type == t.end()) return missing_parameter(param + ".type");
   if (!type->is_string()) return invalid_type(param + ".type", "a string", *type);
   if (*type != "function") {
-    return Status::invalid_request("Invalid value: '" + type->get<std::string>() +
-                                       "'. Supported values are: 'function'.",
-                                   param + ".type", "invalid_value");
+    return Status::invalid_request(
+        "Invalid value: '" + type->get<std::string>() + "'. Supported values are: 'function'.",
+        param + ".type", "invalid_value");
   }
   auto function = t.find("function");
   if (function == t.end()) return missing_parameter(param + ".function");
@@ -43,8 +44,8 @@ Status parse_tool_choice(const json& body, engine::GenerationRequest& out) {
   }
   if (out.tools.empty()) {
     return Status::invalid_request(
-        "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.", "tool_choice",
-        "invalid_value");
+        "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+        "tool_choice", "invalid_value");
   }
   if (it->is_string()) {
     auto mode = tool_choice_mode(it->get<std::string>(), "tool_choice");
@@ -56,8 +57,9 @@ Status parse_tool_choice(const json& body, engine::GenerationRequest& out) {
   auto type = it->find("type");
   if (type == it->end()) return missing_parameter("tool_choice.type");
   if (!type->is_string() || *type != "function") {
-    return Status::invalid_request("Invalid value for 'tool_choice.type': this server supports 'function' only.",
-                                   "tool_choice.type", "invalid_value");
+    return Status::invalid_request(
+        "Invalid value for 'tool_choice.type': this server supports 'function' only.", "tool_choice.type",
+        "invalid_value");
   }
   auto function = it->find("function");
   if (function == it->end()) return missing_parameter("tool_choice.function");
@@ -69,9 +71,9 @@ Status parse_tool_choice(const json& body, engine::GenerationRequest& out) {
   bool found = false;
   for (const auto& t : out.tools) found = found || t.name == wanted;
   if (!found) {
-    return Status::invalid_request("Invalid value for 'tool_choice': no function named '" + wanted +
-                                       "' in 'tools'.",
-                                   "tool_choice.function.name", "invalid_value");
+    return Status::invalid_request(
+        "Invalid value for 'tool_choice': no function named '" + wanted + "' in 'tools'.",
+        "tool_choice.function.name", "invalid_value");
   }
   out.tool_choice = engine::ToolChoice::kRequired;
   out.tool_choice_function = wanted;
@@ -148,15 +150,17 @@ std::string dump_in_client_order(const nlohmann::ordered_json* ordered, const st
   return value.is_object() && !value.empty() ? value.dump() : fallback;
 }
 
-Status parse_tool_fields(const json& body, engine::GenerationRequest& out, const nlohmann::ordered_json* ordered) {
+Status parse_tool_fields(const json& body, engine::GenerationRequest& out,
+                         const nlohmann::ordered_json* ordered) {
   auto tools = body.find("tools");
   if (tools != body.end() && !tools->is_null()) {
     if (!tools->is_array()) return invalid_type("tools", "an array", *tools);
     if (tools->size() > 128) {
-      return Status::invalid_request("Invalid 'tools': array too long. Expected an array with maximum length 128, "
-                                     "but got an array with length " +
-                                         std::to_string(tools->size()) + " instead.",
-                                     "tools", "array_above_max_length");
+      return Status::invalid_request(
+          "Invalid 'tools': array too long. Expected an array with maximum length 128, "
+          "but got an array with length " +
+              std::to_string(tools->size()) + " instead.",
+          "tools", "array_above_max_length");
     }
     for (size_t i = 0; i < tools->size(); ++i) {
       auto tool = parse_tool((*tools)[i], "tools[" + std::to_string(i) + "]");
@@ -188,8 +192,8 @@ Result<std::vector<engine::ToolCall>> parse_message_tool_calls(const json& calls
     if (!id) return missing_parameter(p + ".id");
     if (Status s = f.string("type", type); !s) return s;
     if (type && *type != "function") {
-      return Status::invalid_request("Invalid value: '" + *type + "'. Supported values are: 'function'.", p + ".type",
-                                     "invalid_value");
+      return Status::invalid_request("Invalid value: '" + *type + "'. Supported values are: 'function'.",
+                                     p + ".type", "invalid_value");
     }
     auto function = c.find("function");
     if (function == c.end()) return missing_parameter(p + ".function");

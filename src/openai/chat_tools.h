@@ -35,7 +35,8 @@ std::string dump_in_client_order(const nlohmann::ordered_json* ordered, const st
                                  std::string fallback);
 
 // An assistant message's `tool_calls` (param: where they are, "messages[2].tool_calls").
-Result<std::vector<engine::ToolCall>> parse_message_tool_calls(const nlohmann::json& calls, const std::string& param);
+Result<std::vector<engine::ToolCall>> parse_message_tool_calls(const nlohmann::json& calls,
+                                                               const std::string& param);
 
 // The `tool_calls` of an answer: [{id, type: "function", function: {name, arguments}}]; calls without
 // an id get a new "call_..." one.

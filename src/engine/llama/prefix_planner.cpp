@@ -11,7 +11,8 @@ std::optional<size_t> best_donor(const std::vector<SequenceState>& s, std::optio
                                  size_t at_least) {
   std::optional<size_t> donor;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (i != except && !s[i].linked && s[i].held >= at_least && (!donor || s[i].held > s[*donor].held)) donor = i;
+    if (i != except && !s[i].linked && s[i].held >= at_least && (!donor || s[i].held > s[*donor].held))
+      donor = i;
   }
   return donor;
 }

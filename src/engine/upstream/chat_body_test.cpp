@@ -16,7 +16,8 @@ TEST(ChatBodyTest, ToolsToolChoiceAndToolMessagesGoUpstream) {
   Message result{"tool", "21", {}};
   result.tool_call_id = "call_1";
   r.messages.push_back(result);
-  r.tools = {{"get_weather", "The weather.", R"({"type":"object","properties":{"city":{"type":"string"}}})", true}};
+  r.tools = {
+      {"get_weather", "The weather.", R"({"type":"object","properties":{"city":{"type":"string"}}})", true}};
   r.tool_choice = ToolChoice::kRequired;
   r.tool_choice_function = "get_weather";
   r.parallel_tool_calls = false;
