@@ -19,6 +19,15 @@ nlohmann::ordered_json model_object(const std::string& name, const engine::Model
           {"status", {{"value", engine::model_state_name(model.state)}}}};
 }
 
+// A model another live node of the fleet serves (calls of it are forwarded there: fleet_forwarding.h).
+nlohmann::ordered_json remote_model_object(const std::string& name) {
+  return {{"id", name},
+          {"object", "model"},
+          {"created", 0},  // not known here
+          {"owned_by", "openbatch"},
+          {"status", {{"value", "remote"}}}};
+}
+
 }  // namespace
 
 void register_model_routes(httplib::Server& server, RouteContext& ctx) {
@@ -51,13 +60,23 @@ void register_model_routes(httplib::Server& server, RouteContext& ctx) {
       data.push_back(model_object(model.id, model));
       for (const auto& alias : model.aliases) data.push_back(model_object(alias, model));
     }
+    if (ctx.batches) {
+      auto remote = ctx.batches->remote_models();
+      if (!remote) return send_error(res, remote.status());
+      for (const std::string& name : *remote) data.push_back(remote_model_object(name));
+    }
     send_json(res, {{"object", "list"}, {"data", data}});
   });
   server.Get(R"(/v1/models/(.+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1];
     std::optional<engine::ModelInfo> model = engine::find_model(*ctx.engine, id);
-    if (!model) return send_error(res, engine::model_not_found(id));
-    send_json(res, model_object(id, *model));
+    if (model) return send_json(res, model_object(id, *model));
+    if (ctx.batches) {
+      auto nodes = ctx.batches->nodes_serving(id);
+      if (!nodes) return send_error(res, nodes.status());
+      if (!nodes->empty()) return send_json(res, remote_model_object(id));
+    }
+    send_error(res, engine::model_not_found(id));
   });
 }
 

@@ -401,6 +401,20 @@ void BatchService::set_node_url(std::string url) {
   runner_->set_node_url(std::move(url));
 }
 
+Result<std::vector<std::string>> BatchService::remote_models() {
+  if (store_->exclusive()) return std::vector<std::string>{};
+  auto models = fleet_models(*store_, engine_, clock_.now_millis(), options_.lease_duration);
+  if (!models) return models.status();
+  std::vector<std::string> out;
+  for (const FleetModel& m : *models) {
+    if (m.served_here || !m.live) continue;
+    auto nodes = nodes_serving(m.name);
+    if (!nodes) return nodes.status();
+    if (!nodes->empty()) out.push_back(m.name);
+  }
+  return out;
+}
+
 Result<std::vector<std::string>> BatchService::nodes_serving(const std::string& model) {
   if (store_->exclusive()) return std::vector<std::string>{};  // no other node: the rows are earlier runs'
   auto urls = live_node_urls(*store_, model, clock_.now_millis(), options_.lease_duration);

@@ -185,6 +185,9 @@ class BatchService {
   // The URLs of the other live nodes that serve model, the latest heartbeat first (none: no other
   // live node serves it, none can be reached, or the store is this process's alone).
   Result<std::vector<std::string>> nodes_serving(const std::string& model);
+  // The names of the models other live nodes serve and this one does not, where some such node can
+  // be reached (nodes_serving is not empty), by name.
+  Result<std::vector<std::string>> remote_models();
   // The owner's batch, and why it waits for its model ("" when it does not; batch/fleet_models.h).
   Result<std::pair<store::BatchRecord, std::string>> batch_waiting(const std::string& owner,
                                                                    const std::string& id);

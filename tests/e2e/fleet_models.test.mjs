@@ -86,6 +86,10 @@ test('two nodes serving different models: each batch runs on its model\'s node, 
   assert.equal(chunks.at(-1).usage.prompt_tokens, direct.usage.prompt_tokens);
   assert.equal(await generations(b, 'interactive'), 3, 'node B ran its direct call and the two forwarded');
   assert.equal(await generations(a, 'interactive'), 1, 'node A ran only its own model\'s call');
+  // Node A lists node B's model too, as served elsewhere.
+  const listed = Object.fromEntries((await a.client.models.list()).data.map((m) => [m.id, m.status.value]));
+  assert.deepEqual(listed, { 'gpt-4o-mini': 'loaded', 'model-a': 'loaded', 'model-b': 'remote' });  // the harness's name first
+  assert.equal((await a.client.models.retrieve('model-b')).status.value, 'remote');
   // A call forwarded once is not forwarded again.
   const again = await fetch(`${a.baseURL}/chat/completions`, {
     method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json', 'OpenBatch-Forwarded': '1' },
@@ -107,6 +111,8 @@ test('two nodes serving different models: each batch runs on its model\'s node, 
   assert.deepEqual(shown, { id: waiting.id, model: 'model-b', status: 'in_progress', waiting: 'waiting for model model-b: no live node serves it' });
   // With no live node serving model-b, an interactive call of it is model_not_found.
   await assert.rejects(a.client.chat.completions.create(ask), (e) => e.status === 404 && e.code === 'model_not_found');
+  assert.deepEqual((await a.client.models.list()).data.map((m) => m.id), ['gpt-4o-mini', 'model-a']);
+  await assert.rejects(a.client.models.retrieve('model-b'), (e) => e.status === 404);
   const models = Object.fromEntries((await webData(a, 'models')).data.map((m) => [m.id, m]));
   assert.equal(models['model-a'].served_here, true);
   assert.equal(models['model-b'].live, false);
