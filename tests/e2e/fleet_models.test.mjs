@@ -100,6 +100,16 @@ test('two nodes serving different models: each batch runs on its model\'s node, 
 
   // Node B goes: a batch of model-b is still accepted (the fleet served it) and waits.
   await b.stop();
+  const stopped = Date.now();
+  // While node B's heartbeat is still fresh (three lease periods, 3 s), a call of its model finds no
+  // node to connect to: 503, naming the model.
+  const refused = await fetch(`${a.baseURL}/chat/completions`, {
+    method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: JSON.stringify(ask),
+  });
+  if (Date.now() - stopped < 2000) {
+    assert.equal(refused.status, 503);
+    assert.match((await refused.json()).error.message, /model-b/);
+  }
   const waiting = await submit(a, 'model-b', 2);
   await waitForBatch(a.client, waiting.id, ['in_progress']);
   let shown;
