@@ -1,5 +1,6 @@
 #include "api/fleet_forwarding.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -25,19 +26,9 @@ constexpr std::chrono::seconds kTimeout{kForwardTimeoutSeconds};
 
 void mark_forwarded(UpstreamConnection& c) { c.set_headers({std::string(kForwardedHeader) + ": 1"}); }
 
-// A forwarded stream: its call runs on a thread of its own, which passes the events on to out as they
-// come, until the call ends or the client goes (cancel()).
-struct StreamRelay final : engine::GenerationHandle {
-  void cancel() override { cancelled = true; }
+}  // namespace
 
-  std::shared_ptr<EventStream> out = std::make_shared<EventStream>();
-  std::atomic<bool> cancelled{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  bool streaming = false;  // the node answered 2xx and its events have begun
-  bool done = false;       // the call has ended; reply holds how (its body when it did not stream)
-  HttpReply reply;
-};
+namespace {
 
 // Answers res with a reply that came whole (or with why none came). False when the node could not be
 // connected to (the next may be tried).
@@ -58,11 +49,10 @@ bool answer_with(httplib::Response& res, const HttpReply& reply, const std::stri
 }
 
 // Forwards a stream to url: true when res holds the answer (events, or a reply that came whole).
-bool forward_stream(const std::string& url, const std::string& body, const std::string& key,
-                    httplib::Response& res, const std::string& node) {
+bool forward_stream(StreamRelays& relays, const std::string& url, const std::string& body,
+                    const std::string& key, httplib::Response& res, const std::string& node) {
   auto relay = std::make_shared<StreamRelay>();
-  // Detached: it holds nothing but the relay, and ends with its call (the client's going cancels it).
-  std::thread([relay, url, body, key] {
+  const bool started = relays.start(relay, [relay, url, body, key] {
     HttpReply reply;
     {
       UpstreamConnection connection;
@@ -85,8 +75,11 @@ bool forward_stream(const std::string& url, const std::string& body, const std::
     }
     relay->cv.notify_all();
     relay->out->push("", true);
-  }).detach();
-
+  });
+  if (!started) {
+    send_error(res, Status::unavailable("The server is shutting down."));
+    return true;
+  }
   std::unique_lock lock(relay->mu);
   while (!relay->cv.wait_for(lock, std::chrono::milliseconds(50),
                              [&] { return relay->streaming || relay->done; })) {
@@ -103,16 +96,54 @@ bool forward_stream(const std::string& url, const std::string& body, const std::
 
 }  // namespace
 
+bool StreamRelays::start(const std::shared_ptr<StreamRelay>& relay, std::function<void()> run) {
+  std::lock_guard lock(mu_);
+  if (stopped_) return false;
+  reap();
+  Running& r = running_.emplace_back();
+  r.relay = relay;
+  r.thread = std::thread([this, run = std::move(run)] {
+    run();
+    std::lock_guard ended(mu_);
+    ended_.push_back(std::this_thread::get_id());
+  });
+  return true;
+}
+
+void StreamRelays::reap() {
+  for (const std::thread::id id : ended_) {
+    auto it = std::find_if(running_.begin(), running_.end(),
+                           [id](const Running& r) { return r.thread.get_id() == id; });
+    if (it == running_.end()) continue;
+    it->thread.join();
+    running_.erase(it);
+  }
+  ended_.clear();
+}
+
+void StreamRelays::stop() {
+  std::list<Running> running;
+  {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+    running.swap(running_);
+    ended_.clear();
+  }
+  for (Running& r : running) r.relay->cancel();
+  for (Running& r : running) r.thread.join();
+}
+
 bool forward_to_fleet(RouteContext& ctx, const httplib::Request& req, httplib::Response& res,
                       const std::string& model, bool stream) {
   if (ctx.batches == nullptr || req.has_header(kForwardedHeader)) return false;
+  if (stream && ctx.stream_relays == nullptr) return false;
   auto nodes = ctx.batches->nodes_serving(model);
   if (!nodes || nodes->empty()) return false;
   const std::string key = bearer_token(req);
   for (const std::string& node : *nodes) {
     const std::string url = node + req.path;
     if (stream) {
-      if (forward_stream(url, req.body, key, res, node)) return true;
+      if (forward_stream(*ctx.stream_relays, url, req.body, key, res, node)) return true;
       continue;
     }
     UpstreamConnection connection;

@@ -22,12 +22,15 @@ class BatchService;
 
 namespace openbatch::api {
 
+class StreamRelays;
+
 struct RouteContext {
   const ServerOptions* options = nullptr;
   engine::MeteredEngine* engine = nullptr;        // the server's engine, counted for /metrics
   int64_t started_at = 0;                         // unix time the server was made
   batch::BatchService* batches = nullptr;         // files and batches; null until the store is open
   const ConnectionCounts* connections = nullptr;  // the HTTP server's, for /metrics; null in tests
+  StreamRelays* stream_relays = nullptr;          // of forwarded streams (fleet_forwarding.h); null in tests
 };
 
 // The caller's identity: a keyed digest of the API key it authenticated with

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "api/api_keys.h"
+#include "api/fleet_forwarding.h"
 #include "api/http_server.h"
 #include "api/routes.h"
 #include "batch/batch_service.h"
@@ -20,6 +21,7 @@ struct Server::Impl {
   ServerOptions options;
   ApiKeyMatcher keys{std::vector<std::string>{}};
   RouteContext ctx;
+  StreamRelays stream_relays;  // before http: its threads are joined after the server's
   std::unique_ptr<HttpServer> http;
 };
 
@@ -151,6 +153,7 @@ Server::Server(ServerOptions options, engine::MeteredEngine& engine, batch::Batc
   impl_->ctx.engine = &engine;
   impl_->ctx.started_at = SystemClock::instance().now_seconds();
   impl_->ctx.batches = &batches;
+  impl_->ctx.stream_relays = &impl_->stream_relays;
   ConnectionLimits limits;
   limits.max_connections = impl_->options.max_connections;
   limits.max_connections_per_address = impl_->options.max_connections_per_address;
@@ -214,7 +217,9 @@ Status Server::run() {
   impl_->ctx.batches->start();
   std::fprintf(stderr, "openbatch: listening on http://%s:%d\n", impl_->options.host.c_str(), port);
   http.listen_after_bind();
-  // The HTTP server has stopped: stop the batch runner before the engine goes (results are kept).
+  // The HTTP server has stopped: the forwarded streams end (their clients are gone), then the batch
+  // runner stops before the engine goes (results are kept).
+  impl_->stream_relays.stop();
   impl_->ctx.batches->stop();
   return Status::ok();
 }
