@@ -25,7 +25,7 @@ const RUNS = Number(process.env.RUNS || 2);
 const PROMPTS = Number(process.env.PROMPTS || 4);
 const PER_PROMPT = Number(process.env.PER_PROMPT || 64);
 const SYSTEM_WORDS = Number(process.env.SYSTEM_WORDS || 500);
-const MAX_TOKENS = Number(process.env.MAX_TOKENS || 32);
+const MAX_TOKENS = Number(process.env.MAX_TOKENS || 8);
 const IGNORE_EOS = process.env.IGNORE_EOS !== '0';
 const SLOTS = Number(process.env.SLOTS || 8);
 const THREADS = Number(process.env.THREADS || 1);            // llama-server threads each

@@ -2,7 +2,7 @@
 # Prefix affinity against round-robin over two llama-server upstreams: see affinity_bench.mjs.
 #   bench/upstream_affinity/run.sh            (after a build: build/openbatch, build/models/qwen2.5-tiny.gguf)
 # Environment: MODEL (default build/models/qwen2.5-tiny.gguf), RUNS, PROMPTS, PER_PROMPT, SYSTEM_WORDS,
-# MAX_TOKENS (32), IGNORE_EOS (1: every answer MAX_TOKENS long), SLOTS, THREADS, PARALLEL, LLAMA_ARGS (more llama-server arguments).
+# MAX_TOKENS (8), IGNORE_EOS (1: every answer MAX_TOKENS long), SLOTS, THREADS, PARALLEL, LLAMA_ARGS (more llama-server arguments).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export OPENBATCH_BIN=${OPENBATCH_BIN:-$root/build/openbatch}
