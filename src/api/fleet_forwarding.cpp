@@ -1,14 +1,11 @@
 #include "api/fleet_forwarding.h"
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <utility>
-#include <vector>
 
 #include "api/event_stream.h"
 #include "api/http_server.h"
@@ -26,9 +23,19 @@ constexpr std::chrono::seconds kTimeout{kForwardTimeoutSeconds};
 
 void mark_forwarded(UpstreamConnection& c) { c.set_headers({std::string(kForwardedHeader) + ": 1"}); }
 
-}  // namespace
+// A forwarded stream: its call runs on a thread of StreamRelays, which passes the events on to out as
+// they come, until the call ends, the client goes (cancel()) or the relays stop.
+struct StreamRelay final : engine::GenerationHandle {
+  void cancel() override { cancelled = true; }
 
-namespace {
+  std::shared_ptr<EventStream> out = std::make_shared<EventStream>();
+  std::atomic<bool> cancelled{false};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool streaming = false;  // the node answered 2xx and its events have begun
+  bool done = false;       // the call has ended; reply holds how (its body when it did not stream)
+  HttpReply reply;
+};
 
 // Answers res with a reply that came whole (or with why none came). False when the node could not be
 // connected to (the next may be tried).
@@ -52,13 +59,13 @@ bool answer_with(httplib::Response& res, const HttpReply& reply, const std::stri
 bool forward_stream(StreamRelays& relays, const std::string& url, const std::string& body,
                     const std::string& key, httplib::Response& res, const std::string& node) {
   auto relay = std::make_shared<StreamRelay>();
-  const bool started = relays.start(relay, [relay, url, body, key] {
+  const bool started = relays.start([&relays, relay, url, body, key] {
     HttpReply reply;
     {
       UpstreamConnection connection;
       mark_forwarded(connection);
       reply = connection.call(
-          url, body, key, kTimeout, [&relay] { return relay->cancelled.load(); },
+          url, body, key, kTimeout, [&] { return relay->cancelled.load() || relays.stopping(); },
           [&relay](std::string_view bytes) {
             {
               std::lock_guard lock(relay->mu);
@@ -95,43 +102,6 @@ bool forward_stream(StreamRelays& relays, const std::string& url, const std::str
 }
 
 }  // namespace
-
-bool StreamRelays::start(const std::shared_ptr<StreamRelay>& relay, std::function<void()> run) {
-  std::lock_guard lock(mu_);
-  if (stopped_) return false;
-  reap();
-  Running& r = running_.emplace_back();
-  r.relay = relay;
-  r.thread = std::thread([this, run = std::move(run)] {
-    run();
-    std::lock_guard ended(mu_);
-    ended_.push_back(std::this_thread::get_id());
-  });
-  return true;
-}
-
-void StreamRelays::reap() {
-  for (const std::thread::id id : ended_) {
-    auto it = std::find_if(running_.begin(), running_.end(),
-                           [id](const Running& r) { return r.thread.get_id() == id; });
-    if (it == running_.end()) continue;
-    it->thread.join();
-    running_.erase(it);
-  }
-  ended_.clear();
-}
-
-void StreamRelays::stop() {
-  std::list<Running> running;
-  {
-    std::lock_guard lock(mu_);
-    stopped_ = true;
-    running.swap(running_);
-    ended_.clear();
-  }
-  for (Running& r : running) r.relay->cancel();
-  for (Running& r : running) r.thread.join();
-}
 
 bool forward_to_fleet(RouteContext& ctx, const httplib::Request& req, httplib::Response& res,
                       const std::string& model, bool stream) {

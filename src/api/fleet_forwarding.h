@@ -9,56 +9,33 @@
 #include <httplib.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
-#include <list>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
+#include <utility>
 
-#include "api/event_stream.h"
 #include "api/routes.h"
-#include "engine/upstream/upstream_http.h"
+#include "common/thread_group.h"
 
 namespace openbatch::api {
 
-// A forwarded stream: its call runs on a thread of StreamRelays, which passes the events on to out as
-// they come, until the call ends or the client goes (cancel()).
-struct StreamRelay final : engine::GenerationHandle {
-  void cancel() override { cancelled = true; }
-
-  std::shared_ptr<EventStream> out = std::make_shared<EventStream>();
-  std::atomic<bool> cancelled{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  bool streaming = false;  // the node answered 2xx and its events have begun
-  bool done = false;       // the call has ended; reply holds how (its body when it did not stream)
-  engine::upstream::HttpReply reply;
-};
-
-// The threads that pass forwarded streams on, one a stream: each ends with its call, or when its
-// client goes. Thread-safe.
+// The threads that pass forwarded streams on, one a stream: each ends with its call, which ends when
+// the node is done, the client goes, or stop() is called. Thread-safe.
 class StreamRelays {
  public:
-  ~StreamRelays() { stop(); }
-  // Runs run on a thread of relay's; false, nothing run, once stopped.
-  bool start(const std::shared_ptr<StreamRelay>& relay, std::function<void()> run);
-  // Cancels the relays still running and joins every thread; later start()s are refused.
-  void stop();
+  // Runs run (a relay's call, which polls stopping()) on a thread of its own; false, nothing run, once
+  // stopped.
+  bool start(std::function<void()> run) { return threads_.start(std::move(run)); }
+  // Whether stop() has been called: every relay's call is to end.
+  bool stopping() const { return stopping_.load(); }
+  // Ends the relays still running and joins every thread; later start()s are refused.
+  void stop() {
+    stopping_ = true;
+    threads_.join_all();
+  }
 
  private:
-  struct Running {
-    std::shared_ptr<StreamRelay> relay;
-    std::thread thread;
-  };
-  void reap();  // REQUIRES mu_ held: joins the threads that have ended
-
-  std::mutex mu_;
-  std::list<Running> running_;
-  std::vector<std::thread::id> ended_;
-  bool stopped_ = false;
+  std::atomic<bool> stopping_{false};
+  ThreadGroup threads_;
 };
 
 // The header a forwarded call carries.

@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <list>
-#include <mutex>
 #include <thread>
 
 #include "common/clock.h"
 #include "common/json_depth.h"
+#include "common/thread_group.h"
 #include "engine/upstream/chat_body.h"
 #include "engine/upstream/chat_stream.h"
 #include "engine/upstream/completions_body.h"
@@ -77,12 +76,9 @@ class UpstreamEngine final : public Engine {
     p.health.first_probe = options_.first_backoff;
     p.health.max_probe = options_.max_backoff;
     p.worker_idle = options_.worker_idle;
-    // Called with the pool's lock held; joins the workers that ended before it starts one.
-    pool_ = std::make_shared<ReplicaPool>(std::move(p), [this](size_t replica) {
-      std::lock_guard lock(workers_mu_);
-      reap_ended_workers();
-      workers_.emplace_back([this, replica] { work(replica); });
-    });
+    // Called with the pool's lock held (no worker starts once the pool has stopped).
+    pool_ = std::make_shared<ReplicaPool>(
+        std::move(p), [this](size_t replica) { workers_.start([this, replica] { work(replica); }); });
     for (size_t r = 0; r < slots.size(); ++r) pool_->set_slots(r, slots[r]);
     info_.parallel = pool_->capacity();
     timer_ = std::thread([this] { pool_->run_timers(); });
@@ -139,14 +135,7 @@ class UpstreamEngine final : public Engine {
     for (auto& job : pool_->stop()) job->finish(shutting_down());
     timer_.join();
     prober_.join();
-    // No worker starts once the pool has stopped; they are joined outside the lock, which an ending
-    // worker takes.
-    std::list<std::thread> workers;
-    {
-      std::lock_guard lock(workers_mu_);
-      workers.swap(workers_);
-    }
-    for (auto& worker : workers) worker.join();
+    workers_.join_all();
   }
 
  private:
@@ -177,30 +166,14 @@ class UpstreamEngine final : public Engine {
     if (!pool_->enqueue(job)) job->finish(shutting_down());
   }
 
+  // Returns when the pool has nothing for it (idle long enough, or stopping).
   void work(size_t replica) {
-    {
-      UpstreamConnection connection;
-      uint64_t last_key = 0;
-      while (auto job = pool_->take(replica, last_key)) {
-        last_key = job->key;
-        run(job, connection, replica);
-      }
+    UpstreamConnection connection;
+    uint64_t last_key = 0;
+    while (auto job = pool_->take(replica, last_key)) {
+      last_key = job->key;
+      run(job, connection, replica);
     }
-    // Idle long enough, or stopping: the next spawn (or shutdown) joins this thread.
-    std::lock_guard lock(workers_mu_);
-    ended_.push_back(std::this_thread::get_id());
-  }
-
-  // REQUIRES workers_mu_ held. The ended workers have nothing left to run but their return.
-  void reap_ended_workers() {
-    for (const std::thread::id id : ended_) {
-      auto it = std::find_if(workers_.begin(), workers_.end(),
-                             [id](const std::thread& t) { return t.get_id() == id; });
-      if (it == workers_.end()) continue;
-      it->join();
-      workers_.erase(it);
-    }
-    ended_.clear();
   }
 
   // Asks each server taken out for its models until it answers; then, for a found limit, for its
@@ -281,10 +254,8 @@ class UpstreamEngine final : public Engine {
   UpstreamOptions options_;
   ModelInfo info_;
   std::atomic<bool> stopped_{false};
-  std::shared_ptr<ReplicaPool> pool_;   // shared with the handles, which may outlive the engine
-  std::mutex workers_mu_;               // guards workers_ and ended_
-  std::list<std::thread> workers_;      // one per request a replica may have in flight, or waiting
-  std::vector<std::thread::id> ended_;  // of workers_: those whose work() has returned
+  std::shared_ptr<ReplicaPool> pool_;  // shared with the handles, which may outlive the engine
+  ThreadGroup workers_;                // one per request a replica may have in flight, or waiting for one
   std::thread timer_;
   std::thread prober_;
 };
