@@ -29,19 +29,20 @@ void register_endpoint_routes(httplib::Server& server, RouteContext& ctx) {
     server.Post(endpoint.path, [&ctx, &endpoint](const httplib::Request& req, httplib::Response& res) {
       auto body = parse_json_object(req);
       if (!body) return send_error(res, body.status());
-      // A model another node of the fleet serves, and this one does not: that node answers.
-      if (auto model = body->find("model");
-          model != body->end() && model->is_string() &&
-          !engine::find_model(*ctx.engine, model->get_ref<const std::string&>())) {
-        const auto stream = body->find("stream");
-        const bool streamed = stream != body->end() && stream->is_boolean() && stream->get<bool>();
-        if (forward_to_fleet(ctx, req, res, model->get<std::string>(), streamed)) return;
-      }
       nlohmann::ordered_json ordered;
       if (endpoint.keeps_key_order) ordered = nlohmann::ordered_json::parse(req.body, nullptr, false);
       auto call = openai::parse_endpoint_call(endpoint, *ctx.engine, *body,
                                               endpoint.keeps_key_order ? &ordered : nullptr);
-      if (!call) return send_error(res, call.status());
+      if (!call) {
+        // A model another node of the fleet serves, and this one does not: that node answers.
+        const auto model = body->find("model");
+        if (call.status().code() == "model_not_found" && model != body->end() && model->is_string()) {
+          const auto stream = body->find("stream");
+          const bool streamed = stream != body->end() && stream->is_boolean() && stream->get<bool>();
+          if (forward_to_fleet(ctx, req, res, model->get<std::string>(), streamed)) return;
+        }
+        return send_error(res, call.status());
+      }
       if (call->stream && call->run_streamed) return serve_stream(ctx, *call, res);
 
       send_when_done(res, [&](AnswerCallback done) {
