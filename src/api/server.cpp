@@ -47,7 +47,6 @@ Status check_api_key(const ApiKeyMatcher& keys, const httplib::Request& req) {
   return Status::ok();
 }
 
-// The host of a Host or Origin value: "[::1]:8080" -> "::1", "Example.org:80" -> "example.org".
 // Where the other nodes reach this one: --advertise-url, else http://HOST:PORT when HOST is an address
 // they can use (not a wildcard), else "".
 std::string node_url(const ServerOptions& options, int port) {
@@ -62,6 +61,7 @@ std::string node_url(const ServerOptions& options, int port) {
   return url;
 }
 
+// The host of a Host or Origin value: "[::1]:8080" -> "::1", "Example.org:80" -> "example.org".
 std::string host_of(std::string value) {
   if (auto scheme = value.find("://"); scheme != std::string::npos) value.erase(0, scheme + 3);
   std::string host;
